@@ -1,0 +1,156 @@
+// Package api holds the wire types of banger's HTTP+JSON API, shared by the
+// daemon and its Go client. It contains no logic and imports nothing of
+// banger's but errdefs; docs/api.md describes every type and route.
+package api
+
+import "time"
+
+// Version is the API path prefix.
+const Version = "/v1"
+
+// OpIDHeader carries the operation id of every request in responses.
+const OpIDHeader = "Banger-Op-Id"
+
+// NDJSON is the media type of streamed progress; a client that accepts it
+// gets a stream of Event lines from long operations instead of one reply.
+const NDJSON = "application/x-ndjson"
+
+// VM states.
+const (
+	StateCreating = "creating"
+	StateStopped  = "stopped"
+	StateStarting = "starting"
+	StateRunning  = "running"
+	StateStopping = "stopping"
+	StateDeleting = "deleting"
+	StateError    = "error"
+)
+
+// VM is a virtual machine as the API shows it.
+type VM struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	State     string    `json:"state"`
+	Image     string    `json:"image"`
+	VCPUs     int       `json:"vcpus"`
+	MemoryMiB int       `json:"memory_mib"`
+	DiskBytes int64     `json:"disk_bytes"`
+	Driver    string    `json:"driver"`
+	PID       int       `json:"pid,omitempty"`
+	Dir       string    `json:"dir"`
+	LastError string    `json:"last_error,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+}
+
+// CreateVMRequest is the body of POST /v1/vms. Zero values take the
+// daemon's configured defaults; an empty name gets a generated one.
+type CreateVMRequest struct {
+	Name      string `json:"name,omitempty"`
+	Image     string `json:"image,omitempty"`
+	VCPUs     int    `json:"vcpus,omitempty"`
+	MemoryMiB int    `json:"memory_mib,omitempty"`
+	DiskBytes int64  `json:"disk_bytes,omitempty"`
+	Start     bool   `json:"start,omitempty"`
+}
+
+// Image is a registered root filesystem plus the kernel it boots with.
+type Image struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	RootFS     string    `json:"rootfs"`
+	RootFSSize int64     `json:"rootfs_size"`
+	Kernel     string    `json:"kernel"`
+	Initrd     string    `json:"initrd,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// RegisterImageRequest is the body of POST /v1/images.
+type RegisterImageRequest struct {
+	Name   string `json:"name"`
+	RootFS string `json:"rootfs"`
+	Kernel string `json:"kernel"`
+	Initrd string `json:"initrd,omitempty"`
+}
+
+// Operation is a unit of long-running work (create, start, stop, delete).
+type Operation struct {
+	ID         string    `json:"id"`
+	Kind       string    `json:"kind"`
+	Target     string    `json:"target"`
+	State      string    `json:"state"`
+	Step       string    `json:"step,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// Event types in a progress stream or on /v1/events.
+const (
+	EventStep   = "step"   // a step of an operation started
+	EventResult = "result" // the operation finished; Result holds its value
+	EventError  = "error"  // the operation failed; Error holds why
+	EventVM     = "vm"     // a VM changed state (on /v1/events)
+)
+
+// Event is one line of an NDJSON stream.
+type Event struct {
+	Type   string    `json:"type"`
+	Time   time.Time `json:"time"`
+	OpID   string    `json:"op_id,omitempty"`
+	Kind   string    `json:"kind,omitempty"`   // operation kind, e.g. "vm.create"
+	Target string    `json:"target,omitempty"` // VM name
+	Step   string    `json:"step,omitempty"`
+	Index  int       `json:"index,omitempty"` // 1-based step number
+	Total  int       `json:"total,omitempty"` // steps in the plan
+	State  string    `json:"state,omitempty"` // VM state for EventVM
+	VM     *VM       `json:"vm,omitempty"`
+	Error  *Error    `json:"error,omitempty"`
+}
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+// Error is the one error shape of the API. Code is one of errdefs.Kinds.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	OpID    string `json:"op_id,omitempty"`
+}
+
+// SystemInfo is returned by GET /v1/system/info.
+type SystemInfo struct {
+	Version    string `json:"version"`
+	PID        int    `json:"pid"`
+	Driver     string `json:"driver"`
+	StateDir   string `json:"state_dir"`
+	RuntimeDir string `json:"runtime_dir"`
+	Socket     string `json:"socket"`
+	ConfigFile string `json:"config_file"`
+	VMs        int    `json:"vms"`
+	Running    int    `json:"running"`
+	Images     int    `json:"images"`
+}
+
+// Check statuses of a doctor report.
+const (
+	CheckPass = "PASS"
+	CheckWarn = "WARN"
+	CheckFail = "FAIL"
+)
+
+// Check is one row of a doctor report. Fix is a command or action that
+// resolves a FAIL or WARN.
+type Check struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// DoctorReport is returned by GET /v1/system/doctor.
+type DoctorReport struct {
+	Checks []Check `json:"checks"`
+}

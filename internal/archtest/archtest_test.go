@@ -1,0 +1,161 @@
+// Package archtest holds the tests that enforce the project's structure:
+// every package has a doc comment and imports point the way DESIGN.md says.
+// It has no non-test code.
+package archtest
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "banger"
+
+// pkg is one Go package of the repository.
+type pkg struct {
+	path    string // import path
+	dir     string
+	doc     bool
+	name    string
+	imports map[string]bool // banger imports of non-test files
+}
+
+func loadPackages(t *testing.T) []pkg {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byDir := map[string]*pkg{}
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			name := d.Name()
+			if path != root && (strings.HasPrefix(name, ".") || name == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ParseComments|parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Dir(path)
+		p := byDir[dir]
+		if p == nil {
+			rel, _ := filepath.Rel(root, dir)
+			p = &pkg{path: module + "/" + filepath.ToSlash(rel), dir: dir, imports: map[string]bool{}, name: f.Name.Name}
+			byDir[dir] = p
+		}
+		if f.Doc != nil && strings.TrimSpace(f.Doc.Text()) != "" {
+			p.doc = true
+		}
+		for _, imp := range f.Imports {
+			ip, _ := strconv.Unquote(imp.Path.Value)
+			if ip == module || strings.HasPrefix(ip, module+"/") {
+				p.imports[ip] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []pkg
+	for _, p := range byDir {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	if len(out) < 10 {
+		t.Fatalf("found only %d packages under %s; is the test running from internal/archtest?", len(out), root)
+	}
+	return out
+}
+
+func TestEveryPackageHasDocComment(t *testing.T) {
+	for _, p := range loadPackages(t) {
+		if !p.doc {
+			t.Errorf("package %s has no package doc comment: say what it owns and what it must not do", p.path)
+		}
+	}
+}
+
+// allowed lists, for the packages whose direction matters, the only banger
+// packages they may import. cli → client → api: the CLI never imports a
+// service or a host adapter.
+var allowed = map[string][]string{
+	"banger/internal/api":      {"banger/internal/errdefs"},
+	"banger/internal/errdefs":  {},
+	"banger/internal/bytesize": {},
+	"banger/internal/client":   {"banger/internal/api", "banger/internal/errdefs"},
+	"banger/internal/cli": {"banger/internal/api", "banger/internal/client", "banger/internal/errdefs",
+		"banger/internal/bytesize", "banger/internal/paths"},
+	"banger/cmd/banger": {"banger/internal/cli"},
+}
+
+// adapters do things on the host; services decide. Adapters never import
+// services, the daemon or the CLI side.
+var adapters = []string{
+	"banger/internal/vmm", "banger/internal/disk", "banger/internal/process", "banger/internal/store",
+	"banger/internal/paths",
+}
+
+var upper = []string{
+	"banger/internal/daemon", "banger/internal/vm", "banger/internal/images", "banger/internal/doctor",
+	"banger/internal/cli", "banger/internal/client",
+}
+
+func TestImportDirection(t *testing.T) {
+	for _, p := range loadPackages(t) {
+		if allow, ok := allowed[p.path]; ok {
+			for imp := range p.imports {
+				if !contains(allow, imp) {
+					t.Errorf("%s imports %s; it may import only %v", p.path, imp, allow)
+				}
+			}
+		}
+		if hasPrefixAny(p.path, adapters) {
+			for imp := range p.imports {
+				if hasPrefixAny(imp, upper) {
+					t.Errorf("adapter %s imports %s: adapters must not depend on services, the daemon or the CLI", p.path, imp)
+				}
+			}
+		}
+		if p.path != "banger/cmd/bangerd" && !strings.HasPrefix(p.path, "banger/internal/daemon") {
+			for imp := range p.imports {
+				if strings.HasPrefix(imp, "banger/internal/daemon") {
+					t.Errorf("%s imports %s: only cmd/bangerd may import the daemon", p.path, imp)
+				}
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// hasPrefixAny reports whether path is one of pkgs or below one of them.
+func hasPrefixAny(path string, pkgs []string) bool {
+	for _, p := range pkgs {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
+}

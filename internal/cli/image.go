@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"banger/internal/api"
+	"banger/internal/bytesize"
+)
+
+func (a *app) imageCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "image", Short: "Manage the images VMs boot from"}
+	cmd.AddCommand(a.imageRegisterCommand(), a.imageListCommand(), a.imageShowCommand(), a.imageRemoveCommand())
+	return cmd
+}
+
+func (a *app) imageRegisterCommand() *cobra.Command {
+	var req api.RegisterImageRequest
+	cmd := &cobra.Command{
+		Use:   "register --name NAME --rootfs FILE --kernel FILE [--initrd FILE]",
+		Short: "Record an ext4 root filesystem and a kernel on this host as an image",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, p := range []*string{&req.RootFS, &req.Kernel, &req.Initrd} {
+				if *p == "" {
+					continue
+				}
+				abs, err := filepath.Abs(*p)
+				if err != nil {
+					return err
+				}
+				*p = abs
+			}
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			img, err := cl.RegisterImage(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.env.Stdout, "registered image %s (%s)\n", img.Name, img.ID)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Name, "name", "", "image name (required)")
+	f.StringVar(&req.RootFS, "rootfs", "", "ext4 root filesystem image (required)")
+	f.StringVar(&req.Kernel, "kernel", "", "kernel: vmlinux ELF or bzImage (required)")
+	f.StringVar(&req.Initrd, "initrd", "", "initial ramdisk (optional)")
+	for _, n := range []string{"name", "rootfs", "kernel"} {
+		_ = cmd.MarkFlagRequired(n)
+	}
+	return cmd
+}
+
+func (a *app) imageListCommand() *cobra.Command {
+	var json bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List images",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			imgs, err := cl.ListImages(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if json {
+				if imgs == nil {
+					imgs = []api.Image{}
+				}
+				return writeJSON(a.env.Stdout, imgs)
+			}
+			return table(a.env.Stdout, imageHeader, imageRows(time.Now(), imgs))
+		},
+	}
+	cmd.Flags().BoolVar(&json, "json", false, "print JSON")
+	return cmd
+}
+
+var imageHeader = []string{"NAME", "ID", "ROOTFS SIZE", "KERNEL", "CREATED"}
+
+func imageRows(now time.Time, imgs []api.Image) [][]string {
+	rows := make([][]string, 0, len(imgs))
+	for _, img := range imgs {
+		rows = append(rows, []string{img.Name, img.ID, bytesize.Format(img.RootFSSize), img.Kernel, since(now, img.CreatedAt)})
+	}
+	return rows
+}
+
+func (a *app) imageShowCommand() *cobra.Command {
+	var json bool
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show an image",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			img, err := cl.GetImage(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if json {
+				return writeJSON(a.env.Stdout, img)
+			}
+			initrd := img.Initrd
+			if initrd == "" {
+				initrd = "-"
+			}
+			for _, r := range [][2]string{{"Name:", img.Name}, {"ID:", img.ID}, {"Root FS:", img.RootFS},
+				{"Size:", bytesize.Format(img.RootFSSize)}, {"Kernel:", img.Kernel}, {"Initrd:", initrd},
+				{"Created:", img.CreatedAt.Local().Format(time.RFC3339)}} {
+				fmt.Fprintf(a.env.Stdout, "%-9s %s\n", r[0], r[1])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&json, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) imageRemoveCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NAME...",
+		Aliases: []string{"remove"},
+		Short:   "Forget images (their files are left on disk)",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			failed := false
+			for _, n := range args {
+				if err := cl.RemoveImage(cmd.Context(), n); err != nil {
+					printError(a.env.Stderr, fmt.Errorf("image rm %s: %w", n, err))
+					failed = true
+					continue
+				}
+				fmt.Fprintf(a.env.Stdout, "removed image %s\n", n)
+			}
+			if failed {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"banger/internal/api"
+	"banger/internal/client"
+)
+
+func (a *app) vmCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "vm",
+		Short: "Create, run and manage VMs",
+	}
+	cmd.AddCommand(
+		a.vmCreateCommand(),
+		a.vmLifecycleCommand("start", "Start stopped VMs", "started", (*client.Client).StartVM),
+		a.vmLifecycleCommand("stop", "Stop VMs gracefully (forced after the stop timeout)", "stopped", (*client.Client).StopVM),
+		a.vmLifecycleCommand("restart", "Stop and start VMs", "restarted", (*client.Client).RestartVM),
+		a.vmLifecycleCommand("kill", "Stop VMs at once", "killed", (*client.Client).KillVM),
+		a.vmDeleteCommand(),
+		a.vmListCommand(),
+		a.vmShowCommand(),
+		a.vmLogsCommand(),
+	)
+	return cmd
+}
+
+type vmOpFunc func(c *client.Client, ctx context.Context, ref string, p client.Progress) (api.VM, error)
+
+// vmLifecycleCommand builds start, stop, restart and kill: each takes
+// several VMs and runs them concurrently.
+func (a *app) vmLifecycleCommand(verb, short, past string, fn vmOpFunc) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " NAME...",
+		Short: short,
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			pr := a.newProgress(len(args) > 1)
+			defer pr.done()
+			return a.forEach(cmd.Context(), verb, args, func(ctx context.Context, name string) error {
+				v, err := fn(cl, ctx, name, pr.forVM(name))
+				if err != nil {
+					return err
+				}
+				pr.done()
+				fmt.Fprintf(a.env.Stdout, "%s %s\n", past, v.Name)
+				return nil
+			})
+		},
+	}
+}
+
+func (a *app) vmDeleteCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete NAME...",
+		Aliases: []string{"rm"},
+		Short:   "Delete VMs and their disks (running VMs are stopped first)",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			pr := a.newProgress(len(args) > 1)
+			defer pr.done()
+			return a.forEach(cmd.Context(), "delete", args, func(ctx context.Context, name string) error {
+				if err := cl.DeleteVM(ctx, name, pr.forVM(name)); err != nil {
+					return err
+				}
+				pr.done()
+				fmt.Fprintf(a.env.Stdout, "deleted %s\n", name)
+				return nil
+			})
+		},
+	}
+}

@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"banger/internal/api"
+	"banger/internal/bytesize"
+)
+
+func (a *app) vmCreateCommand() *cobra.Command {
+	var (
+		image       string
+		vcpus       int
+		memory      string
+		disk        string
+		start, json bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create [NAME...]",
+		Short: "Create VMs (a readable name is generated when none is given)",
+		Long: "Create VMs from an image. Each VM gets its own copy of the image's root disk and its own\n" +
+			"work disk. With several names the VMs are created concurrently.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := api.CreateVMRequest{Image: image, VCPUs: vcpus, Start: start}
+			if memory != "" {
+				n, err := bytesize.Parse(memory)
+				if err != nil {
+					return fmt.Errorf("--memory: %w", err)
+				}
+				if n%(1<<20) != 0 || n <= 0 {
+					return fmt.Errorf("--memory %s: must be a positive whole number of MiB", memory)
+				}
+				req.MemoryMiB = int(n >> 20)
+			}
+			if disk != "" {
+				n, err := bytesize.Parse(disk)
+				if err != nil {
+					return fmt.Errorf("--disk-size: %w", err)
+				}
+				if n <= 0 {
+					return fmt.Errorf("--disk-size %s: must be positive", disk)
+				}
+				req.DiskBytes = n
+			}
+			if cmd.Flags().Changed("vcpu") && vcpus <= 0 {
+				return fmt.Errorf("--vcpu %d: must be at least 1", vcpus)
+			}
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			names := args
+			if len(names) == 0 {
+				names = []string{""}
+			}
+			pr := a.newProgress(len(names) > 1)
+			defer pr.done()
+			var (
+				mu      sync.Mutex
+				created []api.VM
+			)
+			err = a.forEach(cmd.Context(), "create", names, func(ctx context.Context, name string) error {
+				r := req
+				r.Name = name
+				v, err := cl.CreateVM(ctx, r, pr.forVM(name))
+				if err != nil {
+					return err
+				}
+				pr.done()
+				if json {
+					mu.Lock()
+					created = append(created, v)
+					mu.Unlock()
+					return nil
+				}
+				fmt.Fprintf(a.env.Stdout, "created %s (%s)\n", v.Name, v.State)
+				return nil
+			})
+			if json && len(created) > 0 {
+				if jerr := writeJSON(a.env.Stdout, created); jerr != nil {
+					return jerr
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&image, "image", "", "image to boot (default: vm.image from the config)")
+	f.IntVar(&vcpus, "vcpu", 0, "number of virtual CPUs (default: vm.vcpus from the config)")
+	f.StringVar(&memory, "memory", "", "guest memory, e.g. 512MiB or 2G (default: vm.memory from the config)")
+	f.StringVar(&disk, "disk-size", "", "work disk size, e.g. 8G (default: vm.disk_size from the config)")
+	f.BoolVar(&start, "start", false, "start the VMs once created")
+	f.BoolVar(&json, "json", false, "print the created VMs as JSON")
+	return cmd
+}

@@ -1,0 +1,257 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"banger/internal/bytesize"
+	"banger/internal/errdefs"
+)
+
+// writeConfig writes content to a config file in a fresh directory.
+func writeConfig(t testing.TB, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadMissingFileGivesDefaults(t *testing.T) {
+	got, err := Load(filepath.Join(t.TempDir(), "config.toml"), testHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Defaults(testHost), got); diff != "" {
+		t.Errorf("Load of a missing file mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		change  func(c *Config) // applied to the defaults
+	}{
+		{"empty file", "", func(c *Config) {}},
+		{"comments only", "# nothing here\n", func(c *Config) {}},
+		{"every key", `
+log_level = "debug"
+
+[vmm]
+driver = "firecracker"
+firecracker_bin = "/usr/local/bin/firecracker"
+stop_timeout = "30s"
+
+[vm]
+vcpus = 1
+memory = "512M"
+disk_size = "20GiB"
+image = "golden"
+`, func(c *Config) {
+			c.LogLevel = "debug"
+			c.VMM = VMM{Driver: "firecracker", FirecrackerBin: "/usr/local/bin/firecracker", StopTimeout: Duration(30 * time.Second)}
+			c.VM = VMDefaults{VCPUs: 1, Memory: bytesize.Size(512 * MiB), DiskSize: bytesize.Size(20 * GiB), Image: "golden"}
+		}},
+		{"partial file keeps other defaults", "[vm]\nmemory = \"2G\"\n", func(c *Config) {
+			c.VM.Memory = bytesize.Size(2 * GiB)
+		}},
+		{"dotted keys", "vm.vcpus = 1\nvmm.stop_timeout = \"0s\"\n", func(c *Config) {
+			c.VM.VCPUs = 1
+			c.VMM.StopTimeout = 0
+		}},
+		{"size as a byte count", "[vm]\nmemory = 268435456\n", func(c *Config) {
+			c.VM.Memory = bytesize.Size(256 * MiB)
+		}},
+		{"inline table", "vm = { image = \"alpine\" }\n", func(c *Config) { c.VM.Image = "alpine" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Load(writeConfig(t, tt.content), testHost)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Defaults(testHost)
+			tt.change(&want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("Load mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestLoadErrorMessage checks the whole message a person reads.
+func TestLoadErrorMessage(t *testing.T) {
+	path := writeConfig(t, "[vm]\nvcpus = 0\nmemory = \"4KiB\"\n")
+	_, err := Load(path, testHost)
+	want := "config " + path + `: vm.vcpus = 0: must be between 1 and 2; vm.memory = "4KiB": must be at least 128MiB`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error:\n got %v\nwant %s", err, want)
+	}
+	if k := errdefs.KindOf(err); k != errdefs.InvalidArgument {
+		t.Errorf("kind = %s, want %s", k, errdefs.InvalidArgument)
+	}
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Path != path {
+		t.Errorf("errors.As(*Error) = %+v, want Path %s", ce, path)
+	}
+}
+
+func TestLoadProblems(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		want    []string
+	}{
+		{"syntax error reports the line", "log_level = \"info\"\n[vm]\nvcpus = \n",
+			[]string{`line 3: expected value but found '\n' instead: fix the TOML syntax`}},
+		{"duplicate key", "[vm]\nvcpus = 1\nvcpus = 2\n",
+			[]string{`line 3: Key 'vm.vcpus' has already been defined: fix the TOML syntax`}},
+		{"unknown keys with suggestions", `
+log-level = "info"
+memory = "1G"
+[vm]
+cpus = 2
+disk = "10G"
+colour = "blue"
+[vmm]
+timeout = "5s"
+`, []string{
+			`log-level: unknown key (did you mean log_level?)`,
+			`memory: unknown key (did you mean vm.memory?)`,
+			`vm.cpus: unknown key (did you mean vm.vcpus?)`,
+			`vm.disk: unknown key (did you mean vm.disk_size?)`,
+			`vm.colour: unknown key`,
+			`vmm.timeout: unknown key (did you mean vmm.stop_timeout?)`,
+		}},
+		{"unknown table reported once", "[network]\nbridge = \"br0\"\n[network.dns]\nport = 53\n[VMM]\ndriver = \"firecracker\"\n",
+			[]string{`network: unknown key`, `VMM: unknown key (did you mean vmm?)`}},
+		{"quoted dotted key is not a nested key", "\"vm.vcpus\" = 1\n",
+			[]string{`"vm.vcpus": unknown key (did you mean vm.vcpus?)`}},
+		{"wrong types", `
+log_level = 3
+[vmm]
+stop_timeout = 10
+firecracker_bin = ["a", "b"]
+[vm]
+vcpus = "two"
+memory = "2X"
+disk_size = -1
+image = { name = "x" }
+`, []string{
+			`log_level = 3: must be a string`,
+			`vmm.firecracker_bin = ["a", "b"]: must be a string`,
+			`vmm.stop_timeout = 10: must be a duration such as "10s" or "1m30s"`,
+			`vm.vcpus = "two": must be a whole number`,
+			`vm.memory = "2X": must be a size such as "512MiB" or "2GiB"`,
+			`vm.disk_size = -1: must be a size such as "512MiB" or "2GiB"`,
+			`vm.image = {name = "x"}: must be a string`,
+		}},
+		{"table that is not a table", "vm = 3\nvmm = \"firecracker\"\n", []string{
+			`vmm = "firecracker": must be a table, written [vmm]`,
+			`vm = 3: must be a table, written [vm]`,
+		}},
+		{"setting written as a table", "[log_level]\nlevel = \"info\"\n",
+			[]string{`log_level = {level = "info"}: must be a string`}},
+		{"long value shortened", "[vm]\nimage = [" + strings.Repeat("1, ", 40) + "]\n",
+			[]string{`vm.image = [` + strings.Repeat("1, ", 19) + `1…: must be a string`}},
+		{"type, range and unknown problems together, in key order", `
+bogus = 1
+[vm]
+image = ""
+memory = "64MiB"
+vcpus = 1.5
+[vmm]
+driver = "qemu"
+`, []string{
+			`vmm.driver = "qemu": must be one of: firecracker`,
+			`vm.vcpus = 1.5: must be a whole number`,
+			`vm.memory = "64MiB": must be at least 128MiB`,
+			`vm.image = "": must name an image, e.g. "default"`,
+			`bogus: unknown key`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.content)
+			got, err := Load(path, testHost)
+			if err == nil {
+				t.Fatalf("Load succeeded with %+v, want problems %q", got, tt.want)
+			}
+			if diff := cmp.Diff(Config{}, got); diff != "" {
+				t.Errorf("Load returned a config with its error (-want +got):\n%s", diff)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v is not an *Error", err)
+			}
+			if diff := cmp.Diff(tt.want, ce.Problems); diff != "" {
+				t.Errorf("problems mismatch (-want +got):\n%s", diff)
+			}
+			if want := "config " + path + ": " + strings.Join(tt.want, "; "); err.Error() != want {
+				t.Errorf("message:\n got %s\nwant %s", err, want)
+			}
+			if k := errdefs.KindOf(err); k != errdefs.InvalidArgument {
+				t.Errorf("kind = %s, want %s", k, errdefs.InvalidArgument)
+			}
+		})
+	}
+}
+
+func TestLoadUnreadable(t *testing.T) {
+	dir := t.TempDir() // a directory where the file should be
+	_, err := Load(dir, testHost)
+	if err == nil {
+		t.Fatal("Load of a directory succeeded")
+	}
+	if k := errdefs.KindOf(err); k != errdefs.FailedPrecondition {
+		t.Errorf("kind = %s, want %s (%v)", k, errdefs.FailedPrecondition, err)
+	}
+	if !strings.Contains(err.Error(), "make "+dir+" a readable file") {
+		t.Errorf("error %q does not say how to fix it", err)
+	}
+}
+
+func TestLoadDefaultsInvalidForHost(t *testing.T) {
+	// A host too small for any VM: the defaults themselves are refused.
+	h := Host{CPUs: 1, MemoryBytes: 64 * MiB}
+	_, err := Load(filepath.Join(t.TempDir(), "config.toml"), h)
+	if err == nil || !strings.Contains(err.Error(), `vm.memory = "128MiB": must be at most 64MiB, the host's RAM`) {
+		t.Errorf("Load on a 64MiB host = %v, want a memory problem", err)
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	for _, s := range []string{
+		"", "[vm]\nvcpus = 0\nmemory = \"4KiB\"\n", "vm = 3", "[vm.vcpus]\na = 1\n",
+		"log_level = \"debug\"\n[vmm]\nstop_timeout = \"1m\"\n", "[[vm]]\nimage = \"x\"\n",
+		"a.b.c.d = [1, [2, {x = 3}]]\n", "\"\" = 1\n[\"\".x]\n", "vm.memory = 1e3\n",
+		"vmm.stop_timeout = 1979-05-27T07:32:00Z\n", "[vm]\ndisk_size = \"9999999T\"\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, content string) {
+		path := writeConfig(t, content)
+		c, err := Load(path, testHost)
+		if err != nil {
+			if k := errdefs.KindOf(err); k != errdefs.InvalidArgument {
+				t.Fatalf("kind = %s, want %s: %v", k, errdefs.InvalidArgument, err)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) || len(ce.Problems) == 0 {
+				t.Fatalf("error %v is not an *Error with problems", err)
+			}
+			return
+		}
+		if err := c.Validate(testHost); err != nil {
+			t.Fatalf("Load accepted a config that does not validate: %v", err)
+		}
+	})
+}

@@ -1,0 +1,187 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"banger/internal/bytesize"
+	"banger/internal/errdefs"
+)
+
+// Error is an invalid config: every problem found, each naming the TOML key
+// it is about, in the order of the keys in Config. Load and Validate return
+// it classified as errdefs.InvalidArgument.
+type Error struct {
+	Path     string   // the config file; empty when the config did not come from a file
+	Problems []string // e.g. `vm.vcpus = 0: must be between 1 and 2`
+}
+
+func (e *Error) Error() string {
+	prefix := "invalid config"
+	if e.Path != "" {
+		prefix = "config " + e.Path
+	}
+	return prefix + ": " + strings.Join(e.Problems, "; ")
+}
+
+// problem is one thing wrong with a config. order sorts problems: the index
+// of the key's field, or after every field for unknown keys.
+type problem struct {
+	key   string
+	order int
+	msg   string
+}
+
+// newError returns the classified error for probs, or nil when there are
+// none.
+func newError(path string, probs []problem) error {
+	if len(probs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(probs, func(a, b problem) int { return a.order - b.order })
+	e := &Error{Path: path}
+	for _, p := range probs {
+		e.Problems = append(e.Problems, p.msg)
+	}
+	return errdefs.Wrap(errdefs.InvalidArgument, e)
+}
+
+// Validate checks every setting against its limits on host h and reports
+// every problem at once.
+func (c Config) Validate(h Host) error {
+	return newError("", c.problems(h, nil))
+}
+
+// problems returns what is wrong with c, skipping the keys in skip (those
+// that already failed to decode and so still hold their default).
+func (c Config) problems(h Host, skip map[string]bool) []problem {
+	var probs []problem
+	check := func(key string, value any, reason string) {
+		if reason == "" || skip[key] {
+			return
+		}
+		probs = append(probs, problem{
+			key:   key,
+			order: fieldOrder(key),
+			msg:   fmt.Sprintf("%s = %s: %s", key, show(value), reason),
+		})
+	}
+	check("log_level", c.LogLevel, oneOf(c.LogLevel, LogLevels))
+	check("vmm.driver", c.VMM.Driver, oneOf(c.VMM.Driver, Drivers))
+	check("vmm.firecracker_bin", c.VMM.FirecrackerBin, commandReason(c.VMM.FirecrackerBin))
+	check("vmm.stop_timeout", c.VMM.StopTimeout, stopTimeoutReason(c.VMM.StopTimeout))
+	check("vm.vcpus", c.VM.VCPUs, vcpusReason(c.VM.VCPUs, h))
+	check("vm.memory", c.VM.Memory, memoryReason(int64(c.VM.Memory), h))
+	check("vm.disk_size", c.VM.DiskSize, diskSizeReason(int64(c.VM.DiskSize)))
+	if strings.TrimSpace(c.VM.Image) == "" {
+		check("vm.image", c.VM.Image, "must name an image, e.g. "+fmt.Sprintf("%q", DefaultImage))
+	}
+	return probs
+}
+
+// ValidateVCPUs checks a VM's vCPU count against the limits on host h.
+func ValidateVCPUs(n int, h Host) error {
+	if r := vcpusReason(n, h); r != "" {
+		return errdefs.InvalidArgumentf("invalid vCPU count %d: %s", n, r)
+	}
+	return nil
+}
+
+// ValidateMemory checks a VM's memory size in bytes against the limits on
+// host h.
+func ValidateMemory(b int64, h Host) error {
+	if r := memoryReason(b, h); r != "" {
+		return errdefs.InvalidArgumentf("invalid memory size %s: %s", exactSize(b), r)
+	}
+	return nil
+}
+
+// ValidateDiskSize checks the size in bytes of a VM's work disk.
+func ValidateDiskSize(b int64) error {
+	if r := diskSizeReason(b); r != "" {
+		return errdefs.InvalidArgumentf("invalid disk size %s: %s", exactSize(b), r)
+	}
+	return nil
+}
+
+// maxVCPUs is the largest vCPU count a VM may have on h.
+func maxVCPUs(h Host) int {
+	if h.CPUs <= 0 {
+		return MaxVCPUs
+	}
+	return min(MaxVCPUs, h.CPUs)
+}
+
+func vcpusReason(n int, h Host) string {
+	if hi := maxVCPUs(h); n < 1 || n > hi {
+		return fmt.Sprintf("must be between 1 and %d", hi)
+	}
+	return ""
+}
+
+func memoryReason(b int64, h Host) string {
+	switch {
+	case b < MinMemory:
+		return "must be at least " + bytesize.Format(MinMemory)
+	case h.MemoryBytes > 0 && b > h.MemoryBytes:
+		return "must be at most " + bytesize.Format(h.MemoryBytes) + ", the host's RAM"
+	case b%bytesize.MiB != 0:
+		return "must be a whole number of MiB"
+	}
+	return ""
+}
+
+func diskSizeReason(b int64) string {
+	switch {
+	case b < MinDiskSize:
+		return "must be at least " + bytesize.Format(MinDiskSize)
+	case b > MaxDiskSize:
+		return "must be at most " + bytesize.Format(MaxDiskSize)
+	}
+	return ""
+}
+
+func stopTimeoutReason(d Duration) string {
+	if d < 0 || d.D() > MaxStopTimeout {
+		return fmt.Sprintf("must be between 0s and %s", MaxStopTimeout)
+	}
+	return ""
+}
+
+func commandReason(cmd string) string {
+	if cmd == "" || (strings.Contains(cmd, "/") && !filepath.IsAbs(cmd)) {
+		return "must be a command name looked up in PATH or an absolute path"
+	}
+	return ""
+}
+
+func oneOf(v string, valid []string) string {
+	if slices.Contains(valid, v) {
+		return ""
+	}
+	return "must be one of: " + strings.Join(valid, ", ")
+}
+
+// exactSize shows b so that it parses back to b.
+func exactSize(b int64) string {
+	if text, err := bytesize.Size(b).MarshalText(); err == nil {
+		return string(text)
+	}
+	return fmt.Sprintf("%dB", b)
+}
+
+// show renders a decoded setting as it would appear in the config file.
+func show(v any) string {
+	switch v := v.(type) {
+	case string:
+		return fmt.Sprintf("%q", v)
+	case bytesize.Size:
+		return fmt.Sprintf("%q", exactSize(int64(v)))
+	case Duration:
+		return fmt.Sprintf("%q", v.String())
+	default:
+		return fmt.Sprint(v)
+	}
+}

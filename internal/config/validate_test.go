@@ -1,0 +1,139 @@
+package config
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"banger/internal/bytesize"
+	"banger/internal/errdefs"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		host   Host
+		change func(c *Config)
+		want   []string // nil: valid
+	}{
+		{"defaults", testHost, func(c *Config) {}, nil},
+		{"every log level", testHost, func(c *Config) { c.LogLevel = "error" }, nil},
+		{"bad log level", testHost, func(c *Config) { c.LogLevel = "INFO" },
+			[]string{`log_level = "INFO": must be one of: debug, info, warn, error`}},
+		{"qemu is not a driver yet", testHost, func(c *Config) { c.VMM.Driver = "qemu" },
+			[]string{`vmm.driver = "qemu": must be one of: firecracker`}},
+		{"absolute firecracker", testHost, func(c *Config) { c.VMM.FirecrackerBin = "/opt/fc/firecracker" }, nil},
+		{"relative firecracker path", testHost, func(c *Config) { c.VMM.FirecrackerBin = "bin/firecracker" },
+			[]string{`vmm.firecracker_bin = "bin/firecracker": must be a command name looked up in PATH or an absolute path`}},
+		{"empty firecracker", testHost, func(c *Config) { c.VMM.FirecrackerBin = "" },
+			[]string{`vmm.firecracker_bin = "": must be a command name looked up in PATH or an absolute path`}},
+		{"stop timeout bounds", testHost, func(c *Config) { c.VMM.StopTimeout = Duration(10 * time.Minute) }, nil},
+		{"zero stop timeout", testHost, func(c *Config) { c.VMM.StopTimeout = 0 }, nil},
+		{"long stop timeout", testHost, func(c *Config) { c.VMM.StopTimeout = Duration(11 * time.Minute) },
+			[]string{`vmm.stop_timeout = "11m0s": must be between 0s and 10m0s`}},
+		{"negative stop timeout", testHost, func(c *Config) { c.VMM.StopTimeout = Duration(-time.Second) },
+			[]string{`vmm.stop_timeout = "-1s": must be between 0s and 10m0s`}},
+		{"vcpus at host limit", testHost, func(c *Config) { c.VM.VCPUs = 2 }, nil},
+		{"vcpus over host", testHost, func(c *Config) { c.VM.VCPUs = 3 },
+			[]string{`vm.vcpus = 3: must be between 1 and 2`}},
+		{"vcpus capped at 32", Host{CPUs: 128}, func(c *Config) { c.VM.VCPUs = 33 },
+			[]string{`vm.vcpus = 33: must be between 1 and 32`}},
+		{"vcpus with unknown CPUs", Host{}, func(c *Config) { c.VM.VCPUs = 32 }, nil},
+		{"memory minimum", testHost, func(c *Config) { c.VM.Memory = bytesize.Size(128 * MiB) }, nil},
+		{"memory all of RAM", testHost, func(c *Config) { c.VM.Memory = bytesize.Size(8 * GiB) }, nil},
+		{"memory over RAM", testHost, func(c *Config) { c.VM.Memory = bytesize.Size(8*GiB + MiB) },
+			[]string{`vm.memory = "8193MiB": must be at most 8GiB, the host's RAM`}},
+		{"memory not whole MiB", testHost, func(c *Config) { c.VM.Memory = bytesize.Size(GiB + 512) },
+			[]string{`vm.memory = "1048576.5KiB": must be a whole number of MiB`}},
+		{"memory with unknown RAM", Host{}, func(c *Config) { c.VM.Memory = bytesize.Size(1024 * GiB) }, nil},
+		{"disk bounds", testHost, func(c *Config) { c.VM.DiskSize = bytesize.Size(2 * bytesize.TiB) }, nil},
+		{"disk too small", testHost, func(c *Config) { c.VM.DiskSize = bytesize.Size(255 * MiB) },
+			[]string{`vm.disk_size = "255MiB": must be at least 256MiB`}},
+		{"disk too big", testHost, func(c *Config) { c.VM.DiskSize = bytesize.Size(3 * bytesize.TiB) },
+			[]string{`vm.disk_size = "3TiB": must be at most 2TiB`}},
+		{"empty image", testHost, func(c *Config) { c.VM.Image = " " },
+			[]string{`vm.image = " ": must name an image, e.g. "default"`}},
+		{"everything wrong at once", testHost, func(c *Config) {
+			*c = Config{VMM: VMM{StopTimeout: Duration(time.Hour)}, VM: VMDefaults{Memory: -1}}
+		}, []string{
+			`log_level = "": must be one of: debug, info, warn, error`,
+			`vmm.driver = "": must be one of: firecracker`,
+			`vmm.firecracker_bin = "": must be a command name looked up in PATH or an absolute path`,
+			`vmm.stop_timeout = "1h0m0s": must be between 0s and 10m0s`,
+			`vm.vcpus = 0: must be between 1 and 2`,
+			`vm.memory = "-1B": must be at least 128MiB`,
+			`vm.disk_size = "0B": must be at least 256MiB`,
+			`vm.image = "": must name an image, e.g. "default"`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Defaults(tt.host)
+			tt.change(&c)
+			err := c.Validate(tt.host)
+			var got []string
+			if err != nil {
+				var ce *Error
+				if !errors.As(err, &ce) {
+					t.Fatalf("Validate error %v is not an *Error", err)
+				}
+				got = ce.Problems
+				if k := errdefs.KindOf(err); k != errdefs.InvalidArgument {
+					t.Errorf("kind = %s, want %s", k, errdefs.InvalidArgument)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("problems mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestValidateMessage(t *testing.T) {
+	c := Defaults(testHost)
+	c.VM.VCPUs = 0
+	err := c.Validate(testHost)
+	if got, want := err.Error(), "invalid config: vm.vcpus = 0: must be between 1 and 2"; got != want {
+		t.Errorf("error:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestValidateOverrides(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string // "" for valid
+	}{
+		{"vcpus ok", ValidateVCPUs(2, testHost), ""},
+		{"vcpus zero", ValidateVCPUs(0, testHost), "invalid vCPU count 0: must be between 1 and 2"},
+		{"vcpus over host", ValidateVCPUs(4, testHost), "invalid vCPU count 4: must be between 1 and 2"},
+		{"memory ok", ValidateMemory(512*MiB, testHost), ""},
+		{"memory small", ValidateMemory(4096, testHost), "invalid memory size 4KiB: must be at least 128MiB"},
+		{"memory over RAM", ValidateMemory(9*GiB, testHost), "invalid memory size 9GiB: must be at most 8GiB, the host's RAM"},
+		{"memory odd", ValidateMemory(200*MiB+1, testHost), "invalid memory size 209715201B: must be a whole number of MiB"},
+		{"disk ok", ValidateDiskSize(20 * GiB), ""},
+		{"disk small", ValidateDiskSize(MiB), "invalid disk size 1MiB: must be at least 256MiB"},
+		{"disk big", ValidateDiskSize(4 * bytesize.TiB), "invalid disk size 4TiB: must be at most 2TiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.want == "" {
+				if tt.err != nil {
+					t.Errorf("got %v, want no error", tt.err)
+				}
+				return
+			}
+			if tt.err == nil {
+				t.Fatalf("got no error, want %q", tt.want)
+			}
+			if got := tt.err.Error(); got != tt.want {
+				t.Errorf("error:\n got %s\nwant %s", got, tt.want)
+			}
+			if k := errdefs.KindOf(tt.err); k != errdefs.InvalidArgument {
+				t.Errorf("kind = %s, want %s", k, errdefs.InvalidArgument)
+			}
+		})
+	}
+}

@@ -1,0 +1,183 @@
+// Package daemon is bangerd's composition root: it loads nothing itself but
+// wires the configuration, the store, the services and the host adapters
+// together, serves the /v1 HTTP API on the unix socket, maps errors to HTTP
+// status, and shuts down gracefully without stopping VMs. Decisions about
+// VMs and images belong to the services, not here.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"banger/internal/config"
+	"banger/internal/disk"
+	"banger/internal/images"
+	"banger/internal/paths"
+	"banger/internal/store"
+	"banger/internal/vm"
+	"banger/internal/vmm"
+	"banger/internal/vmm/firecracker"
+)
+
+// Options configure a daemon.
+type Options struct {
+	Layout     paths.Layout
+	Config     config.Config
+	ConfigFile string
+	Host       config.Host
+	Logger     *slog.Logger
+	Version    string
+	// UID is the owner: the only non-root uid allowed on the socket.
+	UID   int
+	Hooks vm.Hooks
+	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// Daemon is a running bangerd.
+type Daemon struct {
+	opts   Options
+	log    *slog.Logger
+	store  *store.Store
+	driver vmm.Driver
+	vms    *vm.Service
+	images *images.Service
+	// closing is closed when shutdown begins, ending endless streams
+	// (events, followed logs) so in-flight operations can finish.
+	closing chan struct{}
+}
+
+// New opens the state and wires the services. It does not touch running
+// VMs; Serve reconciles them.
+func New(ctx context.Context, opts Options) (*Daemon, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := opts.Layout.Ensure(opts.UID); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, opts.Layout.DBPath())
+	if err != nil {
+		return nil, err
+	}
+	driver, err := newDriver(opts.Config)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	cfg := opts.Config
+	host := opts.Host
+	vms := vm.New(vm.Config{
+		Store:  st,
+		Driver: driver,
+		Disks:  vmDisks{work: disk.NewWorkDisks(opts.Layout.CacheDir)},
+		Dirs:   opts.Layout,
+		Defaults: vm.Defaults{
+			VCPUs:          cfg.VM.VCPUs,
+			MemoryMiB:      int(int64(cfg.VM.Memory) >> 20),
+			DiskBytes:      int64(cfg.VM.DiskSize),
+			Image:          cfg.VM.Image,
+			StopTimeout:    time.Duration(cfg.VMM.StopTimeout),
+			ValidateVCPUs:  func(n int) error { return config.ValidateVCPUs(n, host) },
+			ValidateMemory: func(b int64) error { return config.ValidateMemory(b, host) },
+			ValidateDisk:   config.ValidateDiskSize,
+		},
+		Logger: log,
+		Hooks:  opts.Hooks,
+	})
+	return &Daemon{
+		opts:   opts,
+		log:    log,
+		store:  st,
+		driver: driver,
+		vms:    vms,
+		images:  images.New(st, inspector{}, vm.NewID),
+		closing: make(chan struct{}),
+	}, nil
+}
+
+func newDriver(cfg config.Config) (vmm.Driver, error) {
+	switch cfg.VMM.Driver {
+	case "firecracker":
+		return firecracker.New(firecracker.Config{Binary: cfg.VMM.FirecrackerBin}), nil
+	default:
+		return nil, fmt.Errorf("vmm.driver %q is not supported: use \"firecracker\"", cfg.VMM.Driver)
+	}
+}
+
+// Serve reconciles VMs left by a previous daemon, then serves the API on ln
+// until ctx is cancelled. In-flight requests get ShutdownTimeout to finish;
+// running VMs keep running.
+func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
+	if err := d.vms.Reconcile(ctx); err != nil {
+		d.log.Error("reconcile", "err", err)
+	}
+	defer d.vms.Close()
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	srv := &http.Server{
+		Handler:           d.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+	}
+	pl := &peerListener{Listener: ln, owner: d.opts.UID, reject: func(uid int, err error) {
+		d.log.Warn("refused connection from another user", "uid", uid, "err", err)
+	}}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(pl) }()
+	d.log.Info("bangerd serving", "socket", ln.Addr().String(), "pid", os.Getpid(), "driver", d.driver.Name())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	d.log.Info("shutting down; VMs keep running")
+	timeout := d.opts.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	close(d.closing)
+	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		cancelBase()
+		err = srv.Close()
+	}
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && serr != nil {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// Close releases the store.
+func (d *Daemon) Close() error { return d.store.Close() }
+
+// vmDisks adapts the disk package to the vm service.
+type vmDisks struct{ work *disk.WorkDisks }
+
+func (vmDisks) SparseCopy(ctx context.Context, src, dst string) error {
+	return disk.SparseCopy(ctx, src, dst)
+}
+
+func (v vmDisks) CreateWorkDisk(ctx context.Context, dst string, size int64) error {
+	return v.work.Create(ctx, dst, size)
+}
+
+// inspector adapts the disk package to the images service.
+type inspector struct{}
+
+func (inspector) CheckRootFS(path string) error { return disk.IsExt4(path) }
+
+func (inspector) CheckKernel(path string) error {
+	_, err := disk.DetectKernel(path)
+	return err
+}

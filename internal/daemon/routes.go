@@ -1,0 +1,93 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"banger/internal/api"
+	"banger/internal/vm"
+)
+
+// Handler returns the daemon's HTTP handler: every route of the API behind
+// the request middleware.
+func (d *Daemon) Handler() http.Handler {
+	mux := http.NewServeMux()
+	v := api.Version
+	mux.HandleFunc("GET "+v+"/vms", d.listVMs)
+	mux.HandleFunc("POST "+v+"/vms", d.createVM)
+	mux.HandleFunc("GET "+v+"/vms/{ref}", d.getVM)
+	mux.HandleFunc("DELETE "+v+"/vms/{ref}", d.deleteVM)
+	mux.HandleFunc("POST "+v+"/vms/{ref}/{action}", d.vmAction)
+	mux.HandleFunc("GET "+v+"/vms/{ref}/logs", d.vmLogs)
+	mux.HandleFunc("GET "+v+"/images", d.listImages)
+	mux.HandleFunc("POST "+v+"/images", d.registerImage)
+	mux.HandleFunc("GET "+v+"/images/{ref}", d.getImage)
+	mux.HandleFunc("DELETE "+v+"/images/{ref}", d.removeImage)
+	mux.HandleFunc("GET "+v+"/operations", d.listOperations)
+	mux.HandleFunc("GET "+v+"/operations/{id}", d.getOperation)
+	mux.HandleFunc("GET "+v+"/events", d.events)
+	mux.HandleFunc("GET "+v+"/system/info", d.info)
+	mux.HandleFunc("GET "+v+"/system/doctor", d.doctor)
+	return d.middleware(d.routeErrors(mux))
+}
+
+// middleware gives every request an operation id (in its context, in the
+// response header and in the log) and logs it once when it ends.
+func (d *Daemon) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		opID := vm.NewOpID()
+		w.Header().Set(api.OpIDHeader, opID)
+		r = r.WithContext(context.WithValue(r.Context(), opIDKey{}, opID))
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		start := time.Now()
+		next.ServeHTTP(sw, r)
+		level := slog.LevelDebug
+		if r.Method != http.MethodGet || sw.status >= 400 {
+			level = slog.LevelInfo
+		}
+		d.log.Log(r.Context(), level, "request", "op_id", opID, "method", r.Method, "path", r.URL.Path,
+			"status", sw.status, "duration_ms", time.Since(start).Milliseconds())
+	})
+}
+
+// statusWriter remembers the status code and passes flushes through.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if !s.wrote {
+		s.status = code
+		s.wrote = true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// streamContext is the request's context, also cancelled when the daemon
+// begins shutting down.
+func (d *Daemon) streamContext(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	go func() {
+		select {
+		case <-d.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}

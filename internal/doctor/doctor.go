@@ -1,0 +1,164 @@
+// Package doctor checks that this host can run banger VMs and reports each
+// finding as a PASS, WARN or FAIL row with the command that fixes it. It
+// only inspects; it never changes the host. Host facts come in through the
+// small interfaces of Deps so every check can be tested.
+package doctor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"banger/internal/api"
+	"banger/internal/vmm"
+)
+
+// Tool is the result of looking for one host tool.
+type Tool struct {
+	Name string
+	Path string
+	Err  error // why it is missing or unusable; the message says how to fix it
+}
+
+// Deps are the facts and probes the checks use.
+type Deps struct {
+	KVMPath    string // normally /dev/kvm
+	Driver     interface{ Check(context.Context) (vmm.Info, error) }
+	DriverName string
+	Tools      func() []Tool
+	Store      interface{ Check(context.Context) error }
+	RuntimeDir string
+	Socket     string
+	StateDir   string
+	UID        int
+}
+
+// Run runs every check and returns the report.
+func Run(ctx context.Context, d Deps) api.DoctorReport {
+	var checks []api.Check
+	checks = append(checks, kvm(d.KVMPath))
+	checks = append(checks, vmmCheck(ctx, d))
+	for _, t := range d.Tools() {
+		checks = append(checks, toolCheck(t))
+	}
+	checks = append(checks, storeCheck(ctx, d))
+	checks = append(checks, socketChecks(d)...)
+	checks = append(checks, freeSpace(d.StateDir))
+	return api.DoctorReport{Checks: checks}
+}
+
+// Failed reports whether any check failed.
+func Failed(r api.DoctorReport) bool {
+	for _, c := range r.Checks {
+		if c.Status == api.CheckFail {
+			return true
+		}
+	}
+	return false
+}
+
+func pass(name, detail string) api.Check {
+	return api.Check{Name: name, Status: api.CheckPass, Detail: detail}
+}
+
+func fail(name, detail, fix string) api.Check {
+	return api.Check{Name: name, Status: api.CheckFail, Detail: detail, Fix: fix}
+}
+
+func warn(name, detail, fix string) api.Check {
+	return api.Check{Name: name, Status: api.CheckWarn, Detail: detail, Fix: fix}
+}
+
+// kvmGetAPIVersion is the KVM_GET_API_VERSION ioctl.
+const kvmGetAPIVersion = 0xAE00
+
+func kvm(path string) api.Check {
+	const name = "kvm"
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fail(name, fmt.Sprintf("%s is missing: %v", path, err),
+			"enable virtualization in the firmware and load the module: sudo modprobe kvm_intel (or kvm_amd)")
+	}
+	if fi.Mode()&os.ModeCharDevice == 0 {
+		return fail(name, path+" is not a character device", "sudo modprobe kvm_intel (or kvm_amd)")
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fail(name, fmt.Sprintf("%s is not usable: %v", path, err),
+			fmt.Sprintf("sudo usermod -aG kvm %s, then log in again", userName()))
+	}
+	defer f.Close()
+	v, err := unix.IoctlRetInt(int(f.Fd()), kvmGetAPIVersion)
+	if err != nil {
+		return fail(name, fmt.Sprintf("%s does not answer KVM_GET_API_VERSION: %v", path, err), "check that the kvm module is loaded: lsmod | grep kvm")
+	}
+	return pass(name, fmt.Sprintf("%s is readable and writable (KVM API %d)", path, v))
+}
+
+func userName() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "$USER"
+}
+
+func vmmCheck(ctx context.Context, d Deps) api.Check {
+	name := "vmm " + d.DriverName
+	info, err := d.Driver.Check(ctx)
+	if err != nil {
+		return fail(name, err.Error(), "install Firecracker 1.5 or newer and put it on PATH, or set vmm.firecracker_bin in the config")
+	}
+	return pass(name, fmt.Sprintf("%s, version %s", info.Binary, info.Version))
+}
+
+func toolCheck(t Tool) api.Check {
+	name := "tool " + t.Name
+	if t.Err != nil {
+		return fail(name, t.Err.Error(), "sudo apt-get install e2fsprogs")
+	}
+	return pass(name, t.Path)
+}
+
+func storeCheck(ctx context.Context, d Deps) api.Check {
+	if err := d.Store.Check(ctx); err != nil {
+		return fail("state store", err.Error(), "stop bangerd and restore the state directory from a backup, or move it aside to start afresh")
+	}
+	return pass("state store", "integrity check ok")
+}
+
+func socketChecks(d Deps) []api.Check {
+	var out []api.Check
+	var st syscall.Stat_t
+	if err := syscall.Lstat(d.RuntimeDir, &st); err != nil {
+		out = append(out, fail("runtime dir", err.Error(), "start bangerd, which creates it"))
+	} else if int(st.Uid) != d.UID || st.Mode&0o077 != 0 || st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		out = append(out, fail("runtime dir", fmt.Sprintf("%s has owner %d and mode %o; want owner %d and 0700", d.RuntimeDir, st.Uid, st.Mode&0o777, d.UID),
+			fmt.Sprintf("chmod 700 %s (and make sure uid %d owns it)", d.RuntimeDir, d.UID)))
+	} else {
+		out = append(out, pass("runtime dir", d.RuntimeDir+" is private (0700)"))
+	}
+	if err := syscall.Lstat(d.Socket, &st); err != nil {
+		out = append(out, fail("daemon socket", err.Error(), "restart bangerd"))
+	} else if st.Mode&0o077 != 0 {
+		out = append(out, fail("daemon socket", fmt.Sprintf("%s has mode %o; want 0600", d.Socket, st.Mode&0o777), "chmod 600 "+d.Socket))
+	} else {
+		out = append(out, pass("daemon socket", d.Socket+" is private (0600)"))
+	}
+	return out
+}
+
+func freeSpace(dir string) api.Check {
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err != nil {
+		return warn("disk space", err.Error(), "")
+	}
+	free := int64(fs.Bavail) * fs.Bsize
+	detail := fmt.Sprintf("%.1f GiB free in %s", float64(free)/(1<<30), dir)
+	if free < 2<<30 {
+		return warn("disk space", detail, "free space there: each VM copies its root disk and has a work disk")
+	}
+	return pass("disk space", detail)
+}

@@ -1,0 +1,153 @@
+// Package images owns the image records VMs boot from: registering host
+// files as an image after checking them, listing, showing and removing
+// images. It checks file formats through the small Inspector interface and
+// must not create or modify the files it records.
+package images
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"banger/internal/api"
+	"banger/internal/errdefs"
+	"banger/internal/names"
+	"banger/internal/store"
+)
+
+// Inspector checks file formats without mounting or modifying anything.
+type Inspector interface {
+	// CheckRootFS returns an error unless path is an ext4 filesystem image.
+	CheckRootFS(path string) error
+	// CheckKernel returns an error unless path is a vmlinux ELF or bzImage.
+	CheckKernel(path string) error
+}
+
+// Service manages images.
+type Service struct {
+	store   *store.Store
+	inspect Inspector
+	newID   func() string
+}
+
+// New returns a Service. newID makes record ids.
+func New(st *store.Store, inspect Inspector, newID func() string) *Service {
+	return &Service{store: st, inspect: inspect, newID: newID}
+}
+
+// Register records existing host files as an image after checking that
+// they exist, are regular files and have the right formats. Every problem
+// is reported at once.
+func (s *Service) Register(ctx context.Context, req api.RegisterImageRequest) (api.Image, error) {
+	var problems []error
+	if err := names.Validate(req.Name); err != nil {
+		problems = append(problems, fmt.Errorf("image name: %w", err))
+	}
+	size, err := checkFile("rootfs", req.RootFS, s.inspect.CheckRootFS)
+	problems = appendErr(problems, err)
+	_, err = checkFile("kernel", req.Kernel, s.inspect.CheckKernel)
+	problems = appendErr(problems, err)
+	if req.Initrd != "" {
+		_, err = checkFile("initrd", req.Initrd, nil)
+		problems = appendErr(problems, err)
+	}
+	if len(problems) > 0 {
+		return api.Image{}, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
+	}
+	img := store.Image{
+		ID:         s.newID(),
+		Name:       req.Name,
+		RootFS:     req.RootFS,
+		Kernel:     req.Kernel,
+		Initrd:     req.Initrd,
+		RootFSSize: size,
+		CreatedAt:  time.Now(),
+	}
+	if err := s.store.CreateImage(ctx, img); err != nil {
+		return api.Image{}, err
+	}
+	return toAPI(img), nil
+}
+
+func appendErr(errs []error, err error) []error {
+	if err != nil {
+		return append(errs, err)
+	}
+	return errs
+}
+
+// checkFile checks that path is an absolute path to a readable regular file
+// and, when check is set, that it has the right format. It returns the size.
+func checkFile(field, path string, check func(string) error) (int64, error) {
+	if path == "" {
+		return 0, fmt.Errorf("%s: a path is required", field)
+	}
+	if !filepath.IsAbs(path) {
+		return 0, fmt.Errorf("%s %q: must be an absolute path", field, path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", field, path, errors.Unwrap(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("%s %s: not a regular file", field, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", field, path, errors.Unwrap(err))
+	}
+	_ = f.Close()
+	if check != nil {
+		if err := check(path); err != nil {
+			return 0, fmt.Errorf("%s: %w", field, err)
+		}
+	}
+	return fi.Size(), nil
+}
+
+// Get returns the image named or identified by ref.
+func (s *Service) Get(ctx context.Context, ref string) (api.Image, error) {
+	img, err := s.store.GetImage(ctx, ref)
+	if err != nil {
+		return api.Image{}, err
+	}
+	return toAPI(img), nil
+}
+
+// List returns every image.
+func (s *Service) List(ctx context.Context) ([]api.Image, error) {
+	imgs, err := s.store.ListImages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Image, 0, len(imgs))
+	for _, img := range imgs {
+		out = append(out, toAPI(img))
+	}
+	return out, nil
+}
+
+// Remove forgets an image. The host files are left alone. An image that VMs
+// still use is refused.
+func (s *Service) Remove(ctx context.Context, ref string) error {
+	img, err := s.store.GetImage(ctx, ref)
+	if err != nil {
+		return err
+	}
+	return s.store.DeleteImage(ctx, img.ID)
+}
+
+func toAPI(img store.Image) api.Image {
+	return api.Image{
+		ID:         img.ID,
+		Name:       img.Name,
+		RootFS:     img.RootFS,
+		RootFSSize: img.RootFSSize,
+		Kernel:     img.Kernel,
+		Initrd:     img.Initrd,
+		CreatedAt:  img.CreatedAt,
+	}
+}

@@ -1,0 +1,134 @@
+// Package process identifies, signals and waits for host processes by pid
+// and start time, so that a pid recorded before a daemon restart is never
+// confused with an unrelated process that later reused it. It reads /proc
+// and sends signals; it never starts processes.
+package process
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrTimeout is returned by WaitExit when the process outlives the timeout.
+var ErrTimeout = errors.New("timed out waiting for process to exit")
+
+// StartTime returns the start time of pid in clock ticks since boot (field
+// 22 of /proc/<pid>/stat) and whether the process is a zombie.
+func StartTime(pid int) (start uint64, zombie bool, err error) {
+	if pid <= 0 {
+		return 0, false, fmt.Errorf("invalid pid %d", pid)
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false, err
+	}
+	// The command name (field 2) is in parentheses and may itself contain
+	// spaces and parentheses: parse from the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	// fields[0] is field 3 (state); field 22 is fields[19].
+	if len(fields) < 20 {
+		return 0, false, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	start, err = strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("malformed /proc/%d/stat: %w", pid, err)
+	}
+	state := fields[0]
+	return start, state == "Z" || state == "X", nil
+}
+
+// Alive reports whether the process pid with the given start time is running
+// (and not a zombie). A startTime of 0 matches any start time.
+func Alive(pid int, startTime uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	st, zombie, err := StartTime(pid)
+	if err != nil || zombie {
+		return false
+	}
+	return startTime == 0 || st == startTime
+}
+
+// Signal sends sig to pid if it is still the process that started at
+// startTime. It returns nil when the process is already gone.
+func Signal(pid int, startTime uint64, sig syscall.Signal) error {
+	if !Alive(pid, startTime) {
+		return nil
+	}
+	if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("signal %v to pid %d: %w", sig, pid, err)
+	}
+	return nil
+}
+
+// WaitExit polls until the process is gone, ctx is done or timeout passes.
+func WaitExit(ctx context.Context, pid int, startTime uint64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	delay := time.Millisecond
+	for {
+		if !Alive(pid, startTime) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return ErrTimeout
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		if delay < 50*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+// Kill sends SIGKILL and waits up to timeout for the process to go away.
+func Kill(ctx context.Context, pid int, startTime uint64, timeout time.Duration) error {
+	if err := Signal(pid, startTime, syscall.SIGKILL); err != nil {
+		return err
+	}
+	return WaitExit(ctx, pid, startTime, timeout)
+}
+
+// FindByArg returns the pids of live processes whose command line contains
+// arg as one whole argument. It is how a restarted daemon finds a VMM whose
+// pid was never recorded because the daemon died right after starting it.
+func FindByArg(arg string) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		for _, a := range bytes.Split(cmdline, []byte{0}) {
+			if string(a) == arg {
+				if Alive(pid, 0) {
+					pids = append(pids, pid)
+				}
+				break
+			}
+		}
+	}
+	return pids, nil
+}

@@ -1,0 +1,69 @@
+package process
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+func TestLifecycle(t *testing.T) {
+	marker := "banger-process-test-" + t.Name()
+	cmd := exec.Command("sh", "-c", "sleep 30", marker)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	pid := cmd.Process.Pid
+
+	start, zombie, err := StartTime(pid)
+	if err != nil || zombie {
+		t.Fatalf("StartTime(%d) = %d, %v, %v", pid, start, zombie, err)
+	}
+	if !Alive(pid, start) {
+		t.Fatal("Alive = false for a running process")
+	}
+	if Alive(pid, start+1) {
+		t.Fatal("Alive = true for a different start time (pid reuse not detected)")
+	}
+	pids, err := FindByArg(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pids) != 1 || pids[0] != pid {
+		t.Fatalf("FindByArg = %v, want [%d]", pids, pid)
+	}
+	if err := Kill(context.Background(), pid, start, 5*time.Second); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	<-done
+	if Alive(pid, start) {
+		t.Fatal("Alive after Kill")
+	}
+	// Signalling a gone process is not an error.
+	if err := Signal(pid, start, 9); err != nil {
+		t.Fatalf("Signal of gone process: %v", err)
+	}
+}
+
+func TestWaitExitTimeout(t *testing.T) {
+	start, _, err := StartTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = WaitExit(context.Background(), os.Getpid(), start, 20*time.Millisecond)
+	if err != ErrTimeout {
+		t.Fatalf("WaitExit on self = %v, want ErrTimeout", err)
+	}
+}
+
+func TestStartTimeInvalid(t *testing.T) {
+	if _, _, err := StartTime(0); err == nil {
+		t.Fatal("StartTime(0) succeeded")
+	}
+	if Alive(-1, 0) {
+		t.Fatal("Alive(-1)")
+	}
+}

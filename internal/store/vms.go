@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"banger/internal/errdefs"
+)
+
+// VM is the persisted record of one microVM. Everything needed to find and
+// tear down its host resources is recorded here before they are created.
+type VM struct {
+	ID         string // 16 lowercase hex chars, primary key
+	Name       string // unique
+	State      string // "creating","stopped","starting","running","stopping","deleting","error"
+	ImageID    string // references images(id); an image in use cannot be deleted
+	VCPUs      int
+	MemoryMiB  int
+	DiskBytes  int64  // work disk size
+	Driver     string // "firecracker"
+	Dir        string // per-VM state dir (disks, console log)
+	RuntimeDir string // per-VM runtime dir (sockets)
+	APISocket  string
+	PID        int
+	PIDStart   uint64 // process start time (clock ticks), 0 if unknown
+	LastError  string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time // set by the store on every write
+	StartedAt  time.Time // zero if never
+}
+
+var vmStates = []string{"creating", "stopped", "starting", "running", "stopping", "deleting", "error"}
+
+const vmColumns = `id, name, state, image_id, vcpus, memory_mib, disk_bytes, driver, dir,
+	runtime_dir, api_socket, pid, pid_start, last_error, created_at, updated_at, started_at`
+
+func validateVM(vm VM) error {
+	var p problems
+	p.checkHexID("id", vm.ID)
+	if vm.Name == "" {
+		p.addf("name is empty")
+	}
+	p.checkOneOf("state", vm.State, vmStates)
+	p.checkHexID("image id", vm.ImageID)
+	p.checkNonNegative("vcpus", int64(vm.VCPUs))
+	p.checkNonNegative("memory", int64(vm.MemoryMiB))
+	p.checkNonNegative("disk size", vm.DiskBytes)
+	p.checkNonNegative("pid", int64(vm.PID))
+	if vm.PIDStart > math.MaxInt64 {
+		p.addf("pid start time %d is out of range", vm.PIDStart)
+	}
+	if len(p) > 0 {
+		return errdefs.InvalidArgumentf("invalid VM record %q: %s", vm.Name, p)
+	}
+	return nil
+}
+
+func scanVM(sc scanner) (VM, error) {
+	var (
+		vm               VM
+		pidStart         int64
+		created, updated int64
+		started          sql.NullInt64
+	)
+	err := sc.Scan(&vm.ID, &vm.Name, &vm.State, &vm.ImageID, &vm.VCPUs, &vm.MemoryMiB,
+		&vm.DiskBytes, &vm.Driver, &vm.Dir, &vm.RuntimeDir, &vm.APISocket, &vm.PID, &pidStart,
+		&vm.LastError, &created, &updated, &started)
+	if err != nil {
+		return VM{}, err
+	}
+	vm.PIDStart = uint64(pidStart)
+	vm.CreatedAt, vm.UpdatedAt, vm.StartedAt = fromNanos(created), fromNanos(updated), fromNullNanos(started)
+	return vm, nil
+}
+
+// vmWriteError classifies a failed insert or update of vm.
+func vmWriteError(err error, vm VM) error {
+	switch sqliteCode(err) {
+	case codePrimaryKey:
+		return errdefs.AlreadyExistsf("a VM with id %q already exists", vm.ID)
+	case codeUnique:
+		return errdefs.AlreadyExistsf("a VM named %q already exists: pick another name, or remove it with \"banger vm delete %s\"", vm.Name, vm.Name)
+	case codeForeignKey:
+		return errdefs.NotFoundf("no image with id %q for VM %q; \"banger image list\" shows the images", vm.ImageID, vm.Name)
+	}
+	return fmt.Errorf("write VM %q: %w", vm.Name, err)
+}
+
+// CreateVM inserts vm. CreatedAt defaults to now; UpdatedAt is set to now.
+// It fails with AlreadyExists if the name or id is taken and NotFound if
+// the image does not exist.
+func (s *Store) CreateVM(ctx context.Context, vm VM) error {
+	if err := validateVM(vm); err != nil {
+		return err
+	}
+	now := s.now()
+	_, err := s.db.ExecContext(ctx, `INSERT INTO vms (`+vmColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		vm.ID, vm.Name, vm.State, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, vm.Driver,
+		vm.Dir, vm.RuntimeDir, vm.APISocket, vm.PID, int64(vm.PIDStart), vm.LastError,
+		nanos(orNow(vm.CreatedAt, now)), nanos(now), nullNanos(vm.StartedAt))
+	if err != nil {
+		return vmWriteError(err, vm)
+	}
+	return nil
+}
+
+// GetVM returns the VM whose id is ref or, failing that, whose name is ref.
+func (s *Store) GetVM(ctx context.Context, ref string) (VM, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+vmColumns+` FROM vms
+		WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1`, ref)
+	vm, err := scanVM(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return VM{}, errdefs.NotFoundf("no VM named %q; \"banger vm list\" shows the VMs", ref)
+	}
+	if err != nil {
+		return VM{}, fmt.Errorf("read VM %q: %w", ref, err)
+	}
+	return vm, nil
+}
+
+// ListVMs returns every VM, oldest first (ties by name).
+func (s *Store) ListVMs(ctx context.Context) ([]VM, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+vmColumns+` FROM vms ORDER BY created_at, name`)
+	if err != nil {
+		return nil, fmt.Errorf("list VMs: %w", err)
+	}
+	defer rows.Close()
+	vms := []VM{}
+	for rows.Next() {
+		vm, err := scanVM(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list VMs: %w", err)
+		}
+		vms = append(vms, vm)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list VMs: %w", err)
+	}
+	return vms, nil
+}
+
+// UpdateVM replaces the record with vm.ID by vm, except CreatedAt, which
+// never changes; UpdatedAt is set to now. It fails with NotFound if the VM
+// is gone and AlreadyExists if the new name is taken by another VM.
+func (s *Store) UpdateVM(ctx context.Context, vm VM) error {
+	if err := validateVM(vm); err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE vms SET name = ?, state = ?, image_id = ?, vcpus = ?,
+		memory_mib = ?, disk_bytes = ?, driver = ?, dir = ?, runtime_dir = ?, api_socket = ?,
+		pid = ?, pid_start = ?, last_error = ?, updated_at = ?, started_at = ? WHERE id = ?`,
+		vm.Name, vm.State, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, vm.Driver, vm.Dir,
+		vm.RuntimeDir, vm.APISocket, vm.PID, int64(vm.PIDStart), vm.LastError, nanos(s.now()),
+		nullNanos(vm.StartedAt), vm.ID)
+	if err != nil {
+		return vmWriteError(err, vm)
+	}
+	return vmAffected(res, vm.ID)
+}
+
+// DeleteVM removes the VM with the given id.
+func (s *Store) DeleteVM(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM vms WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete VM %s: %w", id, err)
+	}
+	return vmAffected(res, id)
+}
+
+// vmAffected turns "no row changed" into NotFound.
+func vmAffected(res sql.Result, id string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("write VM %s: %w", id, err)
+	}
+	if n == 0 {
+		return errdefs.NotFoundf("no VM with id %q; \"banger vm list\" shows the VMs", id)
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"banger/internal/api"
+	"banger/internal/errdefs"
+	"banger/internal/names"
+	"banger/internal/store"
+)
+
+// Files inside a VM's directory.
+const (
+	rootDiskFile   = "root.ext4"
+	workDiskFile   = "work.ext4"
+	consoleLogFile = "console.log"
+	vmmLogFile     = "vmm.log"
+	apiSocketFile  = "api.sock"
+	vsockFile      = "vsock.sock"
+	metricsFile    = "metrics.json"
+)
+
+// CreateRequest is a validated create: see Service.Create.
+type CreateRequest = api.CreateVMRequest
+
+// Create records a new VM and prepares its disks. The VM ends stopped, or
+// running when req.Start is set. On failure everything is rolled back.
+func (s *Service) Create(ctx context.Context, opID string, req CreateRequest, progress Progress) (api.VM, error) {
+	rec, img, err := s.prepareCreate(ctx, req)
+	if err != nil {
+		return api.VM{}, err
+	}
+	o, err := s.newOp(ctx, opID, "vm.create", rec.ID, rec.Name, progress)
+	if err != nil {
+		return api.VM{}, err
+	}
+	unlock := s.locks.lock(rec.ID)
+	err = o.run(ctx, s.createSteps(&rec, img))
+	unlock()
+	if err != nil {
+		return api.VM{}, err
+	}
+	s.publishState(rec)
+	if req.Start {
+		return s.Start(ctx, opID, rec.ID, progress)
+	}
+	return s.toAPI(ctx, rec), nil
+}
+
+// prepareCreate validates req against the defaults and the store and builds
+// the record of the new VM. Nothing is written.
+func (s *Service) prepareCreate(ctx context.Context, req CreateRequest) (store.VM, store.Image, error) {
+	d := s.defaults
+	if req.VCPUs == 0 {
+		req.VCPUs = d.VCPUs
+	}
+	if req.MemoryMiB == 0 {
+		req.MemoryMiB = d.MemoryMiB
+	}
+	if req.DiskBytes == 0 {
+		req.DiskBytes = d.DiskBytes
+	}
+	if req.Image == "" {
+		req.Image = d.Image
+	}
+	var problems []error
+	if req.Name != "" {
+		if err := names.Validate(req.Name); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	if req.VCPUs < 0 {
+		problems = append(problems, fmt.Errorf("vcpus = %d: must be positive", req.VCPUs))
+	} else if d.ValidateVCPUs != nil {
+		problems = appendErr(problems, d.ValidateVCPUs(req.VCPUs))
+	}
+	if req.MemoryMiB < 0 {
+		problems = append(problems, fmt.Errorf("memory = %d MiB: must be positive", req.MemoryMiB))
+	} else if d.ValidateMemory != nil {
+		problems = appendErr(problems, d.ValidateMemory(int64(req.MemoryMiB)<<20))
+	}
+	if req.DiskBytes < 0 {
+		problems = append(problems, fmt.Errorf("disk size = %d: must be positive", req.DiskBytes))
+	} else if d.ValidateDisk != nil {
+		problems = appendErr(problems, d.ValidateDisk(req.DiskBytes))
+	}
+	if len(problems) > 0 {
+		return store.VM{}, store.Image{}, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
+	}
+	img, err := s.store.GetImage(ctx, req.Image)
+	if err != nil {
+		return store.VM{}, store.Image{}, err
+	}
+	if req.Name == "" {
+		req.Name = s.generateName(ctx)
+	} else if _, err := s.store.GetVM(ctx, req.Name); err == nil {
+		return store.VM{}, store.Image{}, errdefs.AlreadyExistsf("a VM named %q already exists: pick another name or delete it with banger vm delete %s", req.Name, req.Name)
+	}
+	id := NewID()
+	runDir := s.dirs.VMRuntimeDir(id)
+	rec := store.VM{
+		ID:         id,
+		Name:       req.Name,
+		State:      api.StateCreating,
+		ImageID:    img.ID,
+		VCPUs:      req.VCPUs,
+		MemoryMiB:  req.MemoryMiB,
+		DiskBytes:  req.DiskBytes,
+		Driver:     s.driver.Name(),
+		Dir:        s.dirs.VMDir(id),
+		RuntimeDir: runDir,
+		APISocket:  filepath.Join(runDir, apiSocketFile),
+		CreatedAt:  time.Now(),
+	}
+	return rec, img, nil
+}
+
+func appendErr(errs []error, err error) []error {
+	if err != nil {
+		return append(errs, err)
+	}
+	return errs
+}
+
+func (s *Service) generateName(ctx context.Context) string {
+	return names.Generate(func(n string) bool {
+		_, err := s.store.GetVM(ctx, n)
+		return err == nil
+	})
+}
+
+// createSteps is the create plan. Its undo functions also serve a restarted
+// daemon that finds a VM still "creating": it runs them all, in reverse.
+func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
+	root := filepath.Join(rec.Dir, rootDiskFile)
+	work := filepath.Join(rec.Dir, workDiskFile)
+	return []step{
+		{
+			name: "record",
+			do:   func(ctx context.Context) error { return s.store.CreateVM(ctx, *rec) },
+			undo: func(ctx context.Context) error { return ignoreNotFound(s.store.DeleteVM(ctx, rec.ID)) },
+		},
+		{
+			name: "make-dir",
+			do:   func(ctx context.Context) error { return os.MkdirAll(rec.Dir, 0o700) },
+			undo: func(ctx context.Context) error { return os.RemoveAll(rec.Dir) },
+		},
+		{
+			name: "copy-root-disk",
+			do: func(ctx context.Context) error {
+				if err := s.disks.SparseCopy(ctx, img.RootFS, root); err != nil {
+					return fmt.Errorf("copy root disk of image %s: %w", img.Name, err)
+				}
+				return nil
+			},
+			undo: func(ctx context.Context) error { return removeFile(root) },
+		},
+		{
+			name: "create-work-disk",
+			do:   func(ctx context.Context) error { return s.disks.CreateWorkDisk(ctx, work, rec.DiskBytes) },
+			undo: func(ctx context.Context) error { return removeFile(work) },
+		},
+		{
+			name: "finish",
+			do: func(ctx context.Context) error {
+				rec.State = api.StateStopped
+				return s.store.UpdateVM(ctx, *rec)
+			},
+		},
+	}
+}
+
+func ignoreNotFound(err error) error {
+	if errdefs.Is(err, errdefs.NotFound) {
+		return nil
+	}
+	return err
+}
+
+func removeFile(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

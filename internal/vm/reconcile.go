@@ -1,0 +1,132 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"banger/internal/api"
+	"banger/internal/process"
+	"banger/internal/store"
+)
+
+// Reconcile brings the store and the host back in line after a daemon
+// restart: live VMMs are re-adopted, dead ones are marked stopped with their
+// runtime resources released, interrupted creates and starts are rolled
+// back, interrupted stops and deletes are finished, and operations left
+// running are closed. It then starts watching running VMs.
+func (s *Service) Reconcile(ctx context.Context) error {
+	vms, err := s.store.ListVMs(ctx)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	var errs []error
+	for _, rec := range vms {
+		if err := s.reconcileVM(ctx, rec); err != nil {
+			errs = append(errs, fmt.Errorf("VM %s: %w", rec.Name, err))
+		}
+	}
+	ops, err := s.store.RunningOperations(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, o := range ops {
+		o.State = "failed"
+		o.Error = "interrupted by a daemon restart; reconciled at start-up"
+		o.FinishedAt = time.Now()
+		if err := s.store.UpdateOperation(ctx, o); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.store.PruneOperations(ctx, 1000); err != nil {
+		errs = append(errs, err)
+	}
+	s.wg.Add(1)
+	go s.watch()
+	return errors.Join(errs...)
+}
+
+func (s *Service) reconcileVM(ctx context.Context, rec store.VM) error {
+	unlock := s.locks.lock(rec.ID)
+	defer unlock()
+	log := s.log.With("vm", rec.Name, "state", rec.State)
+	switch rec.State {
+	case api.StateCreating:
+		log.Info("rolling back interrupted create")
+		return undoAll(ctx, s.createSteps(&rec, store.Image{}), nil)
+	case api.StateStarting:
+		log.Info("rolling back interrupted start")
+		return undoAll(ctx, s.startSteps(&rec, store.Image{}), nil)
+	case api.StateStopping:
+		log.Info("finishing interrupted stop")
+		return runAll(ctx, s.releaseSteps(&rec))
+	case api.StateDeleting:
+		log.Info("finishing interrupted delete")
+		return runAll(ctx, append(s.releaseSteps(&rec), s.deleteSteps(&rec)...))
+	case api.StateRunning:
+		if process.Alive(rec.PID, rec.PIDStart) {
+			log.Info("re-adopted running VM", "pid", rec.PID)
+			return nil
+		}
+		log.Info("VMM exited while the daemon was down")
+		return runAll(ctx, s.releaseSteps(&rec))
+	default: // stopped, error
+		if rec.PID != 0 && process.Alive(rec.PID, rec.PIDStart) {
+			return nil // an error-state VM whose VMM still runs stays for the user to stop
+		}
+		return os.RemoveAll(rec.RuntimeDir)
+	}
+}
+
+// runAll runs steps in order, stopping at the first error.
+func runAll(ctx context.Context, steps []step) error {
+	for _, st := range steps {
+		if err := st.do(ctx); err != nil {
+			return fmt.Errorf("%s: %w", st.name, err)
+		}
+	}
+	return nil
+}
+
+// watch notices VMMs that exit on their own (the guest powered off or the
+// VMM crashed) and marks their VMs stopped.
+func (s *Service) watch() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.watchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.sweep(context.Background())
+		}
+	}
+}
+
+func (s *Service) sweep(ctx context.Context) {
+	vms, err := s.store.ListVMs(ctx)
+	if err != nil {
+		s.log.Warn("watch: list VMs", "err", err)
+		return
+	}
+	for _, rec := range vms {
+		if rec.State != api.StateRunning || process.Alive(rec.PID, rec.PIDStart) {
+			continue
+		}
+		unlock, ok := s.locks.tryLock(rec.ID)
+		if !ok {
+			continue // an operation holds the VM; it will see the exit itself
+		}
+		cur, err := s.store.GetVM(ctx, rec.ID)
+		if err == nil && cur.State == api.StateRunning && !process.Alive(cur.PID, cur.PIDStart) {
+			s.log.Info("VMM exited", "vm", cur.Name, "pid", cur.PID)
+			if err := runAll(ctx, s.releaseSteps(&cur)); err != nil {
+				s.log.Warn("release exited VM", "vm", cur.Name, "err", err)
+			}
+		}
+		unlock()
+	}
+}

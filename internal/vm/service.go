@@ -1,0 +1,206 @@
+// Package vm owns the VM lifecycle: it decides what creating, starting,
+// stopping, killing and deleting a VM means as explicit, ordered, journaled
+// steps with rollback, keeps one lock per VM, watches running VMMs, and on
+// daemon start reconciles what a previous daemon left behind. It drives the
+// host only through the small interfaces it declares (VMM driver, disks);
+// it must not talk HTTP or touch networking itself.
+package vm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"time"
+
+	"banger/internal/store"
+	"banger/internal/vmm"
+)
+
+// Disks prepares the per-VM disk files.
+type Disks interface {
+	// SparseCopy copies src to dst keeping holes, never leaving dst half written.
+	SparseCopy(ctx context.Context, src, dst string) error
+	// CreateWorkDisk makes an empty ext4 filesystem of size bytes at dst.
+	CreateWorkDisk(ctx context.Context, dst string, size int64) error
+}
+
+// Dirs maps VM ids to their directories.
+type Dirs interface {
+	VMDir(id string) string        // persistent: disks, console log
+	VMRuntimeDir(id string) string // private runtime: sockets
+}
+
+// Defaults are the values a create request falls back to, and the limits
+// it is checked against.
+type Defaults struct {
+	VCPUs       int
+	MemoryMiB   int
+	DiskBytes   int64
+	Image       string
+	StopTimeout time.Duration
+	// Validate checks per-VM sizes against the host (from config).
+	ValidateVCPUs  func(int) error
+	ValidateMemory func(bytes int64) error
+	ValidateDisk   func(bytes int64) error
+}
+
+// Hooks lets tests observe or interrupt lifecycle plans.
+type Hooks struct {
+	// BeforeStep runs before each step of each plan; an error fails the step.
+	BeforeStep func(kind, step string) error
+}
+
+func (h Hooks) beforeStep(kind, step string) error {
+	if h.BeforeStep == nil {
+		return nil
+	}
+	return h.BeforeStep(kind, step)
+}
+
+// Config wires a Service.
+type Config struct {
+	Store    *store.Store
+	Driver   vmm.Driver
+	Disks    Disks
+	Dirs     Dirs
+	Defaults Defaults
+	Logger   *slog.Logger
+	Hooks    Hooks
+	// WatchInterval is how often running VMMs are checked for exit; zero
+	// means one second.
+	WatchInterval time.Duration
+}
+
+// Service runs VM lifecycle operations. It is safe for concurrent use.
+type Service struct {
+	store    *store.Store
+	driver   vmm.Driver
+	disks    Disks
+	dirs     Dirs
+	defaults Defaults
+	log      *slog.Logger
+	hooks    Hooks
+	events   *Broker
+	locks    keyedLocks
+
+	watchEvery time.Duration
+	stop       chan struct{}
+	wg         sync.WaitGroup
+}
+
+// New returns a Service. Call Reconcile before serving requests and Close
+// when done.
+func New(cfg Config) *Service {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	every := cfg.WatchInterval
+	if every <= 0 {
+		every = time.Second
+	}
+	return &Service{
+		store:      cfg.Store,
+		driver:     cfg.Driver,
+		disks:      cfg.Disks,
+		dirs:       cfg.Dirs,
+		defaults:   cfg.Defaults,
+		log:        log,
+		hooks:      cfg.Hooks,
+		events:     NewBroker(),
+		watchEvery: every,
+		stop:       make(chan struct{}),
+	}
+}
+
+// Events returns the broker on which VM and operation events are published.
+func (s *Service) Events() *Broker { return s.events }
+
+// DriverName is the name of the VMM driver in use.
+func (s *Service) DriverName() string { return s.driver.Name() }
+
+// Close stops the watcher. Running VMs are left running.
+func (s *Service) Close() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.wg.Wait()
+}
+
+// NewID returns a random 16-hex-character id.
+func NewID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// NewOpID returns a random operation id.
+func NewOpID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "op-" + hex.EncodeToString(b[:])
+}
+
+// keyedLocks is a set of mutexes keyed by VM id, created on demand.
+type keyedLocks struct {
+	mu    sync.Mutex
+	locks map[string]*lockEntry
+}
+
+type lockEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lock locks key and returns its unlock function.
+func (k *keyedLocks) lock(key string) func() {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = make(map[string]*lockEntry)
+	}
+	e := k.locks[key]
+	if e == nil {
+		e = &lockEntry{}
+		k.locks[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// tryLock locks key if it is free and reports whether it did.
+func (k *keyedLocks) tryLock(key string) (func(), bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.locks == nil {
+		k.locks = make(map[string]*lockEntry)
+	}
+	if _, busy := k.locks[key]; busy {
+		return nil, false
+	}
+	e := &lockEntry{refs: 1}
+	e.mu.Lock()
+	k.locks[key] = e
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}, true
+}

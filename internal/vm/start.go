@@ -1,0 +1,191 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"banger/internal/api"
+	"banger/internal/errdefs"
+	"banger/internal/process"
+	"banger/internal/store"
+	"banger/internal/vmm"
+)
+
+// bootArgs is the guest kernel command line. The VMM adds the root device.
+const bootArgs = "console=ttyS0 reboot=k panic=1 pci=off"
+
+// maxConsoleLog is the size past which the console log is rotated at start.
+const maxConsoleLog = 8 << 20
+
+// Start boots a stopped VM. Starting a running VM is a no-op.
+func (s *Service) Start(ctx context.Context, opID, ref string, progress Progress) (api.VM, error) {
+	rec, unlock, err := s.lockVM(ctx, ref)
+	if err != nil {
+		return api.VM{}, err
+	}
+	defer unlock()
+	if rec.State == api.StateRunning {
+		return s.toAPI(ctx, rec), nil
+	}
+	if rec.State != api.StateStopped && rec.State != api.StateError {
+		return api.VM{}, errdefs.FailedPreconditionf("VM %s is %s: wait for it to finish, then try again", rec.Name, rec.State)
+	}
+	img, err := s.store.GetImage(ctx, rec.ImageID)
+	if err != nil {
+		return api.VM{}, fmt.Errorf("image of VM %s: %w", rec.Name, err)
+	}
+	o, err := s.newOp(ctx, opID, "vm.start", rec.ID, rec.Name, progress)
+	if err != nil {
+		return api.VM{}, err
+	}
+	if err := o.run(ctx, s.startSteps(&rec, img)); err != nil {
+		return api.VM{}, err
+	}
+	s.publishState(rec)
+	return s.toAPI(ctx, rec), nil
+}
+
+// spec is the VMM configuration of rec.
+func (s *Service) spec(rec store.VM, img store.Image) vmm.Spec {
+	return vmm.Spec{
+		ID:          rec.ID,
+		VCPUs:       rec.VCPUs,
+		MemoryMiB:   rec.MemoryMiB,
+		Kernel:      img.Kernel,
+		Initrd:      img.Initrd,
+		BootArgs:    bootArgs,
+		RootDisk:    filepath.Join(rec.Dir, rootDiskFile),
+		WorkDisk:    filepath.Join(rec.Dir, workDiskFile),
+		RuntimeDir:  rec.RuntimeDir,
+		ConsoleLog:  filepath.Join(rec.Dir, consoleLogFile),
+		VMMLog:      filepath.Join(rec.Dir, vmmLogFile),
+		MetricsPath: filepath.Join(rec.RuntimeDir, metricsFile),
+	}
+}
+
+// startSteps is the start plan. A restarted daemon that finds a VM still
+// "starting" runs all the undo functions in reverse.
+func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
+	spec := s.spec(*rec, img)
+	var proc vmm.Process
+	return []step{
+		{
+			name: "mark-starting",
+			do:   func(ctx context.Context) error { return s.setState(ctx, rec, api.StateStarting) },
+			undo: func(ctx context.Context) error {
+				rec.PID, rec.PIDStart = 0, 0
+				return s.setState(ctx, rec, api.StateStopped)
+			},
+		},
+		{
+			name: "prepare-runtime",
+			do: func(ctx context.Context) error {
+				if err := checkFiles(img, spec); err != nil {
+					return err
+				}
+				rotateLog(spec.ConsoleLog)
+				if err := os.RemoveAll(rec.RuntimeDir); err != nil {
+					return err
+				}
+				return os.MkdirAll(rec.RuntimeDir, 0o700)
+			},
+			undo: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) },
+		},
+		{
+			name: "launch-vmm",
+			do: func(ctx context.Context) error {
+				p, err := s.driver.Launch(ctx, spec)
+				if err != nil {
+					return err
+				}
+				proc = p
+				rec.PID, rec.PIDStart = p.PID, p.StartTime
+				return s.store.UpdateVM(context.WithoutCancel(ctx), *rec)
+			},
+			undo: func(ctx context.Context) error { return s.killVMM(ctx, *rec) },
+		},
+		{
+			name: "boot",
+			do:   func(ctx context.Context) error { return s.driver.Boot(ctx, spec, proc) },
+		},
+		{
+			name: "mark-running",
+			do: func(ctx context.Context) error {
+				rec.StartedAt = time.Now()
+				rec.LastError = ""
+				return s.setState(ctx, rec, api.StateRunning)
+			},
+		},
+	}
+}
+
+// checkFiles reports image files that went missing since registration.
+func checkFiles(img store.Image, spec vmm.Spec) error {
+	for _, f := range []string{img.Kernel, img.Initrd, spec.RootDisk, spec.WorkDisk} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return errdefs.FailedPreconditionf("%s is missing (%w): re-register image %s or recreate the VM", f, err, img.Name)
+		}
+	}
+	return nil
+}
+
+// rotateLog keeps one previous console log once it grows large.
+func rotateLog(path string) {
+	if fi, err := os.Stat(path); err == nil && fi.Size() > maxConsoleLog {
+		_ = os.Rename(path, path+".1")
+	}
+}
+
+// killVMM kills the VMM of rec, found by its recorded pid and start time
+// or, when the daemon died before recording them, by its API socket path on
+// the command line, and waits for it to exit.
+func (s *Service) killVMM(ctx context.Context, rec store.VM) error {
+	var errs []error
+	if rec.PID > 0 {
+		errs = append(errs, process.Kill(ctx, rec.PID, rec.PIDStart, 10*time.Second))
+	}
+	if rec.APISocket != "" {
+		pids, err := process.FindByArg(rec.APISocket)
+		errs = append(errs, err)
+		for _, pid := range pids {
+			errs = append(errs, process.Kill(ctx, pid, 0, 10*time.Second))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// setState writes rec with a new state and publishes the change.
+func (s *Service) setState(ctx context.Context, rec *store.VM, state string) error {
+	rec.State = state
+	if err := s.store.UpdateVM(context.WithoutCancel(ctx), *rec); err != nil {
+		return err
+	}
+	s.publishState(*rec)
+	return nil
+}
+
+func (s *Service) publishState(rec store.VM) {
+	s.events.Publish(api.Event{Type: api.EventVM, Time: time.Now(), Target: rec.Name, State: rec.State})
+}
+
+// lockVM looks ref up, locks the VM and re-reads it under the lock.
+func (s *Service) lockVM(ctx context.Context, ref string) (store.VM, func(), error) {
+	rec, err := s.store.GetVM(ctx, ref)
+	if err != nil {
+		return store.VM{}, nil, err
+	}
+	unlock := s.locks.lock(rec.ID)
+	rec, err = s.store.GetVM(ctx, rec.ID)
+	if err != nil {
+		unlock()
+		return store.VM{}, nil, err
+	}
+	return rec, unlock, nil
+}

@@ -1,0 +1,84 @@
+// Package vmm defines the contract between the VM lifecycle and the virtual
+// machine monitors banger can drive (Firecracker today, QEMU later): the
+// machine specification, the handle of a running VMM process, and the Driver
+// interface every implementation satisfies. It holds no implementation and
+// must not import any driver; the shared conformance suite lives in
+// vmm/vmmtest.
+package vmm
+
+import (
+	"context"
+	"errors"
+)
+
+// Spec is everything a driver needs to launch and boot one VM. All paths are
+// absolute. The VM lifecycle derives every path from the VM id and persists
+// them before Launch is called, so a restarted daemon can find and tear down
+// whatever a crashed one left behind.
+type Spec struct {
+	ID        string // banger VM id; also the VMM instance id
+	VCPUs     int
+	MemoryMiB int
+
+	Kernel   string // uncompressed vmlinux (or bzImage where the VMM accepts it)
+	Initrd   string // optional
+	BootArgs string // kernel command line
+
+	RootDisk string // writable per-VM root filesystem image
+	WorkDisk string // per-VM work disk, optional
+
+	Tap string // host tap device; empty means no network interface
+	MAC string // guest MAC for Tap, "aa:bb:cc:dd:ee:ff"
+
+	VsockPath string // host-side unix socket of the vsock device; empty means none
+	VsockCID  uint32 // guest CID, >= 3 when VsockPath is set
+
+	RuntimeDir  string // private 0700 directory for this VMM's sockets
+	ConsoleLog  string // file receiving the guest's serial console
+	VMMLog      string // file receiving the VMM's own log
+	MetricsPath string // file receiving the VMM's metrics, optional
+}
+
+// Process identifies a launched VMM process. PID alone is not enough after a
+// daemon restart because pids are reused; StartTime (clock ticks since boot,
+// from /proc/<pid>/stat) pins the exact process.
+type Process struct {
+	PID       int    `json:"pid"`
+	StartTime uint64 `json:"start_time"`
+	APISocket string `json:"api_socket,omitempty"`
+}
+
+// Driver launches, boots and stops VMM processes. Implementations must make
+// each method safe to retry and must never leave a process behind when
+// Launch or Boot return an error.
+type Driver interface {
+	// Name is the driver's config name ("firecracker", "qemu").
+	Name() string
+
+	// Launch starts the VMM process for spec without booting the guest and
+	// returns as soon as the process is ready to be configured. The process
+	// must outlive the daemon: it is started in its own session with its
+	// console going to spec.ConsoleLog, never to a pipe of the daemon.
+	Launch(ctx context.Context, spec Spec) (Process, error)
+
+	// Boot configures a launched VMM from spec and starts the guest.
+	Boot(ctx context.Context, spec Spec, p Process) error
+
+	// Shutdown asks the guest to power off and returns once the request has
+	// been delivered; the caller waits for the process to exit and kills it
+	// after a timeout. ErrNotRunning means the process is already gone.
+	Shutdown(ctx context.Context, p Process) error
+
+	// Check reports whether the driver can run VMs on this host, with the
+	// VMM version it found; doctor shows it.
+	Check(ctx context.Context) (Info, error)
+}
+
+// Info describes the VMM a driver found on the host.
+type Info struct {
+	Binary  string `json:"binary"`
+	Version string `json:"version"`
+}
+
+// ErrNotRunning reports that the VMM process is no longer running.
+var ErrNotRunning = errors.New("vmm process is not running")
