@@ -1,0 +1,318 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"banger/internal/api"
+	"banger/internal/errdefs"
+	"banger/internal/process"
+)
+
+func TestCreateStartStopDelete(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	v := e.create("web")
+	if v.State != api.StateStopped || v.Image != "default" || v.VCPUs != 1 || v.MemoryMiB != 128 {
+		t.Fatalf("created VM = %+v", v)
+	}
+	rec := e.record("web")
+	for _, f := range []string{rootDiskFile, workDiskFile} {
+		if _, err := os.Stat(filepath.Join(rec.Dir, f)); err != nil {
+			t.Errorf("disk %s: %v", f, err)
+		}
+	}
+	op, steps := e.lastOp(rec.ID)
+	if op.Kind != "vm.create" || op.State != "succeeded" {
+		t.Errorf("create op = %+v", op)
+	}
+	var done []string
+	for _, s := range steps {
+		if s.Status == "done" {
+			done = append(done, s.Step)
+		}
+	}
+	if diff := cmp.Diff([]string{"record", "make-dir", "copy-root-disk", "create-work-disk", "finish"}, done); diff != "" {
+		t.Errorf("create journal (-want +got):\n%s", diff)
+	}
+
+	v = e.start("web")
+	rec = e.record("web")
+	if v.State != api.StateRunning || v.PID == 0 || !process.Alive(rec.PID, rec.PIDStart) {
+		t.Fatalf("started VM = %+v, alive %v", v, process.Alive(rec.PID, rec.PIDStart))
+	}
+	// Starting a running VM is a no-op.
+	if again := e.start("web"); again.PID != v.PID {
+		t.Errorf("second start changed pid %d -> %d", v.PID, again.PID)
+	}
+
+	v, err := e.svc.Stop(context.Background(), "", "web", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.State != api.StateStopped {
+		t.Errorf("state after stop = %s", v.State)
+	}
+	e.assertNoVMM(rec)
+	if _, err := os.Stat(rec.RuntimeDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("runtime dir left after stop: %v", err)
+	}
+	// The console log of the run is kept.
+	if b, _ := os.ReadFile(filepath.Join(rec.Dir, consoleLogFile)); len(b) == 0 {
+		t.Error("console log is empty after a run")
+	}
+
+	if err := e.svc.Delete(context.Background(), "", "web", nil); err != nil {
+		t.Fatal(err)
+	}
+	e.assertGone(rec)
+}
+
+func TestCreateRejectsBadInput(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.svc.defaults.ValidateVCPUs = func(n int) error {
+		if n > 2 {
+			return fmt.Errorf("vcpus = %d: must be between 1 and 2", n)
+		}
+		return nil
+	}
+	e.create("taken")
+	tests := []struct {
+		name string
+		req  CreateRequest
+		kind errdefs.Kind
+		msg  string
+	}{
+		{"bad name", CreateRequest{Name: "Bad_Name"}, errdefs.InvalidArgument, "Bad_Name"},
+		{"dash", CreateRequest{Name: "-x"}, errdefs.InvalidArgument, "-x"},
+		{"too many vcpus", CreateRequest{Name: "a", VCPUs: 9}, errdefs.InvalidArgument, "vcpus = 9"},
+		{"every problem", CreateRequest{Name: "B", VCPUs: 9, MemoryMiB: -1}, errdefs.InvalidArgument, "memory = -1"},
+		{"negative disk", CreateRequest{Name: "a", DiskBytes: -5}, errdefs.InvalidArgument, "disk size"},
+		{"no image", CreateRequest{Name: "a", Image: "nope"}, errdefs.NotFound, "nope"},
+		{"duplicate", CreateRequest{Name: "taken"}, errdefs.AlreadyExists, "taken"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.svc.Create(context.Background(), "", tc.req, nil)
+			if got := errdefs.KindOf(err); got != tc.kind {
+				t.Fatalf("kind = %q (%v), want %q", got, err, tc.kind)
+			}
+			if !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %q does not mention %q", err, tc.msg)
+			}
+		})
+	}
+	vms, _ := e.svc.List(context.Background())
+	if len(vms) != 1 {
+		t.Errorf("bad creates left records: %d VMs", len(vms))
+	}
+}
+
+func TestGeneratedName(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	v, err := e.svc.Create(context.Background(), "", CreateRequest{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Name == "" || !strings.Contains(v.Name, "-") {
+		t.Errorf("generated name %q", v.Name)
+	}
+}
+
+func TestCreateFailureRollsBack(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.disks.failWork = errors.New("disk full")
+	var events []string
+	_, err := e.svc.Create(context.Background(), "op-test1", CreateRequest{Name: "doomed"}, func(ev api.Event) {
+		events = append(events, ev.Step)
+	})
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Create error = %v, want disk full", err)
+	}
+	if _, err := e.store.GetVM(context.Background(), "doomed"); !errdefs.Is(err, errdefs.NotFound) {
+		t.Errorf("record left after failed create: %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(e.root, "state", "vms"))
+	if len(entries) != 0 {
+		t.Errorf("VM directories left: %v", entries)
+	}
+	op, err := e.store.GetOperation(context.Background(), "op-test1")
+	if err != nil || op.State != "rolled_back" {
+		t.Errorf("op = %+v, %v; want rolled_back", op, err)
+	}
+	if diff := cmp.Diff([]string{"record", "make-dir", "copy-root-disk", "create-work-disk"}, events); diff != "" {
+		t.Errorf("progress events (-want +got):\n%s", diff)
+	}
+}
+
+func TestCancelledCreateRollsBack(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	e := newEnv(t, envOpts{hooks: Hooks{BeforeStep: func(kind, step string) error {
+		if step == "create-work-disk" {
+			cancel() // the client hangs up mid-create
+		}
+		return nil
+	}}})
+	_, err := e.svc.Create(ctx, "", CreateRequest{Name: "gone"}, nil)
+	if err == nil {
+		t.Fatal("cancelled create succeeded")
+	}
+	if _, err := e.store.GetVM(context.Background(), "gone"); !errdefs.Is(err, errdefs.NotFound) {
+		t.Errorf("record left after cancelled create: %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(e.root, "state", "vms"))
+	if len(entries) != 0 {
+		t.Errorf("VM directories left: %v", entries)
+	}
+}
+
+func TestStartFailureRollsBack(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.create("web")
+	t.Setenv("FAKEFC_FAIL", "PUT /machine-config")
+	_, err := e.svc.Start(context.Background(), "", "web", nil)
+	if err == nil || !strings.Contains(err.Error(), "machine-config") {
+		t.Fatalf("Start error = %v, want a machine-config failure", err)
+	}
+	rec := e.record("web")
+	if rec.State != api.StateStopped || rec.PID != 0 {
+		t.Errorf("after failed start: state %s pid %d", rec.State, rec.PID)
+	}
+	e.assertNoVMM(rec)
+	if _, err := os.Stat(rec.RuntimeDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("runtime dir left: %v", err)
+	}
+	op, _ := e.lastOp(rec.ID)
+	if op.State != "rolled_back" {
+		t.Errorf("op state = %s", op.State)
+	}
+	// The VM starts once the fault is gone.
+	os.Unsetenv("FAKEFC_FAIL")
+	e.start("web")
+}
+
+func TestForcedStop(t *testing.T) {
+	e := newEnv(t, envOpts{stopTimeout: 200 * time.Millisecond})
+	t.Setenv("FAKEFC_IGNORE_CTRLALTDEL", "1")
+	e.create("stubborn")
+	e.start("stubborn")
+	rec := e.record("stubborn")
+	start := time.Now()
+	v, err := e.svc.Stop(context.Background(), "", "stubborn", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.State != api.StateStopped {
+		t.Errorf("state = %s", v.State)
+	}
+	if time.Since(start) < 200*time.Millisecond {
+		t.Errorf("stop returned before the stop timeout")
+	}
+	e.assertNoVMM(rec)
+}
+
+func TestKillAndRestart(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.create("k")
+	first := e.start("k")
+	v, err := e.svc.Kill(context.Background(), "", "k", nil)
+	if err != nil || v.State != api.StateStopped {
+		t.Fatalf("Kill = %+v, %v", v, err)
+	}
+	e.start("k")
+	v, err = e.svc.Restart(context.Background(), "", "k", nil)
+	if err != nil || v.State != api.StateRunning || v.PID == first.PID {
+		t.Fatalf("Restart = %+v, %v", v, err)
+	}
+}
+
+func TestDeleteRunningStopsFirst(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.create("r")
+	e.start("r")
+	rec := e.record("r")
+	if err := e.svc.Delete(context.Background(), "", "r", nil); err != nil {
+		t.Fatal(err)
+	}
+	e.assertGone(rec)
+	if err := e.svc.Delete(context.Background(), "", "r", nil); !errdefs.Is(err, errdefs.NotFound) {
+		t.Errorf("second delete = %v, want not_found", err)
+	}
+}
+
+func TestConcurrentCreates(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("vm-%d", i)
+			if _, err := e.svc.Create(context.Background(), "", CreateRequest{Name: name, Start: true}, nil); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	vms, _ := e.svc.List(context.Background())
+	running := 0
+	for _, v := range vms {
+		if v.State == api.StateRunning {
+			running++
+		}
+	}
+	if running != n {
+		t.Errorf("%d of %d VMs running", running, n)
+	}
+}
+
+func TestWatcherNoticesExit(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	if err := e.svc.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.create("w")
+	e.start("w")
+	rec := e.record("w")
+	if err := process.Kill(context.Background(), rec.PID, rec.PIDStart, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if e.record("w").State == api.StateStopped {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("VM still %s after its VMM died", e.record("w").State)
+}
+
+func TestBusyStates(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.create("b")
+	rec := e.record("b")
+	rec.State = api.StateCreating
+	if err := e.store.UpdateVM(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Start(context.Background(), "", "b", nil); !errdefs.Is(err, errdefs.FailedPrecondition) {
+		t.Errorf("start of creating VM = %v", err)
+	}
+	if err := e.svc.Delete(context.Background(), "", "b", nil); !errdefs.Is(err, errdefs.FailedPrecondition) {
+		t.Errorf("delete of creating VM = %v", err)
+	}
+}

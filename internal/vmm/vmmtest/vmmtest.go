@@ -1,0 +1,253 @@
+// Package vmmtest is the conformance suite every vmm.Driver passes: launch
+// and boot, shutdown, a killed process, a bad spec, a missing binary, two
+// VMs at once, and relaunching after a crash. A driver's tests call Run
+// with a Harness that knows how to make bootable specs for it (a fake VMM
+// accepts any files; a real one needs a kernel and a root filesystem).
+//
+// It only uses the vmm.Driver interface and the process package, so any
+// driver runs it unchanged. It starts processes only through the driver
+// and must not be imported outside tests.
+package vmmtest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"banger/internal/errdefs"
+	"banger/internal/process"
+	"banger/internal/vmm"
+)
+
+// Harness is what Run needs from a driver's tests.
+type Harness struct {
+	// Driver is the driver under test.
+	Driver vmm.Driver
+
+	// Spec returns a complete, bootable spec for a new VM: a unique ID and
+	// fresh paths (RuntimeDir, ConsoleLog, VMMLog, ... with unix socket
+	// paths short enough), whose input files exist. Files it creates are
+	// the harness's to clean up (t.TempDir, t.Cleanup).
+	Spec func(t *testing.T) vmm.Spec
+
+	// MissingBinary returns the driver under test configured with a VMM
+	// binary that does not exist.
+	MissingBinary func(t *testing.T) vmm.Driver
+
+	// ConsoleReady is text the guest writes to its console once it is far
+	// enough along to honour a shutdown request. Empty means any output.
+	ConsoleReady string
+
+	// BootTimeout bounds the wait for ConsoleReady after Boot; default 60s.
+	BootTimeout time.Duration
+
+	// ShutdownTimeout bounds the wait for the process to exit after
+	// Shutdown; default 60s.
+	ShutdownTimeout time.Duration
+}
+
+// killTimeout bounds a SIGKILL's effect.
+const killTimeout = 10 * time.Second
+
+// Run runs the conformance suite against h. The subtests run one after the
+// other, and Run must not run in parallel with other tests of the same
+// binary that start processes: it checks that no stray child is left.
+func Run(t *testing.T, h Harness) {
+	if h.BootTimeout <= 0 {
+		h.BootTimeout = 60 * time.Second
+	}
+	if h.ShutdownTimeout <= 0 {
+		h.ShutdownTimeout = 60 * time.Second
+	}
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, h Harness)
+	}{
+		{"LaunchBoot", testLaunchBoot},
+		{"Shutdown", testShutdown},
+		{"Killed", testKilled},
+		{"BadSpec", testBadSpec},
+		{"MissingBinary", testMissingBinary},
+		{"TwoVMs", testTwoVMs},
+		{"RelaunchAfterKill", testRelaunchAfterKill},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
+	}
+}
+
+func testLaunchBoot(t *testing.T, h Harness) {
+	spec := h.Spec(t)
+	p := launch(t, h.Driver, spec)
+	if p.PID <= 0 || p.StartTime == 0 {
+		t.Fatalf("Launch returned %+v, want a pid and a start time", p)
+	}
+	if got, _, err := process.StartTime(p.PID); err != nil || got != p.StartTime {
+		t.Fatalf("StartTime(%d) = %d, %v; Launch said %d", p.PID, got, err, p.StartTime)
+	}
+	if err := h.Driver.Boot(context.Background(), spec, p); err != nil {
+		t.Fatalf("Boot: %v", err)
+	}
+	waitConsole(t, h, spec)
+	if !process.Alive(p.PID, p.StartTime) {
+		t.Fatal("process died after boot")
+	}
+}
+
+func testShutdown(t *testing.T, h Harness) {
+	spec := h.Spec(t)
+	p := launchBoot(t, h, spec)
+	if err := h.Driver.Shutdown(context.Background(), p); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := process.WaitExit(context.Background(), p.PID, p.StartTime, h.ShutdownTimeout); err != nil {
+		t.Fatalf("process did not exit after Shutdown: %v", err)
+	}
+	// Shutdown is safe to retry and then says the process is gone.
+	if err := h.Driver.Shutdown(context.Background(), p); !errors.Is(err, vmm.ErrNotRunning) {
+		t.Fatalf("Shutdown after exit = %v, want ErrNotRunning", err)
+	}
+}
+
+func testKilled(t *testing.T, h Harness) {
+	spec := h.Spec(t)
+	p := launchBoot(t, h, spec)
+	if err := process.Kill(context.Background(), p.PID, p.StartTime, killTimeout); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	if process.Alive(p.PID, p.StartTime) {
+		t.Fatal("killed process reported alive")
+	}
+	if err := h.Driver.Shutdown(context.Background(), p); !errors.Is(err, vmm.ErrNotRunning) {
+		t.Fatalf("Shutdown of killed process = %v, want ErrNotRunning", err)
+	}
+}
+
+func testBadSpec(t *testing.T, h Harness) {
+	before := children(t)
+	spec := h.Spec(t)
+	spec.Kernel = filepath.Join(t.TempDir(), "no-such-vmlinux")
+	p, err := h.Driver.Launch(context.Background(), spec)
+	if err == nil {
+		// Per the contract the caller kills the process when Boot fails.
+		berr := h.Driver.Boot(context.Background(), spec, p)
+		if kerr := process.Kill(context.Background(), p.PID, p.StartTime, killTimeout); kerr != nil {
+			t.Errorf("Kill after failed boot: %v", kerr)
+		}
+		if berr == nil {
+			t.Fatal("Boot with a missing kernel succeeded")
+		}
+		if !strings.Contains(berr.Error(), "no-such-vmlinux") {
+			t.Errorf("Boot error %q does not name the missing kernel", berr)
+		}
+		if process.Alive(p.PID, p.StartTime) {
+			t.Error("process alive after kill")
+		}
+	} else if !strings.Contains(err.Error(), "no-such-vmlinux") {
+		t.Errorf("Launch error %q does not name the missing kernel", err)
+	}
+	checkNoNewChildren(t, before)
+}
+
+func testMissingBinary(t *testing.T, h Harness) {
+	before := children(t)
+	d := h.MissingBinary(t)
+	spec := h.Spec(t)
+	p, err := d.Launch(context.Background(), spec)
+	if err == nil {
+		_ = process.Kill(context.Background(), p.PID, p.StartTime, killTimeout)
+		t.Fatalf("Launch with a missing binary succeeded: %+v", p)
+	}
+	if got, want := errdefs.KindOf(err), errdefs.FailedPrecondition; got != want {
+		t.Errorf("Launch error kind = %q, want %q (%v)", got, want, err)
+	}
+	if _, err := d.Check(context.Background()); err == nil {
+		t.Error("Check with a missing binary succeeded")
+	}
+	checkNoNewChildren(t, before)
+}
+
+func testTwoVMs(t *testing.T, h Harness) {
+	specA, specB := h.Spec(t), h.Spec(t)
+	a := launchBoot(t, h, specA)
+	b := launchBoot(t, h, specB)
+	if a.PID == b.PID || (a.APISocket != "" && a.APISocket == b.APISocket) {
+		t.Fatalf("two VMs share a process or socket: %+v, %+v", a, b)
+	}
+	if err := h.Driver.Shutdown(context.Background(), a); err != nil {
+		t.Fatalf("Shutdown A: %v", err)
+	}
+	if err := process.WaitExit(context.Background(), a.PID, a.StartTime, h.ShutdownTimeout); err != nil {
+		t.Fatalf("A did not exit: %v", err)
+	}
+	if !process.Alive(b.PID, b.StartTime) {
+		t.Fatal("B died when A shut down")
+	}
+	if err := h.Driver.Shutdown(context.Background(), b); err != nil {
+		t.Fatalf("Shutdown B: %v", err)
+	}
+	if err := process.WaitExit(context.Background(), b.PID, b.StartTime, h.ShutdownTimeout); err != nil {
+		t.Fatalf("B did not exit: %v", err)
+	}
+}
+
+func testRelaunchAfterKill(t *testing.T, h Harness) {
+	spec := h.Spec(t)
+	first := launch(t, h.Driver, spec)
+	if err := process.Kill(context.Background(), first.PID, first.StartTime, killTimeout); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	// A crashed VMM leaves its sockets behind; Launch must cope.
+	second := launch(t, h.Driver, spec)
+	if err := h.Driver.Boot(context.Background(), spec, second); err != nil {
+		t.Fatalf("Boot after relaunch: %v", err)
+	}
+	waitConsole(t, h, spec)
+}
+
+// launch launches spec and kills the process when the test ends.
+func launch(t *testing.T, d vmm.Driver, spec vmm.Spec) vmm.Process {
+	t.Helper()
+	p, err := d.Launch(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Launch: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := process.Kill(context.Background(), p.PID, p.StartTime, killTimeout); err != nil {
+			t.Errorf("cleanup: kill pid %d: %v", p.PID, err)
+		}
+	})
+	return p
+}
+
+// launchBoot launches and boots spec and waits for the guest's console.
+func launchBoot(t *testing.T, h Harness, spec vmm.Spec) vmm.Process {
+	t.Helper()
+	p := launch(t, h.Driver, spec)
+	if err := h.Driver.Boot(context.Background(), spec, p); err != nil {
+		t.Fatalf("Boot: %v", err)
+	}
+	waitConsole(t, h, spec)
+	return p
+}
+
+// waitConsole waits until spec's console log shows h.ConsoleReady (or any
+// output when that is empty).
+func waitConsole(t *testing.T, h Harness, spec vmm.Spec) {
+	t.Helper()
+	deadline := time.Now().Add(h.BootTimeout)
+	for {
+		b, err := os.ReadFile(spec.ConsoleLog)
+		if err == nil && len(b) > 0 && strings.Contains(string(b), h.ConsoleReady) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("console log %s has no %q after %s; it holds:\n%s", spec.ConsoleLog, h.ConsoleReady, h.BootTimeout, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
