@@ -93,11 +93,11 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Hooks:  opts.Hooks,
 	})
 	return &Daemon{
-		opts:   opts,
-		log:    log,
-		store:  st,
-		driver: driver,
-		vms:    vms,
+		opts:    opts,
+		log:     log,
+		store:   st,
+		driver:  driver,
+		vms:     vms,
 		images:  images.New(st, inspector{}, vm.NewID),
 		closing: make(chan struct{}),
 	}, nil

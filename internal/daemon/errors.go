@@ -85,4 +85,3 @@ func (d *Daemon) notFound(w http.ResponseWriter, r *http.Request) {
 func methodNotAllowed(allowed string) error {
 	return errdefs.InvalidArgumentf("method not allowed here; use %s", allowed)
 }
-

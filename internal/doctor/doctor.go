@@ -25,8 +25,10 @@ type Tool struct {
 
 // Deps are the facts and probes the checks use.
 type Deps struct {
-	KVMPath    string // normally /dev/kvm
-	Driver     interface{ Check(context.Context) (vmm.Info, error) }
+	KVMPath string // normally /dev/kvm
+	Driver  interface {
+		Check(context.Context) (vmm.Info, error)
+	}
 	DriverName string
 	Tools      func() []Tool
 	Store      interface{ Check(context.Context) error }
