@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -63,7 +64,8 @@ func printError(w io.Writer, err error) {
 	if errors.As(err, &oe) && oe.OpID != "" && errdefs.KindOf(err) == errdefs.Internal {
 		msg += fmt.Sprintf(" (operation %s in the bangerd log)", oe.OpID)
 	}
-	fmt.Fprintf(w, "banger: %s\n", msg)
+	// A joined error lists one problem per line: indent the rest under the first.
+	fmt.Fprintf(w, "banger: %s\n", strings.ReplaceAll(strings.TrimRight(msg, "\n"), "\n", "\n  "))
 }
 
 func (a *app) rootCommand() *cobra.Command {

@@ -47,7 +47,7 @@ func (s *Service) Create(ctx context.Context, opID string, req CreateRequest, pr
 	}
 	s.publishState(rec)
 	if req.Start {
-		return s.Start(ctx, opID, rec.ID, progress)
+		return s.Start(ctx, subOpID(opID, "start"), rec.ID, progress)
 	}
 	return s.toAPI(ctx, rec), nil
 }
@@ -118,6 +118,15 @@ func (s *Service) prepareCreate(ctx context.Context, req CreateRequest) (store.V
 		CreatedAt:  time.Now(),
 	}
 	return rec, img, nil
+}
+
+// subOpID names the second operation of a request that runs two (create
+// then start, stop then start); "" lets newOp pick an id.
+func subOpID(opID, suffix string) string {
+	if opID == "" {
+		return ""
+	}
+	return opID + "-" + suffix
 }
 
 func appendErr(errs []error, err error) []error {

@@ -316,3 +316,19 @@ func TestBusyStates(t *testing.T) {
 		t.Errorf("delete of creating VM = %v", err)
 	}
 }
+
+func TestCreateAndStartWithRequestOpID(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	v, err := e.svc.Create(context.Background(), "op-req1", CreateRequest{Name: "s", Start: true}, nil)
+	if err != nil || v.State != api.StateRunning {
+		t.Fatalf("Create+Start = %+v, %v", v, err)
+	}
+	for _, id := range []string{"op-req1", "op-req1-start"} {
+		if op, err := e.store.GetOperation(context.Background(), id); err != nil || op.State != "succeeded" {
+			t.Errorf("operation %s = %+v, %v", id, op, err)
+		}
+	}
+	if _, err := e.svc.Restart(context.Background(), "op-req2", "s", nil); err != nil {
+		t.Fatal(err)
+	}
+}

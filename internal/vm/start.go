@@ -149,13 +149,13 @@ func rotateLog(path string) {
 func (s *Service) killVMM(ctx context.Context, rec store.VM) error {
 	var errs []error
 	if rec.PID > 0 {
-		errs = append(errs, process.Kill(ctx, rec.PID, rec.PIDStart, 10*time.Second))
+		errs = append(errs, process.Kill(ctx, rec.PID, rec.PIDStart, killWait))
 	}
 	if rec.APISocket != "" {
 		pids, err := process.FindByArg(rec.APISocket)
 		errs = append(errs, err)
 		for _, pid := range pids {
-			errs = append(errs, process.Kill(ctx, pid, 0, 10*time.Second))
+			errs = append(errs, process.Kill(ctx, pid, 0, killWait))
 		}
 	}
 	return errors.Join(errs...)

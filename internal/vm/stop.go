@@ -114,7 +114,7 @@ func (s *Service) Restart(ctx context.Context, opID, ref string, progress Progre
 	if _, err := s.Stop(ctx, opID, ref, progress); err != nil {
 		return api.VM{}, err
 	}
-	return s.Start(ctx, opID+"-start", ref, progress)
+	return s.Start(ctx, subOpID(opID, "start"), ref, progress)
 }
 
 // Delete removes a VM and everything it owns. A running VM is stopped

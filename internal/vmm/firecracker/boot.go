@@ -44,14 +44,7 @@ func (d *Driver) Boot(ctx context.Context, spec vmm.Spec, p vmm.Process) error {
 // bootSteps is the ordered boot sequence for spec. Optional devices have a
 // step only when spec asks for them.
 func bootSteps(spec vmm.Spec) []bootStep {
-	steps := []bootStep{
-		{"logger", func(ctx context.Context, c *Client) error {
-			if err := resetFile(spec.VMMLog); err != nil {
-				return err
-			}
-			return c.PutLogger(ctx, Logger{LogPath: spec.VMMLog, Level: "Info", ShowLevel: true})
-		}},
-	}
+	var steps []bootStep
 	if spec.MetricsPath != "" {
 		steps = append(steps, bootStep{"metrics", func(ctx context.Context, c *Client) error {
 			if err := resetFile(spec.MetricsPath); err != nil {

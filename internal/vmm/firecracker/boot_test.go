@@ -20,8 +20,8 @@ func TestBootStepNames(t *testing.T) {
 		spec vmm.Spec
 		want []string
 	}{
-		{"minimal", vmm.Spec{}, []string{"logger", "machine-config", "boot-source", "drive-rootfs", "instance-start"}},
-		{"full", full, []string{"logger", "metrics", "machine-config", "boot-source", "drive-rootfs", "drive-work", "network-eth0", "vsock", "instance-start"}},
+		{"minimal", vmm.Spec{}, []string{"machine-config", "boot-source", "drive-rootfs", "instance-start"}},
+		{"full", full, []string{"metrics", "machine-config", "boot-source", "drive-rootfs", "drive-work", "network-eth0", "vsock", "instance-start"}},
 	}
 	for _, tc := range tests {
 		var got []string
@@ -59,11 +59,11 @@ func TestBootFailedStep(t *testing.T) {
 	for _, c := range s.received() {
 		paths = append(paths, c.Method+" "+c.Path)
 	}
-	if diff := cmp.Diff([]string{"PUT /logger", "PUT /metrics", "PUT /machine-config"}, paths); diff != "" {
+	if diff := cmp.Diff([]string{"PUT /metrics", "PUT /machine-config"}, paths); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
-	// The logger and metrics files were created before they were handed over.
-	for _, f := range []string{spec.VMMLog, spec.MetricsPath} {
+	// The metrics file was created before it was handed over.
+	for _, f := range []string{spec.MetricsPath} {
 		if info, err := os.Stat(f); err != nil || info.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v, mode %v; want an existing 0600 file", f, err, info.Mode().Perm())
 		}

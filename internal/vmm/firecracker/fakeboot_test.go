@@ -41,7 +41,6 @@ func TestBootRequestSequence(t *testing.T) {
 	}
 	want := []fctest.Request{
 		{Method: "GET", Path: "/", Status: 200},
-		put("/logger", map[string]any{"log_path": spec.VMMLog, "level": "Info", "show_level": true, "show_log_origin": false}),
 		put("/metrics", map[string]any{"metrics_path": spec.MetricsPath}),
 		put("/machine-config", map[string]any{"vcpu_count": 2, "mem_size_mib": 256, "smt": false}),
 		put("/boot-source", map[string]any{"kernel_image_path": spec.Kernel, "boot_args": spec.BootArgs, "initrd_path": spec.Initrd}),
@@ -81,7 +80,7 @@ func TestBootFailedRequest(t *testing.T) {
 			name:     "drive-rejected",
 			fail:     "PUT /drives/rootfs",
 			wantErr:  "boot step drive-rootfs: firecracker rejected PUT /drives/rootfs: ",
-			wantReqs: []string{"GET / 200", "PUT /logger 204", "PUT /metrics 204", "PUT /machine-config 204", "PUT /boot-source 204", "PUT /drives/rootfs 400"},
+			wantReqs: []string{"GET / 200", "PUT /metrics 204", "PUT /machine-config 204", "PUT /boot-source 204", "PUT /drives/rootfs 400"},
 		},
 		{
 			name: "kernel-not-elf",
@@ -91,7 +90,7 @@ func TestBootFailedRequest(t *testing.T) {
 				}
 			},
 			wantErr: "boot step instance-start: firecracker rejected PUT /actions: Start microvm error: Cannot load kernel",
-			wantReqs: []string{"GET / 200", "PUT /logger 204", "PUT /metrics 204", "PUT /machine-config 204", "PUT /boot-source 204",
+			wantReqs: []string{"GET / 200", "PUT /metrics 204", "PUT /machine-config 204", "PUT /boot-source 204",
 				"PUT /drives/rootfs 204", "PUT /drives/work 204", "PUT /vsock 204", "PUT /actions 400"},
 		},
 	}

@@ -29,8 +29,8 @@ const consoleTailLines = 20
 // APISocketPath returns the API socket Launch uses for runtimeDir.
 func APISocketPath(runtimeDir string) string { return filepath.Join(runtimeDir, APISocketName) }
 
-// Launch starts `firecracker --api-sock <RuntimeDir>/api.sock --id <ID>` in
-// its own session with the console appended to spec.ConsoleLog, and returns
+// Launch starts `firecracker --api-sock <RuntimeDir>/api.sock --id <ID>
+// --log-path <VMMLog> ...` in its own session with the console appended to spec.ConsoleLog, and returns
 // once the API answers. On any error the process is killed and its socket
 // removed.
 func (d *Driver) Launch(ctx context.Context, spec vmm.Spec) (vmm.Process, error) {
@@ -61,7 +61,13 @@ func (d *Driver) Launch(ctx context.Context, spec vmm.Spec) (vmm.Process, error)
 		return vmm.Process{}, fmt.Errorf("open console log for vm %s: %w", spec.ID, err)
 	}
 
-	cmd := exec.Command(bin, "--api-sock", sock, "--id", spec.ID)
+	// The VMM's own log goes to its file from the first line, so the
+	// console log holds only what the guest writes.
+	if err := resetFile(spec.VMMLog); err != nil {
+		return vmm.Process{}, fmt.Errorf("vm %s: %w", spec.ID, err)
+	}
+	cmd := exec.Command(bin, "--api-sock", sock, "--id", spec.ID,
+		"--log-path", spec.VMMLog, "--level", "Info", "--show-level")
 	cmd.Stdin = nil // /dev/null
 	cmd.Stdout = console
 	cmd.Stderr = console

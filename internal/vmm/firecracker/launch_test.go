@@ -66,7 +66,8 @@ func TestLaunchProcessExits(t *testing.T) {
 		t.Errorf("Launch error shows console output from before this launch:\n%v", err)
 	}
 	console, _ := os.ReadFile(spec.ConsoleLog)
-	wantArgs := "args: --api-sock " + APISocketPath(spec.RuntimeDir) + " --id " + spec.ID
+	wantArgs := "args: --api-sock " + APISocketPath(spec.RuntimeDir) + " --id " + spec.ID +
+		" --log-path " + spec.VMMLog + " --level Info --show-level"
 	if !strings.HasPrefix(string(console), "an earlier boot\n"+wantArgs+"\n") {
 		t.Errorf("console log = %q, want the old content then %q", console, wantArgs)
 	}

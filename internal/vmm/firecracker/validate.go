@@ -32,6 +32,9 @@ func validateLaunch(spec vmm.Spec) error {
 	if err := checkAbs("ConsoleLog", spec.ConsoleLog); err != nil {
 		errs = append(errs, err)
 	}
+	if err := checkAbs("VMMLog", spec.VMMLog); err != nil {
+		errs = append(errs, err)
+	}
 	return joinSpecErrors(errs)
 }
 
@@ -57,10 +60,10 @@ func validateBoot(spec vmm.Spec, p vmm.Process) error {
 	errs = appendErr(errs, checkFile("WorkDisk", spec.WorkDisk, false))
 	if spec.Tap != "" {
 		if len(spec.Tap) > maxIfaceName {
-			errs = append(errs, fmt.Errorf("Tap: %q is longer than %d bytes", spec.Tap, maxIfaceName))
+			errs = append(errs, fmt.Errorf("%s: %q is longer than %d bytes", "Tap", spec.Tap, maxIfaceName))
 		}
 		if hw, err := net.ParseMAC(spec.MAC); err != nil || len(hw) != 6 {
-			errs = append(errs, fmt.Errorf("MAC: %q is not a 6-byte MAC address like aa:bb:cc:dd:ee:ff", spec.MAC))
+			errs = append(errs, fmt.Errorf("%s: %q is not a 6-byte MAC address like aa:bb:cc:dd:ee:ff", "MAC", spec.MAC))
 		}
 	}
 	if spec.VsockPath != "" {
@@ -73,7 +76,6 @@ func validateBoot(spec vmm.Spec, p vmm.Process) error {
 			errs = append(errs, fmt.Errorf("VsockCID: %d is reserved: guest CIDs start at 3", spec.VsockCID))
 		}
 	}
-	errs = appendErr(errs, checkAbs("VMMLog", spec.VMMLog))
 	if spec.MetricsPath != "" {
 		errs = appendErr(errs, checkAbs("MetricsPath", spec.MetricsPath))
 	}

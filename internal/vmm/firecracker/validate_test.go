@@ -48,10 +48,9 @@ func TestValidateBoot(t *testing.T) {
 			s.Initrd = "/nonexistent/initrd"
 			s.MAC = "nope"
 			s.VsockCID = 2
-			s.VMMLog = ""
 			p.APISocket = ""
 		}, []string{"process: api socket", "VCPUs: 0", "MemoryMiB: 0", "Kernel: is empty", "Initrd: /nonexistent/initrd does not exist",
-			`RootDisk: "relative.ext4" is not an absolute path`, `MAC: "nope"`, "VsockCID: 2", "VMMLog: is empty"}},
+			`RootDisk: "relative.ext4" is not an absolute path`, `MAC: "nope"`, "VsockCID: 2"}},
 		{"long-tap", func(s *vmm.Spec, _ *vmm.Process) { s.Tap = "tap-with-a-long-name" }, []string{"Tap: "}},
 		{"too-many-vcpus", func(s *vmm.Spec, _ *vmm.Process) { s.VCPUs = 33 }, []string{"VCPUs: 33"}},
 		{"long-vsock", func(s *vmm.Spec, _ *vmm.Process) { s.VsockPath = "/" + strings.Repeat("v", 120) }, []string{"VsockPath: "}},
@@ -77,8 +76,8 @@ func TestValidateLaunch(t *testing.T) {
 		{"bad-id", func(s *vmm.Spec) { s.ID = "vm_1/x" }, []string{"ID: "}},
 		{"long-id", func(s *vmm.Spec) { s.ID = strings.Repeat("a", 65) }, []string{"ID: "}},
 		{"everything", func(s *vmm.Spec) {
-			s.ID, s.RuntimeDir, s.ConsoleLog = "", "run", ""
-		}, []string{"ID: is empty", `RuntimeDir: "run" is not an absolute path`, "ConsoleLog: is empty"}},
+			s.ID, s.RuntimeDir, s.ConsoleLog, s.VMMLog = "", "run", "", ""
+		}, []string{"ID: is empty", `RuntimeDir: "run" is not an absolute path`, "ConsoleLog: is empty", "VMMLog: is empty"}},
 		{"long-socket", func(s *vmm.Spec) { s.RuntimeDir = "/" + strings.Repeat("r", 100) }, []string{"RuntimeDir: api socket path"}},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,63 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"banger/internal/vmm/firecracker/fctest"
+)
+
+// binaries are the programs under test, built once per test binary.
+type binaries struct {
+	banger, bangerd, firecracker string
+}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// TestMain removes the built binaries after the run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// build compiles banger and bangerd (once) and the fake Firecracker.
+func build(t *testing.T) binaries {
+	t.Helper()
+	buildOnce.Do(func() { buildDir, buildErr = buildCommands() })
+	if buildErr != nil {
+		t.Fatalf("build banger: %v", buildErr)
+	}
+	return binaries{
+		banger:      filepath.Join(buildDir, "banger"),
+		bangerd:     filepath.Join(buildDir, "bangerd"),
+		firecracker: fctest.Build(t),
+	}
+}
+
+func buildCommands() (string, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("find the go command: %w: run the tests with `go test`", err)
+	}
+	dir, err := os.MkdirTemp("", "banger-e2e-bin-")
+	if err != nil {
+		return "", fmt.Errorf("create build directory: %w", err)
+	}
+	cmd := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator), "banger/cmd/banger", "banger/cmd/bangerd")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return dir, nil
+}
