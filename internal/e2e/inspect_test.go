@@ -125,6 +125,19 @@ func (w *world) tempFiles() []string {
 	return out
 }
 
+// runtimeFiles lists everything but directories under the runtime
+// directory (sockets, metrics files).
+func (w *world) runtimeFiles() []string {
+	var out []string
+	_ = filepath.WalkDir(w.path("run"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
 // vms returns `banger vm list --json`, by name.
 func (w *world) vms() map[string]api.VM {
 	w.t.Helper()

@@ -21,7 +21,8 @@ const commandTimeout = 90 * time.Second
 // world is one private banger installation: its own XDG directories,
 // config file, daemon and VMs, all under root.
 type world struct {
-	t    *testing.T
+	t    *testing.T // the running test or subtest; subtests set it
+	top  *testing.T // the test that owns the world and its cleanup
 	bin  binaries
 	root string
 	env  []string
@@ -42,7 +43,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatalf("create world root: %v", err)
 	}
-	w := &world{t: t, bin: bin, root: root}
+	w := &world{t: t, top: t, bin: bin, root: root}
 	t.Cleanup(w.cleanup)
 	for _, d := range []string{"config/banger", "state", "cache", "run", "bin", "files"} {
 		if err := os.MkdirAll(w.path(d), 0o700); err != nil {
@@ -222,9 +223,9 @@ func (w *world) cleanup() {
 		waitGone(procs, 5*time.Second)
 	}
 	if left := w.processes(); len(left) > 0 {
-		w.t.Errorf("cleanup: processes of %s survived SIGKILL: %v", w.root, left)
+		w.top.Errorf("cleanup: processes of %s survived SIGKILL: %v", w.root, left)
 	}
 	if err := os.RemoveAll(w.root); err != nil {
-		w.t.Errorf("cleanup: %v", err)
+		w.top.Errorf("cleanup: %v", err)
 	}
 }

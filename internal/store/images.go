@@ -73,7 +73,7 @@ func (s *Store) CreateImage(ctx context.Context, img Image) error {
 	case codePrimaryKey:
 		return errdefs.AlreadyExistsf("an image with id %q already exists", img.ID)
 	case codeUnique:
-		return errdefs.AlreadyExistsf("an image named %q already exists: pick another name, or remove it with \"banger image delete %s\"", img.Name, img.Name)
+		return errdefs.AlreadyExistsf("an image named %q already exists: pick another name, or remove it with \"banger image rm %s\"", img.Name, img.Name)
 	}
 	if err != nil {
 		return fmt.Errorf("write image %q: %w", img.Name, err)

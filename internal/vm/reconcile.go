@@ -18,19 +18,25 @@ import (
 // back, interrupted stops and deletes are finished, and operations left
 // running are closed. It then starts watching running VMs.
 func (s *Service) Reconcile(ctx context.Context) error {
+	ops, err := s.store.RunningOperations(ctx)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	// An interrupted stop, kill or delete may have died before it changed
+	// the VM's state, so the journal, not the state, says it must finish.
+	interrupted := make(map[string]string, len(ops))
+	for _, o := range ops {
+		interrupted[o.Target] = o.Kind
+	}
 	vms, err := s.store.ListVMs(ctx)
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	var errs []error
 	for _, rec := range vms {
-		if err := s.reconcileVM(ctx, rec); err != nil {
+		if err := s.reconcileVM(ctx, rec, interrupted[rec.ID]); err != nil {
 			errs = append(errs, fmt.Errorf("VM %s: %w", rec.Name, err))
 		}
-	}
-	ops, err := s.store.RunningOperations(ctx)
-	if err != nil {
-		errs = append(errs, err)
 	}
 	for _, o := range ops {
 		o.State = "failed"
@@ -48,10 +54,22 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (s *Service) reconcileVM(ctx context.Context, rec store.VM) error {
+func (s *Service) reconcileVM(ctx context.Context, rec store.VM, interruptedOp string) error {
 	unlock := s.locks.lock(rec.ID)
 	defer unlock()
 	log := s.log.With("vm", rec.Name, "state", rec.State)
+	if rec.State != api.StateCreating && rec.State != api.StateStarting {
+		switch interruptedOp {
+		case "vm.delete":
+			log.Info("finishing interrupted delete")
+			return runAll(ctx, append(s.releaseSteps(&rec), s.deleteSteps(&rec)...))
+		case "vm.stop", "vm.kill":
+			if rec.State != api.StateStopped {
+				log.Info("finishing interrupted " + interruptedOp)
+				return runAll(ctx, s.stopSteps(&rec, interruptedOp == "vm.stop" && rec.State == api.StateRunning))
+			}
+		}
+	}
 	switch rec.State {
 	case api.StateCreating:
 		log.Info("rolling back interrupted create")
