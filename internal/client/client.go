@@ -75,7 +75,11 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 		if req.Context().Err() != nil {
 			return nil, req.Context().Err()
 		}
-		return nil, errdefs.Unavailablef("cannot reach bangerd at %s: %w", c.Socket, err)
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, errdefs.Unavailablef("cannot reach bangerd at %s: %w", c.Socket, op.Err)
+		}
+		return nil, errdefs.Unavailablef("lost the connection to bangerd before it answered (did it crash? see its log): %w", err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
@@ -206,4 +210,4 @@ func decodeError(resp *http.Response) error {
 
 func esc(s string) string { return url.PathEscape(s) }
 
-var errNoVM = errors.New("bangerd returned no VM")
+var errNoVM = errdefs.Internalf("bangerd returned no VM")

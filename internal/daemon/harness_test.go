@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"banger/internal/api"
 	"banger/internal/config"
 	"banger/internal/paths"
 	"banger/internal/process"
@@ -27,57 +24,6 @@ import (
 
 // testVersion is the version the test daemons report.
 const testVersion = "test-1.2.3"
-
-// syncBuffer is a bytes.Buffer safe for the daemon's goroutines to write
-// while a test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records parses every JSON log line written so far.
-func (b *syncBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	data := append([]byte(nil), b.buf.Bytes()...)
-	b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		var rec map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			t.Fatalf("daemon log line is not JSON: %v: %s", err, sc.Text())
-		}
-		out = append(out, rec)
-	}
-	return out
-}
-
-// find returns the log records whose fields include every key/value of want.
-func (b *syncBuffer) find(t *testing.T, want map[string]any) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, rec := range b.records(t) {
-		match := true
-		for k, v := range want {
-			if rec[k] != v {
-				match = false
-				break
-			}
-		}
-		if match {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
 
 // testDaemon is a real Daemon (real store, the real Firecracker driver
 // running the fake Firecracker) serving on a unix socket in a private
@@ -89,11 +35,23 @@ type testDaemon struct {
 	layout paths.Layout
 	logs   *syncBuffer
 	client *http.Client
+	srv    *serving
+}
 
+// serving is the goroutine running Serve. It is shared by the copies of a
+// testDaemon that subtests make with sub.
+type serving struct {
 	cancel   context.CancelFunc
 	done     chan error
 	stopOnce sync.Once
 	stopErr  error
+}
+
+// sub returns td reporting to t, for use in a subtest.
+func (td *testDaemon) sub(t *testing.T) *testDaemon {
+	c := *td
+	c.t = t
+	return &c
 }
 
 // daemonOpts tune startDaemon.
@@ -157,7 +115,7 @@ func startDaemon(t *testing.T, o daemonOpts) *testDaemon {
 		uid = os.Getuid()
 	}
 	d, root, layout, logs := newTestDaemon(t, uid)
-	td := &testDaemon{t: t, d: d, root: root, layout: layout, logs: logs, done: make(chan error, 1)}
+	td := &testDaemon{t: t, d: d, root: root, layout: layout, logs: logs, srv: &serving{done: make(chan error, 1)}}
 	ln, err := Listen(layout.Socket())
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
@@ -166,8 +124,8 @@ func startDaemon(t *testing.T, o daemonOpts) *testDaemon {
 		o.beforeServe(td, ln)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	td.cancel = cancel
-	go func() { td.done <- d.Serve(ctx, ln) }()
+	td.srv.cancel = cancel
+	go func() { td.srv.done <- d.Serve(ctx, ln) }()
 	td.client = unixClient(layout.Socket())
 	// Registered after newTestDaemon's cleanup, so it runs first: stop
 	// serving, then newTestDaemon's kills the VMMs and closes the store.
@@ -182,15 +140,16 @@ func startDaemon(t *testing.T, o daemonOpts) *testDaemon {
 
 // stop cancels Serve and waits for it to return.
 func (td *testDaemon) stop() error {
-	td.stopOnce.Do(func() {
-		td.cancel()
+	s := td.srv
+	s.stopOnce.Do(func() {
+		s.cancel()
 		select {
-		case td.stopErr = <-td.done:
+		case s.stopErr = <-s.done:
 		case <-time.After(30 * time.Second):
 			td.t.Errorf("Serve did not return within 30s of cancellation")
 		}
 	})
-	return td.stopErr
+	return s.stopErr
 }
 
 // killVMMs kills every VMM the daemon's VMs still have; VMs outlive the
@@ -267,47 +226,4 @@ func decodeStrict(t *testing.T, data []byte, v any) {
 	if err := dec.Decode(v); err != nil {
 		t.Fatalf("decode %T: %v\nbody: %s", v, err, data)
 	}
-}
-
-// registerImage makes a small ext4 root filesystem and a fake kernel under
-// the daemon's root and registers them as image name.
-func (td *testDaemon) registerImage(name string) api.Image {
-	td.t.Helper()
-	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
-		td.t.Skip("needs mkfs.ext4 (apt-get install e2fsprogs)")
-	}
-	rootfs := filepath.Join(td.root, name+".ext4")
-	kernel := filepath.Join(td.root, name+".vmlinux")
-	makeExt4(td.t, rootfs, 16<<20)
-	fctest.WriteKernel(td.t, kernel)
-	body, _ := json.Marshal(api.RegisterImageRequest{Name: name, RootFS: rootfs, Kernel: kernel})
-	resp, data := td.do("POST", "/v1/images", string(body))
-	if resp.StatusCode != http.StatusCreated {
-		td.t.Fatalf("register image %s: status %d: %s", name, resp.StatusCode, data)
-	}
-	var img api.Image
-	decodeStrict(td.t, data, &img)
-	return img
-}
-
-func makeExt4(t *testing.T, path string, size int64) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", path).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
-	}
-}
-
-// smallVM is a create request for the smallest VM the limits allow.
-func smallVM(name, image string, start bool) string {
-	b, _ := json.Marshal(api.CreateVMRequest{Name: name, Image: image, VCPUs: 1, MemoryMiB: 128,
-		DiskBytes: 256 << 20, Start: start})
-	return string(b)
 }

@@ -44,6 +44,11 @@ func Listen(path string) (net.Listener, error) {
 		_ = ln.Close()
 		return nil, fmt.Errorf("socket %s was created with mode %v: bangerd must run with umask 077", path, fi.Mode().Perm())
 	}
+	// Born private (0700 under umask 077); 0600 is the documented mode.
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("set mode of %s: %w", path, err)
+	}
 	return ln, nil
 }
 

@@ -50,8 +50,8 @@ func TestBadInput(t *testing.T) {
 		{"missing-image", create("--image", "nosuch", "x"), []string{`no image named "nosuch"`}},
 		{"rootfs-not-ext4", register("i", junk, kernel), []string{junk, "not an ext4"}},
 		{"kernel-random-bytes", register("i", rootfs, junk), []string{junk, "not a kernel"}},
-		{"rootfs-missing", register("i", missing, kernel), []string{missing, "no such file"}},
-		{"kernel-missing", register("i", rootfs, missing), []string{missing, "no such file"}},
+		{"rootfs-missing", register("i", missing, kernel), []string{missing, "does not exist"}},
+		{"kernel-missing", register("i", rootfs, missing), []string{missing, "does not exist"}},
 		{"image-name-taken", register("default", rootfs, kernel), []string{`"default" already exists`, "banger image rm default"}},
 	}
 	for _, tt := range tests {

@@ -89,7 +89,9 @@ func checkFile(field, path string, check func(string) error) (int64, error) {
 		return 0, fmt.Errorf("%s %q: must be an absolute path", field, path)
 	}
 	fi, err := os.Stat(path)
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("%s %s does not exist: check the path", field, path)
+	} else if err != nil {
 		return 0, fmt.Errorf("%s %s: %w", field, path, errors.Unwrap(err))
 	}
 	if !fi.Mode().IsRegular() {

@@ -10,6 +10,8 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -168,15 +170,36 @@ func parseRecord(data []byte) ([]Request, error) {
 	return reqs, sc.Err()
 }
 
-// WriteKernel writes at path the smallest file the fake's InstanceStart
-// accepts as a kernel: the identification bytes of a 64-bit little-endian
-// ELF image (real Firecracker on x86_64 loads only ELF vmlinux images, and
-// the fake refuses anything else).
+// WriteKernel writes at path a minimal x86_64 ELF executable with one
+// loadable segment: what the fake's InstanceStart accepts (real Firecracker
+// on x86_64 loads only ELF vmlinux images) and what banger's image
+// registration recognises as a vmlinux.
 func WriteKernel(t testing.TB, path string) {
 	t.Helper()
-	header := make([]byte, 64)
-	copy(header, "\x7fELF\x02\x01\x01")
-	if err := os.WriteFile(path, header, 0o600); err != nil {
+	const ehsize, phsize = 64, 56
+	b := make([]byte, ehsize+phsize)
+	le := binary.LittleEndian
+	copy(b, elf.ELFMAG)
+	b[elf.EI_CLASS] = byte(elf.ELFCLASS64)
+	b[elf.EI_DATA] = byte(elf.ELFDATA2LSB)
+	b[elf.EI_VERSION] = byte(elf.EV_CURRENT)
+	le.PutUint16(b[16:], uint16(elf.ET_EXEC))
+	le.PutUint16(b[18:], uint16(elf.EM_X86_64))
+	le.PutUint32(b[20:], uint32(elf.EV_CURRENT))
+	le.PutUint64(b[24:], 0x1000000) // entry
+	le.PutUint64(b[32:], ehsize)    // program headers follow the header
+	le.PutUint16(b[52:], ehsize)
+	le.PutUint16(b[54:], phsize)
+	le.PutUint16(b[56:], 1) // one program header
+	ph := b[ehsize:]
+	le.PutUint32(ph[0:], uint32(elf.PT_LOAD))
+	le.PutUint32(ph[4:], uint32(elf.PF_R|elf.PF_X))
+	le.PutUint64(ph[16:], 0x1000000)      // vaddr
+	le.PutUint64(ph[24:], 0x1000000)      // paddr
+	le.PutUint64(ph[32:], uint64(len(b))) // filesz
+	le.PutUint64(ph[40:], uint64(len(b))) // memsz
+	le.PutUint64(ph[48:], 0x1000)         // align
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatalf("write fake kernel: %v", err)
 	}
 }
