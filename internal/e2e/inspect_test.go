@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -203,16 +202,4 @@ func (w *world) assertNoLeftovers() {
 	if p := w.vmmProcesses(); len(p) != 0 {
 		w.t.Errorf("VMM processes left: %v", p)
 	}
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(timeout time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return errors.New("timed out")
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	return nil
 }
