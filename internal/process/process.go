@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrTimeout is returned by WaitExit when the process outlives the timeout.
@@ -73,23 +75,78 @@ func Signal(pid int, startTime uint64, sig syscall.Signal) error {
 	return nil
 }
 
-// WaitExit polls until the process is gone, ctx is done or timeout passes.
+// WaitExit waits until the process is gone, ctx is done or timeout passes.
+// It is woken by the kernel through a pidfd the moment the process exits,
+// and falls back to polling where pidfds are unavailable.
 func WaitExit(ctx context.Context, pid int, startTime uint64, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+	if !Alive(pid, startTime) {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := waitPidfd(wctx, pid, startTime)
+	if errors.Is(err, errNoPidfd) {
+		err = poll(wctx, pid, startTime)
+	}
+	if err != nil && ctx.Err() == nil {
+		return ErrTimeout // only our own timeout ended the wait
+	}
+	return err
+}
+
+// errNoPidfd reports that the kernel cannot give a pidfd for the process.
+var errNoPidfd = errors.New("pidfd unavailable")
+
+// waitPidfd blocks until the process behind pid exits or ctx is done. The
+// pidfd is opened first and the identity checked after, so the fd is known
+// to refer to the process that started at startTime.
+func waitPidfd(ctx context.Context, pid int, startTime uint64) error {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return nil
+		}
+		return errNoPidfd
+	}
+	defer unix.Close(fd)
+	if !Alive(pid, startTime) {
+		return nil
+	}
+	for {
+		ms := 100
+		if d, ok := ctx.Deadline(); ok {
+			if left := time.Until(d); left < 100*time.Millisecond {
+				ms = int(left/time.Millisecond) + 1
+			}
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, ms)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return errNoPidfd
+		}
+		// A zombie child makes the pidfd readable too; Alive treats it as gone.
+		if n > 0 || !Alive(pid, startTime) {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// poll checks the process with a short, growing delay.
+func poll(ctx context.Context, pid int, startTime uint64) error {
 	delay := time.Millisecond
 	for {
 		if !Alive(pid, startTime) {
 			return nil
-		}
-		if time.Now().After(deadline) {
-			return ErrTimeout
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(delay):
 		}
-		if delay < 50*time.Millisecond {
+		if delay < 5*time.Millisecond {
 			delay *= 2
 		}
 	}

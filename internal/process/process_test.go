@@ -67,3 +67,33 @@ func TestStartTimeInvalid(t *testing.T) {
 		t.Fatal("Alive(-1)")
 	}
 }
+
+func TestWaitExitWakesOnExit(t *testing.T) {
+	cmd := exec.Command("sleep", "0.2")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait() }()
+	start, _, err := StartTime(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitExit(context.Background(), cmd.Process.Pid, start, 10*time.Second); err != nil {
+		t.Fatalf("WaitExit = %v", err)
+	}
+	if Alive(cmd.Process.Pid, start) {
+		t.Fatal("WaitExit returned while the process lives")
+	}
+}
+
+func TestWaitExitCancelled(t *testing.T) {
+	start, _, err := StartTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := WaitExit(ctx, os.Getpid(), start, time.Second); err != context.Canceled {
+		t.Fatalf("WaitExit with cancelled ctx = %v, want context.Canceled", err)
+	}
+}

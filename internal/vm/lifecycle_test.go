@@ -36,7 +36,7 @@ func TestCreateStartStopDelete(t *testing.T) {
 	}
 	var done []string
 	for _, s := range steps {
-		if s.Status == "done" {
+		if s.Status == "started" {
 			done = append(done, s.Step)
 		}
 	}

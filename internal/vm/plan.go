@@ -61,8 +61,11 @@ func (o *op) emit(ev api.Event) {
 	o.svc.events.Publish(ev)
 }
 
-// journal records a step transition. Journal writes use a detached context:
-// the record of what happened must survive the caller going away.
+// journal records a step transition: "started" before each step, and
+// "failed", "undone" or "undo_failed" when things go wrong. A step is done
+// when the next one started or the operation succeeded, so success costs
+// one write per step. Journal writes use a detached context: the record of
+// what happened must survive the caller going away.
 func (o *op) journal(ctx context.Context, name, status string, stepErr error) {
 	o.seq++
 	rec := store.StepRecord{OpID: o.rec.ID, Seq: o.seq, Step: name, Status: status, At: time.Now()}
@@ -107,7 +110,6 @@ func (o *op) run(ctx context.Context, steps []step) error {
 			o.journal(ctx, st.name, "failed", err)
 			return o.rollback(ctx, started, st.name, err)
 		}
-		o.journal(ctx, st.name, "done", nil)
 	}
 	o.finish(ctx, "succeeded", nil)
 	return nil
@@ -175,7 +177,6 @@ func (o *op) runForward(ctx context.Context, steps []step) error {
 			o.finish(ctx, "failed", err)
 			return err
 		}
-		o.journal(ctx, st.name, "done", nil)
 	}
 	o.finish(ctx, "succeeded", nil)
 	return nil

@@ -114,7 +114,7 @@ func (d *Driver) waitReady(ctx context.Context, sock string, exited <-chan struc
 	timeout := time.NewTimer(d.cfg.LaunchTimeout)
 	defer timeout.Stop()
 	c := NewClient(sock, 500*time.Millisecond)
-	delay := 2 * time.Millisecond
+	delay := time.Millisecond
 	var lastErr error
 	for {
 		_, err := c.InstanceInfo(ctx)
@@ -132,7 +132,7 @@ func (d *Driver) waitReady(ctx context.Context, sock string, exited <-chan struc
 				sock, d.cfg.LaunchTimeout, lastErr)
 		case <-time.After(delay):
 		}
-		delay = min(delay*2, 100*time.Millisecond)
+		delay = min(delay*2, 10*time.Millisecond)
 	}
 }
 
