@@ -59,26 +59,10 @@ func (a *app) vmLifecycleCommand(verb, short, past string, fn vmOpFunc) *cobra.C
 }
 
 func (a *app) vmDeleteCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:     "delete NAME...",
-		Aliases: []string{"rm"},
-		Short:   "Delete VMs and their disks (running VMs are stopped first)",
-		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			pr := a.newProgress(len(args) > 1)
-			defer pr.done()
-			return a.forEach(cmd.Context(), "delete", args, func(ctx context.Context, name string) error {
-				if err := cl.DeleteVM(ctx, name, pr.forVM(name)); err != nil {
-					return err
-				}
-				pr.done()
-				fmt.Fprintf(a.env.Stdout, "deleted %s\n", name)
-				return nil
-			})
-		},
+	del := func(c *client.Client, ctx context.Context, ref string, p client.Progress) (api.VM, error) {
+		return api.VM{Name: ref}, c.DeleteVM(ctx, ref, p)
 	}
+	cmd := a.vmLifecycleCommand("delete", "Delete VMs and their disks (running VMs are stopped first)", "deleted", del)
+	cmd.Aliases = []string{"rm"}
+	return cmd
 }
