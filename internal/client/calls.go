@@ -88,7 +88,11 @@ func (c *Client) Logs(ctx context.Context, ref string, tail int, follow bool, w 
 	if follow {
 		q.Set("follow", "1")
 	}
-	req, err := c.newRequest(ctx, http.MethodGet, "/vms/"+esc(ref)+"/logs?"+q.Encode(), nil)
+	path := "/vms/" + esc(ref) + "/logs"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}

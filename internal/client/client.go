@@ -139,7 +139,11 @@ func (c *Client) stream(ctx context.Context, method, path string, body any, prog
 			if ev.Error == nil {
 				return api.Event{}, errdefs.Internalf("bangerd reported an error without details (op %s)", ev.OpID)
 			}
-			return api.Event{}, fromAPIError(*ev.Error)
+			e := *ev.Error
+			if e.OpID == "" {
+				e.OpID = ev.OpID
+			}
+			return api.Event{}, fromAPIError(e)
 		default:
 			if progress != nil {
 				progress(ev)
@@ -200,6 +204,9 @@ func decodeError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var body api.ErrorBody
 	if err := json.Unmarshal(b, &body); err == nil && body.Error.Code != "" {
+		if body.Error.OpID == "" {
+			body.Error.OpID = resp.Header.Get(api.OpIDHeader)
+		}
 		return fromAPIError(body.Error)
 	}
 	return &OpError{OpID: resp.Header.Get(api.OpIDHeader), Err: &errdefs.Error{

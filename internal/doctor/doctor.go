@@ -136,6 +136,8 @@ func socketChecks(d Deps) []api.Check {
 	var st syscall.Stat_t
 	if err := syscall.Lstat(d.RuntimeDir, &st); err != nil {
 		out = append(out, fail("runtime dir", err.Error(), "start bangerd, which creates it"))
+	} else if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		out = append(out, fail("runtime dir", d.RuntimeDir+" is not a directory", "remove "+d.RuntimeDir+" and start bangerd again"))
 	} else if int(st.Uid) != d.UID || st.Mode&0o077 != 0 || st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		out = append(out, fail("runtime dir", fmt.Sprintf("%s has owner %d and mode %o; want owner %d and 0700", d.RuntimeDir, st.Uid, st.Mode&0o777, d.UID),
 			fmt.Sprintf("chmod 700 %s (and make sure uid %d owns it)", d.RuntimeDir, d.UID)))
@@ -155,7 +157,7 @@ func socketChecks(d Deps) []api.Check {
 func freeSpace(dir string) api.Check {
 	var fs unix.Statfs_t
 	if err := unix.Statfs(dir, &fs); err != nil {
-		return warn("disk space", err.Error(), "")
+		return warn("disk space", fmt.Sprintf("cannot check free space in %s: %v", dir, err), "start bangerd, which creates "+dir)
 	}
 	free := int64(fs.Bavail) * fs.Bsize
 	detail := fmt.Sprintf("%.1f GiB free in %s", float64(free)/(1<<30), dir)

@@ -43,8 +43,8 @@ func New(st *store.Store, inspect Inspector, newID func() string) *Service {
 // is reported at once.
 func (s *Service) Register(ctx context.Context, req api.RegisterImageRequest) (api.Image, error) {
 	var problems []error
-	if err := names.Validate(req.Name); err != nil {
-		problems = append(problems, fmt.Errorf("image name: %w", err))
+	if err := names.ValidateAs("image", req.Name); err != nil {
+		problems = append(problems, err)
 	}
 	size, err := checkFile("rootfs", req.RootFS, s.inspect.CheckRootFS)
 	problems = appendErr(problems, err)

@@ -25,7 +25,12 @@ const maxShown = 80
 // Validate reports whether name is a valid VM name: a DNS label of 1-63
 // characters from a-z, 0-9 and '-', neither starting nor ending with '-'.
 // The error is InvalidArgument and says what is wrong and where.
-func Validate(name string) error {
+func Validate(name string) error { return ValidateAs("VM", name) }
+
+// ValidateAs is Validate for the name of another kind of thing (an image, a
+// kernel); noun names it in the error.
+func ValidateAs(noun, name string) error {
+	invalid := func(name, what string) error { return invalidName(noun, name, what) }
 	if name == "" {
 		return invalid(name, "it is empty")
 	}
@@ -62,12 +67,12 @@ func isInvalidUTF8(s string) bool {
 	return r == utf8.RuneError && size <= 1
 }
 
-func invalid(name, what string) error {
+func invalidName(noun, name, what string) error {
 	shown := name
 	if len(shown) > maxShown {
 		shown = shown[:maxShown] + "..."
 	}
-	return errdefs.InvalidArgumentf("invalid VM name %q: %s; %s", shown, what, rule)
+	return errdefs.InvalidArgumentf("invalid %s name %q: %s; %s", noun, shown, what, rule)
 }
 
 // baseTries is how many random adjective-noun pairs Generate tries before

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ func TestEmbeddedMigrations(t *testing.T) {
 	for _, m := range ms {
 		got = append(got, m.Name)
 	}
-	want := []string{"0001_images_vms.sql", "0002_operations.sql"}
+	want := []string{"0001_images_vms.sql", "0002_operations.sql", "0003_kernels_agent.sql"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("embedded migrations (-want +got):\n%s", diff)
 	}
@@ -95,8 +96,8 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Fatalf("Open of a version 1 database: %v", err)
 	}
 	defer s.Close()
-	if got, err := s.SchemaVersion(ctx); err != nil || got != 2 {
-		t.Fatalf("SchemaVersion after Open = %d, %v; want 2", got, err)
+	if got, err := s.SchemaVersion(ctx); err != nil || got != latestVersion(t) {
+		t.Fatalf("SchemaVersion after Open = %d, %v; want %d", got, err, latestVersion(t))
 	}
 	got, err := s.GetVM(ctx, "dev")
 	if err != nil {
@@ -165,8 +166,8 @@ func schemaState(t *testing.T, db *sql.DB) []string {
 func TestNewerDatabaseRefused(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "state.db")
-	db := openAt(t, path, 2)
-	if _, err := db.ExecContext(ctx, "PRAGMA user_version = 3"); err != nil {
+	db := openAt(t, path, latestVersion(t))
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", latestVersion(t)+1)); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -206,4 +207,14 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 	if diff := cmp.Diff([]string{"a"}, tables); diff != "" {
 		t.Errorf("tables after failed migration (-want +got):\n%s", diff)
 	}
+}
+
+// latestVersion is the schema version this binary migrates to.
+func latestVersion(t testing.TB) int {
+	t.Helper()
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms[len(ms)-1].Version
 }

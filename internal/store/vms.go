@@ -31,12 +31,13 @@ type VM struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time // set by the store on every write
 	StartedAt  time.Time // zero if never
+	AgentToken string    // secret the guest agent checks on every request
 }
 
 var vmStates = []string{"creating", "stopped", "starting", "running", "stopping", "deleting", "error"}
 
 const vmColumns = `id, name, state, image_id, vcpus, memory_mib, disk_bytes, driver, dir,
-	runtime_dir, api_socket, pid, pid_start, last_error, created_at, updated_at, started_at`
+	runtime_dir, api_socket, pid, pid_start, last_error, created_at, updated_at, started_at, agent_token`
 
 func validateVM(vm VM) error {
 	var p problems
@@ -68,7 +69,7 @@ func scanVM(sc scanner) (VM, error) {
 	)
 	err := sc.Scan(&vm.ID, &vm.Name, &vm.State, &vm.ImageID, &vm.VCPUs, &vm.MemoryMiB,
 		&vm.DiskBytes, &vm.Driver, &vm.Dir, &vm.RuntimeDir, &vm.APISocket, &vm.PID, &pidStart,
-		&vm.LastError, &created, &updated, &started)
+		&vm.LastError, &created, &updated, &started, &vm.AgentToken)
 	if err != nil {
 		return VM{}, err
 	}
@@ -99,10 +100,10 @@ func (s *Store) CreateVM(ctx context.Context, vm VM) error {
 	}
 	now := s.now()
 	_, err := s.db.ExecContext(ctx, `INSERT INTO vms (`+vmColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		vm.ID, vm.Name, vm.State, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, vm.Driver,
 		vm.Dir, vm.RuntimeDir, vm.APISocket, vm.PID, int64(vm.PIDStart), vm.LastError,
-		nanos(orNow(vm.CreatedAt, now)), nanos(now), nullNanos(vm.StartedAt))
+		nanos(orNow(vm.CreatedAt, now)), nanos(now), nullNanos(vm.StartedAt), vm.AgentToken)
 	if err != nil {
 		return vmWriteError(err, vm)
 	}
@@ -153,10 +154,10 @@ func (s *Store) UpdateVM(ctx context.Context, vm VM) error {
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE vms SET name = ?, state = ?, image_id = ?, vcpus = ?,
 		memory_mib = ?, disk_bytes = ?, driver = ?, dir = ?, runtime_dir = ?, api_socket = ?,
-		pid = ?, pid_start = ?, last_error = ?, updated_at = ?, started_at = ? WHERE id = ?`,
+		pid = ?, pid_start = ?, last_error = ?, updated_at = ?, started_at = ?, agent_token = ? WHERE id = ?`,
 		vm.Name, vm.State, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, vm.Driver, vm.Dir,
 		vm.RuntimeDir, vm.APISocket, vm.PID, int64(vm.PIDStart), vm.LastError, nanos(s.now()),
-		nullNanos(vm.StartedAt), vm.ID)
+		nullNanos(vm.StartedAt), vm.AgentToken, vm.ID)
 	if err != nil {
 		return vmWriteError(err, vm)
 	}

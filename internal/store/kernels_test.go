@@ -1,0 +1,79 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"banger/internal/errdefs"
+)
+
+func testKernel(n int) Kernel {
+	return Kernel{
+		ID: strings.Repeat("0", 15) + string(rune('a'+n)), Name: "k" + string(rune('a'+n)),
+		Vmlinux: "/k/vmlinux" + string(rune('a'+n)), Version: "6.1.0-banger", Source: "built",
+		SHA256: strings.Repeat("ab", 32), Size: 1234, CreatedAt: time.Unix(100+int64(n), 0).UTC(),
+	}
+}
+
+func TestKernelCRUD(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	k := testKernel(0)
+	if err := s.CreateKernel(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{k.ID, k.Name} {
+		got, err := s.GetKernel(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(k, got); diff != "" {
+			t.Errorf("GetKernel(%s) (-want +got):\n%s", ref, diff)
+		}
+	}
+	if err := s.CreateKernel(ctx, k); !errdefs.Is(err, errdefs.AlreadyExists) {
+		t.Errorf("duplicate = %v", err)
+	}
+	dup := testKernel(1)
+	dup.Name = k.Name
+	if err := s.CreateKernel(ctx, dup); !errdefs.Is(err, errdefs.AlreadyExists) || !strings.Contains(err.Error(), "kernel rm") {
+		t.Errorf("duplicate name = %v", err)
+	}
+	bad := testKernel(2)
+	bad.Vmlinux, bad.Source, bad.SHA256 = "rel", "stolen", "x"
+	if err := s.CreateKernel(ctx, bad); !errdefs.Is(err, errdefs.InvalidArgument) {
+		t.Errorf("bad record = %v", err)
+	}
+	if err := s.CreateKernel(ctx, testKernel(3)); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListKernels(ctx)
+	if err != nil || len(list) != 2 || list[0].Name != k.Name {
+		t.Fatalf("ListKernels = %+v, %v", list, err)
+	}
+
+	// A kernel an image boots with cannot go.
+	img := Image{ID: strings.Repeat("1", 16), Name: "img", RootFS: "/r", Kernel: k.Vmlinux}
+	if err := s.CreateImage(ctx, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteKernel(ctx, k.ID); !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "img") {
+		t.Errorf("delete used kernel = %v", err)
+	}
+	if err := s.DeleteImage(ctx, img.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteKernel(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetKernel(ctx, k.Name); !errdefs.Is(err, errdefs.NotFound) {
+		t.Errorf("after delete = %v", err)
+	}
+	if err := s.DeleteKernel(ctx, k.ID); !errdefs.Is(err, errdefs.NotFound) {
+		t.Errorf("second delete = %v", err)
+	}
+}
