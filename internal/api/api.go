@@ -104,8 +104,13 @@ type Event struct {
 	Index  int       `json:"index,omitempty"` // 1-based step number
 	Total  int       `json:"total,omitempty"` // steps in the plan
 	State  string    `json:"state,omitempty"` // VM state for EventVM
-	VM     *VM       `json:"vm,omitempty"`
-	Error  *Error    `json:"error,omitempty"`
+	// Detail is a line of output or a note about the current step (e.g. a
+	// compiler line during a kernel build); Fraction, when non-zero, is how
+	// far the step has got, from 0 to 1.
+	Detail   string  `json:"detail,omitempty"`
+	Fraction float64 `json:"fraction,omitempty"`
+	VM       *VM     `json:"vm,omitempty"`
+	Error    *Error  `json:"error,omitempty"`
 }
 
 // ErrorBody is the JSON body of every error response.

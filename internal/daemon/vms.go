@@ -14,7 +14,7 @@ import (
 )
 
 // opFunc is a long operation: it reports progress and returns its result.
-type opFunc func(ctx context.Context, opID string, progress vm.Progress) (any, error)
+type opFunc func(ctx context.Context, opID string, progress func(api.Event)) (any, error)
 
 // runOp runs a long operation. A client that accepts NDJSON gets its
 // progress events as they happen and then one result or error event (the
@@ -79,14 +79,14 @@ func (d *Daemon) createVM(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	d.runOp(w, r, http.StatusCreated, func(ctx context.Context, opID string, p vm.Progress) (any, error) {
+	d.runOp(w, r, http.StatusCreated, func(ctx context.Context, opID string, p func(api.Event)) (any, error) {
 		return d.vms.Create(ctx, opID, req, p)
 	})
 }
 
 func (d *Daemon) deleteVM(w http.ResponseWriter, r *http.Request) {
 	ref := r.PathValue("ref")
-	d.runOp(w, r, http.StatusOK, func(ctx context.Context, opID string, p vm.Progress) (any, error) {
+	d.runOp(w, r, http.StatusOK, func(ctx context.Context, opID string, p func(api.Event)) (any, error) {
 		return struct{}{}, d.vms.Delete(ctx, opID, ref, p)
 	})
 }
@@ -106,7 +106,7 @@ func (d *Daemon) vmAction(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, errdefs.NotFoundf("unknown VM action %q: use start, stop, restart or kill", name))
 		return
 	}
-	d.runOp(w, r, http.StatusOK, func(ctx context.Context, opID string, p vm.Progress) (any, error) {
+	d.runOp(w, r, http.StatusOK, func(ctx context.Context, opID string, p func(api.Event)) (any, error) {
 		return fn(ctx, opID, ref, p)
 	})
 }

@@ -18,6 +18,10 @@ import (
 // bootArgs is the guest kernel command line. The VMM adds the root device.
 const bootArgs = "console=ttyS0 reboot=k panic=1 pci=off"
 
+// guestCID is every guest's vsock context id: each VMM has its own vsock
+// device, so the ids need not differ between VMs.
+const guestCID = 3
+
 // maxConsoleLog is the size past which the console log is rotated at start.
 const maxConsoleLog = 8 << 20
 
@@ -61,6 +65,8 @@ func (s *Service) spec(rec store.VM, img store.Image) vmm.Spec {
 		RootDisk:    filepath.Join(rec.Dir, rootDiskFile),
 		WorkDisk:    filepath.Join(rec.Dir, workDiskFile),
 		RuntimeDir:  rec.RuntimeDir,
+		VsockPath:   filepath.Join(rec.RuntimeDir, vsockFile),
+		VsockCID:    guestCID,
 		ConsoleLog:  filepath.Join(rec.Dir, consoleLogFile),
 		VMMLog:      filepath.Join(rec.Dir, vmmLogFile),
 		MetricsPath: filepath.Join(rec.RuntimeDir, metricsFile),

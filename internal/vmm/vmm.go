@@ -9,6 +9,7 @@ package vmm
 import (
 	"context"
 	"errors"
+	"net"
 )
 
 // Spec is everything a driver needs to launch and boot one VM. All paths are
@@ -30,7 +31,10 @@ type Spec struct {
 	Tap string // host tap device; empty means no network interface
 	MAC string // guest MAC for Tap, "aa:bb:cc:dd:ee:ff"
 
-	VsockPath string // host-side unix socket of the vsock device; empty means none
+	// VsockPath is the host-side unix socket of the guest agent's channel:
+	// Firecracker's vsock device (guest CID VsockCID), or the virtio-serial
+	// port of drivers without vsock. Empty means no agent channel.
+	VsockPath string
 	VsockCID  uint32 // guest CID, >= 3 when VsockPath is set
 
 	RuntimeDir  string // private 0700 directory for this VMM's sockets
@@ -72,7 +76,14 @@ type Driver interface {
 	// Check reports whether the driver can run VMs on this host, with the
 	// VMM version it found; doctor shows it.
 	Check(ctx context.Context) (Info, error)
+
+	// DialAgent opens a byte stream to the guest agent of a running VM
+	// launched from spec, on the agent's port.
+	DialAgent(ctx context.Context, spec Spec, port uint32) (net.Conn, error)
 }
+
+// AgentPort is the vsock port the guest agent listens on.
+const AgentPort = 1024
 
 // Info describes the VMM a driver found on the host.
 type Info struct {
