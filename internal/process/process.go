@@ -160,8 +160,10 @@ func Kill(ctx context.Context, pid int, startTime uint64, timeout time.Duration)
 	return WaitExit(ctx, pid, startTime, timeout)
 }
 
-// FindByArg returns the pids of live processes whose command line contains
-// arg as one whole argument. It is how a restarted daemon finds a VMM whose
+// FindByArg returns the pids of live processes with an argument that
+// contains arg (a VMM's socket path, unique per VM: it may stand alone, as
+// in "--api-sock PATH", or inside an option, as in qemu's
+// "unix:PATH,server=on"). It is how a restarted daemon finds a VMM whose
 // pid was never recorded because the daemon died right after starting it.
 func FindByArg(arg string) ([]int, error) {
 	entries, err := os.ReadDir("/proc")
@@ -179,7 +181,7 @@ func FindByArg(arg string) ([]int, error) {
 			continue
 		}
 		for _, a := range bytes.Split(cmdline, []byte{0}) {
-			if string(a) == arg {
+			if bytes.Contains(a, []byte(arg)) {
 				if Alive(pid, 0) {
 					pids = append(pids, pid)
 				}
