@@ -139,6 +139,15 @@ type SystemInfo struct {
 	Images     int    `json:"images"`
 }
 
+// AgentInfo is what a running guest's agent reports
+// (POST /v1/vms/{ref}/wait).
+type AgentInfo struct {
+	Version  string    `json:"version"`
+	Hostname string    `json:"hostname"`
+	BootTime time.Time `json:"boot_time"`
+	Systemd  bool      `json:"systemd"`
+}
+
 // Check statuses of a doctor report.
 const (
 	CheckPass = "PASS"

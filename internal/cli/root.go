@@ -20,6 +20,7 @@ import (
 
 // Env is what the commands read from and write to; tests substitute it.
 type Env struct {
+	Stdin  io.Reader // nil means the process's standard input
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
@@ -91,6 +92,14 @@ func (a *app) versionCommand() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// stdin returns the standard input the commands read.
+func (a *app) stdin() io.Reader {
+	if a.env.Stdin != nil {
+		return a.env.Stdin
+	}
+	return os.Stdin
 }
 
 // getenv returns the environment value of key.

@@ -25,6 +25,8 @@ func (a *app) vmCommand() *cobra.Command {
 		a.vmListCommand(),
 		a.vmShowCommand(),
 		a.vmLogsCommand(),
+		a.vmExecCommand(),
+		a.vmRunCommand(),
 	)
 	return cmd
 }

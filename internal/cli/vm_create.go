@@ -11,12 +11,55 @@ import (
 	"banger/internal/bytesize"
 )
 
+// createFlags are the VM shape flags of vm create and vm run.
+type createFlags struct {
+	image        string
+	vcpus        int
+	memory, disk string
+	vcpuSet      func() bool
+}
+
+func (c *createFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&c.image, "image", "", "image to boot (default: vm.image from the config)")
+	f.IntVar(&c.vcpus, "vcpu", 0, "number of virtual CPUs (default: vm.vcpus from the config)")
+	f.StringVar(&c.memory, "memory", "", "guest memory, e.g. 512MiB or 2G (default: vm.memory from the config)")
+	f.StringVar(&c.disk, "disk-size", "", "work disk size, e.g. 8G (default: vm.disk_size from the config)")
+	c.vcpuSet = func() bool { return f.Changed("vcpu") }
+}
+
+// request checks the flags and turns them into a create request.
+func (c *createFlags) request() (api.CreateVMRequest, error) {
+	req := api.CreateVMRequest{Image: c.image, VCPUs: c.vcpus}
+	if c.vcpuSet() && c.vcpus <= 0 {
+		return req, fmt.Errorf("--vcpu %d: must be at least 1", c.vcpus)
+	}
+	if c.memory != "" {
+		n, err := bytesize.Parse(c.memory)
+		if err != nil {
+			return req, fmt.Errorf("--memory: %w", err)
+		}
+		if n%(1<<20) != 0 || n <= 0 {
+			return req, fmt.Errorf("--memory %s: must be a positive whole number of MiB", c.memory)
+		}
+		req.MemoryMiB = int(n >> 20)
+	}
+	if c.disk != "" {
+		n, err := bytesize.Parse(c.disk)
+		if err != nil {
+			return req, fmt.Errorf("--disk-size: %w", err)
+		}
+		if n <= 0 {
+			return req, fmt.Errorf("--disk-size %s: must be positive", c.disk)
+		}
+		req.DiskBytes = n
+	}
+	return req, nil
+}
+
 func (a *app) vmCreateCommand() *cobra.Command {
 	var (
-		image       string
-		vcpus       int
-		memory      string
-		disk        string
+		c           createFlags
 		start, json bool
 	)
 	cmd := &cobra.Command{
@@ -25,30 +68,11 @@ func (a *app) vmCreateCommand() *cobra.Command {
 		Long: "Create VMs from an image. Each VM gets its own copy of the image's root disk and its own\n" +
 			"work disk. With several names the VMs are created concurrently.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := api.CreateVMRequest{Image: image, VCPUs: vcpus, Start: start}
-			if memory != "" {
-				n, err := bytesize.Parse(memory)
-				if err != nil {
-					return fmt.Errorf("--memory: %w", err)
-				}
-				if n%(1<<20) != 0 || n <= 0 {
-					return fmt.Errorf("--memory %s: must be a positive whole number of MiB", memory)
-				}
-				req.MemoryMiB = int(n >> 20)
+			req, err := c.request()
+			if err != nil {
+				return err
 			}
-			if disk != "" {
-				n, err := bytesize.Parse(disk)
-				if err != nil {
-					return fmt.Errorf("--disk-size: %w", err)
-				}
-				if n <= 0 {
-					return fmt.Errorf("--disk-size %s: must be positive", disk)
-				}
-				req.DiskBytes = n
-			}
-			if cmd.Flags().Changed("vcpu") && vcpus <= 0 {
-				return fmt.Errorf("--vcpu %d: must be at least 1", vcpus)
-			}
+			req.Start = start
 			cl, err := a.client(cmd.Context())
 			if err != nil {
 				return err
@@ -88,11 +112,8 @@ func (a *app) vmCreateCommand() *cobra.Command {
 			return err
 		},
 	}
+	c.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&image, "image", "", "image to boot (default: vm.image from the config)")
-	f.IntVar(&vcpus, "vcpu", 0, "number of virtual CPUs (default: vm.vcpus from the config)")
-	f.StringVar(&memory, "memory", "", "guest memory, e.g. 512MiB or 2G (default: vm.memory from the config)")
-	f.StringVar(&disk, "disk-size", "", "work disk size, e.g. 8G (default: vm.disk_size from the config)")
 	f.BoolVar(&start, "start", false, "start the VMs once created")
 	f.BoolVar(&json, "json", false, "print the created VMs as JSON")
 	return cmd

@@ -21,6 +21,8 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("DELETE "+v+"/vms/{ref}", d.deleteVM)
 	mux.HandleFunc("POST "+v+"/vms/{ref}/{action}", d.vmAction)
 	mux.HandleFunc("GET "+v+"/vms/{ref}/logs", d.vmLogs)
+	mux.HandleFunc("POST "+v+"/vms/{ref}/wait", d.waitVM)
+	mux.HandleFunc("POST "+v+"/vms/{ref}/exec", d.execVM)
 	mux.HandleFunc("GET "+v+"/images", d.listImages)
 	mux.HandleFunc("POST "+v+"/images", d.registerImage)
 	mux.HandleFunc("GET "+v+"/images/{ref}", d.getImage)
@@ -71,6 +73,9 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 	s.wrote = true
 	return s.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection (for exec).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusWriter) Flush() {
 	if f, ok := s.ResponseWriter.(http.Flusher); ok {

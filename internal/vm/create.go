@@ -115,6 +115,7 @@ func (s *Service) prepareCreate(ctx context.Context, req CreateRequest) (store.V
 		Dir:        s.dirs.VMDir(id),
 		RuntimeDir: runDir,
 		APISocket:  filepath.Join(runDir, apiSocketFile),
+		AgentToken: newToken(),
 		CreatedAt:  time.Now(),
 	}
 	return rec, img, nil
@@ -183,6 +184,20 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 		},
 	}
 }
+
+// identityFiles are what makes a copy of an image this VM: its hostname
+// and the secret its guest agent checks.
+func identityFiles(rec store.VM) []GuestFile {
+	hosts := "127.0.0.1\tlocalhost\n127.0.1.1\t" + rec.Name + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	return []GuestFile{
+		{Path: "/etc/hostname", Data: []byte(rec.Name + "\n"), Mode: 0o644},
+		{Path: "/etc/hosts", Data: []byte(hosts), Mode: 0o644},
+		{Path: agentTokenPath, Data: []byte(rec.AgentToken), Mode: 0o600},
+	}
+}
+
+// agentTokenPath is where the guest agent reads its secret.
+const agentTokenPath = "/etc/banger/agent-token"
 
 func ignoreNotFound(err error) error {
 	if errdefs.Is(err, errdefs.NotFound) {

@@ -26,6 +26,14 @@ type Disks interface {
 	CreateWorkDisk(ctx context.Context, dst string, size int64) error
 }
 
+// GuestFile is a file banger writes into a VM's own root disk before its
+// first boot.
+type GuestFile struct {
+	Path string // absolute path in the guest
+	Data []byte
+	Mode uint32 // permission bits
+}
+
 // Dirs maps VM ids to their directories.
 type Dirs interface {
 	VMDir(id string) string        // persistent: disks, console log
@@ -68,6 +76,9 @@ type Config struct {
 	Defaults Defaults
 	Logger   *slog.Logger
 	Hooks    Hooks
+	// Agent starts sessions with guest agents; nil means VMs are driven
+	// without one (no exec, shutdown through the VMM only).
+	Agent AgentConnector
 	// WatchInterval is how often running VMMs are checked for exit; zero
 	// means one second.
 	WatchInterval time.Duration
@@ -84,6 +95,8 @@ type Service struct {
 	hooks    Hooks
 	events   *Broker
 	locks    keyedLocks
+	connect  AgentConnector
+	agents   agents
 
 	watchEvery time.Duration
 	stop       chan struct{}
@@ -110,6 +123,7 @@ func New(cfg Config) *Service {
 		log:        log,
 		hooks:      cfg.Hooks,
 		events:     NewBroker(),
+		connect:    cfg.Agent,
 		watchEvery: every,
 		stop:       make(chan struct{}),
 	}

@@ -11,7 +11,6 @@ import (
 	"banger/internal/errdefs"
 	"banger/internal/process"
 	"banger/internal/store"
-	"banger/internal/vmm"
 )
 
 // killWait bounds the wait for a SIGKILLed VMM to disappear.
@@ -71,8 +70,7 @@ func (s *Service) stopSteps(rec *store.VM, graceful bool) []step {
 	if graceful {
 		steps = append(steps,
 			step{name: "request-shutdown", do: func(ctx context.Context) error {
-				err := s.driver.Shutdown(ctx, vmm.Process{PID: rec.PID, StartTime: rec.PIDStart, APISocket: rec.APISocket})
-				if err != nil && !errors.Is(err, vmm.ErrNotRunning) {
+				if err := s.askShutdown(ctx, *rec); err != nil {
 					// The guest could not be asked; the forced stop below still stops it.
 					s.log.Warn("graceful shutdown request failed", "vm", rec.Name, "err", err)
 				}
@@ -96,6 +94,7 @@ func (s *Service) stopSteps(rec *store.VM, graceful bool) []step {
 func (s *Service) releaseSteps(rec *store.VM) []step {
 	return []step{
 		{name: "kill-vmm", do: func(ctx context.Context) error {
+			s.agents.drop(rec.ID, nil)
 			if err := s.killVMM(ctx, *rec); err != nil {
 				return fmt.Errorf("kill VMM of %s: %w", rec.Name, err)
 			}

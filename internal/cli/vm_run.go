@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"banger/internal/bytesize"
+	"banger/internal/client"
+)
+
+func (a *app) vmRunCommand() *cobra.Command {
+	var (
+		c       createFlags
+		o       execOptions
+		name    string
+		rm      bool
+		detach  bool
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "run [flags] [-- COMMAND [ARG...]]",
+		Short: "Create and start a VM, then run a command in it (a shell when none is given)",
+		Long: "Create a VM from an image, start it, wait for its guest agent and then run COMMAND in it,\n" +
+			"exiting with its exit code; without a command, open an interactive shell. With --rm the VM is\n" +
+			"deleted afterwards (kept if it never became ready, for a post-mortem); with -d it is left\n" +
+			"running and banger prints how to reach it.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if detach && (rm || len(args) > 0) {
+				return fmt.Errorf("-d cannot be combined with --rm or a command")
+			}
+			req, err := c.request()
+			if err != nil {
+				return err
+			}
+			req.Name, req.Start = name, true
+			ctx := cmd.Context()
+			cl, err := a.client(ctx)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			pr := a.newProgress(false)
+			v, err := cl.CreateVM(ctx, req, pr.forVM(name))
+			pr.done()
+			if err != nil {
+				return err
+			}
+			info, err := cl.WaitVM(ctx, v.Name, timeout)
+			if err != nil {
+				if rm {
+					fmt.Fprintf(a.env.Stderr, "banger: kept VM %s for a post-mortem (banger vm logs %s); delete it with banger vm delete %s\n", v.Name, v.Name, v.Name)
+				}
+				return err
+			}
+			fmt.Fprintf(a.env.Stderr, "banger: %s ready in %.1fs (%d vCPU, %s memory, %s work disk, image %s, %s)\n",
+				v.Name, time.Since(start).Seconds(), v.VCPUs, bytesize.Format(int64(v.MemoryMiB)<<20),
+				bytesize.Format(v.DiskBytes), v.Image, info.Hostname)
+			if detach {
+				fmt.Fprintf(a.env.Stdout, "%s\n", v.Name)
+				fmt.Fprintf(a.env.Stderr, "banger: running; reach it with: banger vm exec %s   (stop: banger vm stop %s)\n", v.Name, v.Name)
+				return nil
+			}
+			code, runErr := a.runInGuest(ctx, cl, v.Name, args, o)
+			if rm {
+				a.deleteAfterRun(cl, v.Name)
+			}
+			if runErr != nil {
+				return runErr
+			}
+			if code != 0 {
+				return exitCode(code)
+			}
+			return nil
+		},
+	}
+	c.register(cmd)
+	o.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "VM name (default: a generated one)")
+	f.BoolVar(&rm, "rm", false, "delete the VM when the command or shell ends")
+	f.BoolVarP(&detach, "detach", "d", false, "leave the VM running and print how to reach it")
+	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the guest to become ready")
+	return cmd
+}
+
+// deleteAfterRun deletes a VM after vm run --rm, even when the command
+// was interrupted.
+func (a *app) deleteAfterRun(cl *client.Client, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := cl.DeleteVM(ctx, name, nil); err != nil {
+		printError(a.env.Stderr, fmt.Errorf("delete %s: %w", name, err))
+	}
+}
+

@@ -1,0 +1,200 @@
+package vm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"banger/internal/agent/proto"
+	"banger/internal/api"
+	"banger/internal/errdefs"
+	"banger/internal/store"
+	"banger/internal/vmm"
+)
+
+// Agent is a session with one VM's guest agent.
+type Agent interface {
+	Ready(ctx context.Context) (proto.Ready, error)
+	Shutdown(ctx context.Context) error
+	// ExecStream starts a command and returns the raw exec stream (frames
+	// of package proto) once the agent has switched protocols.
+	ExecStream(ctx context.Context, req proto.ExecRequest) (io.ReadWriteCloser, error)
+	Close() error
+}
+
+// AgentConnector starts an agent session over conn, authenticated with
+// token. The session owns conn.
+type AgentConnector func(conn io.ReadWriteCloser, token string) (Agent, error)
+
+const (
+	// readyPoll is the pause between attempts to reach a booting guest.
+	readyPoll = 250 * time.Millisecond
+	// attemptTimeout bounds one attempt: a guest whose agent is not up yet
+	// may accept the connection and never answer.
+	attemptTimeout = 3 * time.Second
+	// shutdownAsk bounds the request that asks the guest to power off.
+	shutdownAsk = 3 * time.Second
+)
+
+// agents caches one session per running VM: the qemu agent channel takes
+// one connection at a time, and sessions are multiplexed anyway.
+type agents struct {
+	mu       sync.Mutex
+	sessions map[string]Agent
+}
+
+func (a *agents) get(id string) Agent {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sessions[id]
+}
+
+func (a *agents) put(id string, ag Agent) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sessions == nil {
+		a.sessions = make(map[string]Agent)
+	}
+	if old := a.sessions[id]; old != nil && old != ag {
+		_ = old.Close()
+	}
+	a.sessions[id] = ag
+}
+
+// drop closes and forgets the session of VM id (when it broke or the VM stopped).
+func (a *agents) drop(id string, ag Agent) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cur := a.sessions[id]; cur != nil && (ag == nil || cur == ag) {
+		_ = cur.Close()
+		delete(a.sessions, id)
+	}
+}
+
+// newToken returns a fresh agent secret.
+func newToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// agentFor returns a working session with rec's agent: the cached one if
+// it still answers, else a new one.
+func (s *Service) agentFor(ctx context.Context, rec store.VM) (Agent, proto.Ready, error) {
+	if s.connect == nil {
+		return nil, proto.Ready{}, errdefs.FailedPreconditionf("this daemon has no guest agent support")
+	}
+	if rec.State != api.StateRunning {
+		return nil, proto.Ready{}, errdefs.FailedPreconditionf("VM %s is %s: start it with banger vm start %s", rec.Name, rec.State, rec.Name)
+	}
+	if rec.AgentToken == "" {
+		return nil, proto.Ready{}, errdefs.FailedPreconditionf("VM %s was created without a guest agent secret: recreate it", rec.Name)
+	}
+	if ag := s.agents.get(rec.ID); ag != nil {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		r, err := ag.Ready(actx)
+		cancel()
+		if err == nil {
+			return ag, r, nil
+		}
+		s.agents.drop(rec.ID, ag)
+	}
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	img, err := s.store.GetImage(ctx, rec.ImageID)
+	if err != nil {
+		return nil, proto.Ready{}, err
+	}
+	conn, err := s.driver.DialAgent(actx, s.spec(rec, img), vmm.AgentPort)
+	if err != nil {
+		return nil, proto.Ready{}, err
+	}
+	ag, err := s.connect(conn, rec.AgentToken)
+	if err != nil {
+		return nil, proto.Ready{}, err
+	}
+	r, err := ag.Ready(actx)
+	if err != nil {
+		_ = ag.Close()
+		return nil, proto.Ready{}, err
+	}
+	s.agents.put(rec.ID, ag)
+	return ag, r, nil
+}
+
+// WaitReady waits until the guest agent of a running VM answers, or
+// timeout passes, and returns what it reports.
+func (s *Service) WaitReady(ctx context.Context, ref string, timeout time.Duration) (api.AgentInfo, error) {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for {
+		rec, err := s.store.GetVM(ctx, ref)
+		if err != nil {
+			return api.AgentInfo{}, err
+		}
+		if rec.State != api.StateRunning && rec.State != api.StateStarting {
+			return api.AgentInfo{}, errdefs.FailedPreconditionf("VM %s is %s, not running: see banger vm logs %s", rec.Name, rec.State, rec.Name)
+		}
+		if rec.State == api.StateRunning {
+			_, r, err := s.agentFor(ctx, rec)
+			if err == nil {
+				return api.AgentInfo{Version: r.Version, Hostname: r.Hostname, BootTime: r.BootTime, Systemd: r.Systemd}, nil
+			}
+			if errdefs.Is(err, errdefs.FailedPrecondition) {
+				return api.AgentInfo{}, err
+			}
+			last = err
+		}
+		if time.Now().After(deadline) {
+			return api.AgentInfo{}, errdefs.Unavailablef("the guest agent of VM %s did not answer within %v (last error: %v): see banger vm logs %s", rec.Name, timeout, last, rec.Name)
+		}
+		select {
+		case <-ctx.Done():
+			return api.AgentInfo{}, ctx.Err()
+		case <-time.After(readyPoll):
+		}
+	}
+}
+
+// ExecStream starts a command in a running VM and returns the raw exec
+// stream for the caller to relay.
+func (s *Service) ExecStream(ctx context.Context, ref string, req proto.ExecRequest) (io.ReadWriteCloser, error) {
+	if len(req.Argv) == 0 {
+		return nil, errdefs.InvalidArgumentf("exec needs a command")
+	}
+	rec, err := s.store.GetVM(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	ag, _, err := s.agentFor(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	return ag.ExecStream(ctx, req)
+}
+
+// askShutdown asks the guest to power off, through its agent when it has
+// one and answers, else through the VMM.
+func (s *Service) askShutdown(ctx context.Context, rec store.VM) error {
+	if s.connect != nil && rec.AgentToken != "" {
+		actx, cancel := context.WithTimeout(ctx, shutdownAsk)
+		ag, _, err := s.agentFor(actx, rec)
+		if err == nil {
+			err = ag.Shutdown(actx)
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		s.log.Info("the guest agent did not take the shutdown request; asking the VMM", "vm", rec.Name, "err", err)
+	}
+	err := s.driver.Shutdown(ctx, vmm.Process{PID: rec.PID, StartTime: rec.PIDStart, APISocket: rec.APISocket})
+	if errors.Is(err, vmm.ErrNotRunning) {
+		return nil
+	}
+	return err
+}
