@@ -102,7 +102,7 @@ var allowed = map[string][]string{
 		"banger/internal/bytesize", "banger/internal/paths", "banger/internal/agent/proto"},
 	// The agent's wire types are shared by the guest, the daemon and the CLI.
 	"banger/internal/agent/proto": {},
-	"banger/cmd/banger": {"banger/internal/cli"},
+	"banger/cmd/banger":           {"banger/internal/cli"},
 }
 
 // adapters do things on the host; services decide. Adapters never import

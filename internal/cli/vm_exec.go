@@ -137,4 +137,3 @@ func termName() string {
 	}
 	return "xterm-256color"
 }
-

@@ -95,4 +95,3 @@ func (a *app) deleteAfterRun(cl *client.Client, name string) {
 		printError(a.env.Stderr, fmt.Errorf("delete %s: %w", name, err))
 	}
 }
-

@@ -66,4 +66,3 @@ func readLine(conn net.Conn, max int) (string, error) {
 	}
 	return "", fmt.Errorf("reply longer than %d bytes", max)
 }
-
