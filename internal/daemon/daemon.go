@@ -9,12 +9,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"time"
 
+	"banger/internal/agent/agentclient"
 	"banger/internal/config"
 	"banger/internal/disk"
 	"banger/internal/images"
@@ -91,6 +93,9 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		},
 		Logger: log,
 		Hooks:  opts.Hooks,
+		Agent: func(conn io.ReadWriteCloser, token string) (vm.Agent, error) {
+			return agentclient.New(conn, token)
+		},
 	})
 	return &Daemon{
 		opts:    opts,

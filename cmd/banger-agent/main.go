@@ -1,0 +1,148 @@
+// Command banger-agent runs inside every banger guest as root and serves
+// the agent protocol (package banger/internal/agent) to the host. main only
+// parses flags, opens the transport and runs the server; it must not grow
+// protocol logic. PID 1 duties (mounts, reaping) are not done here yet.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"banger/internal/agent"
+	"banger/internal/agent/proto"
+	"banger/internal/agent/vsock"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "banger-agent:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args and serves until ctx is done.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("banger-agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "vsock:"+strconv.Itoa(proto.VsockPort),
+		"where to serve: vsock:PORT, unix:PATH or serial:DEVICE (e.g. serial:/dev/virtio-ports/"+proto.SerialPortName+")")
+	tokenFile := fs.String("token-file", "/etc/banger/agent-token", "file holding the per-VM token")
+	hostKeyDir := fs.String("hostkey-dir", "/etc/ssh", "directory of ssh_host_*_key.pub")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: banger-agent takes only flags", fs.Args())
+	}
+	token, err := readToken(*tokenFile)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	srv := &agent.Server{Token: token, HostKeyDir: *hostKeyDir, Poweroff: agent.PowerOff, Version: version, Log: log}
+	scheme, where, _ := strings.Cut(*listen, ":")
+	switch {
+	case scheme == "vsock":
+		port, err := strconv.ParseUint(where, 10, 32)
+		if err != nil {
+			return fmt.Errorf("--listen %q: vsock port must be a number: %w", *listen, err)
+		}
+		ln, err := vsock.Listen(uint32(port))
+		if err != nil {
+			return err
+		}
+		log.Info("serving", "listen", ln.Addr().String(), "version", version)
+		return srv.Serve(ctx, ln)
+	case scheme == "unix" && where != "":
+		ln, err := listenUnix(where)
+		if err != nil {
+			return err
+		}
+		defer os.Remove(where)
+		log.Info("serving", "listen", *listen, "version", version)
+		return srv.Serve(ctx, ln)
+	case scheme == "serial" && where != "":
+		log.Info("serving", "listen", *listen, "version", version)
+		return serveSerial(ctx, srv, where, log)
+	}
+	return fmt.Errorf("--listen %q: want vsock:PORT, unix:PATH or serial:DEVICE", *listen)
+}
+
+func readToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read agent token: %w: banger writes it into the VM's disk at create; pass --token-file", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("agent token file %s is empty: recreate the VM or write its token there", path)
+	}
+	return tok, nil
+}
+
+// listenUnix listens on path with mode 0600, replacing a stale socket.
+func listenUnix(path string) (net.Listener, error) {
+	if st, err := os.Lstat(path); err == nil {
+		if st.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen on %s: a non-socket file is in the way: remove it", path)
+		}
+		os.Remove(path)
+	}
+	old := syscall.Umask(0o077)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("restrict %s to its owner: %w", path, err)
+	}
+	return ln, nil
+}
+
+// serveSerial serves the virtio-serial port, reopening it whenever the
+// stream breaks (the host reconnected, or it was not there yet), with a
+// backoff capped at 2 s, until ctx is done.
+func serveSerial(ctx context.Context, srv *agent.Server, device string, log *slog.Logger) error {
+	backoff := 100 * time.Millisecond
+	for {
+		f, err := os.OpenFile(device, os.O_RDWR, 0)
+		if err == nil {
+			start := time.Now()
+			err = srv.ServeStream(ctx, f)
+			f.Close()
+			if time.Since(start) > 10*time.Second {
+				backoff = 100 * time.Millisecond
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			log.Info("serial stream ended; reopening", "device", device, "err", err, "retry_in", backoff)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}

@@ -1,0 +1,92 @@
+package agentclient
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"banger/internal/agent/proto"
+	"banger/internal/errdefs"
+)
+
+// Ready reports the agent's version, hostname, boot time and init system.
+func (c *Client) Ready(ctx context.Context) (proto.Ready, error) {
+	var r proto.Ready
+	return r, c.getJSON(ctx, "/ready", &r)
+}
+
+// Ports lists the guest's listening TCP sockets.
+func (c *Client) Ports(ctx context.Context) ([]proto.Port, error) {
+	var p []proto.Port
+	return p, c.getJSON(ctx, "/ports", &p)
+}
+
+// HostKeys lists the guest's SSH host keys with their fingerprints.
+func (c *Client) HostKeys(ctx context.Context) ([]proto.HostKey, error) {
+	var k []proto.HostKey
+	return k, c.getJSON(ctx, "/hostkeys", &k)
+}
+
+// Metrics reports load, memory, root disk usage and uptime.
+func (c *Client) Metrics(ctx context.Context) (proto.Metrics, error) {
+	var m proto.Metrics
+	return m, c.getJSON(ctx, "/metrics", &m)
+}
+
+// Shutdown asks the guest to power off. It returns once the agent has
+// accepted the request; the guest goes down shortly after.
+func (c *Client) Shutdown(ctx context.Context) error {
+	resp, err := c.do(ctx, http.MethodPost, "/shutdown", nil, nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// Upload extracts the tar stream under dir (an absolute guest path,
+// created 0755 when missing).
+func (c *Client) Upload(ctx context.Context, dir string, tarStream io.Reader) error {
+	resp, err := c.do(ctx, http.MethodPut, "/files", url.Values{"path": {dir}}, io.NopCloser(tarStream))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var res proto.UploadResult
+	return decodeBody(resp, "/files", &res)
+}
+
+// Download returns a tar stream of path (a file or a directory tree) whose
+// entries start with path's base name. Reading it returns an error, not
+// io.EOF, when the agent failed part-way. ctx must stay alive while the
+// stream is read.
+func (c *Client) Download(ctx context.Context, path string) (io.ReadCloser, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/files", url.Values{"path": {path}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &download{resp: resp, path: path}, nil
+}
+
+// download reports the agent's error trailer at the end of the body.
+type download struct {
+	resp *http.Response
+	path string
+}
+
+func (d *download) Read(p []byte) (int, error) {
+	n, err := d.resp.Body.Read(p)
+	if errors.Is(err, io.EOF) {
+		if msg := d.resp.Trailer.Get(proto.ErrorTrailer); msg != "" {
+			return n, errdefs.Internalf("agent: download %s failed part-way: %s", d.path, strings.TrimSpace(msg))
+		}
+	} else if err != nil {
+		err = errdefs.Unavailablef("download %s from agent: %w", d.path, err)
+	}
+	return n, err
+}
+
+func (d *download) Close() error { return d.resp.Body.Close() }

@@ -1,0 +1,88 @@
+package proto
+
+import "time"
+
+// Protocol constants shared by both sides.
+const (
+	// Version is the protocol version; every path starts with "/" + Version.
+	Version = "v1"
+	// VsockPort is the AF_VSOCK port the agent listens on under Firecracker.
+	VsockPort = 1024
+	// SerialPortName is the virtio-serial port name the agent opens under
+	// qemu, found at /dev/virtio-ports/<name> in the guest.
+	SerialPortName = "org.banger.agent"
+	// ExecUpgrade is the Upgrade token of POST /v1/exec.
+	ExecUpgrade = "banger-exec"
+	// ErrorTrailer is the HTTP trailer that carries an error that happened
+	// after a streamed response (GET /v1/files) had started.
+	ErrorTrailer = "Banger-Error"
+	// MaxJSONBody bounds every JSON request and response body.
+	MaxJSONBody = 1 << 20
+)
+
+// Ready answers GET /v1/ready.
+type Ready struct {
+	Version  string    `json:"version"`
+	Hostname string    `json:"hostname"`
+	BootTime time.Time `json:"boot_time"`
+	Systemd  bool      `json:"systemd"`
+}
+
+// ExecRequest is the body of POST /v1/exec. Env entries are "KEY=value"
+// and override the agent's defaults. Cwd must be absolute; empty means
+// /root (or / when /root does not exist). Rows and Cols set the PTY size
+// when TTY is true. Stdin says whether the host will send stdin frames;
+// without it the command reads /dev/null (or the PTY when TTY is set).
+type ExecRequest struct {
+	Argv  []string `json:"argv"`
+	Env   []string `json:"env,omitempty"`
+	Cwd   string   `json:"cwd,omitempty"`
+	TTY   bool     `json:"tty,omitempty"`
+	Rows  uint16   `json:"rows,omitempty"`
+	Cols  uint16   `json:"cols,omitempty"`
+	Stdin bool     `json:"stdin,omitempty"`
+}
+
+// Port is one listening TCP socket in the guest (GET /v1/ports).
+type Port struct {
+	Port    uint16 `json:"port"`
+	Address string `json:"address"`
+	Proto   string `json:"proto"` // "tcp" or "tcp6"
+}
+
+// HostKey is one SSH host key of the guest (GET /v1/hostkeys).
+// PublicKey is the authorized_keys form ("ssh-ed25519 AAAA..."), and
+// Fingerprint is "SHA256:<unpadded base64>", as ssh-keygen -lf prints it.
+type HostKey struct {
+	Type        string `json:"type"`
+	PublicKey   string `json:"public_key"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+// Metrics answers GET /v1/metrics. Sizes are bytes; Uptime is seconds.
+type Metrics struct {
+	Load1        float64 `json:"load1"`
+	Load5        float64 `json:"load5"`
+	Load15       float64 `json:"load15"`
+	MemTotal     uint64  `json:"mem_total"`
+	MemAvailable uint64  `json:"mem_available"`
+	DiskTotal    uint64  `json:"disk_total"`
+	DiskFree     uint64  `json:"disk_free"`
+	Uptime       float64 `json:"uptime"`
+}
+
+// ErrorBody is the JSON shape of every error reply.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+// Error carries an errdefs kind as Code and a message a person reads.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// UploadResult answers PUT /v1/files: how many tar entries were written.
+type UploadResult struct {
+	Entries int `json:"entries"`
+}
