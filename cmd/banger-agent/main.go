@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,8 +42,9 @@ func main() {
 func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("banger-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "vsock:"+strconv.Itoa(proto.VsockPort),
-		"where to serve: vsock:PORT, unix:PATH or serial:DEVICE (e.g. serial:/dev/virtio-ports/"+proto.SerialPortName+")")
+	listen := fs.String("listen", "auto",
+		"where to serve: auto (vsock port "+strconv.Itoa(proto.VsockPort)+" and the virtio-serial port, whichever the VMM provides), "+
+			"vsock:PORT, unix:PATH or serial:DEVICE (e.g. serial:"+serialDevice+")")
 	tokenFile := fs.String("token-file", "/etc/banger/agent-token", "file holding the per-VM token")
 	hostKeyDir := fs.String("hostkey-dir", "/etc/ssh", "directory of ssh_host_*_key.pub")
 	if err := fs.Parse(args); err != nil {
@@ -58,6 +61,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	srv := &agent.Server{Token: token, HostKeyDir: *hostKeyDir, Poweroff: agent.PowerOff, Version: version, Log: log}
 	scheme, where, _ := strings.Cut(*listen, ":")
 	switch {
+	case *listen == "auto":
+		return serveAuto(ctx, srv, log)
 	case scheme == "vsock":
 		port, err := strconv.ParseUint(where, 10, 32)
 		if err != nil {
@@ -117,6 +122,33 @@ func listenUnix(path string) (net.Listener, error) {
 	return ln, nil
 }
 
+// serialDevice is where udev links the agent's virtio-serial port.
+const serialDevice = "/dev/virtio-ports/" + proto.SerialPortName
+
+// serveAuto serves on every channel a VMM may give the guest: vsock
+// (Firecracker) and the virtio-serial port (qemu without vhost-vsock). The
+// serial side waits for its device to appear; a vsock socket that cannot
+// be made is logged, not fatal.
+func serveAuto(ctx context.Context, srv *agent.Server, log *slog.Logger) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = serveSerial(ctx, srv, serialDevice, log)
+	}()
+	ln, err := vsock.Listen(proto.VsockPort)
+	if err != nil {
+		log.Info("no vsock; serving the virtio-serial port only", "err", err)
+	} else {
+		log.Info("serving", "listen", ln.Addr().String(), "version", version)
+		if err := srv.Serve(ctx, ln); err != nil {
+			log.Warn("vsock listener ended", "err", err)
+		}
+	}
+	wg.Wait()
+	return nil
+}
+
 // serveSerial serves the virtio-serial port, reopening it whenever the
 // stream breaks (the host reconnected, or it was not there yet), with a
 // backoff capped at 2 s, until ctx is done.
@@ -135,7 +167,7 @@ func serveSerial(ctx context.Context, srv *agent.Server, device string, log *slo
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			log.Info("serial stream ended; reopening", "device", device, "err", err, "retry_in", backoff)
 		}
 		select {
