@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -29,7 +30,10 @@ func (o *execOptions) register(cmd *cobra.Command) {
 }
 
 func (a *app) vmExecCommand() *cobra.Command {
-	var o execOptions
+	var (
+		o       execOptions
+		timeout time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "exec NAME [-- COMMAND [ARG...]]",
 		Short: "Run a command in a running VM (a shell when no command is given)",
@@ -39,6 +43,10 @@ func (a *app) vmExecCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := a.client(cmd.Context())
 			if err != nil {
+				return err
+			}
+			// A VM that was just started may still be booting.
+			if _, err := cl.WaitVM(cmd.Context(), args[0], timeout); err != nil {
 				return err
 			}
 			code, err := a.runInGuest(cmd.Context(), cl, args[0], args[1:], o)
@@ -52,6 +60,7 @@ func (a *app) vmExecCommand() *cobra.Command {
 		},
 	}
 	o.register(cmd)
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for a booting guest to become ready")
 	return cmd
 }
 
