@@ -3,7 +3,10 @@
 // banger's but errdefs; docs/api.md describes every type and route.
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Version is the API path prefix.
 const Version = "/v1"
@@ -111,6 +114,9 @@ type Event struct {
 	Fraction float64 `json:"fraction,omitempty"`
 	VM       *VM     `json:"vm,omitempty"`
 	Error    *Error  `json:"error,omitempty"`
+	// Result is the value of a finished operation that is not a VM (an
+	// image, a kernel), as JSON.
+	Result json.RawMessage `json:"result,omitempty"`
 }
 
 // ErrorBody is the JSON body of every error response.

@@ -13,7 +13,7 @@ import (
 
 func (a *app) imageCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Manage the images VMs boot from"}
-	cmd.AddCommand(a.imageRegisterCommand(), a.imageListCommand(), a.imageShowCommand(), a.imageRemoveCommand())
+	cmd.AddCommand(a.imageBuildCommand(), a.imageRegisterCommand(), a.imageListCommand(), a.imageShowCommand(), a.imageRemoveCommand())
 	return cmd
 }
 
@@ -134,7 +134,7 @@ func (a *app) imageRemoveCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "rm NAME...",
 		Aliases: []string{"remove"},
-		Short:   "Forget images (their files are left on disk)",
+		Short:   "Forget images (a built image's files are deleted; a registered image's are left on disk)",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := a.client(cmd.Context())

@@ -14,12 +14,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"banger/internal/agent/agentclient"
 	"banger/internal/config"
 	"banger/internal/disk"
 	"banger/internal/images"
+	"banger/internal/kernels"
 	"banger/internal/paths"
 	"banger/internal/store"
 	"banger/internal/vm"
@@ -44,12 +46,13 @@ type Options struct {
 
 // Daemon is a running bangerd.
 type Daemon struct {
-	opts   Options
-	log    *slog.Logger
-	store  *store.Store
-	driver vmm.Driver
-	vms    *vm.Service
-	images *images.Service
+	opts    Options
+	log     *slog.Logger
+	store   *store.Store
+	driver  vmm.Driver
+	vms     *vm.Service
+	images  *images.Service
+	kernels *kernels.Service
 	// closing is closed when shutdown begins, ending endless streams
 	// (events, followed logs) so in-flight operations can finish.
 	closing chan struct{}
@@ -98,12 +101,19 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		},
 	})
 	return &Daemon{
-		opts:    opts,
-		log:     log,
-		store:   st,
-		driver:  driver,
-		vms:     vms,
-		images:  images.New(st, inspector{}, vm.NewID),
+		opts:   opts,
+		log:    log,
+		store:  st,
+		driver: driver,
+		vms:    vms,
+		images: images.New(st, inspector{}, vm.NewID, images.WithBuilder(imageBuilder{}, filepath.Join(opts.Layout.StateDir, "images"))),
+		kernels: kernels.New(kernels.Config{
+			Store:   st,
+			Host:    kernelHost{},
+			Dir:     filepath.Join(opts.Layout.StateDir, "kernels"),
+			WorkDir: filepath.Join(opts.Layout.CacheDir, "kernel-build"),
+			NewID:   vm.NewID,
+		}),
 		closing: make(chan struct{}),
 	}, nil
 }

@@ -51,6 +51,8 @@ func (d *Daemon) runOp(w http.ResponseWriter, r *http.Request, ok int, fn opFunc
 	ev := api.Event{Type: api.EventResult, Time: time.Now(), OpID: opID}
 	if v, isVM := res.(api.VM); isVM {
 		ev.VM = &v
+	} else if b, err := json.Marshal(res); err == nil && res != nil {
+		ev.Result = b
 	}
 	send(ev)
 }

@@ -1,7 +1,9 @@
 // Package images owns the image records VMs boot from: registering host
-// files as an image after checking them, listing, showing and removing
-// images. It checks file formats through the small Inspector interface and
-// must not create or modify the files it records.
+// files as an image after checking them, building images from Debian
+// packages through the small Builder interface, listing, showing and
+// removing images. It checks file formats through the small Inspector
+// interface. It deletes only the files of images it built, under its image
+// store, and must never create or modify a registered image's host files.
 package images
 
 import (
@@ -31,11 +33,16 @@ type Service struct {
 	store   *store.Store
 	inspect Inspector
 	newID   func() string
+	builds  *builds // nil when the service cannot build images
 }
 
 // New returns a Service. newID makes record ids.
-func New(st *store.Store, inspect Inspector, newID func() string) *Service {
-	return &Service{store: st, inspect: inspect, newID: newID}
+func New(st *store.Store, inspect Inspector, newID func() string, opts ...Option) *Service {
+	s := &Service{store: st, inspect: inspect, newID: newID}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Register records existing host files as an image after checking that
@@ -132,14 +139,18 @@ func (s *Service) List(ctx context.Context) ([]api.Image, error) {
 	return out, nil
 }
 
-// Remove forgets an image. The host files are left alone. An image that VMs
-// still use is refused.
+// Remove forgets an image. A built image's files under the image store
+// are deleted with it; a registered image's host files are left alone. An
+// image that VMs still use is refused.
 func (s *Service) Remove(ctx context.Context, ref string) error {
 	img, err := s.store.GetImage(ctx, ref)
 	if err != nil {
 		return err
 	}
-	return s.store.DeleteImage(ctx, img.ID)
+	if err := s.store.DeleteImage(ctx, img.ID); err != nil {
+		return err
+	}
+	return s.removeBuiltFiles(ctx, img.RootFS)
 }
 
 func toAPI(img store.Image) api.Image {

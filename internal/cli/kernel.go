@@ -1,0 +1,199 @@
+package cli
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"banger/internal/api"
+	"banger/internal/bytesize"
+)
+
+func (a *app) kernelCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "kernel", Short: "Manage guest kernels"}
+	cmd.AddCommand(a.kernelBuildCommand(), a.kernelImportCommand(), a.kernelListCommand(), a.kernelShowCommand(), a.kernelRemoveCommand())
+	return cmd
+}
+
+func (a *app) kernelBuildCommand() *cobra.Command {
+	var req api.BuildKernelRequest
+	cmd := &cobra.Command{
+		Use:   "build [--name NAME] [--source TARBALL] [--jobs N]",
+		Short: "Build the banger guest kernel from the distribution's linux-source",
+		Long: "Build banger's guest kernel (virtio-mmio, virtio block/net/vsock/console, ext4,\n" +
+			"everything built in) from a linux-source tarball, by default the newest\n" +
+			"/usr/src/linux-source-*.tar.xz (apt-get install linux-source-6.1). The first\n" +
+			"build takes about 8 minutes on 2 cores; later builds reuse the daemon's cache.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if req.Source != "" {
+				abs, err := filepath.Abs(req.Source)
+				if err != nil {
+					return err
+				}
+				req.Source = abs
+			}
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			bp := newBuildProgress(a.env.Stderr, isTerminal(a.env.Stderr))
+			k, err := cl.BuildKernel(cmd.Context(), req, bp.report)
+			bp.done()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.env.Stdout, "built kernel %s (%s, %s) in %s\n", k.Name, k.ID, k.Version,
+				time.Since(bp.start).Round(time.Second))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Name, "name", "default", "kernel name")
+	f.StringVar(&req.Source, "source", "", "kernel source tarball (default: newest /usr/src/linux-source-*.tar.xz)")
+	f.IntVar(&req.Jobs, "jobs", 0, "parallel compile jobs (default: one per CPU)")
+	return cmd
+}
+
+func (a *app) kernelImportCommand() *cobra.Command {
+	var req api.ImportKernelRequest
+	cmd := &cobra.Command{
+		Use:   "import PATH [--initrd FILE] [--name NAME]",
+		Short: "Copy a vmlinux or bzImage (unpacked to a vmlinux) into the kernel store",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Path = args[0]
+			for _, p := range []*string{&req.Path, &req.Initrd} {
+				if *p == "" {
+					continue
+				}
+				abs, err := filepath.Abs(*p)
+				if err != nil {
+					return err
+				}
+				*p = abs
+			}
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			k, err := cl.ImportKernel(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.env.Stdout, "imported kernel %s (%s, %s)\n", k.Name, k.ID, kernelDash(k.Version))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Name, "name", "", "kernel name (default: from the file name)")
+	f.StringVar(&req.Initrd, "initrd", "", "initial ramdisk to boot with (optional)")
+	return cmd
+}
+
+func (a *app) kernelListCommand() *cobra.Command {
+	var json bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List kernels",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ks, err := cl.ListKernels(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if json {
+				if ks == nil {
+					ks = []api.Kernel{}
+				}
+				return writeJSON(a.env.Stdout, ks)
+			}
+			return table(a.env.Stdout, kernelHeader, kernelRows(time.Now(), ks))
+		},
+	}
+	cmd.Flags().BoolVar(&json, "json", false, "print JSON")
+	return cmd
+}
+
+var kernelHeader = []string{"NAME", "ID", "VERSION", "SOURCE", "SIZE", "CREATED"}
+
+func kernelRows(now time.Time, ks []api.Kernel) [][]string {
+	rows := make([][]string, 0, len(ks))
+	for _, k := range ks {
+		rows = append(rows, []string{k.Name, k.ID, kernelDash(k.Version), k.Source, bytesize.Format(k.Size), since(now, k.CreatedAt)})
+	}
+	return rows
+}
+
+func kernelDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (a *app) kernelShowCommand() *cobra.Command {
+	var json bool
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a kernel",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			k, err := cl.GetKernel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if json {
+				return writeJSON(a.env.Stdout, k)
+			}
+			for _, r := range [][2]string{{"Name:", k.Name}, {"ID:", k.ID}, {"Version:", kernelDash(k.Version)},
+				{"Source:", k.Source}, {"vmlinux:", k.Vmlinux}, {"bzImage:", kernelDash(k.BzImage)},
+				{"Initrd:", kernelDash(k.Initrd)}, {"Size:", bytesize.Format(k.Size)}, {"SHA256:", k.SHA256},
+				{"Created:", k.CreatedAt.Local().Format(time.RFC3339)}} {
+				fmt.Fprintf(a.env.Stdout, "%-9s %s\n", r[0], r[1])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&json, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) kernelRemoveCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NAME...",
+		Aliases: []string{"remove"},
+		Short:   "Delete kernels and their files (refused while an image boots with one)",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			failed := false
+			for _, n := range args {
+				if err := cl.RemoveKernel(cmd.Context(), n); err != nil {
+					printError(a.env.Stderr, fmt.Errorf("kernel rm %s: %w", n, err))
+					failed = true
+					continue
+				}
+				fmt.Fprintf(a.env.Stdout, "removed kernel %s\n", n)
+			}
+			if failed {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,157 @@
+package imagebuild
+
+import (
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"banger/internal/errdefs"
+)
+
+// Progress is one report from a build: the step it is in (1-based Index
+// of Total) and optionally a line of tool output or a note (Detail) and
+// how far the step has got (Fraction, 0..1).
+type Progress struct {
+	Step     string
+	Index    int
+	Total    int
+	Detail   string
+	Fraction float64
+}
+
+// Result is a built image.
+type Result struct {
+	RootFS string // WorkDir/<SHA256>/rootfs.ext4
+	SHA256 string
+	Size   int64
+}
+
+// Steps of a build, in order.
+var Steps = []string{"check-tools", "bootstrap", "configure", "mkfs", "finish"}
+
+// Build makes the default image from Debian packages and stores it in
+// WorkDir/<sha256>/rootfs.ext4. progress (which may be nil) hears every
+// step and every line of tool output. It needs root, network access to
+// the mirror and mmdebstrap (or debootstrap) and e2fsprogs; a missing
+// tool is a FailedPrecondition error naming the apt-get command. On
+// failure or cancellation everything it made is removed.
+func Build(ctx context.Context, o Options, progress func(Progress)) (Result, error) {
+	return build(ctx, o, findTool, progress)
+}
+
+func build(ctx context.Context, o Options, find func(string) (string, error), progress func(Progress)) (res Result, err error) {
+	o = o.withDefaults()
+	if err := o.Validate(); err != nil {
+		return Result{}, err
+	}
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	step := 0
+	begin := func(i int) {
+		step = i
+		progress(Progress{Step: Steps[i], Index: i + 1, Total: len(Steps)})
+	}
+	report := func(detail string, fraction float64) {
+		progress(Progress{Step: Steps[step], Index: step + 1, Total: len(Steps), Detail: detail, Fraction: fraction})
+	}
+	line := func(s string) { report(s, 0) }
+
+	begin(0)
+	t, agent, err := preflight(o, find)
+	if err != nil {
+		return Result{}, err
+	}
+	area, err := newBuildArea(o.WorkDir)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() {
+		if rerr := area.remove(); rerr != nil && err == nil {
+			err = fmt.Errorf("clean up the build: %w", rerr)
+		}
+	}()
+	treeDir := filepath.Join(area.dir, "tree")
+	image := filepath.Join(area.dir, RootFSName)
+
+	begin(1)
+	if err := bootstrap(ctx, t.bootstrap, o, treeDir, report); err != nil {
+		return Result{}, fmt.Errorf("bootstrap %s from %s: %w", o.Suite, o.Mirror, err)
+	}
+	begin(2)
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	if err := configure(treeDir, agent); err != nil {
+		return Result{}, fmt.Errorf("configure the image: %w", err)
+	}
+	begin(3)
+	used, err := treeUsage(treeDir)
+	if err != nil {
+		return Result{}, fmt.Errorf("measure the image tree: %w", err)
+	}
+	size := imageSize(used)
+	report(fmt.Sprintf("files use %d MiB; image is %d MiB", used>>20, size>>20), 0)
+	if err := mkfs(ctx, t, treeDir, image, size, line); err != nil {
+		return Result{}, fmt.Errorf("make the ext4 image: %w", err)
+	}
+	begin(4)
+	sum, n, err := fileSHA256(image)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	rootfs, err := install(image, area.dir, o.WorkDir, sum)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{RootFS: rootfs, SHA256: sum, Size: n}, nil
+}
+
+// preflight checks the host and the agent binary before anything slow
+// starts, and returns the tools and the agent's bytes.
+func preflight(o Options, find func(string) (string, error)) (tools, []byte, error) {
+	if os.Geteuid() != 0 {
+		return tools{}, nil, errdefs.FailedPreconditionf("building an image needs root (packages are installed into a chroot): run bangerd as root")
+	}
+	t, err := checkTools(find)
+	if err != nil {
+		return tools{}, nil, err
+	}
+	agent, err := readAgent(o.AgentBinary)
+	if err != nil {
+		return tools{}, nil, err
+	}
+	return t, agent, nil
+}
+
+// readAgent reads the agent binary and checks that it is a static x86_64
+// ELF executable, which runs in any image.
+func readAgent(p string) ([]byte, error) {
+	data, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errdefs.FailedPreconditionf("agent binary %s does not exist: build it with \"make build\" or set BANGER_AGENT_BIN", p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read agent binary: %w", err)
+	}
+	f, err := elf.Open(p)
+	if err != nil {
+		return nil, errdefs.FailedPreconditionf("agent binary %s is not an ELF executable: build it with \"make build\"", p)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_X86_64 || (f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN) {
+		return nil, errdefs.FailedPreconditionf("agent binary %s is not an x86_64 executable: build it for linux/amd64", p)
+	}
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP {
+			return nil, errdefs.FailedPreconditionf("agent binary %s is dynamically linked: build it with CGO_ENABLED=0", p)
+		}
+	}
+	return data, nil
+}

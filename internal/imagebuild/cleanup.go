@@ -1,0 +1,146 @@
+package imagebuild
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// buildPrefix names the build areas inside WorkDir; each holds the
+// bootstrap tree, the image being made and a lock its builder holds.
+const buildPrefix = ".build-"
+
+// buildArea is one build's private directory, locked while in use so that
+// another build can tell a crashed build's leftovers from a running one.
+type buildArea struct {
+	dir  string
+	lock *os.File
+}
+
+func newBuildArea(workDir string) (*buildArea, error) {
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create image directory %s: %w", workDir, err)
+	}
+	removeStaleAreas(workDir)
+	dir, err := os.MkdirTemp(workDir, buildPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("create a build directory in %s: %w", workDir, err)
+	}
+	lock, err := lockArea(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &buildArea{dir: dir, lock: lock}, nil
+}
+
+// lockArea takes the area's lock without waiting.
+func lockArea(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// remove deletes the area and everything in it.
+func (a *buildArea) remove() error {
+	defer a.lock.Close()
+	return removeTree(a.dir)
+}
+
+// removeStaleAreas removes build areas nobody holds the lock of: what a
+// build killed mid-way left behind.
+func removeStaleAreas(workDir string) {
+	matches, _ := filepath.Glob(filepath.Join(workDir, buildPrefix+"*"))
+	for _, dir := range matches {
+		lock, err := lockArea(dir)
+		if err != nil {
+			continue // in use, or not ours to judge
+		}
+		_ = removeTree(dir)
+		lock.Close()
+	}
+}
+
+// removeTree deletes dir. A bootstrap that was killed can leave /proc,
+// /sys or /dev mounted inside its tree; deleting through them would
+// destroy host files, so they are detached first and dir is left alone
+// if any mount remains.
+func removeTree(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	mounts, err := mountsUnder(abs)
+	if err != nil {
+		return err
+	}
+	for _, m := range mounts {
+		_ = unix.Unmount(m, unix.MNT_DETACH)
+	}
+	if mounts, err = mountsUnder(abs); err != nil {
+		return err
+	}
+	if len(mounts) > 0 {
+		return fmt.Errorf("not deleting %s: %s is still mounted inside it: unmount it and delete the directory", dir, mounts[0])
+	}
+	return os.RemoveAll(abs)
+}
+
+// mountsUnder lists the mount points at or below dir, deepest first.
+func mountsUnder(dir string) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read the mount table: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMount(fields[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read the mount table: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out, nil
+}
+
+// unescapeMount decodes the octal escapes (\040 for a space) of a
+// mountinfo path.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

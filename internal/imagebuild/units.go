@@ -1,0 +1,104 @@
+package imagebuild
+
+// Files configure writes into the tree. They are fixed text: per-VM
+// identity (hostname, agent token, transport, authorized keys) is written
+// into each VM's own disk by the VM service, not baked in here.
+
+// agentUnit runs the agent, which serves vsock (Firecracker) and the
+// virtio-serial port (qemu) by itself, whichever the VMM provides; an
+// /etc/banger/agent.env may still override its flags with
+// BANGER_AGENT_LISTEN. It starts after /root is mounted and after the host
+// keys exist, so the host can read them once the agent answers.
+const agentUnit = `[Unit]
+Description=banger guest agent
+After=local-fs.target root.mount banger-hostkeys.service
+Wants=banger-hostkeys.service
+StartLimitIntervalSec=0
+
+[Service]
+Type=simple
+Environment=BANGER_AGENT_LISTEN=auto
+EnvironmentFile=-/etc/banger/agent.env
+ExecStart=/usr/local/bin/banger-agent --listen ${BANGER_AGENT_LISTEN} --token-file /etc/banger/agent-token
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// hostKeysUnit makes the SSH host keys on first boot: the image has none,
+// so every VM gets its own.
+const hostKeysUnit = `[Unit]
+Description=Generate this machine's SSH host keys (banger)
+Before=ssh.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// rootSeedUnit fills a fresh work disk, mounted at /root, from /etc/skel
+// once; the marker keeps files the user later deletes deleted.
+const rootSeedUnit = `[Unit]
+Description=Seed an empty /root from /etc/skel (banger)
+After=local-fs.target root.mount
+Before=banger-agent.service ssh.service
+ConditionPathExists=!/root/.banger-seeded
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'cp -a -n /etc/skel/. /root/ && chmod 0700 /root && touch /root/.banger-seeded'
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// fstab mounts the per-VM work disk (label "work") at /root. nofail keeps
+// a VM without one bootable; the short device timeout keeps it from
+// waiting 90 s for a disk that is not there.
+const fstab = `# banger: the per-VM work disk holds /root and survives stop/start.
+LABEL=work /root ext4 defaults,nofail,x-systemd.device-timeout=10s 0 2
+`
+
+// sshdConfig lets the VM service put authorized keys in the VM's root
+// layer, since /root/.ssh is on the work disk.
+const sshdConfig = `# banger
+AuthorizedKeysFile .ssh/authorized_keys /etc/ssh/authorized_keys.d/%u
+PasswordAuthentication no
+PermitRootLogin prohibit-password
+`
+
+const hostsFile = `127.0.0.1	localhost
+127.0.1.1	banger
+::1		localhost ip6-localhost ip6-loopback
+ff02::1		ip6-allnodes
+ff02::2		ip6-allrouters
+`
+
+const resolvConf = "# banger writes this file for each VM.\n"
+
+// enabledUnits are linked into multi-user.target.wants.
+var enabledUnits = map[string]string{
+	"banger-agent.service":     agentUnit,
+	"banger-hostkeys.service":  hostKeysUnit,
+	"banger-root-seed.service": rootSeedUnit,
+}
+
+// maskedUnits are linked to /dev/null. systemd-firstboot would prompt on
+// the console because machine-id is empty on first boot.
+var maskedUnits = []string{"systemd-firstboot.service"}
+
+// disabledLinks are background jobs that only slow a short-lived VM down.
+var disabledLinks = []string{
+	"etc/systemd/system/timers.target.wants/apt-daily.timer",
+	"etc/systemd/system/timers.target.wants/apt-daily-upgrade.timer",
+	"etc/systemd/system/timers.target.wants/dpkg-db-backup.timer",
+	"etc/systemd/system/timers.target.wants/e2scrub_all.timer",
+	"etc/systemd/system/multi-user.target.wants/e2scrub_reap.service",
+}

@@ -1,0 +1,170 @@
+package images
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"banger/internal/api"
+	"banger/internal/errdefs"
+	"banger/internal/names"
+	"banger/internal/store"
+)
+
+// Defaults of a build request.
+const (
+	DefaultImage  = "default"
+	DefaultKernel = "default"
+)
+
+// BuildSpec is what a Builder makes: a root filesystem from a Debian
+// suite plus extra packages, stored content-addressed under Dir.
+type BuildSpec struct {
+	Suite    string
+	Packages []string
+	Dir      string
+}
+
+// BuildOutput is a built root filesystem. RootFS lies in its own
+// directory under BuildSpec.Dir, which holds nothing else.
+type BuildOutput struct {
+	RootFS string
+	SHA256 string
+	Size   int64
+}
+
+// Builder builds root filesystems; progress may be nil.
+type Builder interface {
+	Build(ctx context.Context, spec BuildSpec, progress func(api.Event)) (BuildOutput, error)
+}
+
+// builds is the state of image builds: where built images live and which
+// names are being built right now.
+type builds struct {
+	builder Builder
+	dir     string
+	mu      sync.Mutex
+	running map[string]bool
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithBuilder lets the Service build images with b, storing them under
+// dir (StateDir/images). Without it Build is refused.
+func WithBuilder(b Builder, dir string) Option {
+	return func(s *Service) { s.builds = &builds{builder: b, dir: dir, running: map[string]bool{}} }
+}
+
+// Build builds an image from Debian packages and records it under
+// req.Name with the kernel req.Kernel. The name and the kernel are
+// checked before the slow build starts. progress may be nil.
+func (s *Service) Build(ctx context.Context, req api.BuildImageRequest, progress func(api.Event)) (api.Image, error) {
+	if s.builds == nil {
+		return api.Image{}, errdefs.FailedPreconditionf("this daemon cannot build images: it was started without an image builder")
+	}
+	if req.Name == "" {
+		req.Name = DefaultImage
+	}
+	if req.Kernel == "" {
+		req.Kernel = DefaultKernel
+	}
+	if err := names.ValidateAs("image", req.Name); err != nil {
+		return api.Image{}, err
+	}
+	if _, err := s.store.GetImage(ctx, req.Name); err == nil {
+		return api.Image{}, errdefs.AlreadyExistsf("an image named %q already exists: pick another name with --name, or remove it with \"banger image rm %s\"", req.Name, req.Name)
+	} else if errdefs.KindOf(err) != errdefs.NotFound {
+		return api.Image{}, err
+	}
+	k, err := s.store.GetKernel(ctx, req.Kernel)
+	if errdefs.KindOf(err) == errdefs.NotFound {
+		return api.Image{}, errdefs.NotFoundf("no kernel named %q to boot the image: build one with \"banger kernel build\" or pass --kernel", req.Kernel)
+	}
+	if err != nil {
+		return api.Image{}, err
+	}
+	if !s.builds.claim(req.Name) {
+		return api.Image{}, errdefs.AlreadyExistsf("an image named %q is being built already: wait for that build or pick another name", req.Name)
+	}
+	defer s.builds.release(req.Name)
+
+	out, err := s.builds.builder.Build(ctx, BuildSpec{Suite: req.Suite, Packages: req.Packages, Dir: s.builds.dir}, progress)
+	if err != nil {
+		return api.Image{}, err
+	}
+	img := store.Image{
+		ID:         s.newID(),
+		Name:       req.Name,
+		RootFS:     out.RootFS,
+		Kernel:     k.Vmlinux,
+		Initrd:     k.Initrd,
+		RootFSSize: out.Size,
+		CreatedAt:  time.Now(),
+	}
+	if err := s.store.CreateImage(context.WithoutCancel(ctx), img); err != nil {
+		_ = s.removeBuiltFiles(context.WithoutCancel(ctx), out.RootFS)
+		return api.Image{}, err
+	}
+	return toAPI(img), nil
+}
+
+func (b *builds) claim(name string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.running[name] {
+		return false
+	}
+	b.running[name] = true
+	return true
+}
+
+func (b *builds) release(name string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.running, name)
+}
+
+// builtDir returns the directory holding rootfs when rootfs is a built
+// image (DIR/<sha256>/<file>), or "" for anything else, such as a
+// registered image's host file.
+func (s *Service) builtDir(rootfs string) string {
+	if s.builds == nil || s.builds.dir == "" {
+		return ""
+	}
+	rel, err := filepath.Rel(s.builds.dir, rootfs)
+	if err != nil || !filepath.IsLocal(rel) {
+		return ""
+	}
+	sub, _ := filepath.Split(rel)
+	sub = filepath.Clean(sub)
+	if sub == "." || filepath.Dir(sub) != "." || len(sub) != 64 {
+		return ""
+	}
+	return filepath.Join(s.builds.dir, sub)
+}
+
+// removeBuiltFiles deletes a built image's directory unless another image
+// record still uses a file in it. Registered images are never touched.
+func (s *Service) removeBuiltFiles(ctx context.Context, rootfs string) error {
+	dir := s.builtDir(rootfs)
+	if dir == "" {
+		return nil
+	}
+	imgs, err := s.store.ListImages(ctx)
+	if err != nil {
+		return err
+	}
+	for _, img := range imgs {
+		if s.builtDir(img.RootFS) == dir {
+			return nil
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("delete the image files in %s: %w", dir, err)
+	}
+	return nil
+}
