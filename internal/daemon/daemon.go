@@ -183,6 +183,14 @@ func (vmDisks) SparseCopy(ctx context.Context, src, dst string) error {
 	return disk.SparseCopy(ctx, src, dst)
 }
 
+func (vmDisks) WriteFiles(ctx context.Context, image string, files []vm.GuestFile) error {
+	out := make([]disk.File, 0, len(files))
+	for _, f := range files {
+		out = append(out, disk.File{Path: f.Path, Data: f.Data, Mode: os.FileMode(f.Mode)})
+	}
+	return disk.WriteFiles(ctx, image, out)
+}
+
 func (v vmDisks) CreateWorkDisk(ctx context.Context, dst string, size int64) error {
 	return v.work.Create(ctx, dst, size)
 }

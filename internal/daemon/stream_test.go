@@ -65,7 +65,7 @@ func TestCreateStreamsProgress(t *testing.T) {
 		t.Fatal("empty stream")
 	}
 
-	plan := []string{"record", "make-dir", "copy-root-disk", "create-work-disk", "finish"}
+	plan := []string{"record", "make-dir", "copy-root-disk", "write-identity", "create-work-disk", "finish"}
 	var want, got []stepOf
 	for i, s := range plan {
 		want = append(want, stepOf{Type: api.EventStep, OpID: opID, Kind: "vm.create", Target: "streamed",

@@ -13,7 +13,7 @@ import (
 // The steps of each plan, as named in internal/vm. A crash is injected
 // before each of them in turn.
 var (
-	createSteps = []string{"record", "make-dir", "copy-root-disk", "create-work-disk", "finish"}
+	createSteps = []string{"record", "make-dir", "copy-root-disk", "write-identity", "create-work-disk", "finish"}
 	startSteps  = []string{"mark-starting", "prepare-runtime", "launch-vmm", "boot", "mark-running"}
 	stopSteps   = []string{"mark-stopping", "request-shutdown", "wait-exit", "kill-vmm", "release-runtime", "mark-stopped"}
 	killSteps   = []string{"mark-stopping", "kill-vmm", "release-runtime", "mark-stopped"}

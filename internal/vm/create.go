@@ -171,6 +171,15 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 			undo: func(ctx context.Context) error { return removeFile(root) },
 		},
 		{
+			name: "write-identity",
+			do: func(ctx context.Context) error {
+				if err := s.disks.WriteFiles(ctx, root, identityFiles(*rec)); err != nil {
+					return fmt.Errorf("write the identity of %s into its root disk: %w", rec.Name, err)
+				}
+				return nil
+			},
+		},
+		{
 			name: "create-work-disk",
 			do:   func(ctx context.Context) error { return s.disks.CreateWorkDisk(ctx, work, rec.DiskBytes) },
 			undo: func(ctx context.Context) error { return removeFile(work) },

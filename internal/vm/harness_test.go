@@ -46,6 +46,14 @@ func (f *faultyDisks) SparseCopy(ctx context.Context, src, dst string) error {
 	return disk.SparseCopy(ctx, src, dst)
 }
 
+func (f *faultyDisks) WriteFiles(ctx context.Context, image string, files []GuestFile) error {
+	out := make([]disk.File, 0, len(files))
+	for _, g := range files {
+		out = append(out, disk.File{Path: g.Path, Data: g.Data, Mode: os.FileMode(g.Mode)})
+	}
+	return disk.WriteFiles(ctx, image, out)
+}
+
 func (f *faultyDisks) CreateWorkDisk(ctx context.Context, dst string, size int64) error {
 	f.mu.Lock()
 	err := f.failWork

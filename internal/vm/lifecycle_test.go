@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -30,6 +31,15 @@ func TestCreateStartStopDelete(t *testing.T) {
 			t.Errorf("disk %s: %v", f, err)
 		}
 	}
+	// The VM's own root disk carries its identity.
+	out, err := exec.Command("debugfs", "-R", "cat /etc/hostname", filepath.Join(rec.Dir, rootDiskFile)).Output()
+	if err != nil || string(out) != "web\n" {
+		t.Errorf("hostname in the root disk = %q, %v", out, err)
+	}
+	out, err = exec.Command("debugfs", "-R", "cat "+agentTokenPath, filepath.Join(rec.Dir, rootDiskFile)).Output()
+	if err != nil || string(out) != rec.AgentToken || len(rec.AgentToken) != 64 {
+		t.Errorf("agent token in the root disk = %q (record %q), %v", out, rec.AgentToken, err)
+	}
 	op, steps := e.lastOp(rec.ID)
 	if op.Kind != "vm.create" || op.State != "succeeded" {
 		t.Errorf("create op = %+v", op)
@@ -40,7 +50,7 @@ func TestCreateStartStopDelete(t *testing.T) {
 			done = append(done, s.Step)
 		}
 	}
-	if diff := cmp.Diff([]string{"record", "make-dir", "copy-root-disk", "create-work-disk", "finish"}, done); diff != "" {
+	if diff := cmp.Diff([]string{"record", "make-dir", "copy-root-disk", "write-identity", "create-work-disk", "finish"}, done); diff != "" {
 		t.Errorf("create journal (-want +got):\n%s", diff)
 	}
 
@@ -54,7 +64,7 @@ func TestCreateStartStopDelete(t *testing.T) {
 		t.Errorf("second start changed pid %d -> %d", v.PID, again.PID)
 	}
 
-	v, err := e.svc.Stop(context.Background(), "", "web", nil)
+	v, err = e.svc.Stop(context.Background(), "", "web", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +158,7 @@ func TestCreateFailureRollsBack(t *testing.T) {
 	if err != nil || op.State != "rolled_back" {
 		t.Errorf("op = %+v, %v; want rolled_back", op, err)
 	}
-	if diff := cmp.Diff([]string{"record", "make-dir", "copy-root-disk", "create-work-disk"}, events); diff != "" {
+	if diff := cmp.Diff([]string{"record", "make-dir", "copy-root-disk", "write-identity", "create-work-disk"}, events); diff != "" {
 		t.Errorf("progress events (-want +got):\n%s", diff)
 	}
 }

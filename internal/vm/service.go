@@ -24,6 +24,8 @@ type Disks interface {
 	SparseCopy(ctx context.Context, src, dst string) error
 	// CreateWorkDisk makes an empty ext4 filesystem of size bytes at dst.
 	CreateWorkDisk(ctx context.Context, dst string, size int64) error
+	// WriteFiles writes files into the unmounted ext4 image at path.
+	WriteFiles(ctx context.Context, image string, files []GuestFile) error
 }
 
 // GuestFile is a file banger writes into a VM's own root disk before its
