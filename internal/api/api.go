@@ -140,9 +140,11 @@ type SystemInfo struct {
 	RuntimeDir string `json:"runtime_dir"`
 	Socket     string `json:"socket"`
 	ConfigFile string `json:"config_file"`
-	VMs        int    `json:"vms"`
-	Running    int    `json:"running"`
-	Images     int    `json:"images"`
+	// DefaultImage is the image VMs boot when a request names none.
+	DefaultImage string `json:"default_image"`
+	VMs          int    `json:"vms"`
+	Running      int    `json:"running"`
+	Images       int    `json:"images"`
 }
 
 // AgentInfo is what a running guest's agent reports

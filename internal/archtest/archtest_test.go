@@ -109,12 +109,13 @@ var allowed = map[string][]string{
 // services, the daemon or the CLI side.
 var adapters = []string{
 	"banger/internal/vmm", "banger/internal/disk", "banger/internal/process", "banger/internal/store",
-	"banger/internal/paths",
+	"banger/internal/paths", "banger/internal/kernelbuild", "banger/internal/imagebuild",
+	"banger/internal/agent",
 }
 
 var upper = []string{
 	"banger/internal/daemon", "banger/internal/vm", "banger/internal/images", "banger/internal/doctor",
-	"banger/internal/cli", "banger/internal/client",
+	"banger/internal/kernels", "banger/internal/cli", "banger/internal/client",
 }
 
 func TestImportDirection(t *testing.T) {

@@ -132,6 +132,7 @@ func kernelRows(now time.Time, ks []api.Kernel) [][]string {
 	return rows
 }
 
+// kernelDash shows an empty field as "-".
 func kernelDash(s string) string {
 	if s == "" {
 		return "-"

@@ -41,6 +41,9 @@ func (a *app) vmRunCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := a.ensureImage(ctx, cl, req.Image); err != nil {
+				return err
+			}
 			start := time.Now()
 			pr := a.newProgress(false)
 			v, err := cl.CreateVM(ctx, req, pr.forVM(name))

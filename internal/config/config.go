@@ -24,6 +24,7 @@ type Config struct {
 type VMM struct {
 	Driver         string   `toml:"driver"`          // one of Drivers
 	FirecrackerBin string   `toml:"firecracker_bin"` // a command looked up in PATH, or an absolute path
+	QemuBin        string   `toml:"qemu_bin"`        // a command looked up in PATH, or an absolute path
 	StopTimeout    Duration `toml:"stop_timeout"`    // graceful stop wait before SIGKILL
 }
 
@@ -39,13 +40,14 @@ type VMDefaults struct {
 var LogLevels = []string{"debug", "info", "warn", "error"}
 
 // Drivers are the valid values of vmm.driver.
-var Drivers = []string{"firecracker"}
+var Drivers = []string{"firecracker", "qemu", "auto"}
 
 // Limits and fixed defaults.
 const (
 	DefaultLogLevel       = "info"
-	DefaultDriver         = "firecracker"
+	DefaultDriver         = "auto"
 	DefaultFirecrackerBin = "firecracker"
+	DefaultQemuBin        = "qemu-system-x86_64"
 	DefaultStopTimeout    = 10 * time.Second
 	MaxStopTimeout        = 10 * time.Minute
 	DefaultImage          = "default"
@@ -77,6 +79,7 @@ func Defaults(h Host) Config {
 		VMM: VMM{
 			Driver:         DefaultDriver,
 			FirecrackerBin: DefaultFirecrackerBin,
+			QemuBin:        DefaultQemuBin,
 			StopTimeout:    Duration(DefaultStopTimeout),
 		},
 		VM: VMDefaults{

@@ -21,7 +21,7 @@ func TestDefaults(t *testing.T) {
 	fixed := func(vcpus int, mem, disk int64) Config {
 		return Config{
 			LogLevel: "info",
-			VMM:      VMM{Driver: "firecracker", FirecrackerBin: "firecracker", StopTimeout: Duration(10 * time.Second)},
+			VMM:      VMM{Driver: "auto", FirecrackerBin: "firecracker", QemuBin: "qemu-system-x86_64", StopTimeout: Duration(10 * time.Second)},
 			VM:       VMDefaults{VCPUs: vcpus, Memory: bytesize.Size(mem), DiskSize: bytesize.Size(disk), Image: "default"},
 		}
 	}

@@ -27,6 +27,7 @@ var fields = []field{
 	{"log_level", wantString, func(c *Config) any { return &c.LogLevel }},
 	{"vmm.driver", wantString, func(c *Config) any { return &c.VMM.Driver }},
 	{"vmm.firecracker_bin", wantString, func(c *Config) any { return &c.VMM.FirecrackerBin }},
+	{"vmm.qemu_bin", wantString, func(c *Config) any { return &c.VMM.QemuBin }},
 	{"vmm.stop_timeout", wantDuration, func(c *Config) any { return &c.VMM.StopTimeout }},
 	{"vm.vcpus", wantInteger, func(c *Config) any { return &c.VM.VCPUs }},
 	{"vm.memory", wantSize, func(c *Config) any { return &c.VM.Memory }},

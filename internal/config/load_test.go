@@ -46,8 +46,9 @@ func TestLoad(t *testing.T) {
 log_level = "debug"
 
 [vmm]
-driver = "firecracker"
+driver = "qemu"
 firecracker_bin = "/usr/local/bin/firecracker"
+qemu_bin = "/usr/bin/qemu-system-x86_64"
 stop_timeout = "30s"
 
 [vm]
@@ -57,7 +58,7 @@ disk_size = "20GiB"
 image = "golden"
 `, func(c *Config) {
 			c.LogLevel = "debug"
-			c.VMM = VMM{Driver: "firecracker", FirecrackerBin: "/usr/local/bin/firecracker", StopTimeout: Duration(30 * time.Second)}
+			c.VMM = VMM{Driver: "qemu", FirecrackerBin: "/usr/local/bin/firecracker", QemuBin: "/usr/bin/qemu-system-x86_64", StopTimeout: Duration(30 * time.Second)}
 			c.VM = VMDefaults{VCPUs: 1, Memory: bytesize.Size(512 * MiB), DiskSize: bytesize.Size(20 * GiB), Image: "golden"}
 		}},
 		{"partial file keeps other defaults", "[vm]\nmemory = \"2G\"\n", func(c *Config) {
@@ -169,9 +170,9 @@ image = ""
 memory = "64MiB"
 vcpus = 1.5
 [vmm]
-driver = "qemu"
+driver = "cloud-hypervisor"
 `, []string{
-			`vmm.driver = "qemu": must be one of: firecracker`,
+			`vmm.driver = "cloud-hypervisor": must be one of: firecracker, qemu, auto`,
 			`vm.vcpus = 1.5: must be a whole number`,
 			`vm.memory = "64MiB": must be at least 128MiB`,
 			`vm.image = "": must name an image, e.g. "default"`,

@@ -71,6 +71,7 @@ func (c Config) problems(h Host, skip map[string]bool) []problem {
 	check("log_level", c.LogLevel, oneOf(c.LogLevel, LogLevels))
 	check("vmm.driver", c.VMM.Driver, oneOf(c.VMM.Driver, Drivers))
 	check("vmm.firecracker_bin", c.VMM.FirecrackerBin, commandReason(c.VMM.FirecrackerBin))
+	check("vmm.qemu_bin", c.VMM.QemuBin, commandReason(c.VMM.QemuBin))
 	check("vmm.stop_timeout", c.VMM.StopTimeout, stopTimeoutReason(c.VMM.StopTimeout))
 	check("vm.vcpus", c.VM.VCPUs, vcpusReason(c.VM.VCPUs, h))
 	check("vm.memory", c.VM.Memory, memoryReason(int64(c.VM.Memory), h))

@@ -27,6 +27,7 @@ import (
 	"banger/internal/vm"
 	"banger/internal/vmm"
 	"banger/internal/vmm/firecracker"
+	"banger/internal/vmm/qemu"
 )
 
 // Options configure a daemon.
@@ -46,13 +47,15 @@ type Options struct {
 
 // Daemon is a running bangerd.
 type Daemon struct {
-	opts    Options
-	log     *slog.Logger
-	store   *store.Store
-	driver  vmm.Driver
-	vms     *vm.Service
-	images  *images.Service
-	kernels *kernels.Service
+	opts   Options
+	log    *slog.Logger
+	store  *store.Store
+	driver vmm.Driver
+	// driverWhy says how the driver was chosen (doctor shows it).
+	driverWhy string
+	vms       *vm.Service
+	images    *images.Service
+	kernels   *kernels.Service
 	// closing is closed when shutdown begins, ending endless streams
 	// (events, followed logs) so in-flight operations can finish.
 	closing chan struct{}
@@ -72,16 +75,18 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	driver, err := newDriver(opts.Config)
+	driver, others, why, err := newDrivers(ctx, opts.Config)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
+	log.Info("vmm driver selected", "driver", driver.Name(), "why", why)
 	cfg := opts.Config
 	host := opts.Host
 	vms := vm.New(vm.Config{
 		Store:  st,
 		Driver: driver,
+		Others: others,
 		Disks:  vmDisks{work: disk.NewWorkDisks(opts.Layout.CacheDir)},
 		Dirs:   opts.Layout,
 		Defaults: vm.Defaults{
@@ -104,7 +109,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		opts:   opts,
 		log:    log,
 		store:  st,
-		driver: driver,
+		driver: driver, driverWhy: why,
 		vms:    vms,
 		images: images.New(st, inspector{}, vm.NewID, images.WithBuilder(imageBuilder{}, filepath.Join(opts.Layout.StateDir, "images"))),
 		kernels: kernels.New(kernels.Config{
@@ -118,12 +123,30 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}, nil
 }
 
-func newDriver(cfg config.Config) (vmm.Driver, error) {
+// newDrivers builds every VMM driver and picks the one new VMs start
+// under: the configured one, or for "auto" Firecracker when its binary
+// answers and /dev/kvm can be opened, qemu otherwise. why says how the
+// choice was made, for the log and doctor.
+func newDrivers(ctx context.Context, cfg config.Config) (chosen vmm.Driver, others []vmm.Driver, why string, err error) {
+	fc := firecracker.New(firecracker.Config{Binary: cfg.VMM.FirecrackerBin})
+	qm := qemu.New(qemu.Config{Binary: cfg.VMM.QemuBin})
 	switch cfg.VMM.Driver {
 	case "firecracker":
-		return firecracker.New(firecracker.Config{Binary: cfg.VMM.FirecrackerBin}), nil
+		return fc, []vmm.Driver{qm}, "vmm.driver = \"firecracker\" in the config", nil
+	case "qemu":
+		return qm, []vmm.Driver{fc}, "vmm.driver = \"qemu\" in the config", nil
+	case "auto":
+		if _, err := fc.Check(ctx); err != nil {
+			return qm, []vmm.Driver{fc}, "auto: Firecracker is not usable (" + err.Error() + ")", nil
+		}
+		f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+		if err != nil {
+			return qm, []vmm.Driver{fc}, "auto: Firecracker needs KVM, and /dev/kvm cannot be opened (" + err.Error() + ")", nil
+		}
+		f.Close()
+		return fc, []vmm.Driver{qm}, "auto: the Firecracker binary answers and /dev/kvm opens", nil
 	default:
-		return nil, fmt.Errorf("vmm.driver %q is not supported: use \"firecracker\"", cfg.VMM.Driver)
+		return nil, nil, "", fmt.Errorf("vmm.driver %q is not supported: use \"auto\", \"firecracker\" or \"qemu\"", cfg.VMM.Driver)
 	}
 }
 

@@ -134,15 +134,16 @@ func (d *Daemon) info(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, api.SystemInfo{
-		Version:    d.opts.Version,
-		PID:        os.Getpid(),
-		Driver:     d.driver.Name(),
-		StateDir:   d.opts.Layout.StateDir,
-		RuntimeDir: d.opts.Layout.RuntimeDir,
-		Socket:     d.opts.Layout.Socket(),
-		ConfigFile: d.opts.ConfigFile,
-		VMs:        len(vms),
-		Running:    running,
-		Images:     len(imgs),
+		Version:      d.opts.Version,
+		PID:          os.Getpid(),
+		Driver:       d.driver.Name(),
+		StateDir:     d.opts.Layout.StateDir,
+		RuntimeDir:   d.opts.Layout.RuntimeDir,
+		Socket:       d.opts.Layout.Socket(),
+		ConfigFile:   d.opts.ConfigFile,
+		DefaultImage: d.opts.Config.VM.Image,
+		VMs:          len(vms),
+		Running:      running,
+		Images:       len(imgs),
 	})
 }

@@ -16,11 +16,15 @@ import (
 	"banger/internal/vmm"
 )
 
-// Tool is the result of looking for one host tool.
+// Tool is the result of looking for one host tool or prerequisite.
 type Tool struct {
 	Name string
 	Path string
-	Err  error // why it is missing or unusable; the message says how to fix it
+	Err  error  // why it is missing or unusable; the message says how to fix it
+	Fix  string // the fix when Err is set; default: install e2fsprogs
+	// Optional marks what only some commands need (building kernels and
+	// images): its absence is a WARN, not a FAIL.
+	Optional bool
 }
 
 // Deps are the facts and probes the checks use.
@@ -30,7 +34,9 @@ type Deps struct {
 		Check(context.Context) (vmm.Info, error)
 	}
 	DriverName string
+	DriverWhy  string // how the driver was chosen
 	Tools      func() []Tool
+	Prereqs    func() []Tool // optional: build tools, the guest agent, default kernel and image
 	Store      interface{ Check(context.Context) error }
 	RuntimeDir string
 	Socket     string
@@ -45,6 +51,11 @@ func Run(ctx context.Context, d Deps) api.DoctorReport {
 	checks = append(checks, vmmCheck(ctx, d))
 	for _, t := range d.Tools() {
 		checks = append(checks, toolCheck(t))
+	}
+	if d.Prereqs != nil {
+		for _, t := range d.Prereqs() {
+			checks = append(checks, toolCheck(t))
+		}
 	}
 	checks = append(checks, storeCheck(ctx, d))
 	checks = append(checks, socketChecks(d)...)
@@ -111,15 +122,33 @@ func vmmCheck(ctx context.Context, d Deps) api.Check {
 	name := "vmm " + d.DriverName
 	info, err := d.Driver.Check(ctx)
 	if err != nil {
-		return fail(name, err.Error(), "install Firecracker 1.5 or newer and put it on PATH, or set vmm.firecracker_bin in the config")
+		fix := "install Firecracker 1.5 or newer and put it on PATH, or set vmm.firecracker_bin in the config"
+		if d.DriverName == "qemu" {
+			fix = "sudo apt-get install qemu-system-x86, or set vmm.qemu_bin in the config"
+		}
+		return fail(name, err.Error(), fix)
 	}
-	return pass(name, fmt.Sprintf("%s, version %s", info.Binary, info.Version))
+	detail := fmt.Sprintf("%s, version %s", info.Binary, info.Version)
+	if d.DriverWhy != "" {
+		detail += "; chosen by " + d.DriverWhy
+	}
+	return pass(name, detail)
 }
 
 func toolCheck(t Tool) api.Check {
 	name := "tool " + t.Name
+	if t.Optional {
+		name = t.Name
+	}
 	if t.Err != nil {
-		return fail(name, t.Err.Error(), "sudo apt-get install e2fsprogs")
+		fix := t.Fix
+		if fix == "" {
+			fix = "sudo apt-get install e2fsprogs"
+		}
+		if t.Optional {
+			return warn(name, t.Err.Error(), fix)
+		}
+		return fail(name, t.Err.Error(), fix)
 	}
 	return pass(name, t.Path)
 }

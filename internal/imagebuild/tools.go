@@ -161,3 +161,10 @@ func (w *lineWriter) tail() string {
 	}
 	return strings.Join(w.last, "\n")
 }
+
+// Preflight reports whether the tools an image build needs are installed,
+// and names the bootstrap tool it would use; doctor shows it.
+func Preflight() (string, error) {
+	t, err := checkTools(exec.LookPath)
+	return t.bootstrap, err
+}

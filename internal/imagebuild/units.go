@@ -7,12 +7,12 @@ package imagebuild
 // agentUnit runs the agent, which serves vsock (Firecracker) and the
 // virtio-serial port (qemu) by itself, whichever the VMM provides; an
 // /etc/banger/agent.env may still override its flags with
-// BANGER_AGENT_LISTEN. It starts after /root is mounted and after the host
-// keys exist, so the host can read them once the agent answers.
+// BANGER_AGENT_LISTEN. It starts as soon as /root is mounted: a guest is
+// ready for commands before sshd is (the host asks for host keys when it
+// needs them).
 const agentUnit = `[Unit]
 Description=banger guest agent
-After=local-fs.target root.mount banger-hostkeys.service
-Wants=banger-hostkeys.service
+After=local-fs.target root.mount
 StartLimitIntervalSec=0
 
 [Service]
@@ -28,14 +28,17 @@ WantedBy=multi-user.target
 `
 
 // hostKeysUnit makes the SSH host keys on first boot: the image has none,
-// so every VM gets its own.
+// so every VM gets its own. Only Ed25519 and ECDSA: an RSA key takes
+// seconds to make, minutes under software emulation.
 const hostKeysUnit = `[Unit]
 Description=Generate this machine's SSH host keys (banger)
 Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
 
 [Service]
 Type=oneshot
-ExecStart=/usr/bin/ssh-keygen -A
+ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
+ExecStart=/usr/bin/ssh-keygen -q -t ecdsa -N "" -f /etc/ssh/ssh_host_ecdsa_key
 RemainAfterExit=yes
 
 [Install]

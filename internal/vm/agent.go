@@ -109,7 +109,7 @@ func (s *Service) agentFor(ctx context.Context, rec store.VM) (Agent, proto.Read
 	if err != nil {
 		return nil, proto.Ready{}, err
 	}
-	conn, err := s.driver.DialAgent(actx, s.spec(rec, img), vmm.AgentPort)
+	conn, err := s.driverOf(rec).DialAgent(actx, s.spec(rec, img), vmm.AgentPort)
 	if err != nil {
 		return nil, proto.Ready{}, err
 	}
@@ -192,7 +192,7 @@ func (s *Service) askShutdown(ctx context.Context, rec store.VM) error {
 		}
 		s.log.Info("the guest agent did not take the shutdown request; asking the VMM", "vm", rec.Name, "err", err)
 	}
-	err := s.driver.Shutdown(ctx, vmm.Process{PID: rec.PID, StartTime: rec.PIDStart, APISocket: rec.APISocket})
+	err := s.driverOf(rec).Shutdown(ctx, vmm.Process{PID: rec.PID, StartTime: rec.PIDStart, APISocket: rec.APISocket})
 	if errors.Is(err, vmm.ErrNotRunning) {
 		return nil
 	}

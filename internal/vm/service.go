@@ -71,8 +71,12 @@ func (h Hooks) beforeStep(kind, step string) error {
 
 // Config wires a Service.
 type Config struct {
-	Store    *store.Store
+	Store *store.Store
+	// Driver starts VMs. Others are drivers that VMs started by another
+	// daemon configuration may still be running under; a running VM is
+	// always driven by the driver it was started with.
 	Driver   vmm.Driver
+	Others   []vmm.Driver
 	Disks    Disks
 	Dirs     Dirs
 	Defaults Defaults
@@ -90,6 +94,7 @@ type Config struct {
 type Service struct {
 	store    *store.Store
 	driver   vmm.Driver
+	drivers  map[string]vmm.Driver
 	disks    Disks
 	dirs     Dirs
 	defaults Defaults
@@ -116,9 +121,16 @@ func New(cfg Config) *Service {
 	if every <= 0 {
 		every = time.Second
 	}
+	drivers := map[string]vmm.Driver{cfg.Driver.Name(): cfg.Driver}
+	for _, d := range cfg.Others {
+		if _, ok := drivers[d.Name()]; !ok {
+			drivers[d.Name()] = d
+		}
+	}
 	return &Service{
 		store:      cfg.Store,
 		driver:     cfg.Driver,
+		drivers:    drivers,
 		disks:      cfg.Disks,
 		dirs:       cfg.Dirs,
 		defaults:   cfg.Defaults,
@@ -134,8 +146,17 @@ func New(cfg Config) *Service {
 // Events returns the broker on which VM and operation events are published.
 func (s *Service) Events() *Broker { return s.events }
 
-// DriverName is the name of the VMM driver in use.
+// DriverName is the name of the VMM driver new starts use.
 func (s *Service) DriverName() string { return s.driver.Name() }
+
+// driverOf returns the driver rec runs (or last ran) under, falling back to
+// the default one.
+func (s *Service) driverOf(rec store.VM) vmm.Driver {
+	if d, ok := s.drivers[rec.Driver]; ok {
+		return d
+	}
+	return s.driver
+}
 
 // Close stops the watcher. Running VMs are left running.
 func (s *Service) Close() {

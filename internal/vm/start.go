@@ -81,7 +81,10 @@ func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 	return []step{
 		{
 			name: "mark-starting",
-			do:   func(ctx context.Context) error { return s.setState(ctx, rec, api.StateStarting) },
+			do: func(ctx context.Context) error {
+				rec.Driver = s.driver.Name()
+				return s.setState(ctx, rec, api.StateStarting)
+			},
 			undo: func(ctx context.Context) error {
 				rec.PID, rec.PIDStart = 0, 0
 				return s.setState(ctx, rec, api.StateStopped)

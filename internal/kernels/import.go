@@ -1,0 +1,99 @@
+package kernels
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"banger/internal/api"
+	"banger/internal/disk"
+	"banger/internal/errdefs"
+	"banger/internal/names"
+)
+
+// Import copies a vmlinux, or a bzImage that it unpacks to a vmlinux, and
+// an optional initrd into the kernel store. An empty name is derived from
+// the file name. Every problem with the request is reported at once.
+func (s *Service) Import(ctx context.Context, req api.ImportKernelRequest) (api.Kernel, error) {
+	name := req.Name
+	if name == "" {
+		name = nameFromPath(req.Path)
+	}
+	var problems []error
+	if err := names.ValidateAs("kernel", name); err != nil {
+		problems = append(problems, err)
+	}
+	var format disk.KernelFormat
+	if err := checkFile("kernel", req.Path); err != nil {
+		problems = append(problems, err)
+	} else if format, err = s.cfg.Host.DetectKernel(req.Path); err != nil {
+		problems = append(problems, err)
+	}
+	if req.Initrd != "" {
+		if err := checkFile("initrd", req.Initrd); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	if len(problems) > 0 {
+		return api.Kernel{}, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
+	}
+	if err := s.nameFree(ctx, name); err != nil {
+		return api.Kernel{}, err
+	}
+	src := sources{initrd: req.Initrd}
+	if format == disk.BzImage {
+		src.bzImage = req.Path
+	} else {
+		src.vmlinux = req.Path
+	}
+	return s.record(ctx, name, api.KernelImported, "", src)
+}
+
+// checkFile checks that path is an absolute path to a readable regular
+// file.
+func checkFile(field, path string) error {
+	if path == "" {
+		return fmt.Errorf("%s: a path is required", field)
+	}
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("%s %q: must be an absolute path", field, path)
+	}
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s %s does not exist: check the path", field, path)
+	} else if err != nil {
+		return fmt.Errorf("%s %s: %w", field, path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s %s: not a regular file", field, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", field, path, err)
+	}
+	return f.Close()
+}
+
+// nameFromPath turns a file name into a kernel name: "vmlinux-6.1.102"
+// becomes "vmlinux-6-1-102".
+func nameFromPath(path string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(filepath.Base(path)) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else if s := b.String(); s != "" && !strings.HasSuffix(s, "-") {
+			b.WriteByte('-')
+		}
+	}
+	name := strings.Trim(b.String(), "-")
+	if len(name) > names.MaxLen {
+		name = strings.Trim(name[:names.MaxLen], "-")
+	}
+	if name == "" {
+		return "imported"
+	}
+	return name
+}

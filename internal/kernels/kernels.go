@@ -1,0 +1,113 @@
+// Package kernels owns the kernel store: building banger's kernel from
+// the distribution's linux-source (through the Host interface), importing
+// a vmlinux or bzImage with an optional initrd, and listing, showing and
+// removing kernels. Every kernel's files are copies kept under its own
+// directory, <Dir>/<id>/, so removing one never touches another's or the
+// user's files. It must not talk to the daemon, the CLI or a VMM.
+package kernels
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"banger/internal/api"
+	"banger/internal/disk"
+	"banger/internal/kernelbuild"
+	"banger/internal/store"
+)
+
+// Host is what the service needs from the host: compiling a kernel,
+// recognising a kernel file and unpacking a bzImage.
+type Host interface {
+	Build(ctx context.Context, opts kernelbuild.Options, progress func(kernelbuild.Progress)) (kernelbuild.Result, error)
+	DetectKernel(path string) (disk.KernelFormat, error)
+	Unpack(bzImage, dst string) error
+}
+
+// Config wires a Service.
+type Config struct {
+	Store *store.Store
+	Host  Host
+	// Dir holds one directory of files per kernel (StateDir/kernels).
+	Dir string
+	// WorkDir is the build cache: extracted sources and build outputs
+	// (CacheDir/kernel-build).
+	WorkDir string
+	// NewID makes record ids (16 hex characters).
+	NewID func() string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Service manages kernels.
+type Service struct{ cfg Config }
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{cfg: cfg}
+}
+
+// Get returns the kernel named or identified by ref.
+func (s *Service) Get(ctx context.Context, ref string) (api.Kernel, error) {
+	k, err := s.cfg.Store.GetKernel(ctx, ref)
+	if err != nil {
+		return api.Kernel{}, err
+	}
+	return toAPI(k), nil
+}
+
+// List returns every kernel, oldest first.
+func (s *Service) List(ctx context.Context) ([]api.Kernel, error) {
+	ks, err := s.cfg.Store.ListKernels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Kernel, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, toAPI(k))
+	}
+	return out, nil
+}
+
+// Remove deletes a kernel's record and its files. A kernel an image boots
+// with is refused (FailedPrecondition) and kept whole.
+func (s *Service) Remove(ctx context.Context, ref string) error {
+	k, err := s.cfg.Store.GetKernel(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.DeleteKernel(ctx, k.ID); err != nil {
+		return err
+	}
+	dir := s.kernelDir(k.ID)
+	if filepath.Dir(k.Vmlinux) != dir {
+		return nil // not a file layout this service made: leave it alone
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("kernel %q is removed but its files in %s are not: %w; delete them by hand", k.Name, dir, err)
+	}
+	return nil
+}
+
+func (s *Service) kernelDir(id string) string { return filepath.Join(s.cfg.Dir, id) }
+
+func toAPI(k store.Kernel) api.Kernel {
+	return api.Kernel{
+		ID:        k.ID,
+		Name:      k.Name,
+		Vmlinux:   k.Vmlinux,
+		BzImage:   k.BzImage,
+		Initrd:    k.Initrd,
+		Version:   k.Version,
+		Source:    k.Source,
+		SHA256:    k.SHA256,
+		Size:      k.Size,
+		CreatedAt: k.CreatedAt,
+	}
+}

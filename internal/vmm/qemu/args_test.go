@@ -1,0 +1,80 @@
+package qemu
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"banger/internal/vmm"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestArgsGolden(t *testing.T) {
+	full := vmm.Spec{
+		ID: "vm-1", VCPUs: 2, MemoryMiB: 512,
+		Kernel: "/k/vmlinux", Initrd: "/k/initrd", BootArgs: "console=ttyS0 reboot=k panic=1 pci=off",
+		RootDisk: "/vm/root.ext4", WorkDisk: "/vm/odd,name.ext4",
+		Tap: "tap-vm1", MAC: "06:00:ac:10:00:02",
+		VsockPath: "/run/vm-1/agent.sock", VsockCID: 3,
+		RuntimeDir: "/run/vm-1", ConsoleLog: "/vm/console.log", VMMLog: "/vm/vmm.log",
+	}
+	minimal := vmm.Spec{
+		ID: "vm-2", VCPUs: 1, MemoryMiB: 128, Kernel: "/k/vmlinux",
+		RootDisk: "/vm/root.ext4", RuntimeDir: "/run/vm-2",
+		ConsoleLog: "/vm/console.log", VMMLog: "/vm/vmm.log",
+	}
+	tests := []struct {
+		name  string
+		spec  vmm.Spec
+		accel string
+	}{
+		{"full-tcg", full, AccelTCG},
+		{"minimal-kvm", minimal, AccelKVM},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := strings.Join(Args(tc.spec, tc.accel), "\n") + "\n"
+			path := filepath.Join("testdata", "args-"+tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("read golden file (run with -update to create it): %v", err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("Args mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// The root disk must come before the work disk: the guest names virtio
+// block devices in that order (vda, vdb), and the kernel mounts /dev/vda.
+func TestArgsRootDiskFirst(t *testing.T) {
+	args := strings.Join(Args(vmm.Spec{RootDisk: "/r", WorkDisk: "/w", RuntimeDir: "/run"}, AccelTCG), " ")
+	root, work := strings.Index(args, "drive="+RootDriveID), strings.Index(args, "drive="+WorkDriveID)
+	if root < 0 || work < 0 || root > work {
+		t.Errorf("root device at %d, work device at %d in %q; want root first", root, work, args)
+	}
+}
+
+func TestOptValue(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/plain/path", "/plain/path"},
+		{"/a,b", "/a,,b"},
+		{",,", ",,,,"},
+	}
+	for _, tc := range tests {
+		if got := optValue(tc.in); got != tc.want {
+			t.Errorf("optValue(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

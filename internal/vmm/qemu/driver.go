@@ -1,0 +1,144 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"banger/internal/errdefs"
+	"banger/internal/process"
+	"banger/internal/vmm"
+)
+
+// Defaults for a zero Config.
+const (
+	DefaultBinary        = "qemu-system-x86_64"
+	DefaultLaunchTimeout = 10 * time.Second
+)
+
+// Accelerators Config.Accel accepts.
+const (
+	AccelAuto = "auto" // KVM when a probe guest runs under it, TCG otherwise
+	AccelKVM  = "kvm"
+	AccelTCG  = "tcg"
+)
+
+// installHint tells a person how to get qemu.
+const installHint = "install QEMU (apt-get install qemu-system-x86)"
+
+// Config configures the driver. Zero values get the defaults above.
+type Config struct {
+	// Binary is the qemu-system-x86_64 executable: a name looked up in
+	// PATH or an absolute path.
+	Binary string
+	// Accel is AccelAuto (the default), AccelKVM or AccelTCG.
+	Accel string
+	// LaunchTimeout bounds how long Launch waits for QMP to answer.
+	LaunchTimeout time.Duration
+	// ProbeKernel is a vmlinux Check may boot to find out whether KVM
+	// runs guests (Accel "auto"). Empty means Check does not probe and
+	// the first Launch probes with its own kernel.
+	ProbeKernel string
+}
+
+// Driver is the qemu vmm.Driver. It is safe for concurrent use.
+//
+// Launch starts one goroutine per qemu process that reaps it when it
+// exits, so that no zombie is left while the daemon runs. The driver owns
+// those goroutines; each ends exactly when its process exits.
+type Driver struct {
+	cfg Config
+
+	// accel caches the accelerator decision: probing KVM is not free and
+	// the answer does not change while the daemon runs.
+	accelMu   sync.Mutex
+	accelDone bool
+	accel     accelChoice
+
+	// kvmOpen and kvmBoot probe KVM (see accelerator); fields so tests
+	// can replace them.
+	kvmOpen func() error
+	kvmBoot func(ctx context.Context, bin, kernel string) error
+}
+
+var _ vmm.Driver = (*Driver)(nil)
+
+// New returns a driver for cfg.
+func New(cfg Config) *Driver {
+	if cfg.Binary == "" {
+		cfg.Binary = DefaultBinary
+	}
+	if cfg.Accel == "" {
+		cfg.Accel = AccelAuto
+	}
+	if cfg.LaunchTimeout <= 0 {
+		cfg.LaunchTimeout = DefaultLaunchTimeout
+	}
+	return &Driver{cfg: cfg, kvmOpen: openKVM, kvmBoot: probeBootKVM}
+}
+
+// Name returns "qemu".
+func (d *Driver) Name() string { return "qemu" }
+
+// Shutdown asks the guest to power off by pressing Ctrl-Alt-Delete on the
+// VM's i8042 keyboard, as Firecracker's SendCtrlAltDel does: the guest's
+// init reboots, and -no-reboot makes qemu exit. It returns vmm.ErrNotRunning
+// when the process is already gone.
+func (d *Driver) Shutdown(ctx context.Context, p vmm.Process) error {
+	if !process.Alive(p.PID, p.StartTime) {
+		return fmt.Errorf("qemu pid %d: %w", p.PID, vmm.ErrNotRunning)
+	}
+	if p.APISocket == "" {
+		return errdefs.InvalidArgumentf("qemu pid %d has no qmp socket recorded: stop it by killing the process", p.PID)
+	}
+	err := qmpDo(ctx, p.APISocket, func(c *qmpConn) error {
+		return c.execute("send-key", ctrlAltDel, nil)
+	})
+	if err == nil {
+		return nil
+	}
+	if !process.Alive(p.PID, p.StartTime) {
+		return fmt.Errorf("qemu pid %d: %w", p.PID, vmm.ErrNotRunning)
+	}
+	return fmt.Errorf("ask qemu pid %d to shut down: %w", p.PID, err)
+}
+
+// qmpDo runs fn in a fresh QMP session on sock.
+func qmpDo(ctx context.Context, sock string, fn func(*qmpConn) error) error {
+	c, err := dialQMP(ctx, sock)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c)
+}
+
+// binary resolves the configured qemu executable to an absolute path, with
+// an error that says how to fix a missing one.
+func (d *Driver) binary() (string, error) {
+	bin := d.cfg.Binary
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		var msg string
+		switch {
+		case errors.Is(err, fs.ErrPermission):
+			msg = fmt.Sprintf("qemu binary %q is not executable: make it executable or set vmm.qemu_bin in the config", bin)
+		case strings.ContainsRune(bin, '/'):
+			msg = fmt.Sprintf("qemu binary %q not found: %s or set vmm.qemu_bin in the config", bin, installHint)
+		default:
+			msg = fmt.Sprintf("qemu binary %q not found in PATH: %s or set vmm.qemu_bin in the config", bin, installHint)
+		}
+		return "", &errdefs.Error{Kind: errdefs.FailedPrecondition, Msg: msg, Err: err}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("resolve qemu binary %q: %w", path, err)
+	}
+	return abs, nil
+}
