@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"banger/internal/api"
+	"banger/internal/client"
+)
+
+// fakeDaemon answers the calls ensureImage makes and records them. The
+// kernel and image exist once built.
+type fakeDaemon struct {
+	mu      sync.Mutex
+	calls   []string
+	kernels map[string]bool
+	images  map[string]bool
+}
+
+func (f *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, r.Method+" "+r.URL.Path)
+	notFound := func() {
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: api.Error{Code: "not_found", Message: "no such thing"}})
+	}
+	result := func() {
+		w.Header().Set("Content-Type", api.NDJSON)
+		_ = json.NewEncoder(w).Encode(api.Event{Type: api.EventStep, Step: "work", Index: 1, Total: 1})
+		_ = json.NewEncoder(w).Encode(api.Event{Type: api.EventResult, Result: json.RawMessage(`{}`)})
+	}
+	switch r.Method + " " + r.URL.Path {
+	case "GET /v1/system/info":
+		_ = json.NewEncoder(w).Encode(api.SystemInfo{DefaultImage: "default"})
+	case "GET /v1/images/default", "GET /v1/images/other":
+		if !f.images[r.URL.Path[len("/v1/images/"):]] {
+			notFound()
+			return
+		}
+		_ = json.NewEncoder(w).Encode(api.Image{Name: "default"})
+	case "GET /v1/kernels/default":
+		if !f.kernels["default"] {
+			notFound()
+			return
+		}
+		_ = json.NewEncoder(w).Encode(api.Kernel{Name: "default"})
+	case "POST /v1/kernels/build":
+		f.kernels["default"] = true
+		result()
+	case "POST /v1/images/build":
+		f.images["default"] = true
+		result()
+	default:
+		notFound()
+	}
+}
+
+func serveFake(t *testing.T, f *fakeDaemon) *client.Client {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "bgens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "d.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: f}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return &client.Client{Socket: sock}
+}
+
+func TestEnsureImage(t *testing.T) {
+	tests := []struct {
+		name             string
+		image            string
+		kernel, existing bool
+		wantErr          bool
+		wantCalls        []string
+	}{
+		{"fresh machine builds kernel then image", "", false, false, false, []string{
+			"GET /v1/system/info", "GET /v1/images/default", "GET /v1/kernels/default",
+			"POST /v1/kernels/build", "POST /v1/images/build"}},
+		{"kernel present builds only the image", "default", true, false, false, []string{
+			"GET /v1/system/info", "GET /v1/images/default", "GET /v1/kernels/default", "POST /v1/images/build"}},
+		{"image present builds nothing", "", true, true, false, []string{
+			"GET /v1/system/info", "GET /v1/images/default"}},
+		{"another missing image is an error", "other", false, false, true, []string{
+			"GET /v1/system/info", "GET /v1/images/other"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeDaemon{kernels: map[string]bool{"default": tc.kernel}, images: map[string]bool{"default": tc.existing}}
+			cl := serveFake(t, f)
+			var stderr bytes.Buffer
+			a := &app{env: Env{Stdout: &bytes.Buffer{}, Stderr: &stderr}}
+			err := a.ensureImage(context.Background(), cl, tc.image)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("ensureImage = %v, want error %v", err, tc.wantErr)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if diff := cmp.Diff(tc.wantCalls, f.calls); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
