@@ -33,23 +33,27 @@ func (h *handler) handleShutdown(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// PowerOff syncs filesystems and powers the machine off: through
-// `systemctl poweroff` when PID 1 is systemd, otherwise with the reboot
-// system call. After the reboot call it does not return; with systemd it
-// returns nil once systemd has accepted the request.
+// PowerOff syncs filesystems and ends the machine cleanly. It asks for a
+// reboot, not a power-off: banger's VMMs have no ACPI, so a power-off only
+// halts the CPUs and leaves the VMM running, while a reboot makes
+// Firecracker exit, and qemu too (it runs with -no-reboot). It goes
+// through `systemctl reboot` when PID 1 is systemd (services stop in
+// order), otherwise the reboot system call. After the system call it does
+// not return; with systemd it returns nil once systemd has accepted the
+// request.
 func PowerOff() error {
 	unix.Sync()
 	if SystemdRunning("/proc") {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, "systemctl", "poweroff").CombinedOutput()
+		out, err := exec.CommandContext(ctx, "systemctl", "reboot").CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("systemctl poweroff: %w: %s", err, out)
+			return fmt.Errorf("systemctl reboot: %w: %s", err, out)
 		}
 		return nil
 	}
-	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
-		return fmt.Errorf("reboot(POWER_OFF): %w: the agent must run as root", err)
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART); err != nil {
+		return fmt.Errorf("reboot(RESTART): %w: the agent must run as root", err)
 	}
 	return nil
 }
