@@ -1,7 +1,9 @@
 // Command banger-agent runs inside every banger guest as root and serves
 // the agent protocol (package banger/internal/agent) to the host. main only
 // parses flags, opens the transport and runs the server; it must not grow
-// protocol logic. PID 1 duties (mounts, reaping) are not done here yet.
+// protocol logic. In an image without an init it is PID 1 (pid1.go): it
+// mounts the basic filesystems, supervises the agent proper as its child,
+// reaps orphans and reboots the VM on request.
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +32,13 @@ import (
 var version = "dev"
 
 func main() {
+	if os.Getpid() == 1 {
+		// No init in this image: be one, and run the agent as a child.
+		if err := runInit(os.Args[1:], os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "banger-agent (init):", err)
+		}
+		select {} // PID 1 must never exit
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stderr)
 	stop()
@@ -58,7 +68,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	srv := &agent.Server{Token: token, HostKeyDir: *hostKeyDir, Poweroff: agent.PowerOff, Version: version, Log: log}
+	poweroff := agent.PowerOff
+	if os.Getenv(childEnv) == "1" && os.Getppid() == 1 {
+		// Under banger-agent's own init, let it stop everything in order.
+		poweroff = func() error { return syscall.Kill(1, syscall.SIGTERM) }
+	}
+	srv := &agent.Server{Token: token, HostKeyDir: *hostKeyDir, Poweroff: poweroff, Version: version, Log: log}
 	scheme, where, _ := strings.Cut(*listen, ":")
 	switch {
 	case *listen == "auto":
@@ -125,6 +140,23 @@ func listenUnix(path string) (net.Listener, error) {
 // serialDevice is where udev links the agent's virtio-serial port.
 const serialDevice = "/dev/virtio-ports/" + proto.SerialPortName
 
+// findSerialPort returns the device of the agent's virtio-serial port:
+// udev's link when there is one, else the /dev/vportNpM whose name in
+// sysfs is the agent's (there is no udev when the agent is PID 1).
+func findSerialPort(sysDir string) string {
+	if _, err := os.Stat(serialDevice); err == nil {
+		return serialDevice
+	}
+	ports, _ := os.ReadDir(sysDir)
+	for _, p := range ports {
+		name, err := os.ReadFile(filepath.Join(sysDir, p.Name(), "name"))
+		if err == nil && strings.TrimSpace(string(name)) == proto.SerialPortName {
+			return "/dev/" + p.Name()
+		}
+	}
+	return serialDevice
+}
+
 // serveAuto serves on every channel a VMM may give the guest: vsock
 // (Firecracker) and the virtio-serial port (qemu without vhost-vsock). The
 // serial side waits for its device to appear; a vsock socket that cannot
@@ -134,7 +166,7 @@ func serveAuto(ctx context.Context, srv *agent.Server, log *slog.Logger) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = serveSerial(ctx, srv, serialDevice, log)
+		_ = serveSerial(ctx, srv, "", log)
 	}()
 	ln, err := vsock.Listen(proto.VsockPort)
 	if err != nil {
@@ -155,7 +187,11 @@ func serveAuto(ctx context.Context, srv *agent.Server, log *slog.Logger) error {
 func serveSerial(ctx context.Context, srv *agent.Server, device string, log *slog.Logger) error {
 	backoff := 100 * time.Millisecond
 	for {
-		f, err := os.OpenFile(device, os.O_RDWR, 0)
+		path := device
+		if path == "" {
+			path = findSerialPort("/sys/class/virtio-ports")
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
 		if err == nil {
 			start := time.Now()
 			err = srv.ServeStream(ctx, f)
