@@ -48,10 +48,10 @@ func validateLaunch(spec vmm.Spec) error {
 	errs = appendErr(errs, checkFile("WorkDisk", spec.WorkDisk, false))
 	if spec.Tap != "" {
 		if len(spec.Tap) > maxIfaceName || strings.ContainsAny(spec.Tap, ", /") {
-			errs = append(errs, fmt.Errorf("Tap: %q is not an interface name of at most %d bytes", spec.Tap, maxIfaceName))
+			errs = append(errs, fmt.Errorf("%s: %q is not an interface name of at most %d bytes", "Tap", spec.Tap, maxIfaceName))
 		}
 		if hw, err := net.ParseMAC(spec.MAC); err != nil || len(hw) != 6 {
-			errs = append(errs, fmt.Errorf("MAC: %q is not a 6-byte MAC address like aa:bb:cc:dd:ee:ff", spec.MAC))
+			errs = append(errs, fmt.Errorf("%s: %q is not a 6-byte MAC address like aa:bb:cc:dd:ee:ff", "MAC", spec.MAC))
 		}
 	}
 	if spec.VsockPath != "" {
