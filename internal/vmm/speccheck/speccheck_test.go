@@ -1,0 +1,66 @@
+package speccheck
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"banger/internal/errdefs"
+)
+
+func TestChecks(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		err  error
+		want string // "" means no error
+	}{
+		{"id ok", first(ID("vm-1")), ""},
+		{"id empty", first(ID("")), "ID: is empty"},
+		{"id long", first(ID(strings.Repeat("a", MaxID+1))), "longer than 64"},
+		{"id chars", first(ID("a_b")), "letters, digits and '-'"},
+		{"abs empty", Abs("Kernel", ""), "Kernel: is empty"},
+		{"abs relative", Abs("Kernel", "k"), "not an absolute path"},
+		{"file ok", File("Kernel", file, true), ""},
+		{"file optional", File("Initrd", "", false), ""},
+		{"file missing", File("Kernel", filepath.Join(dir, "nope"), true), "does not exist"},
+		{"file dir", File("Kernel", dir, true), "is not a file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.want == "" {
+				if tc.err != nil {
+					t.Fatalf("unexpected error %v", tc.err)
+				}
+				return
+			}
+			if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
+				t.Fatalf("error = %v, want it to contain %q", tc.err, tc.want)
+			}
+		})
+	}
+}
+
+func first(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs[0]
+}
+
+func TestJoin(t *testing.T) {
+	if Join(nil) != nil {
+		t.Error("Join(nil) != nil")
+	}
+	errs := Append(Append(nil, nil), Abs("A", ""))
+	errs = Append(errs, Abs("B", "rel"))
+	err := Join(errs)
+	if !errdefs.Is(err, errdefs.InvalidArgument) || !strings.Contains(err.Error(), "A: is empty") || !strings.Contains(err.Error(), "B: ") {
+		t.Errorf("Join = %v", err)
+	}
+}
