@@ -98,7 +98,7 @@ func newWorld(tb testing.TB) *world {
 			tb.Fatalf("create %s: %v", d, err)
 		}
 	}
-	cfg := fmt.Sprintf("[vmm]\nfirecracker_bin = %q\nstop_timeout = \"10s\"\n\n"+
+	cfg := fmt.Sprintf("[vmm]\ndriver = \"firecracker\"\nfirecracker_bin = %q\nstop_timeout = \"10s\"\n\n"+
 		"[vm]\nvcpus = 1\nmemory = \"%dM\"\ndisk_size = \"%dM\"\nimage = %q\n",
 		w.fc, vmMemory, workDisk>>20, imageName)
 	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {

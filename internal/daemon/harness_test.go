@@ -83,6 +83,7 @@ func newTestDaemon(t testing.TB, uid int) (*Daemon, string, paths.Layout, *syncB
 		RuntimeDir: filepath.Join(root, "run"),
 	}
 	cfg := config.Defaults(config.Host{})
+	cfg.VMM.Driver = "firecracker"
 	cfg.VMM.FirecrackerBin = fctest.Build(t)
 	logs := &syncBuffer{}
 	d, err := New(context.Background(), Options{

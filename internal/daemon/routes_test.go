@@ -90,7 +90,7 @@ func TestSystemInfo(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	wantKeys := []string{"config_file", "driver", "images", "pid", "running", "runtime_dir", "socket",
+	wantKeys := []string{"config_file", "default_image", "driver", "images", "pid", "running", "runtime_dir", "socket",
 		"state_dir", "version", "vms"}
 	if diff := cmp.Diff(wantKeys, jsonKeys(t, body)); diff != "" {
 		t.Errorf("info keys (-want +got):\n%s", diff)
@@ -98,13 +98,14 @@ func TestSystemInfo(t *testing.T) {
 	var got api.SystemInfo
 	decodeStrict(t, body, &got)
 	want := api.SystemInfo{
-		Version:    testVersion,
-		PID:        os.Getpid(),
-		Driver:     "firecracker",
-		StateDir:   td.layout.StateDir,
-		RuntimeDir: td.layout.RuntimeDir,
-		Socket:     td.layout.Socket(),
-		ConfigFile: td.layout.ConfigFile(),
+		Version:      testVersion,
+		PID:          os.Getpid(),
+		Driver:       "firecracker",
+		StateDir:     td.layout.StateDir,
+		RuntimeDir:   td.layout.RuntimeDir,
+		Socket:       td.layout.Socket(),
+		ConfigFile:   td.layout.ConfigFile(),
+		DefaultImage: "default",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("info (-want +got):\n%s", diff)

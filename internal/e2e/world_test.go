@@ -55,7 +55,7 @@ func newWorld(t *testing.T) *world {
 	if err := os.Symlink(bin.bangerd, w.path("bin/bangerd")); err != nil {
 		t.Fatalf("link bangerd: %v", err)
 	}
-	cfg := fmt.Sprintf("[vmm]\nfirecracker_bin = %q\nstop_timeout = \"5s\"\n\n[vm]\nvcpus = 1\nmemory = \"128M\"\ndisk_size = \"256M\"\n", bin.firecracker)
+	cfg := fmt.Sprintf("[vmm]\ndriver = \"firecracker\"\nfirecracker_bin = %q\nstop_timeout = \"5s\"\n\n[vm]\nvcpus = 1\nmemory = \"128M\"\ndisk_size = \"256M\"\n", bin.firecracker)
 	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {
 		t.Fatalf("write config: %v", err)
 	}
