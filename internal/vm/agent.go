@@ -45,6 +45,9 @@ const (
 type agents struct {
 	mu       sync.Mutex
 	sessions map[string]Agent
+	// dialing serializes making a session per VM: the qemu channel serves
+	// one connection at a time, so a second concurrent dial would hang.
+	dialing keyedLocks
 }
 
 func (a *agents) get(id string) Agent {
@@ -94,6 +97,8 @@ func (s *Service) agentFor(ctx context.Context, rec store.VM) (Agent, proto.Read
 	if rec.AgentToken == "" {
 		return nil, proto.Ready{}, errdefs.FailedPreconditionf("VM %s was created without a guest agent secret: recreate it", rec.Name)
 	}
+	unlock := s.agents.dialing.lock(rec.ID)
+	defer unlock()
 	if ag := s.agents.get(rec.ID); ag != nil {
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		r, err := ag.Ready(actx)
