@@ -32,8 +32,11 @@ lint:
 	$(GO) mod tidy -diff
 
 # Benchmarks print their figures next to a baseline measured in the same run.
+# The real-guest ones (BenchmarkVMRun, BenchmarkCreateDisks) add about two
+# minutes under TCG; the timeout covers a first kernel and image build.
+# BANGER_BENCH_BUILD=1 also times fresh image and kernel builds.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/bench/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./internal/bench/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/store/ ./internal/disk/
 
 clean:

@@ -39,7 +39,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// bangerd builds the daemon once per test binary and returns its path.
+// bangerd builds the daemon and the CLI once per test binary and returns
+// the daemon's path.
 func bangerd(tb testing.TB) string {
 	tb.Helper()
 	buildOnce.Do(func() {
@@ -52,15 +53,22 @@ func bangerd(tb testing.TB) string {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command(goBin, "build", "-o", filepath.Join(buildDir, "bangerd"), "banger/cmd/bangerd")
+		cmd := exec.Command(goBin, "build", "-o", buildDir+string(filepath.Separator), "banger/cmd/bangerd", "banger/cmd/banger")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build banger/cmd/bangerd: %w\n%s", err, out)
+			buildErr = fmt.Errorf("go build banger/cmd/bangerd banger/cmd/banger: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
 		tb.Fatalf("build bangerd: %v", buildErr)
 	}
 	return filepath.Join(buildDir, "bangerd")
+}
+
+// bangerCLI returns the path of the banger CLI built next to bangerd.
+func bangerCLI(tb testing.TB) string {
+	tb.Helper()
+	bangerd(tb)
+	return filepath.Join(buildDir, "banger")
 }
 
 // world is one private banger installation: XDG directories, a config

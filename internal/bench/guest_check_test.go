@@ -1,0 +1,157 @@
+package bench
+
+import (
+	"bytes"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"banger/internal/vmm"
+	"banger/internal/vmm/qemu"
+)
+
+// TestFloorArgsMatchBanger checks that the floor's hand-written qemu
+// command line is banger's, less what only a managed VMM needs: its name,
+// the QMP socket and starting paused.
+func TestFloorArgsMatchBanger(t *testing.T) {
+	dir := t.TempDir()
+	spec := vmm.Spec{
+		ID:         "vm1",
+		VCPUs:      guestVCPUs,
+		MemoryMiB:  guestMemory,
+		Kernel:     filepath.Join(dir, "vmlinux"),
+		BootArgs:   floorBootArgs,
+		RootDisk:   filepath.Join(dir, "root.ext4"),
+		WorkDisk:   filepath.Join(dir, "work.ext4"),
+		RuntimeDir: filepath.Join(dir, "run"),
+		VsockPath:  filepath.Join(dir, "run", "vsock.sock"),
+	}
+	var want []string
+	banger := qemu.Args(spec, "tcg")
+	for i := 0; i < len(banger); i++ {
+		switch banger[i] {
+		case "-name", "-qmp":
+			i++
+		case "-S":
+		default:
+			want = append(want, banger[i])
+		}
+	}
+	got := floorArgs("tcg", spec.Kernel, spec.RootDisk, spec.WorkDisk, spec.VsockPath)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("floor command line differs from banger's (-banger +floor):\n%s", diff)
+	}
+}
+
+func TestArgAfter(t *testing.T) {
+	args := bytes.Split([]byte("qemu-system-x86_64\x00-M\x00microvm\x00-accel\x00tcg\x00-S"), []byte{0})
+	tests := []struct {
+		flag, want string
+	}{
+		{"-accel", "tcg"},
+		{"-M", "microvm"},
+		{"-S", ""}, // last: no value
+		{"-cpu", ""},
+	}
+	for _, tt := range tests {
+		if got := argAfter(args, tt.flag); got != tt.want {
+			t.Errorf("argAfter(%s) = %q, want %q", tt.flag, got, tt.want)
+		}
+	}
+}
+
+func TestReadyTime(t *testing.T) {
+	tests := []struct {
+		stderr, want string
+	}{
+		{"banger: r1 ready in 17.5s (2 vCPU, 512 MiB memory, ...)\n", "17.5s"},
+		{"creating...\nbanger: brave-otter ready in 3.0s (x)\n", "3.0s"},
+		{"no such line\n", "?"},
+		{"banger: x ready in ", "?"},
+	}
+	for _, tt := range tests {
+		if got := readyTime(tt.stderr); got != tt.want {
+			t.Errorf("readyTime(%q) = %q, want %q", tt.stderr, got, tt.want)
+		}
+	}
+}
+
+func TestFirstOutput(t *testing.T) {
+	var f firstOutput
+	if at, out := f.result(); !at.IsZero() || out != "" {
+		t.Fatalf("empty firstOutput = %v, %q", at, out)
+	}
+	before := time.Now()
+	f.Write(nil) // an empty write is not output
+	if at, _ := f.result(); !at.IsZero() {
+		t.Errorf("an empty write set the first-output time")
+	}
+	f.Write([]byte("h"))
+	first, _ := f.result()
+	f.Write([]byte("i\n"))
+	at, out := f.result()
+	if at.Before(before) || at != first {
+		t.Errorf("first output at %v, want the time of the first write %v (after %v)", at, first, before)
+	}
+	if out != "hi\n" {
+		t.Errorf("output = %q, want %q", out, "hi\n")
+	}
+}
+
+func TestMedianOf(t *testing.T) {
+	s := time.Second
+	tests := []struct {
+		name   string
+		in     []floorSample
+		want   time.Duration
+		wantOK bool
+	}{
+		{"none", nil, 0, false},
+		{"one", []floorSample{{firstByte: 4 * s}}, 4 * s, true},
+		{"three unsorted", []floorSample{{firstByte: 9 * s}, {firstByte: 2 * s}, {firstByte: 5 * s}}, 5 * s, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := medianOf(tt.in, func(f floorSample) time.Duration { return f.firstByte })
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("medianOf = %v, %v; want %v, %v", got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestLastLines(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"a\nb\nc\n", 2, "b\nc"},
+		{"a\nb\n", 5, "a\nb"},
+		{"", 3, ""},
+	}
+	for _, tt := range tests {
+		if got := lastLines(tt.in, tt.n); got != tt.want {
+			t.Errorf("lastLines(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestFileSizeOfSparseFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sparse")
+	if err := makeSparse(path, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	apparent, allocated, err := fileSize(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if apparent != 64<<20 {
+		t.Errorf("apparent size = %d, want %d", apparent, 64<<20)
+	}
+	if allocated >= apparent {
+		t.Errorf("allocated = %d bytes for an empty sparse file of %d: blocks are not counted", allocated, apparent)
+	}
+}
