@@ -91,7 +91,8 @@ func (s *Service) agentFor(ctx context.Context, rec store.VM) (Agent, proto.Read
 	if s.connect == nil {
 		return nil, proto.Ready{}, errdefs.FailedPreconditionf("this daemon has no guest agent support")
 	}
-	if rec.State != api.StateRunning {
+	// A stopping VM still runs: its stop asks the agent to end the guest.
+	if rec.State != api.StateRunning && rec.State != api.StateStopping {
 		return nil, proto.Ready{}, errdefs.FailedPreconditionf("VM %s is %s: start it with banger vm start %s", rec.Name, rec.State, rec.Name)
 	}
 	if rec.AgentToken == "" {

@@ -8,9 +8,12 @@ import (
 	"banger/internal/vmm"
 )
 
-// Names inside spec.RuntimeDir and device ids banger gives qemu.
+// Names inside spec.RuntimeDir and device ids banger gives qemu. The QMP
+// socket has the name every driver gives its control socket, so the VM
+// service knows where it is (and can find an unrecorded VMM by it) before
+// the VMM exists, whichever driver runs it.
 const (
-	QMPSocketName = "qmp.sock"
+	QMPSocketName = "api.sock"
 	RootDriveID   = "rootfs"
 	WorkDriveID   = "work"
 	NetdevID      = "net0"
