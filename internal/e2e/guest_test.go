@@ -117,6 +117,10 @@ func TestGuestLifecycle(t *testing.T) {
 	w.t = t
 
 	w.mustGuestBanger("vm", "stop", "g")
+	// The guest agent ended the guest: the stop did not fall back to a kill.
+	if log := w.daemonLog(); strings.Contains(log, "did not shut down in time") || strings.Contains(log, "did not take the shutdown request") {
+		t.Errorf("graceful stop fell back:\n%s", log)
+	}
 	w.mustGuestBanger("vm", "start", "g")
 	w.mustGuestBanger("vm", "exec", "g", "--", "true") // waits for the agent via exec's own wait below
 	out = w.mustGuestBanger("vm", "exec", "g", "--", "cat", "/root/keep")
