@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/bytesize"
+	"banger/internal/client"
 )
 
 func (a *app) imageCommand() *cobra.Command {
@@ -118,11 +121,9 @@ func (a *app) imageShowCommand() *cobra.Command {
 			if initrd == "" {
 				initrd = "-"
 			}
-			for _, r := range [][2]string{{"Name:", img.Name}, {"ID:", img.ID}, {"Root FS:", img.RootFS},
+			printFields(a.env.Stdout, [][2]string{{"Name:", img.Name}, {"ID:", img.ID}, {"Root FS:", img.RootFS},
 				{"Size:", bytesize.Format(img.RootFSSize)}, {"Kernel:", img.Kernel}, {"Initrd:", initrd},
-				{"Created:", img.CreatedAt.Local().Format(time.RFC3339)}} {
-				fmt.Fprintf(a.env.Stdout, "%-9s %s\n", r[0], r[1])
-			}
+				{"Created:", img.CreatedAt.Local().Format(time.RFC3339)}})
 			return nil
 		},
 	}
@@ -131,10 +132,17 @@ func (a *app) imageShowCommand() *cobra.Command {
 }
 
 func (a *app) imageRemoveCommand() *cobra.Command {
+	return a.removeCommand("image", "Forget images (a built image's files are deleted; a registered image's are left on disk)",
+		(*client.Client).RemoveImage)
+}
+
+// removeCommand builds "NOUN rm NAME...": each name removed in turn, each
+// failure reported, a non-zero exit if any failed.
+func (a *app) removeCommand(noun, short string, remove func(*client.Client, context.Context, string) error) *cobra.Command {
 	return &cobra.Command{
 		Use:     "rm NAME...",
 		Aliases: []string{"remove"},
-		Short:   "Forget images (a built image's files are deleted; a registered image's are left on disk)",
+		Short:   short,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := a.client(cmd.Context())
@@ -143,17 +151,28 @@ func (a *app) imageRemoveCommand() *cobra.Command {
 			}
 			failed := false
 			for _, n := range args {
-				if err := cl.RemoveImage(cmd.Context(), n); err != nil {
-					printError(a.env.Stderr, fmt.Errorf("image rm %s: %w", n, err))
+				if err := remove(cl, cmd.Context(), n); err != nil {
+					printError(a.env.Stderr, fmt.Errorf("%s rm %s: %w", noun, n, err))
 					failed = true
 					continue
 				}
-				fmt.Fprintf(a.env.Stdout, "removed image %s\n", n)
+				fmt.Fprintf(a.env.Stdout, "removed %s %s\n", noun, n)
 			}
 			if failed {
 				return exitCode(1)
 			}
 			return nil
 		},
+	}
+}
+
+// printFields prints label/value rows, labels padded to one column.
+func printFields(w io.Writer, rows [][2]string) {
+	width := 0
+	for _, r := range rows {
+		width = max(width, len(r[0]))
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-*s %s\n", width, r[0], r[1])
 	}
 }

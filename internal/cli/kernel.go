@@ -9,6 +9,7 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/bytesize"
+	"banger/internal/client"
 )
 
 func (a *app) kernelCommand() *cobra.Command {
@@ -158,12 +159,10 @@ func (a *app) kernelShowCommand() *cobra.Command {
 			if json {
 				return writeJSON(a.env.Stdout, k)
 			}
-			for _, r := range [][2]string{{"Name:", k.Name}, {"ID:", k.ID}, {"Version:", kernelDash(k.Version)},
+			printFields(a.env.Stdout, [][2]string{{"Name:", k.Name}, {"ID:", k.ID}, {"Version:", kernelDash(k.Version)},
 				{"Source:", k.Source}, {"vmlinux:", k.Vmlinux}, {"bzImage:", kernelDash(k.BzImage)},
 				{"Initrd:", kernelDash(k.Initrd)}, {"Size:", bytesize.Format(k.Size)}, {"SHA256:", k.SHA256},
-				{"Created:", k.CreatedAt.Local().Format(time.RFC3339)}} {
-				fmt.Fprintf(a.env.Stdout, "%-9s %s\n", r[0], r[1])
-			}
+				{"Created:", k.CreatedAt.Local().Format(time.RFC3339)}})
 			return nil
 		},
 	}
@@ -172,29 +171,6 @@ func (a *app) kernelShowCommand() *cobra.Command {
 }
 
 func (a *app) kernelRemoveCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:     "rm NAME...",
-		Aliases: []string{"remove"},
-		Short:   "Delete kernels and their files (refused while an image boots with one)",
-		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			failed := false
-			for _, n := range args {
-				if err := cl.RemoveKernel(cmd.Context(), n); err != nil {
-					printError(a.env.Stderr, fmt.Errorf("kernel rm %s: %w", n, err))
-					failed = true
-					continue
-				}
-				fmt.Fprintf(a.env.Stdout, "removed kernel %s\n", n)
-			}
-			if failed {
-				return exitCode(1)
-			}
-			return nil
-		},
-	}
+	return a.removeCommand("kernel", "Delete kernels and their files (refused while an image boots with one)",
+		(*client.Client).RemoveKernel)
 }

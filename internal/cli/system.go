@@ -75,14 +75,12 @@ func (a *app) systemCommand() *cobra.Command {
 			if json {
 				return writeJSON(a.env.Stdout, in)
 			}
-			for _, r := range [][2]string{
+			printFields(a.env.Stdout, [][2]string{
 				{"Version:", in.Version}, {"PID:", fmt.Sprint(in.PID)}, {"Driver:", in.Driver},
 				{"Socket:", in.Socket}, {"State dir:", in.StateDir}, {"Runtime dir:", in.RuntimeDir},
 				{"Config:", in.ConfigFile}, {"VMs:", fmt.Sprintf("%d (%d running)", in.VMs, in.Running)},
 				{"Images:", fmt.Sprint(in.Images)},
-			} {
-				fmt.Fprintf(a.env.Stdout, "%-12s %s\n", r[0], r[1])
-			}
+			})
 			return nil
 		},
 	}

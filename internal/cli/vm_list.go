@@ -142,9 +142,11 @@ func printVM(a *app, v api.VM) {
 	if v.LastError != "" {
 		rows = append(rows, []string{"Last error:", v.LastError})
 	}
+	fields := make([][2]string, 0, len(rows))
 	for _, r := range rows {
-		fmt.Fprintf(a.env.Stdout, "%-11s %s\n", r[0], r[1])
+		fields = append(fields, [2]string{r[0], r[1]})
 	}
+	printFields(a.env.Stdout, fields)
 }
 
 func (a *app) vmLogsCommand() *cobra.Command {

@@ -212,11 +212,11 @@ func TestStartFailureRollsBack(t *testing.T) {
 func TestForcedStop(t *testing.T) {
 	e := newEnv(t, envOpts{stopTimeout: 200 * time.Millisecond})
 	t.Setenv("FAKEFC_IGNORE_CTRLALTDEL", "1")
-	e.create("stubborn")
-	e.start("stubborn")
-	rec := e.record("stubborn")
+	e.create("obstinate")
+	e.start("obstinate")
+	rec := e.record("obstinate")
 	start := time.Now()
-	v, err := e.svc.Stop(context.Background(), "", "stubborn", nil)
+	v, err := e.svc.Stop(context.Background(), "", "obstinate", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
