@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"banger/internal/process"
 	"banger/internal/vmm"
+	"banger/internal/vmm/vmmlog"
 )
 
 // APISocketName is the API socket's name inside spec.RuntimeDir.
@@ -51,15 +50,11 @@ func (d *Driver) Launch(ctx context.Context, spec vmm.Spec) (vmm.Process, error)
 	if err := os.Remove(sock); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return vmm.Process{}, fmt.Errorf("remove stale api socket: %w", err)
 	}
-	console, err := os.OpenFile(spec.ConsoleLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	console, consoleStart, err := vmmlog.OpenAppend(spec.ConsoleLog)
 	if err != nil {
 		return vmm.Process{}, fmt.Errorf("open console log for vm %s: %w", spec.ID, err)
 	}
 	defer console.Close() // the child has its own copy
-	consoleStart, err := console.Seek(0, io.SeekEnd)
-	if err != nil {
-		return vmm.Process{}, fmt.Errorf("open console log for vm %s: %w", spec.ID, err)
-	}
 
 	// The VMM's own log goes to its file from the first line, so the
 	// console log holds only what the guest writes.
@@ -98,7 +93,7 @@ func (d *Driver) Launch(ctx context.Context, spec vmm.Spec) (vmm.Process, error)
 	if err := d.waitReady(ctx, sock, exited); err != nil {
 		if errors.Is(err, errExited) {
 			err = fmt.Errorf("firecracker for vm %s exited during start-up (%v); last console output:\n%s",
-				spec.ID, waitErr, consoleTail(spec.ConsoleLog, consoleStart, consoleTailLines))
+				spec.ID, waitErr, vmmlog.Tail(spec.ConsoleLog, consoleStart, consoleTailLines))
 		}
 		return fail(err)
 	}
@@ -159,35 +154,4 @@ func (d *Driver) abandon(ctx context.Context, p vmm.Process, exited <-chan struc
 	case <-cctx.Done():
 	}
 	_ = os.Remove(p.APISocket)
-}
-
-// consoleTail returns the last n lines written to path at or after offset
-// from, or a note that there were none.
-func consoleTail(path string, from int64, n int) string {
-	const window = 8 << 10
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read console log: %v)", err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return fmt.Sprintf("(cannot read console log: %v)", err)
-	}
-	start := max(from, info.Size()-window)
-	buf := make([]byte, info.Size()-start)
-	if len(buf) > 0 {
-		if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Sprintf("(cannot read console log: %v)", err)
-		}
-	}
-	text := strings.TrimRight(string(buf), "\n")
-	if strings.TrimSpace(text) == "" {
-		return "(no console output)"
-	}
-	lines := strings.Split(text, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

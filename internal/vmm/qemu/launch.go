@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"time"
 
 	"banger/internal/process"
 	"banger/internal/vmm"
+	"banger/internal/vmm/vmmlog"
 )
 
 // cleanupTimeout bounds killing a process Launch gives up on.
@@ -54,12 +53,12 @@ func (d *Driver) Launch(ctx context.Context, spec vmm.Spec) (vmm.Process, error)
 			return vmm.Process{}, fmt.Errorf("remove stale socket of vm %s: %w", spec.ID, err)
 		}
 	}
-	console, _, err := openAppend(spec.ConsoleLog)
+	console, _, err := vmmlog.OpenAppend(spec.ConsoleLog)
 	if err != nil {
 		return vmm.Process{}, fmt.Errorf("open console log for vm %s: %w", spec.ID, err)
 	}
 	defer console.Close() // the child has its own copy
-	vmmLog, logStart, err := openAppend(spec.VMMLog)
+	vmmLog, logStart, err := vmmlog.OpenAppend(spec.VMMLog)
 	if err != nil {
 		return vmm.Process{}, fmt.Errorf("open vmm log for vm %s: %w", spec.ID, err)
 	}
@@ -96,26 +95,11 @@ func (d *Driver) Launch(ctx context.Context, spec vmm.Spec) (vmm.Process, error)
 	if err := d.waitReady(ctx, sock, exited); err != nil {
 		if errors.Is(err, errExited) {
 			err = fmt.Errorf("qemu for vm %s exited during start-up (%v); its log says:\n%s",
-				spec.ID, waitErr, logTail(spec.VMMLog, logStart, logTailLines))
+				spec.ID, waitErr, vmmlog.Tail(spec.VMMLog, logStart, logTailLines))
 		}
 		return fail(err)
 	}
 	return p, nil
-}
-
-// openAppend opens path for appending, creating it (mode 0600), and
-// returns the offset new output starts at.
-func openAppend(path string) (*os.File, int64, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, 0, err
-	}
-	off, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		f.Close()
-		return nil, 0, err
-	}
-	return f, off, nil
 }
 
 // errExited reports that the process exited while Launch waited for it.
@@ -176,35 +160,4 @@ func abandon(ctx context.Context, p vmm.Process, exited <-chan struct{}, agentSo
 	if agentSock != "" {
 		_ = os.Remove(agentSock)
 	}
-}
-
-// logTail returns the last n lines written to path at or after offset
-// from, or a note that there were none.
-func logTail(path string, from int64, n int) string {
-	const window = 8 << 10
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	start := max(from, info.Size()-window)
-	buf := make([]byte, max(info.Size()-start, 0))
-	if len(buf) > 0 {
-		if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Sprintf("(cannot read %s: %v)", path, err)
-		}
-	}
-	text := strings.TrimRight(string(buf), "\n")
-	if strings.TrimSpace(text) == "" {
-		return "(no output)"
-	}
-	lines := strings.Split(text, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
