@@ -10,11 +10,13 @@ package netnstest
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,27 +29,36 @@ import (
 // childEnv names the test a child process was started to run.
 const childEnv = "BANGER_NETNS_TEST"
 
-// Isolate re-runs the calling test in a child process with new network and
-// mount namespaces and reports its result. It returns true in the child,
-// where the test body must run, and false in the parent, which must return
-// at once:
+// Isolate re-runs the calling test or benchmark in a child process with new
+// network and mount namespaces and reports its result. It returns true in
+// the child, where the body must run, and false in the parent, which must
+// return at once:
 //
 //	if !netnstest.Isolate(t) {
 //		return
 //	}
 //
-// It skips the test when not running as root.
-func Isolate(t *testing.T) bool {
-	t.Helper()
-	if name := os.Getenv(childEnv); name != "" && (t.Name() == name || strings.HasPrefix(t.Name(), name+"/")) {
+// A benchmark's metrics (ns/op included) are those the child measured. It
+// skips when not running as root.
+func Isolate(tb testing.TB) bool {
+	tb.Helper()
+	name := tb.Name()
+	if child := os.Getenv(childEnv); child != "" && (name == child || strings.HasPrefix(name, child+"/")) {
 		return true
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces")
+		tb.Skip("needs root: creates network namespaces")
 	}
-	args := []string{"-test.run=" + runPattern(t.Name()), "-test.count=1", "-test.v"}
+	args := []string{"-test.run=" + runPattern(name), "-test.count=1", "-test.v"}
+	b, isBench := tb.(*testing.B)
+	if isBench {
+		args = []string{"-test.run=^$", "-test.bench=" + runPattern(name), "-test.count=1", "-test.benchmem"}
+		if f := flagValue("test.benchtime"); f != "" {
+			args = append(args, "-test.benchtime="+f)
+		}
+	}
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), childEnv+"="+t.Name())
+	cmd.Env = append(os.Environ(), childEnv+"="+name)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS,
 		Pdeathsig:  syscall.SIGKILL,
@@ -59,15 +70,46 @@ func Isolate(t *testing.T) bool {
 	text := out.String()
 	switch {
 	case err != nil:
-		t.Fatalf("in a network namespace: %v\n%s", err, text)
-	case strings.Contains(text, "--- SKIP: "+t.Name()+" "):
-		t.Skipf("in a network namespace:\n%s", text)
-	case !strings.Contains(text, "--- PASS: "+t.Name()+" "):
-		t.Fatalf("in a network namespace: the test did not run (pattern %q)\n%s", runPattern(t.Name()), text)
+		tb.Fatalf("in a network namespace: %v\n%s", err, text)
+	case strings.Contains(text, "--- SKIP: "+name+" "):
+		tb.Skipf("in a network namespace:\n%s", text)
+	case isBench:
+		if !reportChild(b, text) {
+			tb.Fatalf("in a network namespace: no result for %s\n%s", name, text)
+		}
+		tb.Logf("in a network namespace:\n%s", text)
+	case !strings.Contains(text, "--- PASS: "+name+" "):
+		tb.Fatalf("in a network namespace: the test did not run (pattern %q)\n%s", runPattern(name), text)
 	case testing.Verbose():
-		t.Logf("in a network namespace:\n%s", text)
+		tb.Logf("in a network namespace:\n%s", text)
 	}
 	return false
+}
+
+// reportChild re-reports the metrics of the child's result line for b.
+func reportChild(b *testing.B, text string) bool {
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || (f[0] != b.Name() && !strings.HasPrefix(f[0], b.Name()+"-")) {
+			continue
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err == nil {
+				b.ReportMetric(v, f[i+1])
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// flagValue is the value of a test flag as given to this process.
+func flagValue(name string) string {
+	if f := flag.Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
 }
 
 // runPattern is the -test.run pattern that selects exactly the test name.

@@ -69,3 +69,14 @@ func TestVethReachesAnotherNamespace(t *testing.T) {
 		t.Fatal("the listener leaked into the test's namespace")
 	}
 }
+
+func BenchmarkLinkListInNamespace(b *testing.B) {
+	if !Isolate(b) {
+		return
+	}
+	for b.Loop() {
+		if _, err := netlink.LinkList(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
