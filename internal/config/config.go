@@ -18,6 +18,8 @@ type Config struct {
 	LogLevel string     `toml:"log_level"` // debug|info|warn|error
 	VMM      VMM        `toml:"vmm"`
 	VM       VMDefaults `toml:"vm"`
+	Network  Network    `toml:"network"`
+	DNS      DNS        `toml:"dns"`
 }
 
 // VMM selects and tunes the virtual machine monitor.
@@ -88,6 +90,8 @@ func Defaults(h Host) Config {
 			DiskSize: bytesize.Size(defaultDiskSize(h)),
 			Image:    DefaultImage,
 		},
+		Network: defaultNetwork(),
+		DNS:     defaultDNS(),
 	}
 }
 

@@ -20,6 +20,8 @@ const (
 	wantInteger  = "must be a whole number"
 	wantSize     = `must be a size such as "512MiB" or "2GiB"`
 	wantDuration = `must be a duration such as "10s" or "1m30s"`
+	wantBool     = "must be true or false"
+	wantStrings  = `must be a list of strings such as ["192.0.2.53:53"]`
 )
 
 // fields lists every setting, in the order problems are reported.
@@ -33,10 +35,19 @@ var fields = []field{
 	{"vm.memory", wantSize, func(c *Config) any { return &c.VM.Memory }},
 	{"vm.disk_size", wantSize, func(c *Config) any { return &c.VM.DiskSize }},
 	{"vm.image", wantString, func(c *Config) any { return &c.VM.Image }},
+	{"network.enabled", wantBool, func(c *Config) any { return &c.Network.Enabled }},
+	{"network.bridge", wantString, func(c *Config) any { return &c.Network.Bridge }},
+	{"network.subnet", wantString, func(c *Config) any { return &c.Network.Subnet }},
+	{"network.nat", wantBool, func(c *Config) any { return &c.Network.NAT }},
+	{"network.tap_pool", wantInteger, func(c *Config) any { return &c.Network.TapPool }},
+	{"dns.domain", wantString, func(c *Config) any { return &c.DNS.Domain }},
+	{"dns.listen", wantString, func(c *Config) any { return &c.DNS.Listen }},
+	{"dns.upstreams", wantStrings, func(c *Config) any { return &c.DNS.Upstreams }},
+	{"dns.resolved", wantBool, func(c *Config) any { return &c.DNS.Resolved }},
 }
 
 // tables lists the config file's tables.
-var tables = []string{"vmm", "vm"}
+var tables = []string{"vmm", "vm", "network", "dns"}
 
 // fieldOrder returns the position of key's field in fields, for sorting
 // problems; a table sorts with its first field.

@@ -79,6 +79,7 @@ func (c Config) problems(h Host, skip map[string]bool) []problem {
 	if strings.TrimSpace(c.VM.Image) == "" {
 		check("vm.image", c.VM.Image, "must name an image, e.g. "+fmt.Sprintf("%q", DefaultImage))
 	}
+	c.networkProblems(check)
 	return probs
 }
 
@@ -182,7 +183,17 @@ func show(v any) string {
 		return fmt.Sprintf("%q", exactSize(int64(v)))
 	case Duration:
 		return fmt.Sprintf("%q", v.String())
+	case []string:
+		return renderFull(stringsToAny(v))
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+func stringsToAny(list []string) []any {
+	out := make([]any, len(list))
+	for i, s := range list {
+		out[i] = s
+	}
+	return out
 }

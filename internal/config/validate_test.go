@@ -72,7 +72,12 @@ func TestValidate(t *testing.T) {
 			`vm.memory = "-1B": must be at least 128MiB`,
 			`vm.disk_size = "0B": must be at least 256MiB`,
 			`vm.image = "": must name an image, e.g. "default"`,
+			`network.bridge = "": must be 1 to 15 characters (a Linux interface name)`,
+			`network.subnet = "": must be an IPv4 prefix such as "10.77.0.0/24"`,
+			`dns.domain = "": must be a DNS domain such as "vm"`,
 		}},
+		{"subnet with host bits", testHost, func(c *Config) { c.Network.Subnet = "10.1.2.3/24" },
+			[]string{`network.subnet = "10.1.2.3/24": has host bits set: write "10.1.2.0/24"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
