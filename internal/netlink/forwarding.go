@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 
 	"banger/internal/errdefs"
 )
@@ -47,7 +48,7 @@ func SetForwarding(on bool) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, fs.ErrPermission) {
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
 		return errdefs.FailedPreconditionf("write %s: %w: run bangerd as root, with /proc/sys writable", ipForward, err)
 	}
 	return fmt.Errorf("write %s: %w", ipForward, err)

@@ -58,7 +58,10 @@ func CreateTap(name string, uid, gid int) error {
 	if ok, _ := LinkExists(name); ok {
 		return errdefs.AlreadyExistsf("create tap %s: a link of that name already exists: delete it or pick another name", name)
 	}
-	return hostErr("create tap "+name, fmt.Errorf("%w (creating taps needs CAP_NET_ADMIN and /dev/net/tun)", err))
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return hostErr("create tap "+name, err)
+	}
+	return fmt.Errorf("create tap %s: %w: check that bangerd has CAP_NET_ADMIN and /dev/net/tun works", name, err)
 }
 
 // AttachTap puts the tap on the bridge and sets it up. It is idempotent.

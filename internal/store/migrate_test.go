@@ -23,7 +23,7 @@ func TestEmbeddedMigrations(t *testing.T) {
 	for _, m := range ms {
 		got = append(got, m.Name)
 	}
-	want := []string{"0001_images_vms.sql", "0002_operations.sql", "0003_kernels_agent.sql"}
+	want := []string{"0001_images_vms.sql", "0002_operations.sql", "0003_kernels_agent.sql", "0004_network.sql"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("embedded migrations (-want +got):\n%s", diff)
 	}
@@ -105,7 +105,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	want := VM{ID: "00000000000000b1", Name: "dev", State: "stopped", ImageID: "00000000000000a1",
 		VCPUs: 2, MemoryMiB: 512, DiskBytes: 4096, Driver: "firecracker", Dir: "/s/dev",
-		RuntimeDir: "/r/dev", CreatedAt: fromNanos(2000), UpdatedAt: fromNanos(3000)}
+		RuntimeDir: "/r/dev", CreatedAt: fromNanos(2000), UpdatedAt: fromNanos(3000), NAT: true}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("VM after migration (-want +got):\n%s", diff)
 	}

@@ -32,12 +32,14 @@ type VM struct {
 	UpdatedAt  time.Time // set by the store on every write
 	StartedAt  time.Time // zero if never
 	AgentToken string    // secret the guest agent checks on every request
+	NAT        bool      // may reach outside networks
+	NetGroup   string    // VMs of the same non-empty group may reach each other
 }
 
 var vmStates = []string{"creating", "stopped", "starting", "running", "stopping", "deleting", "error"}
 
 const vmColumns = `id, name, state, image_id, vcpus, memory_mib, disk_bytes, driver, dir,
-	runtime_dir, api_socket, pid, pid_start, last_error, created_at, updated_at, started_at, agent_token`
+	runtime_dir, api_socket, pid, pid_start, last_error, created_at, updated_at, started_at, agent_token, nat, net_group`
 
 func validateVM(vm VM) error {
 	var p problems
@@ -69,7 +71,7 @@ func scanVM(sc scanner) (VM, error) {
 	)
 	err := sc.Scan(&vm.ID, &vm.Name, &vm.State, &vm.ImageID, &vm.VCPUs, &vm.MemoryMiB,
 		&vm.DiskBytes, &vm.Driver, &vm.Dir, &vm.RuntimeDir, &vm.APISocket, &vm.PID, &pidStart,
-		&vm.LastError, &created, &updated, &started, &vm.AgentToken)
+		&vm.LastError, &created, &updated, &started, &vm.AgentToken, &vm.NAT, &vm.NetGroup)
 	if err != nil {
 		return VM{}, err
 	}
@@ -100,10 +102,10 @@ func (s *Store) CreateVM(ctx context.Context, vm VM) error {
 	}
 	now := s.now()
 	_, err := s.db.ExecContext(ctx, `INSERT INTO vms (`+vmColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		vm.ID, vm.Name, vm.State, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, vm.Driver,
 		vm.Dir, vm.RuntimeDir, vm.APISocket, vm.PID, int64(vm.PIDStart), vm.LastError,
-		nanos(orNow(vm.CreatedAt, now)), nanos(now), nullNanos(vm.StartedAt), vm.AgentToken)
+		nanos(orNow(vm.CreatedAt, now)), nanos(now), nullNanos(vm.StartedAt), vm.AgentToken, vm.NAT, vm.NetGroup)
 	if err != nil {
 		return vmWriteError(err, vm)
 	}
@@ -154,10 +156,10 @@ func (s *Store) UpdateVM(ctx context.Context, vm VM) error {
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE vms SET name = ?, state = ?, image_id = ?, vcpus = ?,
 		memory_mib = ?, disk_bytes = ?, driver = ?, dir = ?, runtime_dir = ?, api_socket = ?,
-		pid = ?, pid_start = ?, last_error = ?, updated_at = ?, started_at = ?, agent_token = ? WHERE id = ?`,
+		pid = ?, pid_start = ?, last_error = ?, updated_at = ?, started_at = ?, agent_token = ?, nat = ?, net_group = ? WHERE id = ?`,
 		vm.Name, vm.State, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, vm.Driver, vm.Dir,
 		vm.RuntimeDir, vm.APISocket, vm.PID, int64(vm.PIDStart), vm.LastError, nanos(s.now()),
-		nullNanos(vm.StartedAt), vm.AgentToken, vm.ID)
+		nullNanos(vm.StartedAt), vm.AgentToken, vm.NAT, vm.NetGroup, vm.ID)
 	if err != nil {
 		return vmWriteError(err, vm)
 	}

@@ -21,6 +21,7 @@ func TestVMRoundTrip(t *testing.T) {
 	want.PID = 4242
 	want.PIDStart = 1<<63 - 1
 	want.LastError = "previous start failed"
+	want.NAT, want.NetGroup = true, "team"
 	want.StartedAt = t0.Add(time.Hour).In(time.FixedZone("X", 3600))
 	if err := s.CreateVM(ctx, want); err != nil {
 		t.Fatalf("CreateVM: %v", err)

@@ -1,0 +1,89 @@
+package netlink
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"banger/internal/errdefs"
+	"banger/internal/netnstest"
+)
+
+var gw = netip.MustParsePrefix("10.77.0.1/24")
+
+func TestEnsureBridgeCreatesAndIsIdempotent(t *testing.T) {
+	if !netnstest.Isolate(t) {
+		return
+	}
+	b := Bridge{Name: "banger0", Addr: gw}
+	for i := range 2 {
+		if err := EnsureBridge(b); err != nil {
+			t.Fatalf("EnsureBridge #%d: %v", i+1, err)
+		}
+		if got, want := link(t, "banger0").Type(), "bridge"; got != want {
+			t.Errorf("type = %q, want %q", got, want)
+		}
+		if diff := cmp.Diff([]netip.Prefix{gw}, v4Addrs(t, "banger0"), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+			t.Errorf("addresses after #%d (-want +got):\n%s", i+1, diff)
+		}
+		if !isUp(t, "banger0") {
+			t.Errorf("bridge is down after #%d", i+1)
+		}
+	}
+}
+
+func TestEnsureBridgeReplacesAddresses(t *testing.T) {
+	if !netnstest.Isolate(t) {
+		return
+	}
+	if err := EnsureBridge(Bridge{Name: "banger0", Addr: netip.MustParsePrefix("10.77.0.5/24")}); err != nil {
+		t.Fatal(err)
+	}
+	// Another address of a different subnet, as a stale config might leave.
+	if err := netnstest.AddrAdd("banger0", "192.0.2.1/24"); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureBridge(Bridge{Name: "banger0", Addr: gw}); err != nil {
+		t.Fatal(err)
+	}
+	got := v4Addrs(t, "banger0")
+	if len(got) != 1 || got[0] != gw {
+		t.Errorf("addresses = %v, want only %v", got, gw)
+	}
+}
+
+func TestEnsureBridgeRefusesOtherLinkType(t *testing.T) {
+	if !netnstest.Isolate(t) {
+		return
+	}
+	addVeth(t, "banger0")
+	err := EnsureBridge(Bridge{Name: "banger0", Addr: gw})
+	if err == nil {
+		t.Fatal("EnsureBridge over a veth link succeeded, want an error")
+	}
+	if !strings.Contains(err.Error(), "banger0") || !strings.Contains(err.Error(), "veth") {
+		t.Errorf("error %q should name the link and its type", err)
+	}
+	if got, want := errdefs.KindOf(err), errdefs.FailedPrecondition; got != want {
+		t.Errorf("kind = %s, want %s", got, want)
+	}
+	if got, want := link(t, "banger0").Type(), "veth"; got != want {
+		t.Errorf("link type = %q after refusal, want %q", got, want)
+	}
+}
+
+func TestEnsureBridgeBadInput(t *testing.T) {
+	tests := []Bridge{
+		{Name: "Banger0", Addr: gw},
+		{Name: "banger0"},
+		{Name: "banger0", Addr: netip.MustParsePrefix("fd00::1/64")},
+	}
+	for _, b := range tests {
+		err := EnsureBridge(b)
+		if got, want := errdefs.KindOf(err), errdefs.InvalidArgument; got != want {
+			t.Errorf("EnsureBridge(%+v) = %v (kind %s), want kind %s", b, err, got, want)
+		}
+	}
+}
