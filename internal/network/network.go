@@ -1,0 +1,308 @@
+// Package network decides how VMs are networked: the address and MAC each
+// VM holds (leased in the store), the tap it uses on banger's bridge (taken
+// from a warm pool), what the firewall must say about the VMs that are
+// attached, when IP forwarding is needed, and which names the DNS server
+// answers. It acts on the host only through the small interfaces it
+// declares (Links, Firewall, Names), which the daemon wires to the netlink,
+// firewall and dns adapters; it must not run commands or speak netlink
+// itself.
+package network
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	"banger/internal/store"
+)
+
+// Links does link work on the host.
+type Links interface {
+	EnsureBridge(name string, addr netip.Prefix) error
+	CreateTap(name string, uid, gid int) error
+	AttachTap(tap, bridge string) error
+	RenameLink(from, to string) error
+	DeleteLink(name string) error
+	Links(prefix string) ([]string, error)
+	LinkExists(name string) (bool, error)
+	RoutedPrefixes(exclude string) ([]netip.Prefix, error)
+	Forwarding() (bool, error)
+	SetForwarding(on bool) error
+}
+
+// RuleVM is one attached VM as the firewall sees it.
+type RuleVM struct {
+	Tap   string
+	IP    netip.Addr
+	MAC   net.HardwareAddr
+	NAT   bool
+	Group string
+}
+
+// Rules is the whole firewall state banger wants.
+type Rules struct {
+	Bridge  string
+	Gateway netip.Prefix
+	DNSPort uint16
+	VMs     []RuleVM
+}
+
+// Firewall replaces banger's rules atomically.
+type Firewall interface {
+	Apply(Rules) error
+}
+
+// Names is the DNS server's record set.
+type Names interface {
+	Set(name string, ip netip.Addr) error
+	Delete(name string)
+}
+
+// Config wires a Service.
+type Config struct {
+	Store    *store.Store
+	Links    Links
+	Firewall Firewall
+	Names    Names // may be nil: no DNS
+	Logger   *slog.Logger
+
+	Bridge  string
+	Subnet  netip.Prefix // masked; the bridge takes the first address
+	TapPool int
+	DNSPort uint16
+	UID     int // owner of the taps: the user the VMMs run as
+	GID     int
+}
+
+// Service attaches and detaches VMs. It is safe for concurrent use.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	gateway netip.Prefix
+
+	mu       sync.Mutex        // serializes rule changes and forwarding
+	attached map[string]member // by VM id
+	fwdOwned bool              // banger turned IP forwarding on
+
+	pool pool
+}
+
+// member is one attached VM.
+type member struct {
+	name string
+	rule RuleVM
+}
+
+// forwardingFact is the host fact recording that banger enabled IP
+// forwarding and must turn it off again when no VM needs it.
+const forwardingFact = "ip_forward_enabled_by_banger"
+
+// New returns a Service. Call Setup before attaching VMs and Close when
+// done.
+func New(cfg Config) *Service {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	gw := netip.PrefixFrom(cfg.Subnet.Addr().Next(), cfg.Subnet.Bits())
+	s := &Service{cfg: cfg, log: log, gateway: gw, attached: map[string]member{}}
+	s.pool = pool{links: cfg.Links, prefix: poolPrefix(cfg.Bridge), size: cfg.TapPool, uid: cfg.UID, gid: cfg.GID, log: log}
+	return s
+}
+
+// Gateway is the bridge's address with the subnet's prefix length; guests
+// route through it and ask it for names.
+func (s *Service) Gateway() netip.Prefix { return s.gateway }
+
+// Bridge is the bridge's name.
+func (s *Service) Bridge() string { return s.cfg.Bridge }
+
+// TapName is the tap of VM id: "bt-" and the first 12 characters of the id,
+// 15 bytes, the longest Linux interface name.
+func TapName(id string) string {
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return "bt-" + id
+}
+
+// MACFor derives a VM's MAC from its id: locally administered, unicast,
+// stable for the VM's life.
+func MACFor(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return net.HardwareAddr{0x0a, sum[0], sum[1], sum[2], sum[3], sum[4]}.String()
+}
+
+// poolPrefix names a bridge's spare taps: "bp", four characters of the
+// bridge name's hash and "-", so that two banger bridges never take each
+// other's spares.
+func poolPrefix(bridge string) string {
+	sum := sha256.Sum256([]byte(bridge))
+	return "bp" + hex.EncodeToString(sum[:2]) + "-"
+}
+
+// Lease returns the address and MAC of VM id, leasing them on first use.
+func (s *Service) Lease(ctx context.Context, id string) (store.Lease, error) {
+	return s.cfg.Store.AllocateLease(ctx, id, s.cfg.Subnet, s.gateway.Addr(), MACFor(id))
+}
+
+// Release gives up VM id's lease.
+func (s *Service) Release(ctx context.Context, id string) error {
+	return s.cfg.Store.ReleaseLease(ctx, id)
+}
+
+// VM is what attaching a VM needs to know of it.
+type VM struct {
+	ID    string
+	Name  string
+	NAT   bool
+	Group string
+}
+
+// Attachment is how a started VM is wired: the VMM needs the tap and MAC,
+// the guest the rest.
+type Attachment struct {
+	Tap     string
+	MAC     string
+	Addr    netip.Prefix // the guest's address with the subnet's length
+	Gateway netip.Addr
+	DNS     netip.Addr
+}
+
+// Attach gives VM vm its tap on the bridge, lets its traffic through the
+// firewall and publishes its name. It is idempotent: attaching an attached
+// VM re-checks its tap and rules.
+func (s *Service) Attach(ctx context.Context, vm VM) (Attachment, error) {
+	l, err := s.Lease(ctx, vm.ID)
+	if err != nil {
+		return Attachment{}, err
+	}
+	if !s.cfg.Subnet.Contains(l.IP) {
+		return Attachment{}, fmt.Errorf("VM %s holds %s, outside network.subnet %s: delete and recreate it, or set network.subnet back", vm.Name, l.IP, s.cfg.Subnet)
+	}
+	mac, err := net.ParseMAC(l.MAC)
+	if err != nil {
+		return Attachment{}, fmt.Errorf("lease of %s: %w", vm.Name, err)
+	}
+	tap := TapName(vm.ID)
+	if err := s.ensureTap(tap); err != nil {
+		return Attachment{}, err
+	}
+	if err := s.cfg.Links.AttachTap(tap, s.cfg.Bridge); err != nil {
+		return Attachment{}, fmt.Errorf("attach %s to %s: %w", tap, s.cfg.Bridge, err)
+	}
+	s.mu.Lock()
+	s.attached[vm.ID] = member{name: vm.Name, rule: RuleVM{Tap: tap, IP: l.IP, MAC: mac, NAT: vm.NAT, Group: vm.Group}}
+	err = s.applyLocked(ctx)
+	s.mu.Unlock()
+	if err != nil {
+		return Attachment{}, err
+	}
+	if s.cfg.Names != nil {
+		if err := s.cfg.Names.Set(vm.Name, l.IP); err != nil {
+			return Attachment{}, fmt.Errorf("publish %s in DNS: %w", vm.Name, err)
+		}
+	}
+	return Attachment{
+		Tap:     tap,
+		MAC:     l.MAC,
+		Addr:    netip.PrefixFrom(l.IP, s.cfg.Subnet.Bits()),
+		Gateway: s.gateway.Addr(),
+		DNS:     s.gateway.Addr(),
+	}, nil
+}
+
+// ensureTap makes sure tap exists, taking a spare from the pool when it
+// can.
+func (s *Service) ensureTap(tap string) error {
+	ok, err := s.cfg.Links.LinkExists(tap)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	if s.pool.take(tap) {
+		return nil
+	}
+	if err := s.cfg.Links.CreateTap(tap, s.cfg.UID, s.cfg.GID); err != nil {
+		return fmt.Errorf("create tap %s: %w", tap, err)
+	}
+	return nil
+}
+
+// Detach removes VM id's tap, rules and name. It is idempotent and works
+// for a VM that was never attached by this daemon.
+func (s *Service) Detach(ctx context.Context, id, name string) error {
+	s.mu.Lock()
+	_, was := s.attached[id]
+	delete(s.attached, id)
+	var err error
+	if was {
+		err = s.applyLocked(ctx)
+	}
+	s.mu.Unlock()
+	if s.cfg.Names != nil && name != "" {
+		s.cfg.Names.Delete(name)
+	}
+	return errors.Join(err, s.cfg.Links.DeleteLink(TapName(id)))
+}
+
+// applyLocked makes the firewall and IP forwarding match the attached VMs.
+// s.mu must be held.
+func (s *Service) applyLocked(ctx context.Context) error {
+	r := Rules{Bridge: s.cfg.Bridge, Gateway: s.gateway, DNSPort: s.cfg.DNSPort}
+	needForwarding := false
+	for _, m := range s.attached {
+		r.VMs = append(r.VMs, m.rule)
+		needForwarding = needForwarding || m.rule.NAT
+	}
+	sortRuleVMs(r.VMs)
+	if err := s.cfg.Firewall.Apply(r); err != nil {
+		return fmt.Errorf("apply firewall rules: %w", err)
+	}
+	return s.setForwarding(ctx, needForwarding)
+}
+
+// setForwarding turns IPv4 forwarding on when a VM needs it, and off again
+// when none does and banger was the one that turned it on.
+func (s *Service) setForwarding(ctx context.Context, need bool) error {
+	on, err := s.cfg.Links.Forwarding()
+	if err != nil {
+		return err
+	}
+	switch {
+	case need && !on:
+		if err := s.cfg.Store.SetHostFact(ctx, forwardingFact, "1"); err != nil {
+			return err
+		}
+		if err := s.cfg.Links.SetForwarding(true); err != nil {
+			return fmt.Errorf("enable IPv4 forwarding for NAT: %w", err)
+		}
+		s.fwdOwned = true
+	case !need && on && s.fwdOwned:
+		if err := s.cfg.Links.SetForwarding(false); err != nil {
+			return fmt.Errorf("disable IPv4 forwarding: %w", err)
+		}
+		s.fwdOwned = false
+		return s.cfg.Store.SetHostFact(ctx, forwardingFact, "")
+	}
+	return nil
+}
+
+// Close stops the pool filler. Taps, rules and the bridge stay: running VMs
+// keep their network across daemon restarts.
+func (s *Service) Close() { s.pool.close() }
+
+// sortRuleVMs orders VMs by tap so equal states give equal rule sets.
+func sortRuleVMs(vms []RuleVM) {
+	slices.SortFunc(vms, func(a, b RuleVM) int { return strings.Compare(a.Tap, b.Tap) })
+}
