@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"banger/internal/agent"
+	"banger/internal/agent/guestnet"
 	"banger/internal/agent/proto"
 	"banger/internal/agent/vsock"
 )
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			"vsock:PORT, unix:PATH or serial:DEVICE (e.g. serial:"+serialDevice+")")
 	tokenFile := fs.String("token-file", "/etc/banger/agent-token", "file holding the per-VM token")
 	hostKeyDir := fs.String("hostkey-dir", "/etc/ssh", "directory of ssh_host_*_key.pub")
+	netFrom := fs.String("net-from", "/proc/cmdline", "file whose banger.ip, banger.gw and banger.dns settings configure the network at start; \"\" to leave the network alone")
+	resolvConf := fs.String("resolv-conf", "/etc/resolv.conf", "resolv.conf to point at banger.dns")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,6 +71,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if *netFrom != "" {
+		// A network problem must not cost the host its agent: log it.
+		if err := configureNetwork(*netFrom, *resolvConf); err != nil {
+			log.Error("configure the network", "err", err)
+		}
+	}
 	poweroff := agent.PowerOff
 	if os.Getenv(childEnv) == "1" && os.Getppid() == 1 {
 		// Under banger-agent's own init, let it stop everything in order.
@@ -102,6 +111,20 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return serveSerial(ctx, srv, where, log)
 	}
 	return fmt.Errorf("--listen %q: want vsock:PORT, unix:PATH or serial:DEVICE", *listen)
+}
+
+// configureNetwork applies the network settings banger put in the file
+// (the kernel command line), if any.
+func configureNetwork(from, resolvConf string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	cfg, ok, err := guestnet.FromCmdline(string(b))
+	if err != nil || !ok {
+		return err
+	}
+	return guestnet.Apply(cfg, resolvConf)
 }
 
 func readToken(path string) (string, error) {

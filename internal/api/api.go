@@ -44,6 +44,13 @@ type VM struct {
 	LastError string    `json:"last_error,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	StartedAt time.Time `json:"started_at,omitzero"`
+	// Network: the leased address and MAC (empty when networking is off),
+	// egress and group settings, and the VM's DNS name.
+	IP       string `json:"ip,omitempty"`
+	MAC      string `json:"mac,omitempty"`
+	NAT      bool   `json:"nat"`
+	NetGroup string `json:"net_group,omitempty"`
+	DNSName  string `json:"dns_name,omitempty"`
 }
 
 // CreateVMRequest is the body of POST /v1/vms. Zero values take the
@@ -55,6 +62,11 @@ type CreateVMRequest struct {
 	MemoryMiB int    `json:"memory_mib,omitempty"`
 	DiskBytes int64  `json:"disk_bytes,omitempty"`
 	Start     bool   `json:"start,omitempty"`
+	// NAT says whether the VM may reach outside networks; absent takes
+	// the daemon's network.nat.
+	NAT *bool `json:"nat,omitempty"`
+	// NetGroup: VMs in the same group may reach each other.
+	NetGroup string `json:"net_group,omitempty"`
 }
 
 // Image is a registered root filesystem plus the kernel it boots with.

@@ -119,3 +119,13 @@ func Links(prefix string) ([]string, error) {
 	sort.Strings(names)
 	return names, nil
 }
+
+// LinkIndex returns the interface index of the named link, NotFound when
+// it does not exist.
+func LinkIndex(name string) (int, error) {
+	l, err := mustLookup(name, "link")
+	if err != nil {
+		return 0, err
+	}
+	return l.Attrs().Index, nil
+}

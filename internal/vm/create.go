@@ -89,6 +89,11 @@ func (s *Service) prepareCreate(ctx context.Context, req CreateRequest) (store.V
 	} else if d.ValidateDisk != nil {
 		problems = appendErr(problems, d.ValidateDisk(req.DiskBytes))
 	}
+	if req.NetGroup != "" {
+		if err := names.ValidateAs("network group", req.NetGroup); err != nil {
+			problems = append(problems, err)
+		}
+	}
 	if len(problems) > 0 {
 		return store.VM{}, store.Image{}, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
 	}
@@ -116,7 +121,12 @@ func (s *Service) prepareCreate(ctx context.Context, req CreateRequest) (store.V
 		RuntimeDir: runDir,
 		APISocket:  filepath.Join(runDir, apiSocketFile),
 		AgentToken: newToken(),
+		NAT:        d.NAT,
+		NetGroup:   req.NetGroup,
 		CreatedAt:  time.Now(),
+	}
+	if req.NAT != nil {
+		rec.NAT = *req.NAT
 	}
 	return rec, img, nil
 }
@@ -149,12 +159,17 @@ func (s *Service) generateName(ctx context.Context) string {
 func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 	root := filepath.Join(rec.Dir, rootDiskFile)
 	work := filepath.Join(rec.Dir, workDiskFile)
-	return []step{
+	steps := []step{
 		{
 			name: "record",
 			do:   func(ctx context.Context) error { return s.store.CreateVM(ctx, *rec) },
 			undo: func(ctx context.Context) error { return ignoreNotFound(s.store.DeleteVM(ctx, rec.ID)) },
 		},
+	}
+	if s.net != nil {
+		steps = append(steps, s.leaseStep(rec))
+	}
+	return append(steps, []step{
 		{
 			name: "make-dir",
 			do:   func(ctx context.Context) error { return os.MkdirAll(rec.Dir, 0o700) },
@@ -191,7 +206,7 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 				return s.store.UpdateVM(ctx, *rec)
 			},
 		},
-	}
+	}...)
 }
 
 // identityFiles are what makes a copy of an image this VM: its hostname

@@ -30,9 +30,21 @@ func (s *Service) List(ctx context.Context) ([]api.VM, error) {
 	for _, img := range imgs {
 		names[img.ID] = img.Name
 	}
+	leases, err := s.store.ListLeases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byVM := make(map[string]store.Lease, len(leases))
+	for _, l := range leases {
+		byVM[l.VMID] = l
+	}
 	out := make([]api.VM, 0, len(recs))
 	for _, rec := range recs {
-		out = append(out, toAPI(rec, names[rec.ImageID]))
+		v := toAPI(rec, names[rec.ImageID])
+		if l, ok := byVM[rec.ID]; ok {
+			s.addNet(&v, l)
+		}
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -42,7 +54,19 @@ func (s *Service) toAPI(ctx context.Context, rec store.VM) api.VM {
 	if img, err := s.store.GetImage(ctx, rec.ImageID); err == nil {
 		name = img.Name
 	}
-	return toAPI(rec, name)
+	v := toAPI(rec, name)
+	if l, err := s.store.GetLease(ctx, rec.ID); err == nil {
+		s.addNet(&v, l)
+	}
+	return v
+}
+
+// addNet fills in the network fields of v from its lease.
+func (s *Service) addNet(v *api.VM, l store.Lease) {
+	v.IP, v.MAC = l.IP.String(), l.MAC
+	if s.defaults.Domain != "" {
+		v.DNSName = v.Name + "." + s.defaults.Domain
+	}
 }
 
 func toAPI(rec store.VM, image string) api.VM {
@@ -58,6 +82,8 @@ func toAPI(rec store.VM, image string) api.VM {
 		Dir:       rec.Dir,
 		LastError: rec.LastError,
 		CreatedAt: rec.CreatedAt,
+		NAT:       rec.NAT,
+		NetGroup:  rec.NetGroup,
 	}
 	if rec.State == api.StateRunning {
 		v.PID = rec.PID

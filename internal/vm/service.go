@@ -50,6 +50,8 @@ type Defaults struct {
 	DiskBytes   int64
 	Image       string
 	StopTimeout time.Duration
+	NAT         bool   // whether new VMs may reach outside networks
+	Domain      string // VMs answer as <name>.<Domain> when networked
 	// Validate checks per-VM sizes against the host (from config).
 	ValidateVCPUs  func(int) error
 	ValidateMemory func(bytes int64) error
@@ -85,6 +87,9 @@ type Config struct {
 	// Agent starts sessions with guest agents; nil means VMs are driven
 	// without one (no exec, shutdown through the VMM only).
 	Agent AgentConnector
+	// Network wires VMs to the host network; nil means VMs get no network
+	// device.
+	Network Network
 	// WatchInterval is how often running VMMs are checked for exit; zero
 	// means one second.
 	WatchInterval time.Duration
@@ -104,6 +109,7 @@ type Service struct {
 	locks    keyedLocks
 	connect  AgentConnector
 	agents   agents
+	net      Network
 
 	watchEvery time.Duration
 	stop       chan struct{}
@@ -138,6 +144,7 @@ func New(cfg Config) *Service {
 		hooks:      cfg.Hooks,
 		events:     NewBroker(),
 		connect:    cfg.Agent,
+		net:        cfg.Network,
 		watchEvery: every,
 		stop:       make(chan struct{}),
 	}

@@ -104,6 +104,7 @@ func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 			},
 			undo: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) },
 		},
+		s.attachStep(rec, &spec),
 		{
 			name: "launch-vmm",
 			do: func(ctx context.Context) error {

@@ -100,6 +100,7 @@ func (s *Service) releaseSteps(rec *store.VM) []step {
 			}
 			return nil
 		}},
+		{name: "detach-network", do: func(ctx context.Context) error { return s.detach(ctx, *rec) }},
 		{name: "release-runtime", do: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) }},
 		{name: "mark-stopped", do: func(ctx context.Context) error {
 			rec.PID, rec.PIDStart = 0, 0
@@ -151,6 +152,12 @@ func (s *Service) deleteSteps(rec *store.VM) []step {
 		{name: "mark-deleting", do: func(ctx context.Context) error { return s.setState(ctx, rec, api.StateDeleting) }},
 		{name: "remove-runtime", do: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) }},
 		{name: "remove-files", do: func(ctx context.Context) error { return os.RemoveAll(rec.Dir) }},
+		{name: "release-address", do: func(ctx context.Context) error {
+			if s.net == nil {
+				return nil
+			}
+			return s.net.Release(ctx, rec.ID)
+		}},
 		{name: "remove-record", do: func(ctx context.Context) error { return ignoreNotFound(s.store.DeleteVM(ctx, rec.ID)) }},
 	}
 }

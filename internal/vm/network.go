@@ -1,0 +1,101 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"banger/internal/store"
+	"banger/internal/vmm"
+)
+
+// Network wires VMs to the host network. Every method is idempotent: a
+// restarted daemon repeats or undoes them without knowing how far an
+// interrupted plan got.
+type Network interface {
+	// Lease records the VM's address and MAC; they live as long as the VM.
+	Lease(ctx context.Context, id string) (store.Lease, error)
+	// Release gives the lease up.
+	Release(ctx context.Context, id string) error
+	// Attach gives a starting VM its tap, rules and name.
+	Attach(ctx context.Context, vm NetVM) (NetAttachment, error)
+	// Detach removes what Attach made.
+	Detach(ctx context.Context, id, name string) error
+}
+
+// NetVM is what attaching a VM needs to know of it.
+type NetVM struct {
+	ID    string
+	Name  string
+	NAT   bool
+	Group string
+}
+
+// NetAttachment is how a started VM is wired.
+type NetAttachment struct {
+	Tap     string
+	MAC     string
+	Addr    netip.Prefix // the guest's address and prefix length
+	Gateway netip.Addr
+	DNS     netip.Addr
+}
+
+// guestNetArgs are the kernel command line parameters from which the guest
+// agent configures the guest's network at boot: address, default route
+// and resolver.
+func guestNetArgs(a NetAttachment) string {
+	return strings.Join([]string{
+		"banger.ip=" + a.Addr.String(),
+		"banger.gw=" + a.Gateway.String(),
+		"banger.dns=" + a.DNS.String(),
+	}, " ")
+}
+
+func netVM(rec store.VM) NetVM {
+	return NetVM{ID: rec.ID, Name: rec.Name, NAT: rec.NAT, Group: rec.NetGroup}
+}
+
+// leaseStep records the new VM's address lease.
+func (s *Service) leaseStep(rec *store.VM) step {
+	return step{
+		name: "lease-address",
+		do: func(ctx context.Context) error {
+			if _, err := s.net.Lease(ctx, rec.ID); err != nil {
+				return fmt.Errorf("lease an address for %s: %w", rec.Name, err)
+			}
+			return nil
+		},
+		undo: func(ctx context.Context) error { return s.net.Release(ctx, rec.ID) },
+	}
+}
+
+// attachStep wires a starting VM to the network and puts the tap and the
+// guest's network settings into its VMM spec. Without a Network it does
+// nothing: the VM gets no network device.
+func (s *Service) attachStep(rec *store.VM, spec *vmm.Spec) step {
+	return step{
+		name: "attach-network",
+		do: func(ctx context.Context) error {
+			if s.net == nil {
+				return nil
+			}
+			a, err := s.net.Attach(ctx, netVM(*rec))
+			if err != nil {
+				return fmt.Errorf("attach %s to the network: %w", rec.Name, err)
+			}
+			spec.Tap, spec.MAC = a.Tap, a.MAC
+			spec.BootArgs = bootArgs + " " + guestNetArgs(a)
+			return nil
+		},
+		undo: func(ctx context.Context) error { return s.detach(ctx, *rec) },
+	}
+}
+
+// detach releases the VM's tap, rules and name.
+func (s *Service) detach(ctx context.Context, rec store.VM) error {
+	if s.net == nil {
+		return nil
+	}
+	return s.net.Detach(ctx, rec.ID, rec.Name)
+}
