@@ -110,12 +110,13 @@ var allowed = map[string][]string{
 var adapters = []string{
 	"banger/internal/vmm", "banger/internal/disk", "banger/internal/process", "banger/internal/store",
 	"banger/internal/paths", "banger/internal/kernelbuild", "banger/internal/imagebuild",
-	"banger/internal/agent",
+	"banger/internal/agent", "banger/internal/netlink", "banger/internal/firewall", "banger/internal/dns",
+	"banger/internal/resolved", "banger/internal/netnstest",
 }
 
 var upper = []string{
 	"banger/internal/daemon", "banger/internal/vm", "banger/internal/images", "banger/internal/doctor",
-	"banger/internal/kernels", "banger/internal/cli", "banger/internal/client",
+	"banger/internal/kernels", "banger/internal/cli", "banger/internal/client", "banger/internal/network",
 }
 
 func TestImportDirection(t *testing.T) {
