@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -28,7 +29,7 @@ func vmN(n int, nat bool, group string) VM {
 	}
 }
 
-func itoa(n int) string { return netip.AddrFrom4([4]byte{0, 0, byte(n >> 8), byte(n)}).String()[4:] }
+func itoa(n int) string { return strconv.Itoa(n) }
 
 // tablesNamed counts the tables of each family named banger.
 func tablesNamed(t *testing.T) map[string]int {

@@ -62,7 +62,7 @@ func buildBridge(t *tableDef, spec Spec, ids *idAlloc) {
 		load(nh, 0, 6, regPlain),
 		compare(expr.CmpOpEq, regPlain, arpIPv4Ether),
 		meta(expr.MetaKeyIIFNAME, regKey0),
-		load(ll, 6, 6, regKey1), // Ethernet source
+		load(ll, 6, 6, regKey1),  // Ethernet source
 		load(nh, 14, 4, regKey2), // ARP sender IP
 		lookup(tapAddrs, regKey0, false),
 		load(nh, 8, 6, regKey1), // ARP sender MAC
