@@ -157,6 +157,26 @@ type SystemInfo struct {
 	VMs          int    `json:"vms"`
 	Running      int    `json:"running"`
 	Images       int    `json:"images"`
+	// Network is absent when network.enabled is false.
+	Network *NetworkInfo `json:"network,omitempty"`
+}
+
+// NetworkInfo is the state of the host side of VM networking.
+type NetworkInfo struct {
+	Bridge      string `json:"bridge"`
+	Gateway     string `json:"gateway"` // bridge address with prefix, e.g. 10.77.0.1/24
+	Attached    int    `json:"attached"`
+	SparesReady int    `json:"spares_ready"` // taps in the warm pool
+	PoolHits    int    `json:"pool_hits"`
+	PoolMisses  int    `json:"pool_misses"`
+	// Firewall: banger's nftables tables.
+	FirewallPresent bool     `json:"firewall_present"`
+	FirewallRules   int      `json:"firewall_rules"`
+	NATVMs          int      `json:"nat_vms"`
+	DNSDomain       string   `json:"dns_domain"`
+	DNSListeners    []string `json:"dns_listeners"`
+	// Error is why the host network could not be set up, if it could not.
+	Error string `json:"error,omitempty"`
 }
 
 // AgentInfo is what a running guest's agent reports

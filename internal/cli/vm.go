@@ -27,6 +27,8 @@ func (a *app) vmCommand() *cobra.Command {
 		a.vmLogsCommand(),
 		a.vmExecCommand(),
 		a.vmRunCommand(),
+		a.vmPortsCommand(),
+		a.vmForwardCommand(),
 	)
 	return cmd
 }

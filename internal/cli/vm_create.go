@@ -16,6 +16,8 @@ type createFlags struct {
 	image        string
 	vcpus        int
 	memory, disk string
+	nat, offline bool
+	netGroup     string
 	vcpuSet      func() bool
 }
 
@@ -25,12 +27,24 @@ func (c *createFlags) register(cmd *cobra.Command) {
 	f.IntVar(&c.vcpus, "vcpu", 0, "number of virtual CPUs (default: vm.vcpus from the config)")
 	f.StringVar(&c.memory, "memory", "", "guest memory, e.g. 512MiB or 2G (default: vm.memory from the config)")
 	f.StringVar(&c.disk, "disk-size", "", "work disk size, e.g. 8G (default: vm.disk_size from the config)")
+	f.BoolVar(&c.nat, "nat", false, "let the VM reach outside networks (default: network.nat from the config)")
+	f.BoolVar(&c.offline, "offline", false, "keep the VM off outside networks: it reaches only banger's DNS and its net group")
+	f.StringVar(&c.netGroup, "net-group", "", "VMs in the same group may reach each other (default: none, VMs are isolated)")
 	c.vcpuSet = func() bool { return f.Changed("vcpu") }
 }
 
 // request checks the flags and turns them into a create request.
 func (c *createFlags) request() (api.CreateVMRequest, error) {
-	req := api.CreateVMRequest{Image: c.image, VCPUs: c.vcpus}
+	req := api.CreateVMRequest{Image: c.image, VCPUs: c.vcpus, NetGroup: c.netGroup}
+	switch {
+	case c.nat && c.offline:
+		return req, fmt.Errorf("--nat and --offline contradict each other: pick one")
+	case c.nat:
+		req.NAT = &c.nat
+	case c.offline:
+		no := false
+		req.NAT = &no
+	}
 	if c.vcpuSet() && c.vcpus <= 0 {
 		return req, fmt.Errorf("--vcpu %d: must be at least 1", c.vcpus)
 	}

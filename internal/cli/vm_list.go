@@ -68,13 +68,13 @@ func (a *app) listVMs(cmd *cobra.Command, json, runningOnly bool) error {
 	return table(a.env.Stdout, vmHeader, vmRows(time.Now(), vms))
 }
 
-var vmHeader = []string{"NAME", "STATE", "IMAGE", "VCPUS", "MEMORY", "DISK", "CREATED"}
+var vmHeader = []string{"NAME", "STATE", "IP", "IMAGE", "VCPUS", "MEMORY", "DISK", "CREATED"}
 
 func vmRows(now time.Time, vms []api.VM) [][]string {
 	rows := make([][]string, 0, len(vms))
 	for _, v := range vms {
 		rows = append(rows, []string{
-			v.Name, v.State, v.Image, strconv.Itoa(v.VCPUs),
+			v.Name, v.State, orDash(v.IP), v.Image, strconv.Itoa(v.VCPUs),
 			bytesize.Format(int64(v.MemoryMiB) << 20), bytesize.Format(v.DiskBytes), since(now, v.CreatedAt),
 		})
 	}
@@ -136,6 +136,14 @@ func printVM(a *app, v api.VM) {
 		{"Work disk:", bytesize.Format(v.DiskBytes)}, {"Driver:", v.Driver}, {"Directory:", v.Dir},
 		{"Created:", v.CreatedAt.Local().Format(time.RFC3339)},
 	}
+	if v.IP != "" {
+		egress := "offline (no NAT)"
+		if v.NAT {
+			egress = "NAT"
+		}
+		rows = append(rows, []string{"Address:", v.IP}, []string{"MAC:", v.MAC}, []string{"DNS name:", v.DNSName},
+			[]string{"Egress:", egress}, []string{"Net group:", orDash(v.NetGroup)})
+	}
 	if v.State == api.StateRunning {
 		rows = append(rows, []string{"PID:", strconv.Itoa(v.PID)}, []string{"Started:", v.StartedAt.Local().Format(time.RFC3339)})
 	}
@@ -172,4 +180,12 @@ func (a *app) vmLogsCommand() *cobra.Command {
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing what the guest writes until it stops")
 	cmd.Flags().IntVarP(&tail, "tail", "n", 0, "print only the last N lines (0: all)")
 	return cmd
+}
+
+// orDash shows an empty value as "-".
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

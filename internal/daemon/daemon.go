@@ -54,6 +54,7 @@ type Daemon struct {
 	// driverWhy says how the driver was chosen (doctor shows it).
 	driverWhy string
 	vms       *vm.Service
+	net       *netStack // nil when network.enabled is false
 	images    *images.Service
 	kernels   *kernels.Service
 	// closing is closed when shutdown begins, ending endless streams
@@ -83,6 +84,15 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	log.Info("vmm driver selected", "driver", driver.Name(), "why", why)
 	cfg := opts.Config
 	host := opts.Host
+	ns, err := newNetStack(cfg, st, log)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	var vmNet vm.Network
+	if ns != nil {
+		vmNet = vmNetwork{n: ns}
+	}
 	vms := vm.New(vm.Config{
 		Store:  st,
 		Driver: driver,
@@ -95,12 +105,15 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 			DiskBytes:      int64(cfg.VM.DiskSize),
 			Image:          cfg.VM.Image,
 			StopTimeout:    time.Duration(cfg.VMM.StopTimeout),
+			NAT:            cfg.Network.NAT,
+			Domain:         domainIf(cfg),
 			ValidateVCPUs:  func(n int) error { return config.ValidateVCPUs(n, host) },
 			ValidateMemory: func(b int64) error { return config.ValidateMemory(b, host) },
 			ValidateDisk:   config.ValidateDiskSize,
 		},
-		Logger: log,
-		Hooks:  opts.Hooks,
+		Logger:  log,
+		Hooks:   opts.Hooks,
+		Network: vmNet,
 		Agent: func(conn io.ReadWriteCloser, token string) (vm.Agent, error) {
 			return agentclient.New(conn, token)
 		},
@@ -111,6 +124,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		store:  st,
 		driver: driver, driverWhy: why,
 		vms:    vms,
+		net:    ns,
 		images: images.New(st, inspector{}, vm.NewID, images.WithBuilder(imageBuilder{}, filepath.Join(opts.Layout.StateDir, "images"))),
 		kernels: kernels.New(kernels.Config{
 			Store:   st,
@@ -154,6 +168,10 @@ func newDrivers(ctx context.Context, cfg config.Config) (chosen vmm.Driver, othe
 // until ctx is cancelled. In-flight requests get ShutdownTimeout to finish;
 // running VMs keep running.
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
+	if d.net != nil {
+		d.net.start(ctx, d.store)
+		defer d.net.close()
+	}
 	if err := d.vms.Reconcile(ctx); err != nil {
 		d.log.Error("reconcile", "err", err)
 	}
@@ -194,6 +212,14 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 		err = errors.Join(err, serr)
 	}
 	return err
+}
+
+// domainIf is the DNS domain VMs answer under, "" without networking.
+func domainIf(cfg config.Config) string {
+	if !cfg.Network.Enabled {
+		return ""
+	}
+	return cfg.DNS.Domain
 }
 
 // Close releases the store.

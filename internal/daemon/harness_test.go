@@ -85,6 +85,9 @@ func newTestDaemon(t testing.TB, uid int) (*Daemon, string, paths.Layout, *syncB
 	cfg := config.Defaults(config.Host{})
 	cfg.VMM.Driver = "firecracker"
 	cfg.VMM.FirecrackerBin = fctest.Build(t)
+	// These tests run in the host's own network namespace: no bridge, no
+	// rules. Networking is tested in namespaces (e2e, network_test.go).
+	cfg.Network.Enabled = false
 	logs := &syncBuffer{}
 	d, err := New(context.Background(), Options{
 		Layout:          layout,

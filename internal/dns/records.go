@@ -165,6 +165,9 @@ func (s *Server) Set(name string, ip netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ips := maps.Clone(s.records.Load().ips)
+	if ips == nil {
+		ips = map[string]netip.Addr{}
+	}
 	ips[label] = ip
 	return s.install(ips)
 }

@@ -13,11 +13,11 @@ import (
 // The steps of each plan, as named in internal/vm. A crash is injected
 // before each of them in turn.
 var (
-	createSteps = []string{"record", "make-dir", "copy-root-disk", "write-identity", "create-work-disk", "finish"}
-	startSteps  = []string{"mark-starting", "prepare-runtime", "launch-vmm", "boot", "mark-running"}
-	stopSteps   = []string{"mark-stopping", "request-shutdown", "wait-exit", "kill-vmm", "release-runtime", "mark-stopped"}
-	killSteps   = []string{"mark-stopping", "kill-vmm", "release-runtime", "mark-stopped"}
-	deleteSteps = append(append([]string{}, stopSteps...), "mark-deleting", "remove-runtime", "remove-files", "remove-record")
+	createSteps = []string{"record", "lease-address", "make-dir", "copy-root-disk", "write-identity", "create-work-disk", "finish"}
+	startSteps  = []string{"mark-starting", "prepare-runtime", "attach-network", "launch-vmm", "boot", "mark-running"}
+	stopSteps   = []string{"mark-stopping", "request-shutdown", "wait-exit", "kill-vmm", "detach-network", "release-runtime", "mark-stopped"}
+	killSteps   = []string{"mark-stopping", "kill-vmm", "detach-network", "release-runtime", "mark-stopped"}
+	deleteSteps = append(append([]string{}, stopSteps...), "mark-deleting", "remove-runtime", "remove-files", "release-address", "remove-record")
 )
 
 // createRounds is how often the create crash loop runs: a crash must be

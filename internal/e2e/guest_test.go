@@ -50,8 +50,7 @@ func (w *world) guestBanger(stdin string, args ...string) (stdout, stderr string
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), guestTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, w.bin.banger, args...)
-	cmd.Env = w.env
+	cmd := w.command(ctx, w.bin.banger, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -172,7 +171,7 @@ func (w *world) interactive(t *testing.T, input string, args ...string) ptyResul
 	defer master.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), guestTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, w.bin.banger, args...)
+	cmd := w.command(ctx, w.bin.banger, args...)
 	cmd.Env = append(w.env, "TERM=dumb")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}

@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"io"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -106,8 +106,7 @@ func TestLifecycle(t *testing.T) {
 // follower ends by itself.
 func followUntilStopped(t *testing.T, w *world) {
 	t.Helper()
-	cmd := exec.Command(w.bin.banger, "vm", "logs", "-f", "a")
-	cmd.Env = w.env
+	cmd := w.command(context.Background(), w.bin.banger, "vm", "logs", "-f", "a")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ type world struct {
 	exited   chan struct{} // closed when daemon has exited
 	exitErr  error         // daemon's wait result, valid once exited is closed
 	daemonNo int           // how many daemons startDaemon has run
+	netns    string        // the network namespace everything of this world runs in
 }
 
 // newWorld creates a world with a config that points at the fake
@@ -43,7 +44,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatalf("create world root: %v", err)
 	}
-	w := &world{t: t, top: t, bin: bin, root: root}
+	w := &world{t: t, top: t, bin: bin, root: root, netns: newNetns(t)}
 	t.Cleanup(w.cleanup)
 	for _, d := range []string{"config/banger", "state", "cache", "run", "bin", "files"} {
 		if err := os.MkdirAll(w.path(d), 0o700); err != nil {
@@ -89,8 +90,7 @@ func (w *world) banger(args ...string) (stdout, stderr string, exit int) {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, w.bin.banger, args...)
-	cmd.Env = w.env
+	cmd := w.command(ctx, w.bin.banger, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -132,7 +132,7 @@ func (w *world) startDaemon(extraEnv ...string) {
 		w.t.Fatalf("open daemon log: %v", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(w.path("bin/bangerd"))
+	cmd := w.command(context.Background(), w.path("bin/bangerd"))
 	cmd.Env = append(append([]string{}, w.env...), extraEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -71,7 +71,8 @@ type Config struct {
 	Store    *store.Store
 	Links    Links
 	Firewall Firewall
-	Names    Names // may be nil: no DNS
+	Names    Names   // may be nil: no DNS
+	Relay    Relayer // may be nil: no port forwarding
 	Logger   *slog.Logger
 
 	Bridge  string
@@ -88,9 +89,10 @@ type Service struct {
 	log     *slog.Logger
 	gateway netip.Prefix
 
-	mu       sync.Mutex        // serializes rule changes and forwarding
-	attached map[string]member // by VM id
-	fwdOwned bool              // banger turned IP forwarding on
+	mu       sync.Mutex         // serializes rule changes and forwarding
+	attached map[string]member  // by VM id
+	relays   map[relayKey]Relay // running port forwards
+	fwdOwned bool               // banger turned IP forwarding on
 
 	pool pool
 }
@@ -113,7 +115,7 @@ func New(cfg Config) *Service {
 		log = slog.New(slog.DiscardHandler)
 	}
 	gw := netip.PrefixFrom(cfg.Subnet.Addr().Next(), cfg.Subnet.Bits())
-	s := &Service{cfg: cfg, log: log, gateway: gw, attached: map[string]member{}}
+	s := &Service{cfg: cfg, log: log, gateway: gw, attached: map[string]member{}, relays: map[relayKey]Relay{}}
 	s.pool = pool{links: cfg.Links, prefix: poolPrefix(cfg.Bridge), size: cfg.TapPool, uid: cfg.UID, gid: cfg.GID, log: log}
 	return s
 }
@@ -202,6 +204,11 @@ func (s *Service) Attach(ctx context.Context, vm VM) (Attachment, error) {
 	s.mu.Lock()
 	s.attached[vm.ID] = member{name: vm.Name, rule: RuleVM{Tap: tap, IP: l.IP, MAC: mac, NAT: vm.NAT, Group: vm.Group}}
 	err = s.applyLocked(ctx)
+	if err == nil {
+		if ferr := s.restoreForwards(ctx, vm.ID, l.IP); ferr != nil {
+			s.log.Warn("restore port forwards", "vm", vm.Name, "err", ferr)
+		}
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return Attachment{}, err
@@ -245,9 +252,9 @@ func (s *Service) Detach(ctx context.Context, id, name string) error {
 	s.mu.Lock()
 	_, was := s.attached[id]
 	delete(s.attached, id)
-	var err error
+	err := s.dropForwards(ctx, id)
 	if was {
-		err = s.applyLocked(ctx)
+		err = errors.Join(err, s.applyLocked(ctx))
 	}
 	s.mu.Unlock()
 	if s.cfg.Names != nil && name != "" {

@@ -20,6 +20,7 @@ import (
 type Agent interface {
 	Ready(ctx context.Context) (proto.Ready, error)
 	Shutdown(ctx context.Context) error
+	Ports(ctx context.Context) ([]proto.Port, error)
 	// ExecStream starts a command and returns the raw exec stream (frames
 	// of package proto) once the agent has switched protocols.
 	ExecStream(ctx context.Context, req proto.ExecRequest) (io.ReadWriteCloser, error)

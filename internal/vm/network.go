@@ -3,8 +3,13 @@ package vm
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
+
+	"banger/internal/api"
 
 	"banger/internal/store"
 	"banger/internal/vmm"
@@ -98,4 +103,51 @@ func (s *Service) detach(ctx context.Context, rec store.VM) error {
 		return nil
 	}
 	return s.net.Detach(ctx, rec.ID, rec.Name)
+}
+
+// Ports lists the TCP ports the guest of a running VM listens on, with the
+// endpoint the host reaches each at.
+func (s *Service) Ports(ctx context.Context, ref string) ([]api.Port, error) {
+	rec, err := s.store.GetVM(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	ag, _, err := s.agentFor(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := ag.Ports(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ask the guest agent of %s for its ports: %w", rec.Name, err)
+	}
+	host := ""
+	if l, err := s.store.GetLease(ctx, rec.ID); err == nil {
+		host = l.IP.String()
+		if s.defaults.Domain != "" {
+			host = rec.Name + "." + s.defaults.Domain
+		}
+	}
+	out := make([]api.Port, 0, len(ps))
+	seen := map[int]bool{}
+	for _, p := range ps {
+		ap := api.Port{Port: int(p.Port), Address: p.Address, Proto: p.Proto}
+		if a, err := netip.ParseAddr(p.Address); err == nil && !a.IsLoopback() && host != "" {
+			ap.Endpoint = net.JoinHostPort(host, strconv.Itoa(ap.Port))
+		}
+		key := ap.Port<<1 | boolInt(ap.Endpoint != "")
+		if seen[key] {
+			continue // the same port on 0.0.0.0 and ::
+		}
+		seen[key] = true
+		out = append(out, ap)
+	}
+	slices.SortFunc(out, func(a, b api.Port) int { return a.Port - b.Port })
+	return out, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
