@@ -27,6 +27,13 @@ const guestTimeout = 5 * time.Minute
 // machine by kerneltest and imagetest.
 func newGuestWorld(t *testing.T) *world {
 	t.Helper()
+	return newGuestWorldWith(t, "", nil)
+}
+
+// newGuestWorldWith is newGuestWorld with extra TOML appended to the config
+// and prepare run once the world exists, before its daemon starts.
+func newGuestWorldWith(t *testing.T, extraConfig string, prepare func(*world)) *world {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("boots real guests; skipped with -short")
 	}
@@ -36,7 +43,10 @@ func newGuestWorld(t *testing.T) *world {
 	kernel := kerneltest.Vmlinux(t)
 	rootfs := imagetest.RootFS(t)
 	w := newWorld(t)
-	cfg := "[vmm]\ndriver = \"qemu\"\nstop_timeout = \"30s\"\n\n[vm]\nvcpus = 2\nmemory = \"512M\"\ndisk_size = \"1G\"\n"
+	cfg := "[vmm]\ndriver = \"qemu\"\nstop_timeout = \"30s\"\n\n[vm]\nvcpus = 2\nmemory = \"512M\"\ndisk_size = \"1G\"\n" + extraConfig
+	if prepare != nil {
+		prepare(w)
+	}
 	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
