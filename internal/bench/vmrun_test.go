@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"banger/internal/disk"
+	"banger/internal/netnstest"
 )
 
 // VM run benchmark parameters.
@@ -89,7 +90,7 @@ type runSample struct {
 // vmRun runs `banger vm run --rm -- argv...` and returns its timing and
 // stdout.
 func (w *world) vmRun(ctx context.Context, argv []string) (runSample, string, error) {
-	cmd := exec.CommandContext(ctx, bangerCLI(w.tb), append([]string{"vm", "run", "--rm", "--"}, argv...)...)
+	cmd := netnstest.Command(ctx, w.netns, bangerCLI(w.tb), append([]string{"vm", "run", "--rm", "--"}, argv...)...)
 	cmd.Env = w.env
 	var stdout firstOutput
 	var stderr bytes.Buffer

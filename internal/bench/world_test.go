@@ -13,6 +13,7 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/client"
+	"banger/internal/netnstest"
 	"banger/internal/vmm/firecracker/fctest"
 )
 
@@ -84,6 +85,7 @@ type world struct {
 
 	daemon *exec.Cmd
 	exited chan struct{} // closed when daemon has been reaped
+	netns  string        // the network namespace the daemon, VMMs and CLI run in
 }
 
 // newWorld creates a world under a short temporary root, so that socket
@@ -99,7 +101,7 @@ func newWorld(tb testing.TB) *world {
 	if err != nil {
 		tb.Fatalf("create world root: %v", err)
 	}
-	w := &world{tb: tb, root: root, fc: fctest.Build(tb)}
+	w := &world{tb: tb, root: root, fc: fctest.Build(tb), netns: netnstest.Named(tb, "nameserver 127.0.0.153\n")}
 	tb.Cleanup(w.cleanup)
 	for _, d := range []string{"config/banger", "state", "cache", "run", "files", "floor"} {
 		if err := os.MkdirAll(w.path(d), 0o700); err != nil {
@@ -143,7 +145,7 @@ func (w *world) startDaemon(ctx context.Context) {
 		w.tb.Fatalf("create daemon log: %v", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(bangerd(w.tb))
+	cmd := netnstest.Command(context.Background(), w.netns, bangerd(w.tb))
 	cmd.Env = w.env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

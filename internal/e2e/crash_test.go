@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"syscall"
@@ -44,6 +45,32 @@ func (w *world) crash(kind, step string, setup func(), args ...string) {
 	}
 	w.startDaemon()
 	w.assertNoRunningOperations()
+	w.assertNetworkConsistent()
+}
+
+// assertNetworkConsistent checks that the host network matches the VMs
+// after a restart: a tap and rules for each running VM and nothing else,
+// one distinct lease per VM.
+func (w *world) assertNetworkConsistent() {
+	w.t.Helper()
+	var vms []api.VM
+	if err := json.Unmarshal([]byte(w.mustBanger("vm", "list", "--json")), &vms); err != nil {
+		w.t.Fatal(err)
+	}
+	running := 0
+	ips := map[string]string{}
+	for _, v := range vms {
+		if v.State == api.StateRunning {
+			running++
+		}
+		if v.IP == "" {
+			w.t.Errorf("VM %s (%s) holds no address lease", v.Name, v.State)
+		} else if other, dup := ips[v.IP]; dup {
+			w.t.Errorf("VMs %s and %s hold the same address %s", other, v.Name, v.IP)
+		}
+		ips[v.IP] = v.Name
+	}
+	w.assertNetwork(w.t, running)
 }
 
 // assertNoRunningOperations checks that the restarted daemon closed the

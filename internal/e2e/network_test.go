@@ -340,6 +340,19 @@ func (w *world) assertNetwork(t *testing.T, running int) {
 	if n.Attached != running || !n.FirewallPresent {
 		t.Errorf("network: %d attached, firewall present %v; want %d attached and the tables", n.Attached, n.FirewallPresent, running)
 	}
+	var vms []api.VM
+	if err := json.Unmarshal([]byte(w.mustBanger("vm", "list", "--json")), &vms); err != nil {
+		t.Fatal(err)
+	}
+	nat := 0
+	for _, v := range vms {
+		if v.State == api.StateRunning && v.NAT {
+			nat++
+		}
+	}
+	if n.NATVMs != nat {
+		t.Errorf("%d addresses in the firewall's NAT set, want %d (running VMs with NAT)", n.NATVMs, nat)
+	}
 	if running == 0 && n.FirewallRules != 0 {
 		t.Errorf("%d firewall rules left with no VM running, want the empty tables", n.FirewallRules)
 	}

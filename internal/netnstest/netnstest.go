@@ -10,10 +10,14 @@ package netnstest
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -274,4 +278,48 @@ func Open(t *testing.T, name string) *NS {
 	}
 	t.Cleanup(func() { _ = h.Close() })
 	return &NS{h: h}
+}
+
+// Named makes a named network namespace ("ip netns add") with lo up, for
+// tests that run whole programs in it with Command, and removes it when
+// the test ends. resolvConf, when not empty, becomes the namespace's
+// /etc/resolv.conf for those programs (ip netns exec bind-mounts
+// /etc/netns/NAME/resolv.conf). It skips when not root or without ip(8).
+func Named(tb testing.TB, resolvConf string) string {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root: runs in a network namespace of its own")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		tb.Skip("needs ip(8) (apt-get install iproute2) to make network namespaces")
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := "bgt-" + hex.EncodeToString(b[:])
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		tb.Fatalf("ip netns add %s: %v\n%s", name, err, out)
+	}
+	etc := filepath.Join("/etc/netns", name)
+	tb.Cleanup(func() {
+		_ = exec.Command("ip", "netns", "del", name).Run()
+		_ = os.RemoveAll(etc)
+	})
+	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		tb.Fatalf("set lo up in %s: %v\n%s", name, err, out)
+	}
+	if resolvConf != "" {
+		if err := os.MkdirAll(etc, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte(resolvConf), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return name
+}
+
+// Command runs bin with args inside the named namespace through "ip netns
+// exec", which replaces itself with bin: the process's pid is bin's.
+func Command(ctx context.Context, ns, bin string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, bin}, args...)...)
 }
