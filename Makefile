@@ -34,10 +34,14 @@ lint:
 # Benchmarks print their figures next to a baseline measured in the same run.
 # The real-guest ones (BenchmarkVMRun, BenchmarkCreateDisks) add about two
 # minutes under TCG; the timeout covers a first kernel and image build.
-# BANGER_BENCH_BUILD=1 also times fresh image and kernel builds.
+# BANGER_BENCH_BUILD=1 also times fresh image and kernel builds. The network
+# benchmarks run in namespaces of their own; the DNS one compares with
+# dnsmasq (apt-get install dnsmasq-base) and skips without it.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./internal/bench/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/store/ ./internal/disk/
+	$(GO) test -run '^$$' -bench . -benchtime 200x ./internal/netlink/ ./internal/firewall/
+	$(GO) test -run '^$$' -bench 'BenchmarkQueries|BenchmarkAnswer' -benchtime 3s ./internal/dns/
 
 clean:
 	rm -rf bin
