@@ -1,6 +1,7 @@
 package netlink
 
 import (
+	"crypto/sha256"
 	"errors"
 	"net"
 	"net/netip"
@@ -43,6 +44,14 @@ func EnsureBridge(b Bridge) error {
 	}
 	if l.Type() != "bridge" {
 		return errdefs.FailedPreconditionf("link %s exists and is a %s, not a bridge: delete it or set another bridge name", b.Name, l.Type())
+	}
+	// A bridge without a MAC of its own takes the lowest of its ports',
+	// which changes as taps come and go and leaves guests with a stale
+	// gateway in their ARP cache; a set MAC stays.
+	if mac := BridgeMAC(b.Name); l.Attrs().HardwareAddr.String() != mac.String() {
+		if err := vnl.LinkSetHardwareAddr(l, mac); err != nil {
+			return hostErr("set the MAC of bridge "+b.Name, err)
+		}
 	}
 	if err := setOnlyAddr(l, b.Addr); err != nil {
 		return err
@@ -98,4 +107,11 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 	}
 	ones, _ := n.Mask.Size()
 	return netip.PrefixFrom(ip.Unmap(), ones), true
+}
+
+// BridgeMAC is the fixed MAC of the named bridge: locally administered,
+// unicast, derived from the name.
+func BridgeMAC(name string) net.HardwareAddr {
+	sum := sha256.Sum256([]byte("banger bridge " + name))
+	return net.HardwareAddr{0x0a, sum[0], sum[1], sum[2], sum[3], sum[4]}
 }

@@ -87,3 +87,33 @@ func TestEnsureBridgeBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestBridgeMACStaysWhenTapsComeAndGo(t *testing.T) {
+	if !netnstest.Isolate(t) {
+		return
+	}
+	if err := EnsureBridge(Bridge{Name: "banger0", Addr: gw}); err != nil {
+		t.Fatal(err)
+	}
+	want := BridgeMAC("banger0").String()
+	for _, tap := range []string{"bt-one", "bt-two"} {
+		if err := CreateTap(tap, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := AttachTap(tap, "banger0"); err != nil {
+			t.Fatal(err)
+		}
+		if got := link(t, "banger0").Attrs().HardwareAddr.String(); got != want {
+			t.Fatalf("bridge MAC with %s attached = %s, want %s", tap, got, want)
+		}
+	}
+	if err := DeleteLink("bt-one"); err != nil {
+		t.Fatal(err)
+	}
+	if got := link(t, "banger0").Attrs().HardwareAddr.String(); got != want {
+		t.Fatalf("bridge MAC after a tap left = %s, want %s", got, want)
+	}
+	if BridgeMAC("banger0").String() == BridgeMAC("banger1").String() || BridgeMAC("x")[0]&1 != 0 {
+		t.Error("bridge MACs must differ by name and be unicast")
+	}
+}
