@@ -55,5 +55,5 @@ func (d *Daemon) prereqs(ctx context.Context) []doctor.Tool {
 	img, err := d.store.GetImage(ctx, d.opts.Config.VM.Image)
 	out = append(out, doctor.Tool{Name: "default image", Path: img.RootFS, Err: err, Optional: true,
 		Fix: "banger image build (banger vm run does it on first use)"})
-	return append(out, d.net.doctorRows()...)
+	return append(out, d.net.doctorRows(ctx)...)
 }

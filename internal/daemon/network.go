@@ -53,7 +53,7 @@ func newNetStack(cfg config.Config, st *store.Store, log *slog.Logger) (*netStac
 		Relay:    relayer(n),
 		Store:    st,
 		Links:    hostLinks{},
-		Firewall: nftFirewall{},
+		Firewall: nftFirewall{applier: &firewall.Applier{}},
 		Names:    srv,
 		Logger:   log.With("component", "network"),
 		Bridge:   cfg.Network.Bridge,
@@ -183,6 +183,7 @@ func (hostLinks) AttachTap(tap, bridge string) error        { return netlink.Att
 func (hostLinks) RenameLink(from, to string) error          { return netlink.RenameLink(from, to) }
 func (hostLinks) DeleteLink(name string) error              { return netlink.DeleteLink(name) }
 func (hostLinks) Links(prefix string) ([]string, error)     { return netlink.Links(prefix) }
+func (hostLinks) DetachTap(tap string) error                { return netlink.DetachTap(tap) }
 func (hostLinks) LinkExists(name string) (bool, error)      { return netlink.LinkExists(name) }
 func (hostLinks) RoutedPrefixes(exclude string) ([]netip.Prefix, error) {
 	return netlink.RoutedPrefixes(exclude)
@@ -191,21 +192,24 @@ func (hostLinks) Forwarding() (bool, error)   { return netlink.Forwarding() }
 func (hostLinks) SetForwarding(on bool) error { return netlink.SetForwarding(on) }
 
 // nftFirewall adapts the firewall package to the network service.
-type nftFirewall struct{}
+type nftFirewall struct{ applier *firewall.Applier }
 
-func (nftFirewall) Apply(r network.Rules) error {
+func (f nftFirewall) Apply(r network.Rules) error {
 	spec := firewall.Spec{Bridge: r.Bridge, Gateway: r.Gateway, DNSPort: r.DNSPort}
 	for _, v := range r.VMs {
 		spec.VMs = append(spec.VMs, firewall.VM{Tap: v.Tap, IP: v.IP, MAC: v.MAC, NAT: v.NAT, Group: v.Group})
 	}
-	return firewall.Apply(spec)
+	return f.applier.Apply(spec)
 }
 
 // info reports the network's state for system info; nil without
 // networking.
-func (n *netStack) info() *api.NetworkInfo {
+func (n *netStack) info(ctx context.Context) *api.NetworkInfo {
 	if n == nil {
 		return nil
+	}
+	if err := n.svc.Settle(ctx); err != nil {
+		n.log.Warn("apply pending firewall changes", "err", err)
 	}
 	st := n.svc.Status()
 	out := &api.NetworkInfo{
@@ -226,10 +230,11 @@ func (n *netStack) info() *api.NetworkInfo {
 }
 
 // doctorRows are the network's rows in banger doctor.
-func (n *netStack) doctorRows() []doctor.Tool {
+func (n *netStack) doctorRows(ctx context.Context) []doctor.Tool {
 	if n == nil {
 		return nil
 	}
+	settleErr := n.svc.Settle(ctx)
 	st := n.svc.Status()
 	rows := []doctor.Tool{{
 		Name: "network", Path: fmt.Sprintf("bridge %s %s, %d VMs attached, %d spare taps", st.Bridge, st.Gateway, st.Attached, st.SparesReady),
@@ -238,6 +243,9 @@ func (n *netStack) doctorRows() []doctor.Tool {
 	fw, err := firewall.Read()
 	if err == nil && !fw.Present && n.setupErr == nil {
 		err = errors.New("banger's nftables tables are missing (removed by hand or by another firewall tool)")
+	}
+	if err == nil {
+		err = settleErr
 	}
 	rows = append(rows, doctor.Tool{
 		Name: "firewall", Path: fmt.Sprintf("nftables tables inet/bridge banger: %d chains, %d rules, %d VMs with NAT", fw.Chains, fw.Rules, fw.NATVMs),

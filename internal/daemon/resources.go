@@ -145,6 +145,6 @@ func (d *Daemon) info(w http.ResponseWriter, r *http.Request) {
 		VMs:          len(vms),
 		Running:      running,
 		Images:       len(imgs),
-		Network:      d.net.info(),
+		Network:      d.net.info(r.Context()),
 	})
 }

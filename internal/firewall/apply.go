@@ -19,6 +19,12 @@ func Apply(spec Spec) error {
 	if err := spec.Validate(); err != nil {
 		return err
 	}
+	spec.groups = nil
+	return applyWhole(spec)
+}
+
+// applyWhole replaces the tables with a validated spec in one batch.
+func applyWhole(spec Spec) error {
 	conn, err := nftables.New()
 	if err != nil {
 		return kernelError("open an nftables connection", err)

@@ -127,3 +127,42 @@ func TestApplyReplacesTablesAtomically(t *testing.T) {
 // fullRules is the number of rules of a spec with VMs: they do not grow
 // with the number of VMs, which live in sets.
 const fullRules = 6 + 4 + 1 + 4 + 3 + 2
+
+// TestApplierRefreshesSetsAndFallsBack checks the Applier's cheap path
+// gives the same sets as a whole replace, and that it recovers when the
+// tables vanish behind its back.
+func TestApplierRefreshesSetsAndFallsBack(t *testing.T) {
+	if !netnstest.Isolate(t) {
+		return
+	}
+	var a Applier
+	one := specOf(vmN(2, true, "g"))
+	two := specOf(vmN(2, true, "g"), vmN(3, true, "g"))
+	for _, step := range []struct {
+		spec Spec
+		nat  int
+	}{{one, 1}, {two, 2}, {one, 1}, {specOf(), 0}, {two, 2}} {
+		if err := a.Apply(step.spec); err != nil {
+			t.Fatal(err)
+		}
+		st, err := Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.Present || st.NATVMs != step.nat {
+			t.Fatalf("after applying %d VMs: %+v, want %d NAT VMs", len(step.spec.VMs), st, step.nat)
+		}
+		if len(step.spec.VMs) == 0 && st.Rules != 0 {
+			t.Fatalf("rules left with no VM: %+v", st)
+		}
+	}
+	if err := Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Apply(one); err != nil {
+		t.Fatalf("Apply after the tables were removed: %v", err)
+	}
+	if st, err := Read(); err != nil || !st.Present || st.NATVMs != 1 || st.Rules == 0 {
+		t.Fatalf("after recovering: %+v, %v", st, err)
+	}
+}

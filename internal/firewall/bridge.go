@@ -18,12 +18,15 @@ var (
 // ports: anti-spoofing for everything a tap sends, isolation between taps,
 // and no routing back onto the bridge through the host.
 func buildBridge(t *tableDef, spec Spec, ids *idAlloc) {
-	groupIDs := groupIDs(spec.VMs)
+	gids := spec.groups
+	if gids == nil {
+		gids = groupIDs(spec.VMs)
+	}
 	var taps, addrs, tapGroup, members []nftables.SetElement
 	for _, vm := range spec.VMs {
 		taps = append(taps, nftables.SetElement{Key: ifname(vm.Tap)})
 		addrs = append(addrs, nftables.SetElement{Key: tapAddrKey(vm)})
-		if id, ok := groupIDs[vm.Group]; ok {
+		if id, ok := gids[vm.Group]; ok {
 			gid := binaryutil.BigEndian.PutUint32(id)
 			tapGroup = append(tapGroup, nftables.SetElement{Key: ifname(vm.Tap), Val: gid})
 			members = append(members, nftables.SetElement{Key: append(ifname(vm.Tap), gid...)})
@@ -124,6 +127,39 @@ func groupIDs(vms []VM) map[string]uint32 {
 	ids := make(map[string]uint32, len(names))
 	for i, n := range names {
 		ids[n] = uint32(i + 1)
+	}
+	return ids
+}
+
+// stableGroupIDs numbers the groups of vms keeping the numbers prev gave
+// the groups still present, and giving new groups the smallest numbers not
+// in use, so that a VM joining or leaving changes only its own set
+// elements.
+func stableGroupIDs(prev map[string]uint32, vms []VM) map[string]uint32 {
+	ids := map[string]uint32{}
+	used := map[uint32]bool{}
+	var fresh []string
+	for _, vm := range vms {
+		g := vm.Group
+		if _, done := ids[g]; done || g == "" {
+			continue
+		}
+		if id, ok := prev[g]; ok {
+			ids[g] = id
+			used[id] = true
+		} else {
+			ids[g] = 0
+			fresh = append(fresh, g)
+		}
+	}
+	sort.Strings(fresh)
+	next := uint32(1)
+	for _, g := range fresh {
+		for used[next] {
+			next++
+		}
+		ids[g] = next
+		used[next] = true
 	}
 	return ids
 }

@@ -90,6 +90,12 @@ func (t *tableDef) program(conn *nftables.Conn) error {
 	conn.AddTable(t.table)
 	conn.DelTable(t.table)
 	conn.AddTable(t.table)
+	return t.programContents(conn)
+}
+
+// programContents adds t's sets, chains and rules to conn's batch, for a
+// table that exists and is empty.
+func (t *tableDef) programContents(conn *nftables.Conn) error {
 	for _, s := range t.sets {
 		if err := conn.AddSet(s.set, nil); err != nil {
 			return err

@@ -27,6 +27,8 @@ type Spec struct {
 	Gateway netip.Prefix // bridge address with prefix, 10.77.0.1/24
 	DNSPort uint16       // the one host port guests may reach (UDP and TCP) on Gateway's address
 	VMs     []VM
+
+	groups map[string]uint32 // group numbers chosen by an Applier; nil: by name order
 }
 
 // maxIfname is the longest Linux link name (IFNAMSIZ less the NUL).

@@ -116,3 +116,29 @@ func TestRulesetIsConstantInVMs(t *testing.T) {
 		t.Errorf("no VMs: %d rules, %d elements; want empty tables", r0, e0)
 	}
 }
+
+func TestStableGroupIDs(t *testing.T) {
+	vms := func(groups ...string) []VM {
+		var out []VM
+		for _, g := range groups {
+			out = append(out, VM{Group: g})
+		}
+		return out
+	}
+	first := stableGroupIDs(nil, vms("b", "a", "", "b"))
+	if first["a"] != 1 || first["b"] != 2 || len(first) != 2 {
+		t.Fatalf("first numbering = %v", first)
+	}
+	// "a" leaves, "c" and "aa" arrive: "b" keeps 2, the new ones take 1 and 3.
+	next := stableGroupIDs(first, vms("b", "c", "aa"))
+	if next["b"] != 2 || next["aa"] != 1 || next["c"] != 3 {
+		t.Fatalf("next numbering = %v", next)
+	}
+	seen := map[uint32]string{}
+	for g, id := range next {
+		if other, dup := seen[id]; dup {
+			t.Fatalf("groups %s and %s share number %d", g, other, id)
+		}
+		seen[id] = g
+	}
+}

@@ -22,6 +22,8 @@ type fakeLinks struct {
 	routes  []netip.Prefix
 	fwd     bool
 	created int
+	deleted int
+	renames map[string]string // from -> to
 	failTap error
 }
 
@@ -79,13 +81,29 @@ func (f *fakeLinks) RenameLink(from, to string) error {
 	}
 	delete(f.links, from)
 	f.links[to] = m
+	if f.renames == nil {
+		f.renames = map[string]string{}
+	}
+	f.renames[from] = to
 	f.owner[to] = f.owner[from]
+	return nil
+}
+
+func (f *fakeLinks) DetachTap(tap string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.links[tap]; ok {
+		f.links[tap] = ""
+	}
 	return nil
 }
 
 func (f *fakeLinks) DeleteLink(name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if _, ok := f.links[name]; ok {
+		f.deleted++
+	}
 	delete(f.links, name)
 	return nil
 }
@@ -141,14 +159,21 @@ func (f *fakeLinks) snapshot(prefix string) map[string]string {
 
 // fakeFirewall records the last rules applied.
 type fakeFirewall struct {
-	mu   sync.Mutex
-	last Rules
+	mu      sync.Mutex
+	last    Rules
+	applies int
+	delay   time.Duration // how long an apply takes
 }
 
 func (f *fakeFirewall) Apply(r Rules) error {
 	f.mu.Lock()
+	delay := f.delay
+	f.mu.Unlock()
+	time.Sleep(delay)
+	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.last = r
+	f.applies++
 	return nil
 }
 
@@ -234,4 +259,18 @@ func (r *rig) waitSpares(t *testing.T, n int) {
 	}
 	ready, _, _ := r.svc.pool.stats()
 	t.Fatalf("pool holds %d spares, want %d", ready, n)
+}
+
+func (f *fakeLinks) forwarding() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fwd
+}
+
+// settle waits for the rule updates a Detach left for later.
+func settle(t *testing.T, r *rig) {
+	t.Helper()
+	if err := r.svc.Settle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }

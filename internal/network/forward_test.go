@@ -117,6 +117,7 @@ func TestForwardsLastAsLongAsTheVMRuns(t *testing.T) {
 	if err := r.svc.Detach(ctx, a.ID, a.Name); err != nil {
 		t.Fatal(err)
 	}
+	settle(t, r)
 	if got := relays.snapshot(); len(got) != 0 {
 		t.Fatalf("relays after the VM stopped = %v", got)
 	}

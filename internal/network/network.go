@@ -32,6 +32,7 @@ type Links interface {
 	RenameLink(from, to string) error
 	DeleteLink(name string) error
 	Links(prefix string) ([]string, error)
+	DetachTap(tap string) error
 	LinkExists(name string) (bool, error)
 	RoutedPrefixes(exclude string) ([]netip.Prefix, error)
 	Forwarding() (bool, error)
@@ -89,12 +90,23 @@ type Service struct {
 	log     *slog.Logger
 	gateway netip.Prefix
 
-	mu       sync.Mutex         // serializes rule changes and forwarding
+	mu       sync.Mutex         // guards attached, relays and the generations
+	gen      uint64             // bumped on every change to attached
+	applied  uint64             // the generation the firewall reflects
+	applyMu  sync.Mutex         // held while rules and forwarding are applied
 	attached map[string]member  // by VM id
 	relays   map[relayKey]Relay // running port forwards
-	fwdOwned bool               // banger turned IP forwarding on
+	fwdOwned bool               // banger turned IP forwarding on; under applyMu
 
 	pool pool
+
+	// Rule updates after a detach run in the background: removing set
+	// elements costs the kernel an RCU grace period, and a stopped VM's
+	// entries let nothing through (its tap is gone, its address stays
+	// leased to it).
+	later     chan struct{}
+	stopLater chan struct{}
+	laterDone chan struct{}
 }
 
 // member is one attached VM.
@@ -117,7 +129,33 @@ func New(cfg Config) *Service {
 	gw := netip.PrefixFrom(cfg.Subnet.Addr().Next(), cfg.Subnet.Bits())
 	s := &Service{cfg: cfg, log: log, gateway: gw, attached: map[string]member{}, relays: map[relayKey]Relay{}}
 	s.pool = pool{links: cfg.Links, prefix: poolPrefix(cfg.Bridge), size: cfg.TapPool, uid: cfg.UID, gid: cfg.GID, log: log}
+	s.later, s.stopLater, s.laterDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	go s.syncLoop()
 	return s
+}
+
+// syncLoop applies the changes Detach left for later.
+func (s *Service) syncLoop() {
+	defer close(s.laterDone)
+	for {
+		select {
+		case <-s.stopLater:
+			return
+		case <-s.later:
+			if err := s.Settle(context.Background()); err != nil {
+				s.log.Error("update the firewall after VMs stopped", "err", err)
+			}
+		}
+	}
+}
+
+// Settle applies every change made so far to the firewall and IP
+// forwarding before it returns.
+func (s *Service) Settle(ctx context.Context) error {
+	s.mu.Lock()
+	gen := s.gen
+	s.mu.Unlock()
+	return s.sync(ctx, gen)
 }
 
 // Gateway is the bridge's address with the subnet's prefix length; guests
@@ -203,16 +241,16 @@ func (s *Service) Attach(ctx context.Context, vm VM) (Attachment, error) {
 	}
 	s.mu.Lock()
 	s.attached[vm.ID] = member{name: vm.Name, rule: RuleVM{Tap: tap, IP: l.IP, MAC: mac, NAT: vm.NAT, Group: vm.Group}}
-	err = s.applyLocked(ctx)
-	if err == nil {
-		if ferr := s.restoreForwards(ctx, vm.ID, l.IP); ferr != nil {
-			s.log.Warn("restore port forwards", "vm", vm.Name, "err", ferr)
-		}
-	}
+	gen := s.changed()
 	s.mu.Unlock()
-	if err != nil {
+	if err := s.sync(ctx, gen); err != nil {
 		return Attachment{}, err
 	}
+	s.mu.Lock()
+	if ferr := s.restoreForwards(ctx, vm.ID, l.IP); ferr != nil {
+		s.log.Warn("restore port forwards", "vm", vm.Name, "err", ferr)
+	}
+	s.mu.Unlock()
 	if s.cfg.Names != nil {
 		if err := s.cfg.Names.Set(vm.Name, l.IP); err != nil {
 			return Attachment{}, fmt.Errorf("publish %s in DNS: %w", vm.Name, err)
@@ -253,34 +291,85 @@ func (s *Service) Detach(ctx context.Context, id, name string) error {
 	_, was := s.attached[id]
 	delete(s.attached, id)
 	err := s.dropForwards(ctx, id)
-	if was {
-		err = errors.Join(err, s.applyLocked(ctx))
-	}
+	s.changed()
 	s.mu.Unlock()
+	if was {
+		select {
+		case s.later <- struct{}{}:
+		default: // an update is already due; it will see this change
+		}
+	}
 	if s.cfg.Names != nil && name != "" {
 		s.cfg.Names.Delete(name)
 	}
-	return errors.Join(err, s.cfg.Links.DeleteLink(TapName(id)))
+	return errors.Join(err, s.releaseTap(TapName(id)))
 }
 
-// applyLocked makes the firewall and IP forwarding match the attached VMs.
-// s.mu must be held.
-func (s *Service) applyLocked(ctx context.Context) error {
-	r := Rules{Bridge: s.cfg.Bridge, Gateway: s.gateway, DNSPort: s.cfg.DNSPort}
-	needForwarding := false
-	for _, m := range s.attached {
-		r.VMs = append(r.VMs, m.rule)
-		needForwarding = needForwarding || m.rule.NAT
+// releaseTap hands a stopped VM's tap back to the pool when the pool has
+// room (deleting a link costs the kernel tens of milliseconds), else
+// deletes it. A missing tap is fine.
+func (s *Service) releaseTap(tap string) error {
+	ok, err := s.cfg.Links.LinkExists(tap)
+	if err != nil || !ok {
+		return err
 	}
-	sortRuleVMs(r.VMs)
-	if err := s.cfg.Firewall.Apply(r); err != nil {
+	if s.pool.give(tap) {
+		return nil
+	}
+	return s.cfg.Links.DeleteLink(tap)
+}
+
+// changed records a change to the attached VMs and returns its
+// generation. s.mu must be held.
+func (s *Service) changed() uint64 {
+	s.gen++
+	return s.gen
+}
+
+// sync makes the firewall and IP forwarding reflect at least generation
+// gen of the attached VMs. Concurrent callers share one apply: whoever
+// applies takes a snapshot with every change made so far, and callers
+// whose change it covered return without applying again, so a hundred
+// VMs starting at once cost a few rule updates, not a hundred.
+func (s *Service) sync(ctx context.Context, gen uint64) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.mu.Lock()
+	if s.applied >= gen {
+		s.mu.Unlock()
+		return nil
+	}
+	rules, needForwarding := s.rulesLocked()
+	snap := s.gen
+	s.mu.Unlock()
+	if err := s.cfg.Firewall.Apply(rules); err != nil {
 		return fmt.Errorf("apply firewall rules: %w", err)
 	}
-	return s.setForwarding(ctx, needForwarding)
+	if err := s.setForwarding(ctx, needForwarding); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.applied = max(s.applied, snap)
+	s.mu.Unlock()
+	return nil
+}
+
+// rulesLocked is the firewall state for the attached VMs and whether any
+// of them needs IP forwarding. s.mu must be held.
+func (s *Service) rulesLocked() (Rules, bool) {
+	r := Rules{Bridge: s.cfg.Bridge, Gateway: s.gateway, DNSPort: s.cfg.DNSPort}
+	need := false
+	for _, m := range s.attached {
+		r.VMs = append(r.VMs, m.rule)
+		need = need || m.rule.NAT
+	}
+	sortRuleVMs(r.VMs)
+	return r, need
 }
 
 // setForwarding turns IPv4 forwarding on when a VM needs it, and off again
-// when none does and banger was the one that turned it on.
+// when none does and banger was the one that turned it on. s.applyMu must
+// be held.
 func (s *Service) setForwarding(ctx context.Context, need bool) error {
 	on, err := s.cfg.Links.Forwarding()
 	if err != nil {
@@ -307,7 +396,14 @@ func (s *Service) setForwarding(ctx context.Context, need bool) error {
 
 // Close stops the pool filler. Taps, rules and the bridge stay: running VMs
 // keep their network across daemon restarts.
-func (s *Service) Close() { s.pool.close() }
+func (s *Service) Close() {
+	close(s.stopLater)
+	<-s.laterDone
+	if err := s.Settle(context.Background()); err != nil {
+		s.log.Error("update the firewall before exiting", "err", err)
+	}
+	s.pool.close()
+}
 
 // sortRuleVMs orders VMs by tap so equal states give equal rule sets.
 func sortRuleVMs(vms []RuleVM) {

@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"banger/internal/errdefs"
 )
@@ -68,7 +70,7 @@ func TestAttachDetach(t *testing.T) {
 	if !rules.VMs[0].NAT && !rules.VMs[1].NAT {
 		t.Error("no VM has NAT in the rules")
 	}
-	if !r.links.fwd {
+	if !r.links.forwarding() {
 		t.Error("forwarding is off although a NAT VM is attached")
 	}
 	if ip := r.names.recs["vm1"]; ip.String() != "10.77.0.2" {
@@ -78,7 +80,8 @@ func TestAttachDetach(t *testing.T) {
 	if err := r.svc.Detach(ctx, a.ID, a.Name); err != nil {
 		t.Fatal(err)
 	}
-	if r.links.fwd {
+	settle(t, r)
+	if r.links.forwarding() {
 		t.Error("forwarding still on with no NAT VM")
 	}
 	if _, ok := r.names.recs["vm1"]; ok {
@@ -90,6 +93,7 @@ func TestAttachDetach(t *testing.T) {
 	if err := r.svc.Detach(ctx, b.ID, b.Name); err != nil {
 		t.Fatal(err)
 	}
+	settle(t, r)
 	if got := r.fw.rules(); len(got.VMs) != 0 {
 		t.Errorf("rules after the last detach = %+v, want none", got.VMs)
 	}
@@ -97,6 +101,7 @@ func TestAttachDetach(t *testing.T) {
 	if err := r.svc.Detach(ctx, "ffffffffffffffff", ""); err != nil {
 		t.Fatal(err)
 	}
+	settle(t, r)
 }
 
 func TestForwardingTheAdminTurnedOnStaysOn(t *testing.T) {
@@ -113,7 +118,8 @@ func TestForwardingTheAdminTurnedOnStaysOn(t *testing.T) {
 	if err := r.svc.Detach(ctx, a.ID, a.Name); err != nil {
 		t.Fatal(err)
 	}
-	if !r.links.fwd {
+	settle(t, r)
+	if !r.links.forwarding() {
 		t.Error("banger turned off forwarding it had not turned on")
 	}
 }
@@ -137,7 +143,8 @@ func TestForwardingOwnershipSurvivesRestart(t *testing.T) {
 	if err := r.svc.Detach(ctx, a.ID, a.Name); err != nil {
 		t.Fatal(err)
 	}
-	if r.links.fwd {
+	settle(t, r)
+	if r.links.forwarding() {
 		t.Error("forwarding banger enabled before the restart was left on")
 	}
 }
@@ -237,5 +244,106 @@ func TestAttachFailsCleanlyWhenTapsCannotBeMade(t *testing.T) {
 	}
 	if got := r.fw.rules(); len(got.VMs) != 0 {
 		t.Errorf("rules after a failed attach = %+v", got.VMs)
+	}
+}
+
+func TestConcurrentAttachesShareRuleUpdates(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 0)
+	r.fw.delay = 50 * time.Millisecond
+	if err := r.svc.Setup(ctx, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	vms := make([]VM, n)
+	for i := range vms {
+		vms[i] = r.vm(t, i+1, true, "")
+	}
+	before := r.fw.applies
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, v := range vms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := r.svc.Attach(ctx, v)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := r.fw.rules(); len(got.VMs) != n {
+		t.Fatalf("rules hold %d VMs after %d attaches", len(got.VMs), n)
+	}
+	if applies := r.fw.applies - before; applies > n/2 {
+		t.Errorf("%d rule updates for %d concurrent attaches; want them shared", applies, n)
+	}
+}
+
+func TestStoppedVMsTapGoesBackToThePool(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 1)
+	if err := r.svc.Setup(ctx, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.waitSpares(t, 1)
+	a := r.vm(t, 1, false, "")
+	if _, err := r.svc.Attach(ctx, a); err != nil { // takes the spare
+		t.Fatal(err)
+	}
+	r.waitSpares(t, 1) // refilled
+	if err := r.svc.Detach(ctx, a.ID, a.Name); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, r)
+	r.links.mu.Lock()
+	to := r.links.renames[TapName(a.ID)]
+	r.links.mu.Unlock()
+	if !strings.HasPrefix(to, poolPrefix("banger0")) {
+		t.Errorf("a's tap was renamed to %q, want a spare of the pool", to)
+	}
+	r.waitSpares(t, 1) // the extra spare is dropped in the background
+	if got := r.links.snapshot("bt-"); len(got) != 0 {
+		t.Fatalf("VM taps after detach = %v", got)
+	}
+	spares := r.links.snapshot(poolPrefix("banger0"))
+	if len(spares) == 0 {
+		t.Fatal("no spare after detach")
+	}
+	for n, master := range spares {
+		if master != "" {
+			t.Errorf("spare %s still on %s", n, master)
+		}
+	}
+}
+
+func TestDetachDoesNotWaitForTheRuleUpdate(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 0)
+	if err := r.svc.Setup(ctx, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	a := r.vm(t, 1, true, "")
+	if _, err := r.svc.Attach(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	r.fw.mu.Lock()
+	r.fw.delay = 300 * time.Millisecond
+	r.fw.mu.Unlock()
+	start := time.Now()
+	if err := r.svc.Detach(ctx, a.ID, a.Name); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 200*time.Millisecond {
+		t.Errorf("Detach took %v: it waited for the rule update", took)
+	}
+	settle(t, r)
+	if got := r.fw.rules(); len(got.VMs) != 0 {
+		t.Errorf("rules after Settle = %+v, want none", got.VMs)
 	}
 }

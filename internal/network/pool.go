@@ -72,8 +72,10 @@ func (p *pool) run() {
 	}
 }
 
-// fill makes spares until there are size of them or making one fails.
+// fill makes spares until there are size of them or making one fails, and
+// deletes those beyond size.
 func (p *pool) fill() {
+	p.trim()
 	for {
 		p.mu.Lock()
 		short := len(p.spares) < p.size
@@ -94,6 +96,23 @@ func (p *pool) fill() {
 		p.mu.Lock()
 		p.spares = append(p.spares, name)
 		p.mu.Unlock()
+	}
+}
+
+// trim deletes the spares beyond size.
+func (p *pool) trim() {
+	for {
+		p.mu.Lock()
+		if len(p.spares) <= p.size {
+			p.mu.Unlock()
+			return
+		}
+		extra := p.spares[0]
+		p.spares = p.spares[1:]
+		p.mu.Unlock()
+		if err := p.links.DeleteLink(extra); err != nil {
+			p.log.Warn("drop a spare tap", "tap", extra, "err", err)
+		}
 	}
 }
 
@@ -121,6 +140,32 @@ func (p *pool) take(tap string) bool {
 	p.mu.Lock()
 	p.hits++
 	p.mu.Unlock()
+	return true
+}
+
+// give takes tap back as a spare: it is detached from the bridge and
+// renamed. Deleting a link costs the kernel tens of milliseconds, so a
+// stop hands its tap over even when the pool is full, up to twice its
+// size, and the pool deletes the extra spares in the background. It
+// reports whether it took the tap.
+func (p *pool) give(tap string) bool {
+	p.mu.Lock()
+	room := p.size > 0 && len(p.spares) < 2*p.size && p.stop != nil
+	p.mu.Unlock()
+	if !room {
+		return false
+	}
+	name := p.prefix + randomHex(4)
+	if err := p.links.DetachTap(tap); err != nil {
+		return false
+	}
+	if err := p.links.RenameLink(tap, name); err != nil {
+		return false
+	}
+	p.mu.Lock()
+	p.spares = append(p.spares, name)
+	p.mu.Unlock()
+	p.poke()
 	return true
 }
 

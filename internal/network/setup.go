@@ -29,9 +29,9 @@ func (s *Service) Setup(ctx context.Context, running []VM, others []string) erro
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
+	s.applyMu.Lock()
 	s.fwdOwned = fact != ""
-	s.mu.Unlock()
+	s.applyMu.Unlock()
 
 	var errs []error
 	for _, id := range others {
@@ -43,8 +43,9 @@ func (s *Service) Setup(ctx context.Context, running []VM, others []string) erro
 		}
 	}
 	s.mu.Lock()
-	errs = append(errs, s.applyLocked(ctx))
+	gen := s.changed()
 	s.mu.Unlock()
+	errs = append(errs, s.sync(ctx, gen))
 	errs = append(errs, s.pool.start())
 	return errors.Join(errs...)
 }
