@@ -25,7 +25,7 @@ func TestTapNameAndMAC(t *testing.T) {
 	if mac[0]&0x02 == 0 || mac[0]&0x01 != 0 {
 		t.Errorf("MAC %s is not locally administered unicast", mac)
 	}
-	if MACFor(id) != MACFor(id) || MACFor(id) == MACFor("fedcba9876543210") {
+	if again := MACFor(string([]byte(id))); again != MACFor(id) || MACFor(id) == MACFor("fedcba9876543210") {
 		t.Error("MACFor is not a stable function of the id")
 	}
 	if p := poolPrefix("banger0"); len(p)+8 > 15 || p == poolPrefix("banger1") {
