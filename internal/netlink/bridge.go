@@ -41,9 +41,20 @@ func EnsureBridge(b Bridge) error {
 		if l, err = mustLookup(b.Name, "bridge"); err != nil {
 			return err
 		}
+		if err := vnl.LinkSetAlias(l, BridgeAlias); err != nil {
+			return hostErr("mark bridge "+b.Name+" as banger's", err)
+		}
+		if l, err = mustLookup(b.Name, "bridge"); err != nil {
+			return err
+		}
 	}
 	if l.Type() != "bridge" {
 		return errdefs.FailedPreconditionf("link %s exists and is a %s, not a bridge: delete it or set another bridge name", b.Name, l.Type())
+	}
+	// Someone else's bridge (docker0, virbr0, a bridge of the host's
+	// uplink) is never taken over: its addresses would be replaced.
+	if l.Attrs().Alias != BridgeAlias {
+		return errdefs.FailedPreconditionf("bridge %s exists and was not made by banger (its alias is %q, not %q): set network.bridge to a name no other tool uses", b.Name, l.Attrs().Alias, BridgeAlias)
 	}
 	// A bridge without a MAC of its own takes the lowest of its ports',
 	// which changes as taps come and go and leaves guests with a stale
@@ -108,6 +119,9 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 	ones, _ := n.Mask.Size()
 	return netip.PrefixFrom(ip.Unmap(), ones), true
 }
+
+// BridgeAlias marks the bridges banger made (the link's ifalias).
+const BridgeAlias = "banger"
 
 // BridgeMAC is the fixed MAC of the named bridge: locally administered,
 // unicast, derived from the name.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	vnl "github.com/vishvananda/netlink"
 
 	"banger/internal/errdefs"
 	"banger/internal/netnstest"
@@ -115,5 +116,24 @@ func TestBridgeMACStaysWhenTapsComeAndGo(t *testing.T) {
 	}
 	if BridgeMAC("banger0").String() == BridgeMAC("banger1").String() || BridgeMAC("x")[0]&1 != 0 {
 		t.Error("bridge MACs must differ by name and be unicast")
+	}
+}
+
+func TestEnsureBridgeRefusesSomeoneElsesBridge(t *testing.T) {
+	if !netnstest.Isolate(t) {
+		return
+	}
+	if err := vnl.LinkAdd(&vnl.Bridge{LinkAttrs: vnl.LinkAttrs{Name: "docker0"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := netnstest.AddrAdd("docker0", "172.17.0.1/16"); err != nil {
+		t.Fatal(err)
+	}
+	err := EnsureBridge(Bridge{Name: "docker0", Addr: gw})
+	if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "not made by banger") {
+		t.Fatalf("EnsureBridge on docker0 = %v, want FailedPrecondition", err)
+	}
+	if got := v4Addrs(t, "docker0"); len(got) != 1 || got[0].String() != "172.17.0.1/16" {
+		t.Errorf("docker0's addresses changed to %v", got)
 	}
 }
