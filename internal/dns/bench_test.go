@@ -1,9 +1,11 @@
 package dns
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -25,23 +27,12 @@ func benchRecords() map[string]string {
 }
 
 // BenchmarkQueries compares banger's server with dnsmasq serving the same
-// records on loopback, driven by the same client loop.
+// records on loopback, driven by the same client loop. Both servers run in
+// processes of their own, so neither shares the client's CPU scheduler.
 func BenchmarkQueries(b *testing.B) {
 	recs := benchRecords()
 	b.Run("banger", func(b *testing.B) {
-		s, err := NewServer(Config{Domain: "vm"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
-		if err := s.SetRecords(addrs(recs)); err != nil {
-			b.Fatal(err)
-		}
-		l, err := s.Listen(context.Background(), "127.0.0.1:0", false)
-		if err != nil {
-			b.Fatal(err)
-		}
-		runQueries(b, l.Addr(), recs)
+		runQueries(b, startBangerServer(b), recs)
 	})
 	b.Run("dnsmasq", func(b *testing.B) {
 		addr := startDnsmasq(b, recs)
@@ -100,6 +91,61 @@ func runQueries(b *testing.B, addr string, recs map[string]string) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "queries/s")
+}
+
+// serverEnv makes the test binary a bare banger DNS server (see init).
+const serverEnv = "BANGER_DNS_BENCH_SERVER"
+
+// init turns a test binary started by startBangerServer into a DNS server
+// with the benchmark's records: it prints its address and serves until its
+// stdin closes.
+func init() {
+	if os.Getenv(serverEnv) == "" {
+		return
+	}
+	s, err := NewServer(Config{Domain: "vm"})
+	if err == nil {
+		err = s.SetRecords(addrs(benchRecords()))
+	}
+	var l Listener
+	if err == nil {
+		l, err = s.Listen(context.Background(), "127.0.0.1:0", false)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(l.Addr())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}
+
+// startBangerServer runs banger's server in a child process and returns
+// its address.
+func startBangerServer(b *testing.B) string {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), serverEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("the server process did not say where it listens: %v", err)
+	}
+	return strings.TrimSpace(line)
 }
 
 // startDnsmasq runs dnsmasq serving recs from a hosts file on a free
