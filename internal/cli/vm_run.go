@@ -58,9 +58,16 @@ func (a *app) vmRunCommand() *cobra.Command {
 				}
 				return err
 			}
-			fmt.Fprintf(a.env.Stderr, "banger: %s ready in %.1fs (%d vCPU, %s memory, %s work disk, image %s, %s)\n",
+			where := ""
+			if v.IP != "" {
+				where = ", " + v.IP
+				if v.DNSName != "" {
+					where += " " + v.DNSName
+				}
+			}
+			fmt.Fprintf(a.env.Stderr, "banger: %s ready in %.1fs (%d vCPU, %s memory, %s work disk, image %s, %s%s)\n",
 				v.Name, time.Since(start).Seconds(), v.VCPUs, bytesize.Format(int64(v.MemoryMiB)<<20),
-				bytesize.Format(v.DiskBytes), v.Image, info.Hostname)
+				bytesize.Format(v.DiskBytes), v.Image, info.Hostname, where)
 			if detach {
 				fmt.Fprintf(a.env.Stdout, "%s\n", v.Name)
 				fmt.Fprintf(a.env.Stderr, "banger: running; reach it with: banger vm exec %s   (stop: banger vm stop %s)\n", v.Name, v.Name)
