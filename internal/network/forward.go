@@ -105,15 +105,17 @@ func (s *Service) closeRelay(k relayKey) {
 }
 
 // restoreForwards restarts the recorded forwards of an attached VM (after
-// a daemon restart). s.mu must be held.
+// a daemon restart).
 func (s *Service) restoreForwards(ctx context.Context, id string, guest netip.Addr) error {
 	if s.cfg.Relay == nil {
 		return nil
 	}
 	fs, err := s.cfg.Store.ListForwards(ctx, id)
-	if err != nil {
+	if err != nil || len(fs) == 0 {
 		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var errs []error
 	for _, f := range fs {
 		k := relayKey{f.HostAddr, f.HostPort}
@@ -131,14 +133,16 @@ func (s *Service) restoreForwards(ctx context.Context, id string, guest netip.Ad
 }
 
 // dropForwards ends and forgets VM id's forwards: they last as long as
-// the VM runs. s.mu must be held.
+// the VM runs.
 func (s *Service) dropForwards(ctx context.Context, id string) error {
 	fs, err := s.cfg.Store.ListForwards(ctx, id)
-	if err != nil {
+	if err != nil || len(fs) == 0 {
 		return err
 	}
+	s.mu.Lock()
 	for _, f := range fs {
 		s.closeRelay(relayKey{f.HostAddr, f.HostPort})
 	}
+	s.mu.Unlock()
 	return s.cfg.Store.RemoveForwards(ctx, id)
 }

@@ -190,7 +190,11 @@ func poolPrefix(bridge string) string {
 }
 
 // Lease returns the address and MAC of VM id, leasing them on first use.
+// A VM that holds a lease costs a read, not a write transaction.
 func (s *Service) Lease(ctx context.Context, id string) (store.Lease, error) {
+	if l, err := s.cfg.Store.GetLease(ctx, id); err == nil {
+		return l, nil
+	}
 	return s.cfg.Store.AllocateLease(ctx, id, s.cfg.Subnet, s.gateway.Addr(), MACFor(id))
 }
 
@@ -246,11 +250,9 @@ func (s *Service) Attach(ctx context.Context, vm VM) (Attachment, error) {
 	if err := s.sync(ctx, gen); err != nil {
 		return Attachment{}, err
 	}
-	s.mu.Lock()
 	if ferr := s.restoreForwards(ctx, vm.ID, l.IP); ferr != nil {
 		s.log.Warn("restore port forwards", "vm", vm.Name, "err", ferr)
 	}
-	s.mu.Unlock()
 	if s.cfg.Names != nil {
 		if err := s.cfg.Names.Set(vm.Name, l.IP); err != nil {
 			return Attachment{}, fmt.Errorf("publish %s in DNS: %w", vm.Name, err)
@@ -290,9 +292,9 @@ func (s *Service) Detach(ctx context.Context, id, name string) error {
 	s.mu.Lock()
 	_, was := s.attached[id]
 	delete(s.attached, id)
-	err := s.dropForwards(ctx, id)
 	s.changed()
 	s.mu.Unlock()
+	err := s.dropForwards(ctx, id)
 	if was {
 		select {
 		case s.later <- struct{}{}:
