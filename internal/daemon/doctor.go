@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 
+	"banger/internal/api"
 	"banger/internal/imagebuild"
 	"banger/internal/kernelbuild"
 	"banger/internal/kernels"
@@ -26,6 +27,7 @@ func (d *Daemon) doctor(w http.ResponseWriter, r *http.Request) {
 			return out
 		},
 		Prereqs:    func() []doctor.Tool { return d.prereqs(r.Context()) },
+		Extra:      func() []api.Check { return d.net.doctorChecks(r.Context()) },
 		Store:      d.store,
 		RuntimeDir: d.opts.Layout.RuntimeDir,
 		Socket:     d.opts.Layout.Socket(),
@@ -55,5 +57,5 @@ func (d *Daemon) prereqs(ctx context.Context) []doctor.Tool {
 	img, err := d.store.GetImage(ctx, d.opts.Config.VM.Image)
 	out = append(out, doctor.Tool{Name: "default image", Path: img.RootFS, Err: err, Optional: true,
 		Fix: "banger image build (banger vm run does it on first use)"})
-	return append(out, d.net.doctorRows(ctx)...)
+	return out
 }

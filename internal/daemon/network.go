@@ -12,7 +12,6 @@ import (
 	"banger/internal/api"
 	"banger/internal/config"
 	"banger/internal/dns"
-	"banger/internal/doctor"
 	"banger/internal/errdefs"
 	"banger/internal/firewall"
 	"banger/internal/netlink"
@@ -229,17 +228,22 @@ func (n *netStack) info(ctx context.Context) *api.NetworkInfo {
 	return out
 }
 
-// doctorRows are the network's rows in banger doctor.
-func (n *netStack) doctorRows(ctx context.Context) []doctor.Tool {
+// doctorChecks are the network's rows in banger doctor.
+func (n *netStack) doctorChecks(ctx context.Context) []api.Check {
 	if n == nil {
 		return nil
 	}
+	check := func(name, detail string, err error, fix string) api.Check {
+		if err != nil {
+			return api.Check{Name: name, Status: api.CheckFail, Detail: err.Error(), Fix: fix}
+		}
+		return api.Check{Name: name, Status: api.CheckPass, Detail: detail}
+	}
 	settleErr := n.svc.Settle(ctx)
 	st := n.svc.Status()
-	rows := []doctor.Tool{{
-		Name: "network", Path: fmt.Sprintf("bridge %s %s, %d VMs attached, %d spare taps", st.Bridge, st.Gateway, st.Attached, st.SparesReady),
-		Err: n.setupErr, Fix: "fix what the error says (network.subnet, network.bridge in the config), then restart bangerd",
-	}}
+	out := []api.Check{check("network",
+		fmt.Sprintf("bridge %s %s, %d VMs attached, %d spare taps", st.Bridge, st.Gateway, st.Attached, st.SparesReady),
+		n.setupErr, "fix what the error says (network.subnet, network.bridge in the config, or run bangerd as root), then restart bangerd")}
 	fw, err := firewall.Read()
 	if err == nil && !fw.Present && n.setupErr == nil {
 		err = errors.New("banger's nftables tables are missing (removed by hand or by another firewall tool)")
@@ -247,10 +251,9 @@ func (n *netStack) doctorRows(ctx context.Context) []doctor.Tool {
 	if err == nil {
 		err = settleErr
 	}
-	rows = append(rows, doctor.Tool{
-		Name: "firewall", Path: fmt.Sprintf("nftables tables inet/bridge banger: %d chains, %d rules, %d VMs with NAT", fw.Chains, fw.Rules, fw.NATVMs),
-		Err: err, Fix: "restart bangerd: it rebuilds the tables from its state",
-	})
+	out = append(out, check("firewall",
+		fmt.Sprintf("nftables tables inet/bridge banger: %d chains, %d rules, %d VMs with NAT", fw.Chains, fw.Rules, fw.NATVMs),
+		err, "restart bangerd: it rebuilds the tables from its state"))
 	var lns []string
 	for _, ln := range n.lns {
 		lns = append(lns, ln.Addr())
@@ -259,9 +262,6 @@ func (n *netStack) doctorRows(ctx context.Context) []doctor.Tool {
 	if len(lns) == 0 && n.setupErr == nil {
 		dnsErr = errors.New("no DNS listener is serving")
 	}
-	rows = append(rows, doctor.Tool{
-		Name: "dns", Path: fmt.Sprintf(".%s on %s", n.cfg.DNS.Domain, strings.Join(lns, ", ")), Err: dnsErr,
-		Fix: "set dns.listen to a free loopback address:port and restart bangerd; docs/dns.md wires the host's resolver",
-	})
-	return rows
+	return append(out, check("dns", fmt.Sprintf(".%s on %s", n.cfg.DNS.Domain, strings.Join(lns, ", ")), dnsErr,
+		"set dns.listen to a free loopback address:port and restart bangerd; docs/dns.md wires the host's resolver"))
 }

@@ -37,6 +37,8 @@ type Deps struct {
 	DriverWhy  string // how the driver was chosen
 	Tools      func() []Tool
 	Prereqs    func() []Tool // optional: build tools, the guest agent, default kernel and image
+	// Extra checks made by the daemon's services (networking); optional.
+	Extra      func() []api.Check
 	Store      interface{ Check(context.Context) error }
 	RuntimeDir string
 	Socket     string
@@ -56,6 +58,9 @@ func Run(ctx context.Context, d Deps) api.DoctorReport {
 		for _, t := range d.Prereqs() {
 			checks = append(checks, toolCheck(t))
 		}
+	}
+	if d.Extra != nil {
+		checks = append(checks, d.Extra()...)
 	}
 	checks = append(checks, storeCheck(ctx, d))
 	checks = append(checks, socketChecks(d)...)
