@@ -33,6 +33,9 @@ func main() {
 func run(args []string, stderr io.Writer) error {
 	// Sockets (ours and the VMMs') must be private from birth.
 	syscall.Umask(0o077)
+	if isRootHelper(args) {
+		return runHelper(args, stderr)
+	}
 
 	fs := flag.NewFlagSet("bangerd", flag.ContinueOnError)
 	fs.SetOutput(stderr)

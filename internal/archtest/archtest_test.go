@@ -111,7 +111,7 @@ var adapters = []string{
 	"banger/internal/vmm", "banger/internal/disk", "banger/internal/process", "banger/internal/store",
 	"banger/internal/paths", "banger/internal/kernelbuild", "banger/internal/imagebuild",
 	"banger/internal/agent", "banger/internal/netlink", "banger/internal/firewall", "banger/internal/dns",
-	"banger/internal/resolved", "banger/internal/netnstest",
+	"banger/internal/resolved", "banger/internal/netnstest", "banger/internal/privileged", "banger/internal/portfwd",
 }
 
 var upper = []string{

@@ -40,6 +40,7 @@ var fields = []field{
 	{"network.subnet", wantString, func(c *Config) any { return &c.Network.Subnet }},
 	{"network.nat", wantBool, func(c *Config) any { return &c.Network.NAT }},
 	{"network.tap_pool", wantInteger, func(c *Config) any { return &c.Network.TapPool }},
+	{"network.helper_socket", wantString, func(c *Config) any { return &c.Network.HelperSocket }},
 	{"dns.domain", wantString, func(c *Config) any { return &c.DNS.Domain }},
 	{"dns.listen", wantString, func(c *Config) any { return &c.DNS.Listen }},
 	{"dns.upstreams", wantStrings, func(c *Config) any { return &c.DNS.Upstreams }},

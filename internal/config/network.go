@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 )
 
@@ -13,6 +14,9 @@ type Network struct {
 	Subnet  string `toml:"subnet"`   // IPv4 /24 (or larger) for VM addresses; the bridge takes the first
 	NAT     bool   `toml:"nat"`      // default for new VMs: may reach outside networks
 	TapPool int    `toml:"tap_pool"` // taps kept ready so starts do not wait for link creation
+	// HelperSocket is the root helper's socket, used when bangerd does not
+	// run as root.
+	HelperSocket string `toml:"helper_socket"`
 }
 
 // DNS is banger's embedded DNS server.
@@ -31,10 +35,13 @@ const (
 	MaxTapPool       = 64
 	DefaultDomain    = "vm"
 	DefaultDNSListen = "127.0.0.153:53"
+	// DefaultHelperSocket is outside /run/banger, which belongs to the
+	// daemon's user in a system install.
+	DefaultHelperSocket = "/run/banger-helper/helper.sock"
 )
 
 func defaultNetwork() Network {
-	return Network{Enabled: true, Bridge: DefaultBridge, Subnet: DefaultSubnet, NAT: true, TapPool: DefaultTapPool}
+	return Network{Enabled: true, Bridge: DefaultBridge, Subnet: DefaultSubnet, NAT: true, TapPool: DefaultTapPool, HelperSocket: DefaultHelperSocket}
 }
 
 func defaultDNS() DNS {
@@ -131,6 +138,9 @@ func (c Config) networkProblems(check func(key string, value any, reason string)
 	check("network.subnet", c.Network.Subnet, SubnetReason(c.Network.Subnet))
 	if c.Network.TapPool < 0 || c.Network.TapPool > MaxTapPool {
 		check("network.tap_pool", c.Network.TapPool, fmt.Sprintf("must be between 0 and %d", MaxTapPool))
+	}
+	if !filepath.IsAbs(c.Network.HelperSocket) {
+		check("network.helper_socket", c.Network.HelperSocket, "must be an absolute path")
 	}
 	check("dns.domain", c.DNS.Domain, domainReason(c.DNS.Domain))
 	check("dns.listen", c.DNS.Listen, listenReason(c.DNS.Listen))

@@ -74,6 +74,7 @@ func TestValidate(t *testing.T) {
 			`vm.image = "": must name an image, e.g. "default"`,
 			`network.bridge = "": must be 1 to 15 characters (a Linux interface name)`,
 			`network.subnet = "": must be an IPv4 prefix such as "10.77.0.0/24"`,
+			`network.helper_socket = "": must be an absolute path`,
 			`dns.domain = "": must be a DNS domain such as "vm"`,
 		}},
 		{"subnet with host bits", testHost, func(c *Config) { c.Network.Subnet = "10.1.2.3/24" },

@@ -14,8 +14,8 @@ import (
 	"banger/internal/dns"
 	"banger/internal/errdefs"
 	"banger/internal/firewall"
-	"banger/internal/netlink"
 	"banger/internal/network"
+	"banger/internal/privileged"
 	"banger/internal/store"
 	"banger/internal/vm"
 )
@@ -29,6 +29,8 @@ const guestDNSPort = 53
 type netStack struct {
 	cfg  config.Config
 	log  *slog.Logger
+	host privileged.Host // in-process when root, else the root helper
+	how  string          // which, for the log and doctor
 	svc  *network.Service
 	dns  *dns.Server
 	lns  []dns.Listener
@@ -37,6 +39,8 @@ type netStack struct {
 	// setupErr is why the host network could not be set up at start;
 	// starts of networked VMs fail with it until the daemon restarts.
 	setupErr error
+	// dnsErr is why a DNS listener could not open; VMs work without it.
+	dnsErr error
 }
 
 func newNetStack(cfg config.Config, st *store.Store, log *slog.Logger) (*netStack, error) {
@@ -48,11 +52,16 @@ func newNetStack(cfg config.Config, st *store.Store, log *slog.Logger) (*netStac
 		return nil, errdefs.Wrap(errdefs.InvalidArgument, fmt.Errorf("dns: %w", err))
 	}
 	n := &netStack{cfg: cfg, log: log, dns: srv}
+	if os.Geteuid() == 0 {
+		n.host, n.how = privileged.NewLocal(), "in-process (bangerd runs as root)"
+	} else {
+		n.host, n.how = &privileged.Client{Socket: cfg.Network.HelperSocket}, "through the root helper at "+cfg.Network.HelperSocket
+	}
 	n.svc = network.New(network.Config{
 		Relay:    relayer(n),
 		Store:    st,
-		Links:    hostLinks{},
-		Firewall: nftFirewall{applier: &firewall.Applier{}},
+		Links:    n.host,
+		Firewall: hostFirewall{n.host},
 		Names:    srv,
 		Logger:   log.With("component", "network"),
 		Bridge:   cfg.Network.Bridge,
@@ -87,11 +96,18 @@ func (n *netStack) start(ctx context.Context, st *store.Store) {
 		}
 	}
 	if err := n.svc.Setup(ctx, live, others); err != nil {
+		if _, helper := n.host.(*privileged.Client); helper && errdefs.Is(err, errdefs.Unavailable) {
+			err = fmt.Errorf("%w: bangerd runs as uid %d and asks the root helper for host networking; start it: sudo bangerd --root-helper --allow-uid %d --bridge %s --socket %s (or set network.enabled = false)",
+				err, os.Getuid(), os.Getuid(), n.cfg.Network.Bridge, n.cfg.Network.HelperSocket)
+		}
 		n.setupErr = err
-		n.log.Error("set up the host network; networked VMs cannot start until this is fixed and bangerd restarted", "err", err)
+		n.log.Error("set up the host network; networked VMs cannot start until this is fixed and bangerd restarted", "err", err, "host", n.how)
 		return
 	}
-	n.setupErr = n.listen(ctx)
+	n.dnsErr = n.listen(ctx)
+	if n.dnsErr != nil {
+		n.log.Error("serve DNS to guests; VMs work but resolve no names", "err", n.dnsErr)
+	}
 }
 
 // listen opens the DNS listeners: one for the host on dns.listen that
@@ -114,7 +130,7 @@ func (n *netStack) listen(ctx context.Context) error {
 	var errs []error
 	ln, err := n.dns.Listen(ctx, guestAddr, true)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("serve DNS to guests on %s: %w", guestAddr, err))
+		errs = append(errs, fmt.Errorf("serve DNS to guests on %s: %w%s", guestAddr, err, bindHint()))
 	} else {
 		n.lns = append(n.lns, ln)
 	}
@@ -128,7 +144,7 @@ func (n *netStack) listen(ctx context.Context) error {
 		}
 	}
 	if n.cfg.DNS.Resolved {
-		n.wire = wireResolved(ctx, n.log, n.cfg.Network.Bridge, gw, n.cfg.DNS.Domain)
+		n.wire = wireResolved(ctx, n.log, n.host, n.cfg.Network.Bridge, gw, n.cfg.DNS.Domain)
 	}
 	n.log.Info("network ready", "bridge", n.cfg.Network.Bridge, "gateway", n.svc.Gateway().String(),
 		"dns_host", n.cfg.DNS.Listen, "dns_guests", guestAddr, "upstreams", upstreams)
@@ -171,34 +187,23 @@ func (v vmNetwork) Detach(ctx context.Context, id, name string) error {
 	return v.n.svc.Detach(ctx, id, name)
 }
 
-// hostLinks adapts the netlink package to the network service.
-type hostLinks struct{}
+// hostFirewall adapts the privileged host's rules to the network service.
+type hostFirewall struct{ host privileged.Host }
 
-func (hostLinks) EnsureBridge(name string, addr netip.Prefix) error {
-	return netlink.EnsureBridge(netlink.Bridge{Name: name, Addr: addr})
-}
-func (hostLinks) CreateTap(name string, uid, gid int) error { return netlink.CreateTap(name, uid, gid) }
-func (hostLinks) AttachTap(tap, bridge string) error        { return netlink.AttachTap(tap, bridge) }
-func (hostLinks) RenameLink(from, to string) error          { return netlink.RenameLink(from, to) }
-func (hostLinks) DeleteLink(name string) error              { return netlink.DeleteLink(name) }
-func (hostLinks) Links(prefix string) ([]string, error)     { return netlink.Links(prefix) }
-func (hostLinks) DetachTap(tap string) error                { return netlink.DetachTap(tap) }
-func (hostLinks) LinkExists(name string) (bool, error)      { return netlink.LinkExists(name) }
-func (hostLinks) RoutedPrefixes(exclude string) ([]netip.Prefix, error) {
-	return netlink.RoutedPrefixes(exclude)
-}
-func (hostLinks) Forwarding() (bool, error)   { return netlink.Forwarding() }
-func (hostLinks) SetForwarding(on bool) error { return netlink.SetForwarding(on) }
-
-// nftFirewall adapts the firewall package to the network service.
-type nftFirewall struct{ applier *firewall.Applier }
-
-func (f nftFirewall) Apply(r network.Rules) error {
+func (f hostFirewall) Apply(r network.Rules) error {
 	spec := firewall.Spec{Bridge: r.Bridge, Gateway: r.Gateway, DNSPort: r.DNSPort}
 	for _, v := range r.VMs {
 		spec.VMs = append(spec.VMs, firewall.VM{Tap: v.Tap, IP: v.IP, MAC: v.MAC, NAT: v.NAT, Group: v.Group})
 	}
-	return f.applier.Apply(spec)
+	return f.host.ApplyRules(spec)
+}
+
+// bindHint says how an unprivileged bangerd may bind the DNS port.
+func bindHint() string {
+	if os.Geteuid() == 0 {
+		return ""
+	}
+	return " (port 53 needs CAP_NET_BIND_SERVICE: setcap cap_net_bind_service=+ep $(command -v bangerd), or AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd unit)"
 }
 
 // info reports the network's state for system info; nil without
@@ -219,7 +224,7 @@ func (n *netStack) info(ctx context.Context) *api.NetworkInfo {
 	for _, ln := range n.lns {
 		out.DNSListeners = append(out.DNSListeners, ln.Addr())
 	}
-	if fw, err := firewall.Read(); err == nil {
+	if fw, err := n.host.ReadRules(); err == nil {
 		out.FirewallPresent, out.FirewallRules, out.NATVMs = fw.Present, fw.Rules, fw.NATVMs
 	}
 	if n.setupErr != nil {
@@ -242,9 +247,9 @@ func (n *netStack) doctorChecks(ctx context.Context) []api.Check {
 	settleErr := n.svc.Settle(ctx)
 	st := n.svc.Status()
 	out := []api.Check{check("network",
-		fmt.Sprintf("bridge %s %s, %d VMs attached, %d spare taps", st.Bridge, st.Gateway, st.Attached, st.SparesReady),
+		fmt.Sprintf("bridge %s %s, %d VMs attached, %d spare taps; host changes %s", st.Bridge, st.Gateway, st.Attached, st.SparesReady, n.how),
 		n.setupErr, "fix what the error says (network.subnet, network.bridge in the config, or run bangerd as root), then restart bangerd")}
-	fw, err := firewall.Read()
+	fw, err := n.host.ReadRules()
 	if err == nil && !fw.Present && n.setupErr == nil {
 		err = errors.New("banger's nftables tables are missing (removed by hand or by another firewall tool)")
 	}
@@ -258,8 +263,8 @@ func (n *netStack) doctorChecks(ctx context.Context) []api.Check {
 	for _, ln := range n.lns {
 		lns = append(lns, ln.Addr())
 	}
-	var dnsErr error
-	if len(lns) == 0 && n.setupErr == nil {
+	dnsErr := n.dnsErr
+	if dnsErr == nil && len(lns) == 0 && n.setupErr == nil {
 		dnsErr = errors.New("no DNS listener is serving")
 	}
 	return append(out, check("dns", fmt.Sprintf(".%s on %s", n.cfg.DNS.Domain, strings.Join(lns, ", ")), dnsErr,

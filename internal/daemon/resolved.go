@@ -8,7 +8,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"banger/internal/netlink"
+	"banger/internal/privileged"
 	"banger/internal/resolved"
 )
 
@@ -23,14 +23,14 @@ type resolvedLink struct {
 
 // wireResolved routes domain to dnsAddr on bridge when systemd-resolved
 // runs, and returns nil (after saying why in the log) when it cannot.
-func wireResolved(ctx context.Context, log *slog.Logger, bridge string, dnsAddr netip.Addr, domain string) *resolvedLink {
+func wireResolved(ctx context.Context, log *slog.Logger, host privileged.Host, bridge string, dnsAddr netip.Addr, domain string) *resolvedLink {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if !resolved.Available(ctx) {
 		log.Info("systemd-resolved is not running: see docs/dns.md to resolve ." + domain + " names on the host")
 		return nil
 	}
-	idx, err := netlink.LinkIndex(bridge)
+	idx, err := host.LinkIndex(bridge)
 	if err != nil {
 		log.Warn("route ."+domain+" through systemd-resolved", "err", err)
 		return nil

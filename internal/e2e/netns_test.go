@@ -18,8 +18,13 @@ func newNetns(t *testing.T) string {
 	return netnstest.Named(t, "nameserver 127.0.0.153\n")
 }
 
-// command runs bin with args inside the world's network namespace.
+// command runs bin with args inside the world's network namespace, as
+// the world's user.
 func (w *world) command(ctx context.Context, bin string, args ...string) *exec.Cmd {
+	if len(w.runAs) > 0 {
+		args = append(append(append([]string{}, w.runAs[1:]...), bin), args...)
+		bin = w.runAs[0]
+	}
 	cmd := netnstest.Command(ctx, w.netns, bin, args...)
 	cmd.Env = w.env
 	return cmd

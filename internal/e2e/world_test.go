@@ -32,6 +32,7 @@ type world struct {
 	exitErr  error         // daemon's wait result, valid once exited is closed
 	daemonNo int           // how many daemons startDaemon has run
 	netns    string        // the network namespace everything of this world runs in
+	runAs    []string      // a command prefix that runs the CLI and daemon as another user; nil: root
 }
 
 // newWorld creates a world with a config that points at the fake

@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"banger/internal/vmm/firecracker/fctest"
+)
+
+// nobody is the unprivileged user the daemon runs as in this test.
+const nobody = 65534
+
+// TestUnprivilegedDaemonUsesTheRootHelper runs bangerd as an ordinary user,
+// as a system install does, with `bangerd --root-helper` doing the bridge,
+// tap and firewall work as root: VMs get taps owned by the user, rules and
+// addresses, exactly as with a root daemon.
+func TestUnprivilegedDaemonUsesTheRootHelper(t *testing.T) {
+	needMkfs(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("needs setpriv (util-linux) to run the daemon as another user")
+	}
+	w := newWorld(t)
+	// The programs, the image and every directory of the world belong to
+	// the user; the daemon may bind port 53, as its systemd unit allows.
+	for name, src := range map[string]string{"banger": w.bin.banger, "bangerd-real": w.bin.bangerd, "firecracker": w.bin.firecracker} {
+		copyFile(t, src, w.path("files/"+name))
+	}
+	rootfs, kernel := w.path("files/root.ext4"), w.path("files/vmlinux")
+	writeRootFS(t, rootfs)
+	fctest.WriteKernel(t, kernel)
+	helperDir, err := os.MkdirTemp("", "bgh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(helperDir) })
+	socket := filepath.Join(helperDir, "helper.sock")
+	cfg := fmt.Sprintf("[vmm]\ndriver = \"firecracker\"\nfirecracker_bin = %q\nstop_timeout = \"5s\"\n\n[vm]\nvcpus = 1\nmemory = \"128M\"\ndisk_size = \"256M\"\n\n[network]\nhelper_socket = %q\n",
+		w.path("files/firecracker"), socket)
+	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(w.path("bin/bangerd")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(w.path("files/bangerd-real"), w.path("bin/bangerd")); err != nil {
+		t.Fatal(err)
+	}
+	w.bin.banger = w.path("files/banger")
+	chownTree(t, w.root, nobody)
+	w.runAs = []string{"setpriv", fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups",
+		"--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service"}
+
+	// Without the helper the daemon serves and says what to start.
+	w.startDaemon()
+	if out, _, _ := w.banger("doctor"); !strings.Contains(out, "sudo bangerd --root-helper --allow-uid 65534") {
+		t.Errorf("doctor without the root helper does not say how to start it:\n%s", out)
+	}
+	w.stopDaemon()
+
+	startHelper(t, w, socket)
+	w.startDaemon()
+	w.mustBanger("image", "register", "--name", "default", "--rootfs", rootfs, "--kernel", kernel)
+	w.mustBanger(append(createArgs("a", "b"), "--start")...)
+	w.mustBanger(append(createArgs("c"), "--start", "--offline")...)
+	w.assertNetworkConsistent()
+	w.assertNetwork(t, 3)
+	for _, tap := range w.taps(t) {
+		owner, err := exec.Command("ip", "netns", "exec", w.netns, "cat", "/sys/class/net/"+tap+"/owner").Output()
+		if err != nil || strings.TrimSpace(string(owner)) != fmt.Sprint(nobody) {
+			t.Errorf("tap %s owner = %q, %v; want %d, the daemon's user", tap, owner, err, nobody)
+		}
+	}
+	// (doctor fails here on /dev/kvm, which the user may not open: fine.)
+	if out, _, _ := w.banger("doctor"); !strings.Contains(out, "through the root helper") {
+		t.Errorf("doctor does not say the root helper does the host work:\n%s", out)
+	}
+	w.mustBanger("vm", "stop", "c")
+	w.assertNetwork(t, 2)
+	w.mustBanger("vm", "delete", "a", "b", "c")
+	w.assertNetwork(t, 0)
+}
+
+// startHelper runs `bangerd --root-helper` as root in w's namespace, for
+// the world's user, until the test ends.
+func startHelper(t *testing.T, w *world, socket string) {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(filepath.Dir(socket), "helper.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", w.netns, w.path("files/bangerd-real"),
+		"--root-helper", fmt.Sprintf("--allow-uid=%d", nobody), "--bridge=banger0", "--socket="+socket)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("root helper log:\n%s", b)
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(socket); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the root helper did not make %s", socket)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// taps lists the VM taps in w's namespace.
+func (w *world) taps(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.CommandContext(context.Background(), "ip", "-n", w.netns, "-o", "link", "show").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var taps []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], "bt-") {
+			taps = append(taps, strings.TrimSuffix(strings.SplitN(f[1], "@", 2)[0], ":"))
+		}
+	}
+	return taps
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// chownTree gives root and everything below it to uid.
+func chownTree(t *testing.T, root string, uid int) {
+	t.Helper()
+	err := filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, uid)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

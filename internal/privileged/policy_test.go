@@ -1,0 +1,229 @@
+package privileged
+
+import (
+	"encoding/json"
+	"net/netip"
+	"reflect"
+	"sort"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"banger/internal/errdefs"
+)
+
+var (
+	testPolicy = Policy{UID: 1000, Bridge: "banger0"}
+	owner1000  = caller{uid: 1000, gid: 1000}
+	rootCaller = caller{uid: 0, gid: 0}
+)
+
+// seededHost is a fake with banger0 and one tap, bt-0123456789ab, down.
+func seededHost(t *testing.T) *fakeHost {
+	t.Helper()
+	f := newFakeHost()
+	if err := f.EnsureBridge("banger0", netip.MustParsePrefix("10.77.0.1/24")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CreateTap("bt-0123456789ab", 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	f.calls = nil
+	return f
+}
+
+const goodSpec = `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":53,
+	"vms":[{"tap":"bt-0123456789ab","ip":"10.77.0.2","mac":"0a:00:00:00:00:02","nat":true}]}}`
+
+// validationCases: every method with good and bad arguments. call is the
+// call the Host sees, "" when the request must be refused before it.
+var validationCases = []struct {
+	name   string
+	who    caller
+	method string
+	args   string
+	want   errdefs.Kind // "" for success
+	call   string
+}{
+	{"bridge", owner1000, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.1/24"}`, "", "EnsureBridge banger0 10.77.0.1/24"},
+	{"bridge by root", rootCaller, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.1/24"}`, "", "EnsureBridge banger0 10.77.0.1/24"},
+	{"another bridge", owner1000, "EnsureBridge", `{"name":"docker0","addr":"10.77.0.1/24"}`, errdefs.FailedPrecondition, ""},
+	{"eth0 as bridge", rootCaller, "EnsureBridge", `{"name":"eth0","addr":"10.77.0.1/24"}`, errdefs.FailedPrecondition, ""},
+	{"no bridge name", owner1000, "EnsureBridge", `{"addr":"10.77.0.1/24"}`, errdefs.InvalidArgument, ""},
+	{"ipv6 bridge addr", owner1000, "EnsureBridge", `{"name":"banger0","addr":"fd00::1/64"}`, errdefs.InvalidArgument, ""},
+	{"no bridge addr", owner1000, "EnsureBridge", `{"name":"banger0"}`, errdefs.InvalidArgument, ""},
+	{"addr without prefix", owner1000, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.1"}`, errdefs.InvalidArgument, ""},
+	{"unknown field", owner1000, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.1/24","mtu":9000}`, errdefs.InvalidArgument, ""},
+	{"args not an object", owner1000, "EnsureBridge", `["banger0"]`, errdefs.InvalidArgument, ""},
+
+	{"tap for self", owner1000, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":1000,"gid":1000}`, "", "CreateTap bt-aaaaaaaaaaaa 1000:1000"},
+	{"spare for self", owner1000, "CreateTap", `{"name":"bp1a2b-0011aabb","uid":1000,"gid":1000}`, "", "CreateTap bp1a2b-0011aabb 1000:1000"},
+	{"root gives a tap to anyone", rootCaller, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":4711,"gid":4711}`, "", "CreateTap bt-aaaaaaaaaaaa 4711:4711"},
+	{"tap for root", owner1000, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":0,"gid":0}`, errdefs.FailedPrecondition, ""},
+	{"tap for another group", owner1000, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":1000,"gid":0}`, errdefs.FailedPrecondition, ""},
+	{"tap with no owner", owner1000, "CreateTap", `{"name":"bt-aaaaaaaaaaaa"}`, errdefs.FailedPrecondition, ""},
+	{"negative owner", rootCaller, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":-1,"gid":0}`, errdefs.InvalidArgument, ""},
+	{"tap named eth0", owner1000, "CreateTap", `{"name":"eth0","uid":1000,"gid":1000}`, errdefs.InvalidArgument, ""},
+	{"tap named as the bridge", owner1000, "CreateTap", `{"name":"banger0","uid":1000,"gid":1000}`, errdefs.InvalidArgument, ""},
+	{"uppercase tap", owner1000, "CreateTap", `{"name":"bt-0123456789AB","uid":1000,"gid":1000}`, errdefs.InvalidArgument, ""},
+	{"short tap", owner1000, "CreateTap", `{"name":"bt-0123","uid":1000,"gid":1000}`, errdefs.InvalidArgument, ""},
+	{"spare with _", owner1000, "CreateTap", `{"name":"bp1a2b_0011aabb","uid":1000,"gid":1000}`, errdefs.InvalidArgument, ""},
+	{"spare with a short hash", owner1000, "CreateTap", `{"name":"bp1a2-00011aabb","uid":1000,"gid":1000}`, errdefs.InvalidArgument, ""},
+	{"tap that exists", owner1000, "CreateTap", `{"name":"bt-0123456789ab","uid":1000,"gid":1000}`, errdefs.AlreadyExists, "CreateTap bt-0123456789ab 1000:1000"},
+
+	{"attach", owner1000, "AttachTap", `{"tap":"bt-0123456789ab","bridge":"banger0"}`, "", "AttachTap bt-0123456789ab banger0"},
+	{"attach to another bridge", owner1000, "AttachTap", `{"tap":"bt-0123456789ab","bridge":"virbr0"}`, errdefs.FailedPrecondition, ""},
+	{"attach eth0", rootCaller, "AttachTap", `{"tap":"eth0","bridge":"banger0"}`, errdefs.InvalidArgument, ""},
+	{"attach a missing tap", owner1000, "AttachTap", `{"tap":"bt-ffffffffffff","bridge":"banger0"}`, errdefs.NotFound, "AttachTap bt-ffffffffffff banger0"},
+
+	{"detach", owner1000, "DetachTap", `{"tap":"bt-0123456789ab"}`, "", "DetachTap bt-0123456789ab"},
+	{"detach eth0", owner1000, "DetachTap", `{"tap":"eth0"}`, errdefs.InvalidArgument, ""},
+	{"detach the bridge", owner1000, "DetachTap", `{"tap":"banger0"}`, errdefs.InvalidArgument, ""},
+
+	{"rename to a spare", owner1000, "RenameLink", `{"from":"bt-0123456789ab","to":"bp1a2b-00000000"}`, "", "RenameLink bt-0123456789ab bp1a2b-00000000"},
+	{"rename eth0", rootCaller, "RenameLink", `{"from":"eth0","to":"bt-aaaaaaaaaaaa"}`, errdefs.InvalidArgument, ""},
+	{"rename to eth0", owner1000, "RenameLink", `{"from":"bt-0123456789ab","to":"eth0"}`, errdefs.InvalidArgument, ""},
+	{"rename to the bridge", owner1000, "RenameLink", `{"from":"bt-0123456789ab","to":"banger0"}`, errdefs.InvalidArgument, ""},
+	{"rename the bridge", owner1000, "RenameLink", `{"from":"banger0","to":"bt-aaaaaaaaaaaa"}`, errdefs.InvalidArgument, ""},
+
+	{"delete a tap", owner1000, "DeleteLink", `{"name":"bt-0123456789ab"}`, "", "DeleteLink bt-0123456789ab"},
+	{"delete a spare", owner1000, "DeleteLink", `{"name":"bp1a2b-00000000"}`, "", "DeleteLink bp1a2b-00000000"},
+	{"delete the bridge", owner1000, "DeleteLink", `{"name":"banger0"}`, errdefs.InvalidArgument, ""},
+	{"delete eth0", rootCaller, "DeleteLink", `{"name":"eth0"}`, errdefs.InvalidArgument, ""},
+	{"delete nothing", owner1000, "DeleteLink", `{}`, errdefs.InvalidArgument, ""},
+
+	{"list taps", owner1000, "Links", `{"prefix":"bt-"}`, "", "Links bt-"},
+	{"list spares", owner1000, "Links", `{"prefix":"bp1a2b-"}`, "", "Links bp1a2b-"},
+	{"list everything", owner1000, "Links", `{"prefix":""}`, errdefs.InvalidArgument, ""},
+	{"list by e", owner1000, "Links", `{"prefix":"e"}`, errdefs.InvalidArgument, ""},
+	{"list by bp", owner1000, "Links", `{"prefix":"bp"}`, errdefs.InvalidArgument, ""},
+
+	{"bridge exists", owner1000, "LinkExists", `{"name":"banger0"}`, "", "LinkExists banger0"},
+	{"tap exists", owner1000, "LinkExists", `{"name":"bt-ffffffffffff"}`, "", "LinkExists bt-ffffffffffff"},
+	{"eth0 exists", owner1000, "LinkExists", `{"name":"eth0"}`, errdefs.InvalidArgument, ""},
+
+	{"bridge index", owner1000, "LinkIndex", `{"name":"banger0"}`, "", "LinkIndex banger0"},
+	{"missing tap index", owner1000, "LinkIndex", `{"name":"bt-ffffffffffff"}`, errdefs.NotFound, "LinkIndex bt-ffffffffffff"},
+	{"eth0 index", owner1000, "LinkIndex", `{"name":"eth0"}`, errdefs.InvalidArgument, ""},
+
+	{"routes but the bridge's", owner1000, "RoutedPrefixes", `{"exclude":"banger0"}`, "", "RoutedPrefixes banger0"},
+	{"all routes", owner1000, "RoutedPrefixes", `{}`, "", "RoutedPrefixes "},
+	{"routes but eth0's", owner1000, "RoutedPrefixes", `{"exclude":"eth0"}`, errdefs.FailedPrecondition, ""},
+
+	{"forwarding", owner1000, "Forwarding", `{}`, "", "Forwarding"},
+	{"forwarding without args", owner1000, "Forwarding", ``, "", "Forwarding"},
+	{"forwarding with args", owner1000, "Forwarding", `{"on":true}`, errdefs.InvalidArgument, ""},
+
+	{"forwarding on", owner1000, "SetForwarding", `{"on":true}`, "", "SetForwarding true"},
+	{"forwarding off", owner1000, "SetForwarding", `{"on":false}`, "", "SetForwarding false"},
+	{"forwarding unsaid", owner1000, "SetForwarding", `{}`, errdefs.InvalidArgument, ""},
+	{"forwarding as a string", owner1000, "SetForwarding", `{"on":"yes"}`, errdefs.InvalidArgument, ""},
+
+	{"rules", owner1000, "ApplyRules", goodSpec, "", "ApplyRules banger0 1 VMs"},
+	{"no VMs", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":53}}`, "", "ApplyRules banger0 0 VMs"},
+	{"rules for another bridge", owner1000, "ApplyRules", `{"spec":{"bridge":"docker0","gateway":"10.77.0.1/24","dns_port":53}}`, errdefs.FailedPrecondition, ""},
+	{"invalid spec", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":53,
+		"vms":[{"tap":"bt-0123456789ab","ip":"10.99.0.2","mac":"0a:00:00:00:00:02"}]}}`, errdefs.InvalidArgument, ""},
+	{"rules on eth0", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":53,
+		"vms":[{"tap":"eth0","ip":"10.77.0.2","mac":"0a:00:00:00:00:02"}]}}`, errdefs.InvalidArgument, ""},
+	{"rules on a spare", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":53,
+		"vms":[{"tap":"bp1a2b-00000000","ip":"10.77.0.2","mac":"0a:00:00:00:00:02"}]}}`, errdefs.InvalidArgument, ""},
+	{"bad mac", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":53,
+		"vms":[{"tap":"bt-0123456789ab","ip":"10.77.0.2","mac":"zz"}]}}`, errdefs.InvalidArgument, ""},
+	{"unknown VM field", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":53,
+		"vms":[{"tap":"bt-0123456789ab","ip":"10.77.0.2","mac":"0a:00:00:00:00:02","allow_host":true}]}}`, errdefs.InvalidArgument, ""},
+
+	{"read rules", owner1000, "ReadRules", `{}`, "", "ReadRules"},
+	{"read rules with args", owner1000, "ReadRules", `{"all":true}`, errdefs.InvalidArgument, ""},
+
+	{"unknown method", rootCaller, "DeleteBridge", `{"name":"banger0"}`, errdefs.InvalidArgument, ""},
+	{"no method", rootCaller, "", `{}`, errdefs.InvalidArgument, ""},
+}
+
+func TestValidation(t *testing.T) {
+	for _, tt := range validationCases {
+		t.Run(tt.name, func(t *testing.T) {
+			host := seededHost(t)
+			log, logs := newLogger()
+			s := newServer(testPolicy, host, log, requestTimeout)
+			_, err := s.handle(tt.who, request{Method: tt.method, Args: json.RawMessage(tt.args)})
+			if got := errdefs.KindOf(err); got != tt.want {
+				t.Errorf("kind = %q (%v), want %q", got, err, tt.want)
+			}
+			var want []string
+			if tt.call != "" {
+				want = []string{tt.call}
+			}
+			if diff := cmp.Diff(want, host.Calls()); diff != "" {
+				t.Errorf("calls that reached the host (-want +got):\n%s", diff)
+			}
+			refused := tt.want != "" && tt.call == ""
+			if got := len(logs.find(t, "refused request", tt.who.uid)); refused && got != 1 {
+				t.Errorf("%d refusal log records with uid %d, want 1", got, tt.who.uid)
+			} else if !refused && got != 0 {
+				t.Errorf("%d refusal log records for an allowed call", got)
+			}
+		})
+	}
+}
+
+// TestValidationCoversEveryMethod: every Host method is served, and the
+// table has an allowed and a refused case for each.
+func TestValidationCoversEveryMethod(t *testing.T) {
+	var hostMethods, served []string
+	ht := reflect.TypeFor[Host]()
+	for i := range ht.NumMethod() {
+		hostMethods = append(hostMethods, ht.Method(i).Name)
+	}
+	for m := range methods {
+		served = append(served, m)
+	}
+	sort.Strings(served)
+	if diff := cmp.Diff(hostMethods, served); diff != "" {
+		t.Errorf("methods served vs Host (-host +served):\n%s", diff)
+	}
+	ok, refused := map[string]bool{}, map[string]bool{}
+	for _, tt := range validationCases {
+		if tt.want == "" {
+			ok[tt.method] = true
+		} else if tt.call == "" {
+			refused[tt.method] = true
+		}
+	}
+	for _, m := range hostMethods {
+		if !ok[m] {
+			t.Errorf("no allowed case for %s", m)
+		}
+		if !refused[m] && m != "Forwarding" && m != "ReadRules" {
+			t.Errorf("no refused case for %s", m)
+		}
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy Policy
+		who    caller
+		valid  errdefs.Kind
+		allow  errdefs.Kind
+	}{
+		{"the owner", testPolicy, owner1000, "", ""},
+		{"root", testPolicy, rootCaller, "", ""},
+		{"another user", testPolicy, caller{uid: 65534, gid: 65534}, "", errdefs.FailedPrecondition},
+		{"the owner's group is not enough", testPolicy, caller{uid: 1001, gid: 1000}, "", errdefs.FailedPrecondition},
+		{"negative uid", Policy{UID: -1, Bridge: "banger0"}, rootCaller, errdefs.InvalidArgument, ""},
+		{"bad bridge name", Policy{UID: 1000, Bridge: "Banger 0"}, owner1000, errdefs.InvalidArgument, ""},
+		{"no bridge", Policy{UID: 1000}, owner1000, errdefs.InvalidArgument, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := errdefs.KindOf(tt.policy.Validate()); got != tt.valid {
+				t.Errorf("Validate kind = %q, want %q", got, tt.valid)
+			}
+			if got := errdefs.KindOf(tt.policy.allowed(tt.who)); got != tt.allow {
+				t.Errorf("allowed kind = %q, want %q", got, tt.allow)
+			}
+		})
+	}
+}
