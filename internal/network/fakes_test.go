@@ -25,6 +25,7 @@ type fakeLinks struct {
 	deleted int
 	renames map[string]string // from -> to
 	failTap error
+	slowOff time.Duration // how long taking a tap off the bridge or deleting it takes
 }
 
 func newFakeLinks() *fakeLinks {
@@ -91,6 +92,10 @@ func (f *fakeLinks) RenameLink(from, to string) error {
 
 func (f *fakeLinks) DetachTap(tap string) error {
 	f.mu.Lock()
+	slow := f.slowOff
+	f.mu.Unlock()
+	time.Sleep(slow)
+	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.links[tap]; ok {
 		f.links[tap] = ""
@@ -99,6 +104,10 @@ func (f *fakeLinks) DetachTap(tap string) error {
 }
 
 func (f *fakeLinks) DeleteLink(name string) error {
+	f.mu.Lock()
+	slow := f.slowOff
+	f.mu.Unlock()
+	time.Sleep(slow)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.links[name]; ok {

@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -107,6 +106,13 @@ type Service struct {
 	later     chan struct{}
 	stopLater chan struct{}
 	laterDone chan struct{}
+
+	// A stopped VM's tap is removed in the background too: taking a link
+	// off a bridge, setting it down or deleting it each wait for an RCU
+	// grace period in the kernel. removing holds a channel per tap being
+	// removed, closed when it is gone; under mu.
+	removing map[string]chan struct{}
+	bg       sync.WaitGroup
 }
 
 // member is one attached VM.
@@ -127,7 +133,8 @@ func New(cfg Config) *Service {
 		log = slog.New(slog.DiscardHandler)
 	}
 	gw := netip.PrefixFrom(cfg.Subnet.Addr().Next(), cfg.Subnet.Bits())
-	s := &Service{cfg: cfg, log: log, gateway: gw, attached: map[string]member{}, relays: map[relayKey]Relay{}}
+	s := &Service{cfg: cfg, log: log, gateway: gw, attached: map[string]member{}, relays: map[relayKey]Relay{},
+		removing: map[string]chan struct{}{}}
 	s.pool = pool{links: cfg.Links, prefix: poolPrefix(cfg.Bridge), size: cfg.TapPool, uid: cfg.UID, gid: cfg.GID, log: log}
 	s.later, s.stopLater, s.laterDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	go s.syncLoop()
@@ -150,11 +157,22 @@ func (s *Service) syncLoop() {
 }
 
 // Settle applies every change made so far to the firewall and IP
-// forwarding before it returns.
+// forwarding, and finishes the tap removals under way, before it returns.
 func (s *Service) Settle(ctx context.Context) error {
 	s.mu.Lock()
 	gen := s.gen
+	var pending []chan struct{}
+	for _, done := range s.removing {
+		pending = append(pending, done)
+	}
 	s.mu.Unlock()
+	for _, done := range pending {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	return s.sync(ctx, gen)
 }
 
@@ -237,6 +255,9 @@ func (s *Service) Attach(ctx context.Context, vm VM) (Attachment, error) {
 		return Attachment{}, fmt.Errorf("lease of %s: %w", vm.Name, err)
 	}
 	tap := TapName(vm.ID)
+	if err := s.waitRemoval(ctx, tap); err != nil {
+		return Attachment{}, err
+	}
 	if err := s.ensureTap(tap); err != nil {
 		return Attachment{}, err
 	}
@@ -304,7 +325,50 @@ func (s *Service) Detach(ctx context.Context, id, name string) error {
 	if s.cfg.Names != nil && name != "" {
 		s.cfg.Names.Delete(name)
 	}
-	return errors.Join(err, s.releaseTap(TapName(id)))
+	s.removeTapLater(TapName(id))
+	return err
+}
+
+// removeTapLater releases tap in the background. A restarted daemon
+// removes the taps of VMs that are not running, so a removal cut short by
+// a crash is finished at the next start.
+func (s *Service) removeTapLater(tap string) {
+	s.mu.Lock()
+	if _, busy := s.removing[tap]; busy {
+		s.mu.Unlock()
+		return
+	}
+	done := make(chan struct{})
+	s.removing[tap] = done
+	s.mu.Unlock()
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if err := s.releaseTap(tap); err != nil {
+			s.log.Warn("remove a stopped VM's tap", "tap", tap, "err", err)
+		}
+		s.mu.Lock()
+		delete(s.removing, tap)
+		s.mu.Unlock()
+		close(done)
+	}()
+}
+
+// waitRemoval waits until a removal of tap under way, if any, is done, so
+// that a VM started right after it stopped does not lose its new tap.
+func (s *Service) waitRemoval(ctx context.Context, tap string) error {
+	s.mu.Lock()
+	done := s.removing[tap]
+	s.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // releaseTap hands a stopped VM's tap back to the pool when the pool has
@@ -401,6 +465,7 @@ func (s *Service) setForwarding(ctx context.Context, need bool) error {
 func (s *Service) Close() {
 	close(s.stopLater)
 	<-s.laterDone
+	s.bg.Wait()
 	if err := s.Settle(context.Background()); err != nil {
 		s.log.Error("update the firewall before exiting", "err", err)
 	}

@@ -347,3 +347,37 @@ func TestDetachDoesNotWaitForTheRuleUpdate(t *testing.T) {
 		t.Errorf("rules after Settle = %+v, want none", got.VMs)
 	}
 }
+
+func TestRestartRightAfterStopKeepsTheNewTap(t *testing.T) {
+	ctx := context.Background()
+	for _, pool := range []int{0, 2} {
+		r := newRig(t, pool)
+		if err := r.svc.Setup(ctx, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		a := r.vm(t, 1, true, "")
+		if _, err := r.svc.Attach(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		r.links.mu.Lock()
+		r.links.slowOff = 100 * time.Millisecond
+		r.links.mu.Unlock()
+		start := time.Now()
+		if err := r.svc.Detach(ctx, a.ID, a.Name); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took > 80*time.Millisecond {
+			t.Errorf("pool %d: Detach waited %v for the tap's removal", pool, took)
+		}
+		if _, err := r.svc.Attach(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, r)
+		if got := r.links.snapshot("bt-"); got[TapName(a.ID)] != "banger0" {
+			t.Errorf("pool %d: taps after stop and start = %v, want a's on banger0", pool, got)
+		}
+		if got := r.fw.rules(); len(got.VMs) != 1 {
+			t.Errorf("pool %d: rules after stop and start = %+v", pool, got.VMs)
+		}
+	}
+}
