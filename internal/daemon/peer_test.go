@@ -1,19 +1,16 @@
 package daemon
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"banger/internal/peercred/peercredtest"
 )
 
 // dialEnv names the socket TestHelperDial talks to; it is set only in the
@@ -40,56 +37,6 @@ func TestHelperDial(t *testing.T) {
 	fmt.Printf("RESULT uid=%d answered %d\n", os.Getuid(), resp.StatusCode)
 }
 
-// dialAs runs TestHelperDial from bin as uid and returns its RESULT line.
-func dialAs(t *testing.T, bin, dir, sock string, uid int) string {
-	t.Helper()
-	cmd := exec.Command(bin, "-test.run=^TestHelperDial$", "-test.count=1", "-test.v")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), dialEnv+"="+sock)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("helper as uid %d: %v\n%s", uid, err, out)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if line, ok := strings.CutPrefix(sc.Text(), "RESULT "); ok {
-			return line
-		}
-	}
-	t.Fatalf("helper as uid %d printed no RESULT line:\n%s", uid, out)
-	return ""
-}
-
-// copyExecutable copies the running test binary to dst, mode 0755, so that
-// other uids can run it (go test's build directory is private).
-func copyExecutable(t *testing.T, dst string) {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := os.Open(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dst, 0o755); err != nil { // the umask is 077 here
-		t.Fatal(err)
-	}
-}
-
 func TestPeerCredentials(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: to run a helper process as other uids")
@@ -107,8 +54,7 @@ func TestPeerCredentials(t *testing.T) {
 		if err := os.Chmod(td.layout.Socket(), 0o666); err != nil {
 			t.Fatal(err)
 		}
-		bin = filepath.Join(td.root, "daemon.test")
-		copyExecutable(t, bin)
+		bin = peercredtest.Binary(t, td.root)
 	}})
 	sock := td.layout.Socket()
 
@@ -123,7 +69,7 @@ func TestPeerCredentials(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			served := len(td.logs.find(t, map[string]any{"msg": "request", "path": "/v1/system/info"}))
-			got := dialAs(t, bin, td.root, sock, tt.uid)
+			got := peercredtest.RunAs(t, bin, td.root, "TestHelperDial", tt.uid, dialEnv+"="+sock)
 			if !strings.HasPrefix(got, tt.want) {
 				t.Errorf("helper as uid %d: %q, want %q", tt.uid, got, tt.want)
 			}

@@ -2,15 +2,14 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"syscall"
 	"time"
 
 	"banger/internal/errdefs"
+	"banger/internal/peercred"
 )
 
 // Listen creates the daemon socket at path, mode 0600 from birth. The
@@ -66,39 +65,18 @@ func (l *peerListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		uid, err := peerUID(c)
-		if err == nil && (uid == l.owner || uid == 0) {
+		cred, err := peercred.Of(c)
+		if err == nil && (cred.UID == l.owner || cred.UID == 0) {
 			return c, nil
 		}
+		if err != nil {
+			cred.UID = -1
+		}
 		if l.reject != nil {
-			l.reject(uid, err)
+			l.reject(cred.UID, err)
 		}
 		_ = c.Close()
 	}
-}
-
-// peerUID returns the uid of the process at the other end of a unix
-// connection.
-func peerUID(c net.Conn) (int, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return -1, errors.New("not a unix socket connection")
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	var cred *syscall.Ucred
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, serr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil {
-		return -1, err
-	}
-	if serr != nil {
-		return -1, serr
-	}
-	return int(cred.Uid), nil
 }
 
 // routeErrors turns the mux's plain-text 404 and 405 answers into the API's

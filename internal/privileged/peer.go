@@ -3,25 +3,14 @@ package privileged
 import (
 	"net"
 
-	"golang.org/x/sys/unix"
+	"banger/internal/peercred"
 )
 
-// peerCred returns the credentials of the process at the other end of c,
-// as the kernel recorded them when it connected (SO_PEERCRED).
+// peerCred returns who is at the other end of c (SO_PEERCRED).
 func peerCred(c *net.UnixConn) (caller, error) {
-	raw, err := c.SyscallConn()
+	cred, err := peercred.Of(c)
 	if err != nil {
 		return caller{}, err
 	}
-	var cred *unix.Ucred
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return caller{}, err
-	}
-	if serr != nil {
-		return caller{}, serr
-	}
-	return caller{uid: int(cred.Uid), gid: int(cred.Gid), pid: int(cred.Pid)}, nil
+	return caller{uid: cred.UID, gid: cred.GID, pid: cred.PID}, nil
 }

@@ -1,21 +1,16 @@
 package privileged
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"banger/internal/errdefs"
+	"banger/internal/peercred/peercredtest"
 )
 
 // Environment of the re-executed TestHelperCall process.
@@ -40,56 +35,6 @@ func TestHelperCall(t *testing.T) {
 	fmt.Printf("RESULT uid=%d kind=%q\n", os.Getuid(), errdefs.KindOf(err))
 }
 
-// callAs runs TestHelperCall from bin as uid and returns its RESULT line.
-func callAs(t *testing.T, bin, dir, sock string, uid int, ownerFor string) string {
-	t.Helper()
-	cmd := exec.Command(bin, "-test.run=^TestHelperCall$", "-test.count=1", "-test.v")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), callSocketEnv+"="+sock, callOwnerEnv+"="+ownerFor)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("caller as uid %d: %v\n%s", uid, err, out)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if line, ok := strings.CutPrefix(sc.Text(), "RESULT "); ok {
-			return line
-		}
-	}
-	t.Fatalf("caller as uid %d printed no RESULT line:\n%s", uid, out)
-	return ""
-}
-
-// copyExecutable copies the running test binary to dst, mode 0755, so
-// that other uids can run it (go test's build directory is private).
-func copyExecutable(t *testing.T, dst string) {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := os.Open(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dst, 0o755); err != nil { // whatever the umask
-		t.Fatal(err)
-	}
-}
-
 // TestPeerCheck: SO_PEERCRED decides who is answered and whom a tap may
 // be for; refused callers never reach the host and are logged.
 func TestPeerCheck(t *testing.T) {
@@ -106,8 +51,7 @@ func TestPeerCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bin := filepath.Join(filepath.Dir(run), "privileged.test")
-	copyExecutable(t, bin)
+	bin := peercredtest.Binary(t, filepath.Dir(run))
 
 	tests := []struct {
 		name    string
@@ -124,7 +68,8 @@ func TestPeerCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(host.Calls())
-			got := callAs(t, bin, filepath.Dir(run), hp.socket, tt.uid, tt.tapFor)
+			got := peercredtest.RunAs(t, bin, filepath.Dir(run), "TestHelperCall", tt.uid,
+				callSocketEnv+"="+hp.socket, callOwnerEnv+"="+tt.tapFor)
 			if want := fmt.Sprintf("uid=%d kind=%q", tt.uid, tt.kind); got != want {
 				t.Errorf("caller: %s, want %s", got, want)
 			}
