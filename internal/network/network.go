@@ -149,7 +149,10 @@ func (s *Service) syncLoop() {
 		case <-s.stopLater:
 			return
 		case <-s.later:
-			if err := s.Settle(context.Background()); err != nil {
+			s.mu.Lock()
+			gen := s.gen
+			s.mu.Unlock()
+			if err := s.sync(context.Background(), gen); err != nil {
 				s.log.Error("update the firewall after VMs stopped", "err", err)
 			}
 		}
