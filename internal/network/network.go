@@ -251,7 +251,15 @@ func (s *Service) Attach(ctx context.Context, vm VM) (Attachment, error) {
 		return Attachment{}, err
 	}
 	if !s.cfg.Subnet.Contains(l.IP) {
-		return Attachment{}, fmt.Errorf("VM %s holds %s, outside network.subnet %s: delete and recreate it, or set network.subnet back", vm.Name, l.IP, s.cfg.Subnet)
+		// network.subnet changed since the VM last ran: it is starting,
+		// so it takes an address of the new subnet.
+		s.log.Info("VM's address is outside network.subnet; leasing a new one", "vm", vm.Name, "old", l.IP.String(), "subnet", s.cfg.Subnet.String())
+		if err := s.Release(ctx, vm.ID); err != nil {
+			return Attachment{}, err
+		}
+		if l, err = s.Lease(ctx, vm.ID); err != nil {
+			return Attachment{}, err
+		}
 	}
 	mac, err := net.ParseMAC(l.MAC)
 	if err != nil {

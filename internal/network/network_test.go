@@ -381,3 +381,24 @@ func TestRestartRightAfterStopKeepsTheNewTap(t *testing.T) {
 		}
 	}
 }
+
+func TestAttachReleasesAnAddressOutsideANewSubnet(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 0)
+	a := r.vm(t, 1, false, "")
+	// A lease from before network.subnet changed.
+	old, err := r.store.AllocateLease(ctx, a.ID, netip.MustParsePrefix("10.99.0.0/24"), netip.MustParseAddr("10.99.0.1"), MACFor(a.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.svc.Setup(ctx, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	at, err := r.svc.Attach(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at.Addr.Addr() == old.IP || !netip.MustParsePrefix("10.77.0.0/24").Contains(at.Addr.Addr()) {
+		t.Fatalf("address after the subnet changed = %s (was %s), want one in 10.77.0.0/24", at.Addr, old.IP)
+	}
+}
