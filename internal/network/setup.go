@@ -2,7 +2,6 @@ package network
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 
@@ -14,6 +13,10 @@ import (
 // of VMs that are not running, re-attaches the running ones, rebuilds the
 // firewall and DNS records and starts the tap pool. running are the VMs
 // whose VMMs were re-adopted; others are the ids of every other VM.
+//
+// An error means networking cannot work (a subnet clash, no bridge, no
+// rules). Trouble that leaves it working (a tap that would not go, one VM
+// that could not be re-attached, no spare taps) is logged instead.
 func (s *Service) Setup(ctx context.Context, running []VM, others []string) error {
 	routes, err := s.cfg.Links.RoutedPrefixes(s.cfg.Bridge)
 	if err != nil {
@@ -33,21 +36,26 @@ func (s *Service) Setup(ctx context.Context, running []VM, others []string) erro
 	s.fwdOwned = fact != ""
 	s.applyMu.Unlock()
 
-	var errs []error
 	for _, id := range others {
-		errs = append(errs, s.cfg.Links.DeleteLink(TapName(id)))
+		if err := s.cfg.Links.DeleteLink(TapName(id)); err != nil {
+			s.log.Warn("remove the tap of a VM that is not running", "tap", TapName(id), "err", err)
+		}
 	}
 	for _, vm := range running {
 		if _, err := s.Attach(ctx, vm); err != nil {
-			errs = append(errs, fmt.Errorf("re-attach %s: %w", vm.Name, err))
+			s.log.Error("re-attach a running VM to the network", "vm", vm.Name, "err", err)
 		}
 	}
 	s.mu.Lock()
 	gen := s.changed()
 	s.mu.Unlock()
-	errs = append(errs, s.sync(ctx, gen))
-	errs = append(errs, s.pool.start())
-	return errors.Join(errs...)
+	if err := s.sync(ctx, gen); err != nil {
+		return err
+	}
+	if err := s.pool.start(); err != nil {
+		s.log.Warn("start the tap pool; starts will make their taps", "err", err)
+	}
+	return nil
 }
 
 // checkClash refuses a subnet that overlaps a prefix the host already
