@@ -94,6 +94,25 @@ func WaitExit(ctx context.Context, pid int, startTime uint64, timeout time.Durat
 	return err
 }
 
+// pollTimeout is how long one poll may block, in milliseconds: at most
+// 100, and never negative (to poll(2) a negative timeout means forever), so
+// a deadline that passed while this goroutine waited for a CPU ends the
+// wait instead of making it endless.
+func pollTimeout(ctx context.Context) int {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return 100
+	}
+	left := time.Until(d)
+	switch {
+	case left <= 0:
+		return 0
+	case left < 100*time.Millisecond:
+		return int(left/time.Millisecond) + 1
+	}
+	return 100
+}
+
 // errNoPidfd reports that the kernel cannot give a pidfd for the process.
 var errNoPidfd = errors.New("pidfd unavailable")
 
@@ -113,12 +132,10 @@ func waitPidfd(ctx context.Context, pid int, startTime uint64) error {
 		return nil
 	}
 	for {
-		ms := 100
-		if d, ok := ctx.Deadline(); ok {
-			if left := time.Until(d); left < 100*time.Millisecond {
-				ms = int(left/time.Millisecond) + 1
-			}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
+		ms := pollTimeout(ctx)
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		n, err := unix.Poll(fds, ms)
 		if err != nil && !errors.Is(err, unix.EINTR) {

@@ -97,3 +97,29 @@ func TestWaitExitCancelled(t *testing.T) {
 		t.Fatalf("WaitExit with cancelled ctx = %v, want context.Canceled", err)
 	}
 }
+
+func TestPollTimeoutIsNeverNegative(t *testing.T) {
+	tests := []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		want func(int) bool
+	}{
+		{"no deadline", func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
+			func(ms int) bool { return ms == 100 }},
+		{"far deadline", func() (context.Context, context.CancelFunc) { return context.WithTimeout(context.Background(), time.Hour) },
+			func(ms int) bool { return ms == 100 }},
+		{"near deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 20*time.Millisecond)
+		}, func(ms int) bool { return ms >= 1 && ms <= 21 }},
+		{"deadline passed", func() (context.Context, context.CancelFunc) {
+			return context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		}, func(ms int) bool { return ms == 0 }},
+	}
+	for _, tt := range tests {
+		ctx, cancel := tt.ctx()
+		if got := pollTimeout(ctx); !tt.want(got) {
+			t.Errorf("%s: pollTimeout = %d", tt.name, got)
+		}
+		cancel()
+	}
+}
