@@ -106,7 +106,9 @@ func TestPollTimeoutIsNeverNegative(t *testing.T) {
 	}{
 		{"no deadline", func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
 			func(ms int) bool { return ms == 100 }},
-		{"far deadline", func() (context.Context, context.CancelFunc) { return context.WithTimeout(context.Background(), time.Hour) },
+		{"far deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), time.Hour)
+		},
 			func(ms int) bool { return ms == 100 }},
 		{"near deadline", func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 20*time.Millisecond)
