@@ -166,8 +166,9 @@ func (n *netStack) close() {
 // vmNetwork adapts the network service to the vm service.
 type vmNetwork struct{ n *netStack }
 
-func (v vmNetwork) Lease(ctx context.Context, id string) (store.Lease, error) {
-	return v.n.svc.Lease(ctx, id)
+func (v vmNetwork) Lease(ctx context.Context, id string) error {
+	_, err := v.n.svc.Lease(ctx, id)
+	return err
 }
 
 func (v vmNetwork) Release(ctx context.Context, id string) error { return v.n.svc.Release(ctx, id) }

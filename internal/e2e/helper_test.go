@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"banger/internal/peercred/peercredtest"
 	"banger/internal/vmm/firecracker/fctest"
 )
 
@@ -31,7 +31,7 @@ func TestUnprivilegedDaemonUsesTheRootHelper(t *testing.T) {
 	// The programs, the image and every directory of the world belong to
 	// the user; the daemon may bind port 53, as its systemd unit allows.
 	for name, src := range map[string]string{"banger": w.bin.banger, "bangerd-real": w.bin.bangerd, "firecracker": w.bin.firecracker} {
-		copyFile(t, src, w.path("files/"+name))
+		peercredtest.Copy(t, src, w.path("files/"+name))
 	}
 	rootfs, kernel := w.path("files/root.ext4"), w.path("files/vmlinux")
 	writeRootFS(t, rootfs)
@@ -136,25 +136,6 @@ func (w *world) taps(t *testing.T) []string {
 		}
 	}
 	return taps
-}
-
-func copyFile(t *testing.T, src, dst string) {
-	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // chownTree gives root and everything below it to uid.

@@ -20,7 +20,7 @@ import (
 // interrupted plan got.
 type Network interface {
 	// Lease records the VM's address and MAC; they live as long as the VM.
-	Lease(ctx context.Context, id string) (store.Lease, error)
+	Lease(ctx context.Context, id string) error
 	// Release gives the lease up.
 	Release(ctx context.Context, id string) error
 	// Attach gives a starting VM its tap, rules and name.
@@ -66,7 +66,7 @@ func (s *Service) leaseStep(rec *store.VM) step {
 	return step{
 		name: "lease-address",
 		do: func(ctx context.Context) error {
-			if _, err := s.net.Lease(ctx, rec.ID); err != nil {
+			if err := s.net.Lease(ctx, rec.ID); err != nil {
 				return fmt.Errorf("lease an address for %s: %w", rec.Name, err)
 			}
 			return nil

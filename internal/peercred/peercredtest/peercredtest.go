@@ -28,12 +28,20 @@ func Binary(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(dir, filepath.Base(self))
-	in, err := os.Open(self)
+	Copy(t, self, dst)
+	return dst
+}
+
+// Copy copies the program src to dst with mode 0755, whatever the umask,
+// so that other users can run it.
+func Copy(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,10 +52,9 @@ func Binary(t *testing.T, dir string) string {
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(dst, 0o755); err != nil { // whatever the umask
+	if err := os.Chmod(dst, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return dst
 }
 
 // RunAs runs the helper test named helper from bin (see Binary) as uid
