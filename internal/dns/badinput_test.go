@@ -17,6 +17,11 @@ func mustAnswer(t *testing.T, addr, when string) {
 	t.Helper()
 	for _, network := range []string{"udp", "tcp"} {
 		r, err := exchange(network, addr, "web.vm.", mdns.TypeA, 2*time.Second)
+		// Right after a flood the socket's receive queue may still be full
+		// and drop the query, as UDP may; a stub resolver asks again.
+		for try := 1; network == "udp" && err != nil && try < 3; try++ {
+			r, err = exchange(network, addr, "web.vm.", mdns.TypeA, 2*time.Second)
+		}
 		if err != nil || len(r.Answer) != 1 {
 			t.Fatalf("after %s, %s query: reply %v, err %v", when, network, r, err)
 		}
