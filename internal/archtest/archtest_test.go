@@ -195,7 +195,7 @@ func TestServiceBoundaries(t *testing.T) {
 				t.Errorf("service %s imports service %s%s: services must not depend on each other; declare a small interface the daemon wires instead", p.path, imp, where)
 			}
 			if test || service != "" {
-				continue // tests may drive a service any way they like
+				continue // the rules below are for the non-test code of the other packages
 			}
 			if serviceOf(imp) != "" && !hasPrefixAny(p.path, composers) {
 				t.Errorf("%s imports service %s: only %v may", p.path, imp, composers)
