@@ -29,14 +29,14 @@ const (
 // one JSON request and gets one answer (see the package comment); callers
 // other than p.UID and root are refused. Refusals are logged with the
 // caller's uid. A nil log discards.
-func Serve(ctx context.Context, ln *net.UnixListener, p Policy, h Host, log *slog.Logger) error {
+func Serve(ctx context.Context, ln *net.UnixListener, p Policy, h Served, log *slog.Logger) error {
 	return newServer(p, h, log, requestTimeout).serve(ctx, ln)
 }
 
 // server is one Serve's state.
 type server struct {
 	policy Policy
-	host   Host
+	host   Served
 	log    *slog.Logger
 	idle   time.Duration // requestTimeout, shorter in tests
 
@@ -45,7 +45,7 @@ type server struct {
 	conns   map[*net.UnixConn]struct{}
 }
 
-func newServer(p Policy, h Host, log *slog.Logger, idle time.Duration) *server {
+func newServer(p Policy, h Served, log *slog.Logger, idle time.Duration) *server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -179,6 +179,10 @@ func (s *server) handle(who caller, req request) (any, error) {
 		return nil, err
 	}
 	result, err := act(s.host)
+	if isRefusal(err) {
+		s.log.Warn("refused request", "uid", who.uid, "method", req.Method, "err", err)
+		return nil, err
+	}
 	if err != nil {
 		s.log.Warn("call failed", "uid", who.uid, "method", req.Method, "code", string(errdefs.KindOf(err)), "err", err)
 		return nil, err

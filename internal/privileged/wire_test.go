@@ -31,7 +31,7 @@ type helper struct {
 
 // startHelper serves h under p with the given request timeout until the
 // test ends.
-func startHelper(t *testing.T, p Policy, h Host, idle time.Duration) *helper {
+func startHelper(t *testing.T, p Policy, h Served, idle time.Duration) *helper {
 	t.Helper()
 	socket := filepath.Join(t.TempDir(), "run", "helper.sock")
 	ln, err := Listen(socket)
