@@ -2,9 +2,12 @@ package privileged
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"banger/internal/errdefs"
@@ -20,7 +23,8 @@ const (
 
 // Client implements Host by asking the root helper listening on Socket,
 // one connection per call, each bounded by 30 seconds. The helper's errors
-// keep their errdefs kind; a helper that cannot be reached is Unavailable.
+// keep their errdefs kind; a helper that cannot be reached is Unavailable,
+// one whose socket this uid may not open is FailedPrecondition.
 type Client struct {
 	Socket string
 }
@@ -39,6 +43,9 @@ func (c Client) call(method string, args, out any) error {
 		return errdefs.Internalf("encode the %s request: %w", method, err)
 	}
 	conn, err := net.DialTimeout("unix", c.Socket, callTimeout)
+	if errors.Is(err, fs.ErrPermission) {
+		return errdefs.FailedPreconditionf("reach banger's root helper at %s: %w: its socket is open only to the uid it serves (--allow-uid) and root; run bangerd as that uid, or restart the helper with --allow-uid %d", c.Socket, err, os.Getuid())
+	}
 	if err != nil {
 		return errdefs.Unavailablef("reach banger's root helper at %s: %w: start it as root (bangerd --root-helper --allow-uid UID) or run bangerd as root", c.Socket, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -121,7 +122,7 @@ func TestSilentConnection(t *testing.T) {
 // silent connection open, and removes the socket.
 func TestStop(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "helper.sock")
-	ln, err := Listen(socket)
+	ln, err := Listen(socket, os.Geteuid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestStop(t *testing.T) {
 
 // TestServeRefusesBadPolicy: nothing is served under an invalid policy.
 func TestServeRefusesBadPolicy(t *testing.T) {
-	ln, err := Listen(filepath.Join(t.TempDir(), "helper.sock"))
+	ln, err := Listen(filepath.Join(t.TempDir(), "helper.sock"), os.Geteuid())
 	if err != nil {
 		t.Fatal(err)
 	}

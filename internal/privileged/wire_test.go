@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +29,18 @@ type helper struct {
 	logs   *logBuffer
 	done   chan error
 	cancel context.CancelFunc
+	once   sync.Once
+}
+
+// stop ends Serve and waits for it; the test's end does it too.
+func (hp *helper) stop(t *testing.T) {
+	t.Helper()
+	hp.once.Do(func() {
+		hp.cancel()
+		if err := <-hp.done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
 }
 
 // startHelper serves h under p with the given request timeout until the
@@ -34,7 +48,13 @@ type helper struct {
 func startHelper(t *testing.T, p Policy, h Served, idle time.Duration) *helper {
 	t.Helper()
 	socket := filepath.Join(t.TempDir(), "run", "helper.sock")
-	ln, err := Listen(socket)
+	// The socket is the served uid's, as the real helper makes it; only
+	// root can give it away.
+	owner := p.UID
+	if os.Geteuid() != 0 {
+		owner = os.Geteuid()
+	}
+	ln, err := Listen(socket, owner)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,12 +62,7 @@ func startHelper(t *testing.T, p Policy, h Served, idle time.Duration) *helper {
 	ctx, cancel := context.WithCancel(context.Background())
 	hp := &helper{socket: socket, logs: logs, done: make(chan error, 1), cancel: cancel}
 	go func() { hp.done <- newServer(p, h, log, idle).serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-hp.done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	t.Cleanup(func() { hp.stop(t) })
 	return hp
 }
 
