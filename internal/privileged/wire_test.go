@@ -66,6 +66,10 @@ func startHelper(t *testing.T, p Policy, h Served, idle time.Duration) *helper {
 	return hp
 }
 
+// selfPolicy serves this process's uid: the tests that call through the
+// socket run as root or as any user.
+func selfPolicy() Policy { return Policy{UID: os.Getuid(), Bridge: "banger0"} }
+
 // step is one call made the same way on any Host.
 type step struct {
 	name string
@@ -77,9 +81,9 @@ var sequence = []step{
 	{"bridge", func(h Host) (any, error) {
 		return nil, h.EnsureBridge("banger0", netip.MustParsePrefix("10.77.0.1/24"))
 	}},
-	{"tap", func(h Host) (any, error) { return nil, h.CreateTap("bt-0123456789ab", 0, 0) }},
-	{"tap again", func(h Host) (any, error) { return nil, h.CreateTap("bt-0123456789ab", 0, 0) }},
-	{"spare", func(h Host) (any, error) { return nil, h.CreateTap("bp1a2b-00000000", 4711, 4711) }},
+	{"tap", func(h Host) (any, error) { return nil, h.CreateTap("bt-0123456789ab", os.Getuid(), os.Getgid()) }},
+	{"tap again", func(h Host) (any, error) { return nil, h.CreateTap("bt-0123456789ab", os.Getuid(), os.Getgid()) }},
+	{"spare", func(h Host) (any, error) { return nil, h.CreateTap("bp1a2b-00000000", os.Getuid(), os.Getgid()) }},
 	{"attach", func(h Host) (any, error) { return nil, h.AttachTap("bt-0123456789ab", "banger0") }},
 	{"attach missing", func(h Host) (any, error) { return nil, h.AttachTap("bt-ffffffffffff", "banger0") }},
 	{"rename an up tap", func(h Host) (any, error) { return nil, h.RenameLink("bt-0123456789ab", "bp1a2b-11111111") }},
@@ -135,7 +139,7 @@ func run(h Host) []outcome {
 // give the same results, error kinds and host state.
 func TestClientMatchesHost(t *testing.T) {
 	direct, served := newFakeHost(), newFakeHost()
-	hp := startHelper(t, Policy{UID: 1000, Bridge: "banger0"}, served, requestTimeout)
+	hp := startHelper(t, selfPolicy(), served, requestTimeout)
 	want := run(direct)
 	got := run(Client{Socket: hp.socket})
 	if diff := cmp.Diff(want, got, cmpNet); diff != "" {
@@ -159,7 +163,7 @@ func TestClientMatchesHost(t *testing.T) {
 // TestLargeSpec: a spec of 200 VMs fits in a request and arrives whole.
 func TestLargeSpec(t *testing.T) {
 	host := newFakeHost()
-	hp := startHelper(t, Policy{UID: 1000, Bridge: "banger0"}, host, requestTimeout)
+	hp := startHelper(t, selfPolicy(), host, requestTimeout)
 	want := testSpec(200)
 	if err := (Client{Socket: hp.socket}).ApplyRules(want); err != nil {
 		t.Fatal(err)
