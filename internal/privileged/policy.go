@@ -19,8 +19,8 @@ type Policy struct {
 
 // Validate checks the policy itself, before anything is served.
 func (p Policy) Validate() error {
-	if p.UID < 0 {
-		return errdefs.InvalidArgumentf("root helper policy: uid %d is negative: pass --allow-uid with the uid bangerd runs as", p.UID)
+	if p.UID < 0 || p.UID > maxID {
+		return errdefs.InvalidArgumentf("root helper policy: uid %d is not a uid: pass --allow-uid with the uid bangerd runs as", p.UID)
 	}
 	if err := netlink.ValidLinkName(p.Bridge); err != nil {
 		return fmt.Errorf("root helper policy: bridge: %w", err)

@@ -261,6 +261,8 @@ func TestPolicy(t *testing.T) {
 		{"another user", testPolicy, caller{uid: 65534, gid: 65534}, "", errdefs.FailedPrecondition},
 		{"the owner's group is not enough", testPolicy, caller{uid: 1001, gid: 1000}, "", errdefs.FailedPrecondition},
 		{"negative uid", Policy{UID: -1, Bridge: "banger0"}, rootCaller, errdefs.InvalidArgument, ""},
+		{"uid past 32 bits", Policy{UID: 1 << 32, Bridge: "banger0"}, rootCaller, errdefs.InvalidArgument, ""},
+		{"the no-owner uid", Policy{UID: 1<<32 - 1, Bridge: "banger0"}, rootCaller, errdefs.InvalidArgument, ""},
 		{"bad bridge name", Policy{UID: 1000, Bridge: "Banger 0"}, owner1000, errdefs.InvalidArgument, ""},
 		{"no bridge", Policy{UID: 1000}, owner1000, errdefs.InvalidArgument, ""},
 	}
