@@ -37,7 +37,7 @@ type fakeHost struct {
 
 func newFakeHost() *fakeHost {
 	return &fakeHost{
-		links:     map[string]*fakeLink{"eth0": {Up: true, Index: 2}},
+		links:     map[string]*fakeLink{"eth0": {Kind: "device", Up: true, Index: 2}},
 		nextIndex: 3,
 		routes:    []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")},
 	}
