@@ -35,6 +35,9 @@ func fakeSpec(t *testing.T) vmm.Spec {
 		}
 	}
 	run := filepath.Join(dir, "run")
+	if err := os.Mkdir(run, 0o700); err != nil { // the VM lifecycle's job
+		t.Fatal(err)
+	}
 	return vmm.Spec{
 		ID: "vm-" + strings.TrimPrefix(filepath.Base(dir), "fc"), VCPUs: 2, MemoryMiB: 256,
 		Kernel: filepath.Join(dir, "vmlinux"), BootArgs: "console=ttyS0 reboot=k panic=1",

@@ -22,8 +22,9 @@ func APISocketPath(runtimeDir string) string { return filepath.Join(runtimeDir, 
 // Launch starts `firecracker --api-sock <RuntimeDir>/api.sock --id <ID>
 // --log-path <VMMLog> ...` in its own session with its stdout and stderr
 // (the guest's console) appended to spec.ConsoleLog, and returns once the
-// API answers. On any error the process
-// is killed and its socket removed.
+// API answers. spec.RuntimeDir must already exist and be private (see
+// vmmproc.CheckRuntimeDir); Launch does not create it. On any error the
+// process is killed and its socket removed.
 func (d *Driver) Launch(ctx context.Context, spec vmm.Spec) (vmm.Process, error) {
 	if err := validateLaunch(spec); err != nil {
 		return vmm.Process{}, err

@@ -15,8 +15,9 @@ const readyProbeTimeout = time.Second
 // Launch starts qemu for spec, paused, in its own session: the guest's
 // serial console appended to spec.ConsoleLog (qemu's stdout), qemu's own
 // messages appended to spec.VMMLog (its stderr). It returns once QMP
-// answers. On any error the process
-// is killed and its sockets removed.
+// answers. spec.RuntimeDir must already exist and be private (see
+// vmmproc.CheckRuntimeDir); Launch does not create it. On any error the
+// process is killed and its sockets removed.
 func (d *Driver) Launch(ctx context.Context, spec vmm.Spec) (vmm.Process, error) {
 	if err := validateLaunch(spec); err != nil {
 		return vmm.Process{}, err

@@ -31,8 +31,8 @@ type Command struct {
 	Path string
 	Args []string
 
-	// RuntimeDir is the directory the VMM's sockets go in, created 0700
-	// when missing.
+	// RuntimeDir is the directory the VMM's sockets go in. Start checks it
+	// with CheckRuntimeDir and never creates it.
 	RuntimeDir string
 
 	// Stdout and Stderr are the files the process's output is appended
@@ -76,8 +76,8 @@ func Start(ctx context.Context, c Command) (vmm.Process, error) {
 	if err := ctx.Err(); err != nil {
 		return vmm.Process{}, fmt.Errorf("launch vm %s: %w", c.VM, err)
 	}
-	if err := os.MkdirAll(c.RuntimeDir, 0o700); err != nil {
-		return vmm.Process{}, fmt.Errorf("create runtime dir for vm %s: %w", c.VM, err)
+	if err := CheckRuntimeDir(c.RuntimeDir); err != nil {
+		return vmm.Process{}, fmt.Errorf("launch vm %s: %w", c.VM, err)
 	}
 	sockets := append([]string{c.Socket}, c.MoreSockets...)
 	for _, s := range sockets {

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"banger/internal/errdefs"
 	"banger/internal/process"
+	"banger/internal/testtier"
 )
 
 // statField returns field n (1-based, as in proc(5)) of /proc/<pid>/stat.
@@ -174,5 +176,99 @@ func TestStartMissingExecutable(t *testing.T) {
 	_, err := Start(context.Background(), c)
 	if err == nil || !strings.Contains(err.Error(), "start "+c.Path+" for vm vm-1") {
 		t.Fatalf("Start = %v, want an error naming the executable", err)
+	}
+}
+
+func TestStartRefusesRuntimeDir(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		want  string
+	}{
+		{"missing", func(t *testing.T, dir string) { mustRemove(t, dir) }, "does not exist"},
+		{"symlink", func(t *testing.T, dir string) {
+			// Even to a private directory of the same user: the link
+			// itself may be someone else's plant.
+			target := dir + ".target"
+			if err := os.Mkdir(target, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			mustRemove(t, dir)
+			if err := os.Symlink(target, dir); err != nil {
+				t.Fatal(err)
+			}
+		}, "is a symlink"},
+		{"file", func(t *testing.T, dir string) {
+			mustRemove(t, dir)
+			if err := os.WriteFile(dir, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "is not a directory"},
+		{"group readable", func(t *testing.T, dir string) { mustChmod(t, dir, 0o750) }, "has mode 0750"},
+		{"other searchable", func(t *testing.T, dir string) { mustChmod(t, dir, 0o701) }, "has mode 0701"},
+		{"group writable", func(t *testing.T, dir string) { mustChmod(t, dir, 0o720) }, "has mode 0720"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newFakeRun(t)
+			tc.setup(t, r.dir)
+			before, _ := os.Lstat(r.dir)
+			checkRefused(t, r, tc.want)
+			after, _ := os.Lstat(r.dir)
+			if (before == nil) != (after == nil) || before != nil && before.Mode() != after.Mode() {
+				t.Errorf("Start changed the runtime directory: %v, now %v", before, after)
+			}
+		})
+	}
+}
+
+func TestStartRefusesRuntimeDirOfAnotherUser(t *testing.T) {
+	testtier.Root(t)
+	r := newFakeRun(t)
+	if err := os.Chown(r.dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	checkRefused(t, r, "is owned by uid 65534, not by uid 0")
+}
+
+// checkRefused checks that Start refuses r's runtime directory with a
+// FailedPrecondition error containing want, before starting anything.
+func checkRefused(t *testing.T, r fakeRun, want string) {
+	t.Helper()
+	_, err := Start(context.Background(), r.command(t, time.Second, "serve", "0s", r.socket))
+	if got := errdefs.KindOf(err); got != errdefs.FailedPrecondition {
+		t.Errorf("Start error kind = %q, want %q (%v)", got, errdefs.FailedPrecondition, err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "runtime directory "+r.dir+" "+want) {
+		t.Errorf("Start = %v, want an error saying the runtime directory %s", err, want)
+	}
+	if pid := r.fakePID(t); pid != 0 {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		t.Error("Start launched the VMM into a runtime directory it should refuse")
+	}
+}
+
+func TestCheckRuntimeDirAcceptsPrivateDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mustChmod(t, dir, 0o700) // whatever the umask
+	if err := CheckRuntimeDir(dir); err != nil {
+		t.Errorf("CheckRuntimeDir(private dir) = %v", err)
+	}
+}
+
+func mustRemove(t *testing.T, p string) {
+	t.Helper()
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustChmod(t *testing.T, p string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
 	}
 }
