@@ -2,11 +2,8 @@ package firecracker
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	"banger/internal/errdefs"
-	"banger/internal/process"
 	"banger/internal/vmm"
 	"banger/internal/vmm/vmmproc"
 )
@@ -56,20 +53,9 @@ func (d *Driver) Name() string { return "firecracker" }
 // Shutdown asks the guest to power off with SendCtrlAltDel. It returns
 // vmm.ErrNotRunning when the process is already gone.
 func (d *Driver) Shutdown(ctx context.Context, p vmm.Process) error {
-	if !process.Alive(p.PID, p.StartTime) {
-		return fmt.Errorf("firecracker pid %d: %w", p.PID, vmm.ErrNotRunning)
-	}
-	if p.APISocket == "" {
-		return errdefs.InvalidArgumentf("firecracker pid %d has no api socket recorded: stop it by killing the process", p.PID)
-	}
-	err := NewClient(p.APISocket, 0).Action(ctx, ActionSendCtrlAltDel)
-	if err == nil {
-		return nil
-	}
-	if !process.Alive(p.PID, p.StartTime) {
-		return fmt.Errorf("firecracker pid %d: %w", p.PID, vmm.ErrNotRunning)
-	}
-	return fmt.Errorf("ask firecracker pid %d to shut down: %w", p.PID, err)
+	return vmmproc.Ask(ctx, p, "firecracker", "api socket", "shut down", func(ctx context.Context, sock string) error {
+		return NewClient(sock, 0).Action(ctx, ActionSendCtrlAltDel)
+	})
 }
 
 // program describes the configured firecracker binary for lookups and

@@ -2,12 +2,9 @@ package qemu
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
-	"banger/internal/errdefs"
-	"banger/internal/process"
 	"banger/internal/vmm"
 	"banger/internal/vmm/vmmproc"
 )
@@ -86,22 +83,11 @@ func (d *Driver) Name() string { return "qemu" }
 // init reboots, and -no-reboot makes qemu exit. It returns vmm.ErrNotRunning
 // when the process is already gone.
 func (d *Driver) Shutdown(ctx context.Context, p vmm.Process) error {
-	if !process.Alive(p.PID, p.StartTime) {
-		return fmt.Errorf("qemu pid %d: %w", p.PID, vmm.ErrNotRunning)
-	}
-	if p.APISocket == "" {
-		return errdefs.InvalidArgumentf("qemu pid %d has no qmp socket recorded: stop it by killing the process", p.PID)
-	}
-	err := qmpDo(ctx, p.APISocket, func(c *qmpConn) error {
-		return c.execute("send-key", ctrlAltDel, nil)
+	return vmmproc.Ask(ctx, p, "qemu", "qmp socket", "shut down", func(ctx context.Context, sock string) error {
+		return qmpDo(ctx, sock, func(c *qmpConn) error {
+			return c.execute("send-key", ctrlAltDel, nil)
+		})
 	})
-	if err == nil {
-		return nil
-	}
-	if !process.Alive(p.PID, p.StartTime) {
-		return fmt.Errorf("qemu pid %d: %w", p.PID, vmm.ErrNotRunning)
-	}
-	return fmt.Errorf("ask qemu pid %d to shut down: %w", p.PID, err)
 }
 
 // qmpDo runs fn in a fresh QMP session on sock.
