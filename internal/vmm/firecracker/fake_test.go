@@ -23,20 +23,12 @@ import (
 // stay under 108 bytes).
 func fakeSpec(t *testing.T) vmm.Spec {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "fc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir, run := vmmtest.Dirs(t, "fc")
 	fctest.WriteKernel(t, filepath.Join(dir, "vmlinux"))
 	for _, name := range []string{"root.ext4", "work.ext4"} {
 		if err := os.WriteFile(filepath.Join(dir, name), make([]byte, 4096), 0o600); err != nil {
 			t.Fatal(err)
 		}
-	}
-	run := filepath.Join(dir, "run")
-	if err := os.Mkdir(run, 0o700); err != nil { // the VM lifecycle's job
-		t.Fatal(err)
 	}
 	return vmm.Spec{
 		ID: "vm-" + strings.TrimPrefix(filepath.Base(dir), "fc"), VCPUs: 2, MemoryMiB: 256,

@@ -13,6 +13,7 @@ import (
 	"banger/internal/errdefs"
 	"banger/internal/process"
 	"banger/internal/vmm"
+	"banger/internal/vmm/vmmtest"
 )
 
 // script writes an executable shell script standing in for a firecracker
@@ -30,15 +31,7 @@ func script(t *testing.T, body string) string {
 func launchSpec(t *testing.T) vmm.Spec {
 	t.Helper()
 	spec := specFiles(t)
-	dir, err := os.MkdirTemp("", "fc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	spec.RuntimeDir = filepath.Join(dir, "run")
-	if err := os.Mkdir(spec.RuntimeDir, 0o700); err != nil { // the VM lifecycle's job
-		t.Fatal(err)
-	}
+	_, spec.RuntimeDir = vmmtest.Dirs(t, "fc")
 	return spec
 }
 

@@ -30,17 +30,9 @@ const (
 func guestSpec(t *testing.T) vmm.Spec {
 	t.Helper()
 	kernel := qemutest.Kernel(t)
-	dir, err := os.MkdirTemp("", "qm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir, run := vmmtest.Dirs(t, "qm")
 	qemutest.Rootfs(t, filepath.Join(dir, "root.ext4"))
 	qemutest.WorkDisk(t, filepath.Join(dir, "work.img"))
-	run := filepath.Join(dir, "run")
-	if err := os.Mkdir(run, 0o700); err != nil { // the VM lifecycle's job
-		t.Fatal(err)
-	}
 	return vmm.Spec{
 		ID: "vm-" + strings.TrimPrefix(filepath.Base(dir), "qm"), VCPUs: 1, MemoryMiB: 128,
 		Kernel: kernel, BootArgs: "console=ttyS0 reboot=k panic=1 pci=off",

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"banger/internal/errdefs"
 	"banger/internal/vmm"
+	"banger/internal/vmm/vmmtest"
 )
 
 // launchSpec is validSpec with its runtime directory, logs and agent
@@ -18,15 +18,8 @@ import (
 func launchSpec(t *testing.T) vmm.Spec {
 	t.Helper()
 	spec := validSpec(t)
-	dir, err := os.MkdirTemp("", "qm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	spec.RuntimeDir = filepath.Join(dir, "run")
-	if err := os.Mkdir(spec.RuntimeDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	dir, run := vmmtest.Dirs(t, "qm")
+	spec.RuntimeDir = run
 	spec.VsockPath = filepath.Join(spec.RuntimeDir, "agent.sock")
 	spec.ConsoleLog = filepath.Join(dir, "console.log")
 	spec.VMMLog = filepath.Join(dir, "vmm.log")
@@ -89,29 +82,5 @@ func TestLaunchTimeout(t *testing.T) {
 	want := "qemu qmp socket " + QMPSocketPath(spec.RuntimeDir) + " did not answer within 200ms"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Launch = %v, want %q", err, want)
-	}
-}
-
-func TestLaunchMissingBinary(t *testing.T) {
-	abs := filepath.Join(t.TempDir(), "qemu-system-x86_64")
-	tests := []struct {
-		binary string
-		want   string
-	}{
-		{"banger-no-such-qemu", `qemu binary "banger-no-such-qemu" not found in PATH: install QEMU (apt-get install qemu-system-x86) or set vmm.qemu_bin in the config`},
-		{abs, `qemu binary "` + abs + `" not found: install QEMU (apt-get install qemu-system-x86) or set vmm.qemu_bin in the config`},
-	}
-	for _, tc := range tests {
-		d := New(Config{Binary: tc.binary, Accel: AccelTCG})
-		_, lerr := d.Launch(context.Background(), launchSpec(t))
-		_, cerr := d.Check(context.Background())
-		for _, err := range []error{lerr, cerr} {
-			if err == nil || err.Error() != tc.want {
-				t.Errorf("error = %v\nwant %s", err, tc.want)
-			}
-			if got := errdefs.KindOf(err); got != errdefs.FailedPrecondition {
-				t.Errorf("kind = %q, want %q", got, errdefs.FailedPrecondition)
-			}
-		}
 	}
 }

@@ -55,8 +55,9 @@ func TestCheck(t *testing.T) {
 func TestCheckMissingBinary(t *testing.T) {
 	for _, bin := range []string{"/nonexistent/qemu-system-x86_64", "no-such-qemu-binary"} {
 		_, err := New(Config{Binary: bin}).Check(context.Background())
-		if errdefs.KindOf(err) != errdefs.FailedPrecondition || !strings.Contains(err.Error(), "vmm.qemu_bin") {
-			t.Errorf("Check(%s) = %v, want a failed precondition that names vmm.qemu_bin", bin, err)
+		want := "install QEMU (apt-get install qemu-system-x86) or set vmm.qemu_bin in the config"
+		if errdefs.KindOf(err) != errdefs.FailedPrecondition || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("Check(%s) = %v, want a failed precondition ending %q", bin, err, want)
 		}
 	}
 }
