@@ -36,11 +36,6 @@ func (d *Driver) Launch(ctx context.Context, spec vmm.Spec) (vmm.Process, error)
 	if err != nil {
 		return vmm.Process{}, err
 	}
-	// The VMM's own log goes to its file from the first line, so the
-	// console log holds only what the guest writes.
-	if err := resetFile(spec.VMMLog); err != nil {
-		return vmm.Process{}, fmt.Errorf("vm %s: %w", spec.ID, err)
-	}
 	sock := APISocketPath(spec.RuntimeDir)
 	c := NewClient(sock, readyProbeTimeout)
 	return vmmproc.Start(ctx, vmmproc.Command{
@@ -52,6 +47,9 @@ func (d *Driver) Launch(ctx context.Context, spec vmm.Spec) (vmm.Process, error)
 		RuntimeDir: spec.RuntimeDir,
 		Stdout:     spec.ConsoleLog,
 		Stderr:     spec.ConsoleLog,
+		// The VMM's own log goes to its file from the first line, so the
+		// console log holds only what the guest writes.
+		Reset:      []string{spec.VMMLog},
 		Socket:     sock,
 		SocketKind: "api socket",
 		Ready: func(ctx context.Context) error {

@@ -40,6 +40,9 @@ type Command struct {
 	// An early exit is explained with the end of what this launch wrote
 	// to Stderr.
 	Stdout, Stderr string
+	// Reset are files the VMM opens without creating them, created empty
+	// (or emptied, see vmmlog.Reset) right before the start.
+	Reset []string
 
 	// Socket is the unix socket the VMM serves its API on, which Ready
 	// talks to; SocketKind names it in errors ("api socket").
@@ -86,6 +89,11 @@ func Start(ctx context.Context, c Command) (vmm.Process, error) {
 		}
 		if err := os.Remove(s); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return vmm.Process{}, fmt.Errorf("remove stale socket of vm %s: %w", c.VM, err)
+		}
+	}
+	for _, f := range c.Reset {
+		if err := vmmlog.Reset(f); err != nil {
+			return vmm.Process{}, fmt.Errorf("vm %s: %w", c.VM, err)
 		}
 	}
 	stdout, stdoutFrom, err := vmmlog.OpenAppend(c.Stdout)

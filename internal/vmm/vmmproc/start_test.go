@@ -35,6 +35,10 @@ func TestStartWaitsForSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := r.command(t, 10*time.Second, "serve", "300ms", r.socket)
+	c.Reset = []string{filepath.Join(r.logs, "own.log")}
+	if err := os.WriteFile(c.Reset[0], []byte("a longer earlier run\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var probes atomic.Int32
 	ready := c.Ready
 	c.Ready = func(ctx context.Context) error { probes.Add(1); return ready(ctx) }
@@ -70,10 +74,13 @@ func TestStartWaitsForSocket(t *testing.T) {
 	if got, want := string(vmmLog), "fake vmm stderr\n"; got != want {
 		t.Errorf("stderr log = %q, want %q", got, want)
 	}
-	for _, f := range []string{c.Stdout, c.Stderr} {
+	for _, f := range []string{c.Stdout, c.Stderr, c.Reset[0]} {
 		if info, err := os.Stat(f); err != nil || info.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v; want mode 0600", f, err)
 		}
+	}
+	if b, err := os.ReadFile(c.Reset[0]); err != nil || len(b) != 0 {
+		t.Errorf("Reset file holds %q, %v; want it emptied before the start", b, err)
 	}
 
 	// Start reaps its child: once killed, it leaves no zombie.
@@ -235,7 +242,16 @@ func TestStartRefusesRuntimeDirOfAnotherUser(t *testing.T) {
 // FailedPrecondition error containing want, before starting anything.
 func checkRefused(t *testing.T, r fakeRun, want string) {
 	t.Helper()
-	_, err := Start(context.Background(), r.command(t, time.Second, "serve", "0s", r.socket))
+	c := r.command(t, time.Second, "serve", "0s", r.socket)
+	// What the last run left must survive a refused launch.
+	c.Reset = []string{filepath.Join(r.logs, "own.log")}
+	if err := os.WriteFile(c.Reset[0], []byte("the last run's log\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Start(context.Background(), c)
+	if b, _ := os.ReadFile(c.Reset[0]); string(b) != "the last run's log\n" {
+		t.Errorf("a refused launch emptied %s: it holds %q", c.Reset[0], b)
+	}
 	if got := errdefs.KindOf(err); got != errdefs.FailedPrecondition {
 		t.Errorf("Start error kind = %q, want %q (%v)", got, errdefs.FailedPrecondition, err)
 	}
