@@ -89,6 +89,9 @@ func TestPID1Guest(t *testing.T) {
 	mkfs(t, work, 16<<20, workTree)
 
 	run := filepath.Join(dir, "run")
+	if err := os.Mkdir(run, 0o700); err != nil { // the VM lifecycle's job, not the driver's
+		t.Fatal(err)
+	}
 	spec := vmm.Spec{
 		ID: "pid1", VCPUs: 1, MemoryMiB: 256, Kernel: kernel,
 		BootArgs: "console=ttyS0 reboot=k panic=1 pci=off",
