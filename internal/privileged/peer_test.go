@@ -11,6 +11,7 @@ import (
 
 	"banger/internal/errdefs"
 	"banger/internal/peercred/peercredtest"
+	"banger/internal/testtier"
 )
 
 // Environment of the re-executed TestHelperCall process.
@@ -38,9 +39,7 @@ func TestHelperCall(t *testing.T) {
 // TestPeerCheck: SO_PEERCRED decides who is answered and whom a tap may
 // be for; refused callers never reach the host and are logged.
 func TestPeerCheck(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: to run callers as other uids")
-	}
+	testtier.Root(t) // runs callers as other uids
 	const owner, stranger = 4711, 65534
 	host := newFakeHost()
 	hp := startHelper(t, Policy{UID: owner, Bridge: "banger0"}, host, 5*time.Second)

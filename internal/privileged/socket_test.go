@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"banger/internal/errdefs"
+	"banger/internal/testtier"
 )
 
 func TestListen(t *testing.T) {
@@ -67,8 +68,8 @@ func TestListen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.root && os.Geteuid() != 0 {
-				t.Skip("needs root: to give a directory to another user")
+			if tt.root {
+				testtier.Root(t) // gives a directory to another user
 			}
 			dir := filepath.Join(t.TempDir(), "run")
 			sock := filepath.Join(dir, "helper.sock")
