@@ -24,6 +24,7 @@ func guardGroups(root *cobra.Command) {
 	// guarded too (completion is a group of its own).
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
+	guardHelp(root)
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
@@ -35,6 +36,28 @@ func guardGroups(root *cobra.Command) {
 		}
 	}
 	walk(root)
+}
+
+// guardHelp makes `banger help TOPIC` fail on a topic that names no
+// command, as the command itself would, instead of printing "Unknown
+// help topic" and succeeding.
+func guardHelp(root *cobra.Command) {
+	for _, help := range root.Commands() {
+		if help.Name() != "help" {
+			continue
+		}
+		help.RunE = func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil {
+				return err
+			}
+			if len(rest) > 0 && cmd.HasSubCommands() {
+				return unknownCommand(cmd, rest[0])
+			}
+			cmd.InitDefaultHelpFlag()
+			return cmd.Help()
+		}
+	}
 }
 
 // subcommandArgs is the argument check of a group command: it takes no

@@ -91,11 +91,22 @@ func TestUnknownSubcommandSuggests(t *testing.T) {
 		{[]string{"vm", "workspace", "export", "x"}, `unknown command "workspace" for "banger vm"`},
 		{[]string{"kernal"}, `unknown command "kernal" for "banger"`},
 		{[]string{"system", "inf"}, `did you mean "info"?`},
+		{[]string{"help", "bogus"}, `unknown command "bogus" for "banger"`},
+		{[]string{"help", "vm", "strat"}, `unknown command "strat" for "banger vm"; did you mean "start"?`},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := run(tt.args...)
 		if code == 0 || !strings.Contains(stderr, tt.want) {
 			t.Errorf("banger %s: exit %d, stderr %q, stdout %q; want non-zero and %q", strings.Join(tt.args, " "), code, stderr, stdout, tt.want)
+		}
+	}
+}
+
+func TestHelpTopics(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"help", "vm"}, {"help", "vm", "create"}, {"vm", "--help"}} {
+		code, stdout, stderr := run(args...)
+		if code != 0 || !strings.Contains(stdout, "Usage:") {
+			t.Errorf("banger %s: exit %d, stdout %q, stderr %q; want 0 and help", strings.Join(args, " "), code, stdout, stderr)
 		}
 	}
 }
