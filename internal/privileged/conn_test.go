@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,7 +47,7 @@ func exchange(t *testing.T, socket string, raw []byte) string {
 // is closed, and the helper keeps serving.
 func TestBadRequests(t *testing.T) {
 	host := newFakeHost()
-	hp := startHelper(t, Policy{UID: 1000, Bridge: "banger0"}, host, requestTimeout)
+	hp := startHelper(t, Policy{UID: os.Getuid(), Bridge: "banger0"}, host, requestTimeout)
 	tests := []struct {
 		name string
 		raw  string
@@ -84,7 +85,7 @@ func TestBadRequests(t *testing.T) {
 // never read.
 func TestOneRequestPerConnection(t *testing.T) {
 	host := newFakeHost()
-	hp := startHelper(t, Policy{UID: 1000, Bridge: "banger0"}, host, requestTimeout)
+	hp := startHelper(t, Policy{UID: os.Getuid(), Bridge: "banger0"}, host, requestTimeout)
 	got := exchange(t, hp.socket, []byte(`{"method":"SetForwarding","args":{"on":true}}`+"\n"+`{"method":"SetForwarding","args":{"on":false}}`+"\n"))
 	if want := `{"result":null}` + "\n"; got != want {
 		t.Errorf("answer %q, want %q", got, want)
@@ -97,7 +98,7 @@ func TestOneRequestPerConnection(t *testing.T) {
 // TestSilentConnection: a caller that sends nothing is dropped after the
 // request timeout, and others are served meanwhile.
 func TestSilentConnection(t *testing.T) {
-	hp := startHelper(t, Policy{UID: 1000, Bridge: "banger0"}, newFakeHost(), 300*time.Millisecond)
+	hp := startHelper(t, Policy{UID: os.Getuid(), Bridge: "banger0"}, newFakeHost(), 300*time.Millisecond)
 	c, err := net.Dial("unix", hp.socket)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +128,7 @@ func TestStop(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, Policy{UID: 1000, Bridge: "banger0"}, newFakeHost(), nil) }()
+	go func() { done <- Serve(ctx, ln, Policy{UID: os.Getuid(), Bridge: "banger0"}, newFakeHost(), nil) }()
 	c, err := net.Dial("unix", socket)
 	if err != nil {
 		t.Fatal(err)

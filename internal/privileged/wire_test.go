@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"banger/internal/errdefs"
 	"banger/internal/firewall"
+	"banger/internal/testtier"
 )
 
 // cmpNet compares netip values by ==.
@@ -30,7 +32,9 @@ type helper struct {
 }
 
 // startHelper serves h under p with the given request timeout until the
-// test ends.
+// test ends. A test that needs only a caller the helper serves passes
+// Policy{UID: os.Getuid()}: the test's own uid, so that it runs as any
+// user (root is always served).
 func startHelper(t *testing.T, p Policy, h Host, idle time.Duration) *helper {
 	t.Helper()
 	socket := filepath.Join(t.TempDir(), "run", "helper.sock")
@@ -119,6 +123,7 @@ func run(h Host) []outcome {
 // TestClientMatchesHost: the same calls through the helper and directly
 // give the same results, error kinds and host state.
 func TestClientMatchesHost(t *testing.T) {
+	testtier.Root(t) // the sequence gives taps to root and uid 4711, which only a root caller may
 	direct, served := newFakeHost(), newFakeHost()
 	hp := startHelper(t, Policy{UID: 1000, Bridge: "banger0"}, served, requestTimeout)
 	want := run(direct)
@@ -144,7 +149,7 @@ func TestClientMatchesHost(t *testing.T) {
 // TestLargeSpec: a spec of 200 VMs fits in a request and arrives whole.
 func TestLargeSpec(t *testing.T) {
 	host := newFakeHost()
-	hp := startHelper(t, Policy{UID: 1000, Bridge: "banger0"}, host, requestTimeout)
+	hp := startHelper(t, Policy{UID: os.Getuid(), Bridge: "banger0"}, host, requestTimeout)
 	want := testSpec(200)
 	if err := (Client{Socket: hp.socket}).ApplyRules(want); err != nil {
 		t.Fatal(err)
