@@ -24,10 +24,15 @@ type routeMux struct {
 	patterns []string
 }
 
+// Handle registers handler for pattern and remembers the pattern.
+func (m *routeMux) Handle(pattern string, handler http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, handler)
+}
+
 // HandleFunc registers handler for pattern and remembers the pattern.
 func (m *routeMux) HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request)) {
-	m.patterns = append(m.patterns, pattern)
-	m.ServeMux.HandleFunc(pattern, handler)
+	m.Handle(pattern, http.HandlerFunc(handler))
 }
 
 // routes registers every route of the API on mux and returns it behind
