@@ -5,13 +5,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"banger/internal/api"
 	"banger/internal/imagebuild/imagetest"
 	"banger/internal/kernelbuild/kerneltest"
+	"banger/internal/testtier"
 )
 
 // Real-guest benchmark parameters: the same VM size as the end-to-end
@@ -31,12 +31,7 @@ const (
 // machine, with the kernel kerneltest builds.
 func newGuestWorld(b *testing.B) *world {
 	b.Helper()
-	if testing.Short() {
-		b.Skip("boots real guests; skipped with -short")
-	}
-	if _, err := exec.LookPath(qemuBin); err != nil {
-		b.Skip("needs qemu-system-x86_64 to boot real guests: apt-get install qemu-system-x86")
-	}
+	testtier.Guest(b)
 	kernel := kerneltest.Vmlinux(b)
 	rootfs := imagetest.RootFS(b)
 	w := newWorld(b)

@@ -13,25 +13,6 @@ import (
 // maxBody bounds every request body.
 const maxBody = 1 << 20
 
-// statusOf maps an error kind to its HTTP status. It is the only place the
-// daemon does so.
-func statusOf(k errdefs.Kind) int {
-	switch k {
-	case errdefs.NotFound:
-		return http.StatusNotFound
-	case errdefs.AlreadyExists:
-		return http.StatusConflict
-	case errdefs.InvalidArgument:
-		return http.StatusBadRequest
-	case errdefs.FailedPrecondition:
-		return http.StatusPreconditionFailed
-	case errdefs.Unavailable:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
-}
-
 // apiError converts err to the API's error shape.
 func apiError(err error, opID string) api.Error {
 	return api.Error{Code: string(errdefs.KindOf(err)), Message: err.Error(), OpID: opID}
@@ -42,7 +23,7 @@ func (d *Daemon) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	opID := opIDFrom(r.Context())
 	kind := errdefs.KindOf(err)
 	d.log.Info("request failed", "op_id", opID, "code", string(kind), "err", err)
-	writeJSON(w, statusOf(kind), api.ErrorBody{Error: apiError(err, opID)})
+	writeJSON(w, errdefs.HTTPStatus(kind), api.ErrorBody{Error: apiError(err, opID)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

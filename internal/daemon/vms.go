@@ -94,17 +94,23 @@ func (d *Daemon) deleteVM(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (d *Daemon) vmAction(w http.ResponseWriter, r *http.Request) {
-	ref := r.PathValue("ref")
-	type action func(ctx context.Context, opID, ref string, p vm.Progress) (vm.VM, error)
-	actions := map[string]action{
+// vmActionFunc is one action of POST /v1/vms/{ref}/{action}.
+type vmActionFunc func(ctx context.Context, opID, ref string, p vm.Progress) (vm.VM, error)
+
+// vmActions are the actions POST /v1/vms/{ref}/{action} takes.
+func (d *Daemon) vmActions() map[string]vmActionFunc {
+	return map[string]vmActionFunc{
 		"start":   d.vms.Start,
 		"stop":    d.vms.Stop,
 		"restart": d.vms.Restart,
 		"kill":    d.vms.Kill,
 	}
+}
+
+func (d *Daemon) vmAction(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("ref")
 	name := r.PathValue("action")
-	fn, ok := actions[name]
+	fn, ok := d.vmActions()[name]
 	if !ok {
 		d.writeError(w, r, errdefs.NotFoundf("unknown VM action %q: use start, stop, restart or kill", name))
 		return

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"banger/internal/errdefs"
+	"banger/internal/testtier"
 )
 
 const mib = 1 << 20
@@ -24,6 +25,7 @@ var copiers = []struct {
 }
 
 func TestSparseCopyLayouts(t *testing.T) {
+	testtier.Slow(t) // writes and copies hundreds of MiB
 	layouts := []struct {
 		name string
 		size int64

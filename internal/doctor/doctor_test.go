@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
+	"banger/internal/testtier"
 	"banger/internal/vmm"
 )
 
@@ -136,9 +137,7 @@ func TestRun(t *testing.T) {
 		{
 			name: "runtime dir owned by another uid",
 			setup: func(t *testing.T, h *host, d *Deps) {
-				if os.Getuid() != 0 {
-					t.Skip("needs root: chown the runtime dir to uid 65534")
-				}
+				testtier.Root(t) // chowns the runtime dir to uid 65534
 				if err := os.Chown(h.runtimeDir, 65534, 65534); err != nil {
 					t.Fatal(err)
 				}
