@@ -225,7 +225,7 @@ func TestLoadUnreadable(t *testing.T) {
 	if k := errdefs.KindOf(err); k != errdefs.FailedPrecondition {
 		t.Errorf("kind = %s, want %s (%v)", k, errdefs.FailedPrecondition, err)
 	}
-	if !strings.Contains(err.Error(), "make "+dir+" a readable file") {
+	if !strings.Contains(err.Error(), "make "+dir+" a readable regular file") {
 		t.Errorf("error %q does not say how to fix it", err)
 	}
 }

@@ -61,7 +61,8 @@ func ReadFile(path string, maxSize int64) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	if int64(len(data)) > maxSize {
-		return nil, errdefs.Wrap(errdefs.InvalidArgument, fmt.Errorf("read %s: it grew past the %s allowed here while it was read: %w", path, bytesize.Format(maxSize), ErrTooLarge))
+		return nil, errdefs.Wrap(errdefs.InvalidArgument, &fileError{ErrTooLarge,
+			fmt.Sprintf("%s grew past the %s allowed here while it was read", path, bytesize.Format(maxSize))})
 	}
 	return data, nil
 }

@@ -125,8 +125,8 @@ func check(fd int, path string, maxSize int64) (*os.File, error) {
 		return nil, notRegular(path, fileMode(st.Mode))
 	}
 	if st.Size > maxSize {
-		return nil, errdefs.Wrap(errdefs.InvalidArgument, fmt.Errorf("%s is %s, more than the %s allowed here: %w",
-			path, bytesize.Format(st.Size), bytesize.Format(maxSize), ErrTooLarge))
+		return nil, errdefs.Wrap(errdefs.InvalidArgument, &fileError{ErrTooLarge,
+			fmt.Sprintf("%s is %s, more than the %s allowed here", path, bytesize.Format(st.Size), bytesize.Format(maxSize))})
 	}
 	if err := unix.SetNonblock(fd, false); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -138,7 +138,8 @@ func check(fd int, path string, maxSize int64) (*os.File, error) {
 func openError(path string, err error) error {
 	switch {
 	case errors.Is(err, ErrSwapped):
-		return errdefs.Wrap(errdefs.InvalidArgument, fmt.Errorf("%s: a symlink appeared in the path while it was opened: %w: make sure nothing else changes it and try again", path, ErrSwapped))
+		return errdefs.Wrap(errdefs.InvalidArgument, &fileError{ErrSwapped,
+			path + ": a symlink appeared in the path while it was opened: make sure nothing else changes it and try again"})
 	case errors.Is(err, fs.ErrNotExist):
 		return errdefs.Wrap(errdefs.NotFound, fmt.Errorf("%s does not exist: check the path: %w", path, fs.ErrNotExist))
 	case errors.Is(err, fs.ErrPermission):
@@ -150,8 +151,18 @@ func openError(path string, err error) error {
 }
 
 func notRegular(path string, mode fs.FileMode) error {
-	return errdefs.Wrap(errdefs.InvalidArgument, fmt.Errorf("%s is %s, not a regular file: %w: name a regular file", path, describe(mode), ErrNotRegular))
+	return errdefs.Wrap(errdefs.InvalidArgument, &fileError{ErrNotRegular, path + " is " + describe(mode) + ", not a regular file"})
 }
+
+// fileError is a refusal whose message is complete on its own; it wraps
+// one of the package's sentinel errors for errors.Is.
+type fileError struct {
+	kind error
+	msg  string
+}
+
+func (e *fileError) Error() string { return e.msg }
+func (e *fileError) Unwrap() error { return e.kind }
 
 // describe names a file type for a person.
 func describe(mode fs.FileMode) string {
