@@ -141,11 +141,13 @@ func openError(path string, err error) error {
 		return errdefs.Wrap(errdefs.InvalidArgument, &fileError{ErrSwapped,
 			path + ": a symlink appeared in the path while it was opened: make sure nothing else changes it and try again"})
 	case errors.Is(err, fs.ErrNotExist):
-		return errdefs.Wrap(errdefs.NotFound, fmt.Errorf("%s does not exist: check the path: %w", path, fs.ErrNotExist))
+		return errdefs.Wrap(errdefs.NotFound, &fileError{fs.ErrNotExist, path + " does not exist: check the path"})
 	case errors.Is(err, fs.ErrPermission):
-		return errdefs.Wrap(errdefs.FailedPrecondition, fmt.Errorf("cannot read %s: %w: fix its permissions or run as its owner", path, fs.ErrPermission))
+		return errdefs.Wrap(errdefs.FailedPrecondition, &fileError{fs.ErrPermission,
+			"cannot read " + path + ": permission denied: fix its permissions or run as its owner"})
 	case errors.Is(err, unix.ENOTDIR):
-		return errdefs.Wrap(errdefs.NotFound, fmt.Errorf("%s does not exist (a component of the path is not a directory): check the path: %w", path, fs.ErrNotExist))
+		return errdefs.Wrap(errdefs.NotFound, &fileError{fs.ErrNotExist,
+			path + " does not exist (a component of the path is not a directory): check the path"})
 	}
 	return fmt.Errorf("open %s: %w", path, err)
 }
