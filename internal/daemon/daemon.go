@@ -43,6 +43,10 @@ type Options struct {
 	Hooks vm.Hooks
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout time.Duration
+	// BodyTimeout bounds reading a request body (DefaultBodyTimeout when
+	// zero); IdleTimeout closes kept-alive connections that send nothing
+	// (DefaultIdleTimeout when zero).
+	BodyTimeout, IdleTimeout time.Duration
 }
 
 // Daemon is a running bangerd.
@@ -180,9 +184,12 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancelBase()
 	srv := &http.Server{
 		Handler:           d.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+		ReadHeaderTimeout: headerTimeout,
+		// No ReadTimeout or WriteTimeout: they would also bound streams
+		// and long operations. readBody bounds the body instead.
+		IdleTimeout: d.idleTimeout(),
+		BaseContext: func(net.Listener) context.Context { return base },
+		ErrorLog:    slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	pl := &peerListener{Listener: ln, owner: d.opts.UID, reject: func(uid int, err error) {
 		d.log.Warn("refused connection from another user", "uid", uid, "err", err)
