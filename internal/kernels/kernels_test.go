@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,6 +109,8 @@ func TestBuildBadRequestsAndFailures(t *testing.T) {
 	}{
 		{"bad name", api.BuildKernelRequest{Name: "Bad_Name"}, nil, errdefs.InvalidArgument},
 		{"negative jobs", api.BuildKernelRequest{Jobs: -1}, nil, errdefs.InvalidArgument},
+		{"too many jobs", api.BuildKernelRequest{Jobs: 257}, nil, errdefs.InvalidArgument},
+		{"jobs max int", api.BuildKernelRequest{Jobs: math.MaxInt}, nil, errdefs.InvalidArgument},
 		{"no source", api.BuildKernelRequest{}, errdefs.FailedPreconditionf("no kernel source found"), errdefs.FailedPrecondition},
 		{"cancelled", api.BuildKernelRequest{}, context.Canceled, errdefs.Internal},
 	}
