@@ -106,3 +106,38 @@ func TestCreateFromFIFOImage(t *testing.T) {
 		t.Errorf("%d leases held, want 1", n)
 	}
 }
+
+// TestStartWithKernelSwappedForFIFO: the VMM opens the kernel itself, and
+// a FIFO in its place would hang it. Start refuses a kernel that is no
+// longer a regular file before launching anything, and the VM stays
+// stopped.
+func TestStartWithKernelSwappedForFIFO(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.create("k")
+	if err := os.Remove(e.img.Kernel); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(e.img.Kernel, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Start(context.Background(), "", "k", nil)
+		errc <- err
+	}()
+	var err error
+	select {
+	case err = <-errc:
+	case <-time.After(60 * time.Second): // a hang detector, not a timing check
+		t.Fatal("start with a FIFO kernel hung")
+	}
+	if errdefs.KindOf(err) != errdefs.FailedPrecondition || !strings.Contains(err.Error(), e.img.Kernel) ||
+		!strings.Contains(err.Error(), "no longer a regular file") {
+		t.Fatalf("start = %v, want failed_precondition naming the kernel", err)
+	}
+	rec := e.record("k")
+	if rec.State != api.StateStopped {
+		t.Errorf("state = %s, want stopped", rec.State)
+	}
+	e.assertNoVMM(rec)
+}
