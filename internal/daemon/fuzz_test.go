@@ -18,6 +18,7 @@ import (
 	"banger/internal/disk"
 	"banger/internal/errdefs"
 	"banger/internal/names"
+	"banger/internal/vm"
 	"banger/internal/vmm/firecracker/fctest"
 )
 
@@ -50,7 +51,7 @@ func FuzzCreateVMRequest(f *testing.F) {
 			return
 		}
 		for _, h := range fuzzHosts {
-			got, err := vmDefaults(config.Defaults(h), h).CheckCreate(req)
+			got, err := vmDefaults(config.Defaults(h), h).CheckCreate(vmCreateRequest(req))
 			if err != nil {
 				if k := errdefs.KindOf(err); k != errdefs.InvalidArgument {
 					t.Fatalf("check %+v: kind %s, want invalid_argument: %v", req, k, err)
@@ -64,7 +65,7 @@ func FuzzCreateVMRequest(f *testing.F) {
 
 // checkCreateInRange fails t unless an accepted create request is sane on
 // host h.
-func checkCreateInRange(t *testing.T, req api.CreateVMRequest, h config.Host) {
+func checkCreateInRange(t *testing.T, req vm.CreateRequest, h config.Host) {
 	t.Helper()
 	maxCPUs := config.MaxVCPUs
 	if h.CPUs > 0 {

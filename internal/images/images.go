@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"banger/internal/api"
 	"banger/internal/disk"
 	"banger/internal/errdefs"
 	"banger/internal/names"
@@ -49,7 +48,7 @@ func New(st *store.Store, inspect Inspector, newID func() string, opts ...Option
 // Register records existing host files as an image after checking that
 // they exist, are regular files and have the right formats. Every problem
 // is reported at once.
-func (s *Service) Register(ctx context.Context, req api.RegisterImageRequest) (api.Image, error) {
+func (s *Service) Register(ctx context.Context, req RegisterRequest) (Image, error) {
 	var problems []error
 	if err := names.ValidateAs("image", req.Name); err != nil {
 		problems = append(problems, err)
@@ -63,7 +62,7 @@ func (s *Service) Register(ctx context.Context, req api.RegisterImageRequest) (a
 		problems = appendErr(problems, err)
 	}
 	if len(problems) > 0 {
-		return api.Image{}, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
+		return Image{}, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
 	}
 	img := store.Image{
 		ID:         s.newID(),
@@ -75,9 +74,9 @@ func (s *Service) Register(ctx context.Context, req api.RegisterImageRequest) (a
 		CreatedAt:  time.Now(),
 	}
 	if err := s.store.CreateImage(ctx, img); err != nil {
-		return api.Image{}, err
+		return Image{}, err
 	}
-	return toAPI(img), nil
+	return toImage(img), nil
 }
 
 func appendErr(errs []error, err error) []error {
@@ -116,23 +115,23 @@ func checkFile(field, path string, maxSize int64, check func(string) error) (int
 }
 
 // Get returns the image named or identified by ref.
-func (s *Service) Get(ctx context.Context, ref string) (api.Image, error) {
+func (s *Service) Get(ctx context.Context, ref string) (Image, error) {
 	img, err := s.store.GetImage(ctx, ref)
 	if err != nil {
-		return api.Image{}, err
+		return Image{}, err
 	}
-	return toAPI(img), nil
+	return toImage(img), nil
 }
 
 // List returns every image.
-func (s *Service) List(ctx context.Context) ([]api.Image, error) {
+func (s *Service) List(ctx context.Context) ([]Image, error) {
 	imgs, err := s.store.ListImages(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.Image, 0, len(imgs))
+	out := make([]Image, 0, len(imgs))
 	for _, img := range imgs {
-		out = append(out, toAPI(img))
+		out = append(out, toImage(img))
 	}
 	return out, nil
 }
@@ -151,8 +150,8 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 	return s.removeBuiltFiles(ctx, img.RootFS)
 }
 
-func toAPI(img store.Image) api.Image {
-	return api.Image{
+func toImage(img store.Image) Image {
+	return Image{
 		ID:         img.ID,
 		Name:       img.Name,
 		RootFS:     img.RootFS,

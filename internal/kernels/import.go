@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"banger/internal/api"
 	"banger/internal/disk"
 	"banger/internal/errdefs"
 	"banger/internal/names"
@@ -17,7 +16,7 @@ import (
 // Import copies a vmlinux, or a bzImage that it unpacks to a vmlinux, and
 // an optional initrd into the kernel store. An empty name is derived from
 // the file name. Every problem with the request is reported at once.
-func (s *Service) Import(ctx context.Context, req api.ImportKernelRequest) (api.Kernel, error) {
+func (s *Service) Import(ctx context.Context, req ImportRequest) (Kernel, error) {
 	name := req.Name
 	if name == "" {
 		name = nameFromPath(req.Path)
@@ -38,10 +37,10 @@ func (s *Service) Import(ctx context.Context, req api.ImportKernelRequest) (api.
 		}
 	}
 	if len(problems) > 0 {
-		return api.Kernel{}, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
+		return Kernel{}, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
 	}
 	if err := s.nameFree(ctx, name); err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	src := sources{initrd: req.Initrd}
 	if format == disk.BzImage {
@@ -49,7 +48,7 @@ func (s *Service) Import(ctx context.Context, req api.ImportKernelRequest) (api.
 	} else {
 		src.vmlinux = req.Path
 	}
-	return s.record(ctx, name, api.KernelImported, "", src)
+	return s.record(ctx, name, SourceImported, "", src)
 }
 
 // checkFile checks that path is an absolute path to a readable regular

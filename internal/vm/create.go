@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/names"
 	"banger/internal/store"
@@ -25,31 +24,28 @@ const (
 	metricsFile    = "metrics.json"
 )
 
-// CreateRequest is a validated create: see Service.Create.
-type CreateRequest = api.CreateVMRequest
-
 // Create records a new VM and prepares its disks. The VM ends stopped, or
 // running when req.Start is set. On failure everything is rolled back.
-func (s *Service) Create(ctx context.Context, opID string, req CreateRequest, progress Progress) (api.VM, error) {
+func (s *Service) Create(ctx context.Context, opID string, req CreateRequest, progress Progress) (VM, error) {
 	rec, img, err := s.prepareCreate(ctx, req)
 	if err != nil {
-		return api.VM{}, err
+		return VM{}, err
 	}
 	o, err := s.newOp(ctx, opID, "vm.create", rec.ID, rec.Name, progress)
 	if err != nil {
-		return api.VM{}, err
+		return VM{}, err
 	}
 	unlock := s.locks.lock(rec.ID)
 	err = o.run(ctx, s.createSteps(&rec, img))
 	unlock()
 	if err != nil {
-		return api.VM{}, err
+		return VM{}, err
 	}
 	s.publishState(rec)
 	if req.Start {
 		return s.Start(ctx, subOpID(opID, "start"), rec.ID, progress)
 	}
-	return s.toAPI(ctx, rec), nil
+	return s.toVM(ctx, rec), nil
 }
 
 // prepareCreate validates req against the defaults and the store and builds
@@ -74,7 +70,7 @@ func (s *Service) prepareCreate(ctx context.Context, req CreateRequest) (store.V
 	rec := store.VM{
 		ID:         id,
 		Name:       req.Name,
-		State:      api.StateCreating,
+		State:      string(StateCreating),
 		ImageID:    img.ID,
 		VCPUs:      req.VCPUs,
 		MemoryMiB:  req.MemoryMiB,
@@ -165,7 +161,7 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 		{
 			name: "finish",
 			do: func(ctx context.Context) error {
-				rec.State = api.StateStopped
+				rec.State = string(StateStopped)
 				return s.store.UpdateVM(ctx, *rec)
 			},
 		},

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/userfile"
 )
@@ -99,7 +98,7 @@ func TestCreateFromFIFOImage(t *testing.T) {
 	}
 	makeExt4(t, e.img.RootFS, 16<<20)
 	v := e.create("fifo")
-	if v.State != api.StateStopped {
+	if v.State != StateStopped {
 		t.Errorf("state = %s, want stopped", v.State)
 	}
 	if n := ln.held(); n != 1 {
@@ -136,7 +135,7 @@ func TestStartWithKernelSwappedForFIFO(t *testing.T) {
 		t.Fatalf("start = %v, want failed_precondition naming the kernel", err)
 	}
 	rec := e.record("k")
-	if rec.State != api.StateStopped {
+	if State(rec.State) != StateStopped {
 		t.Errorf("state = %s, want stopped", rec.State)
 	}
 	e.assertNoVMM(rec)
