@@ -44,7 +44,7 @@ func TestCreateRefusesOverflowingSizes(t *testing.T) {
 			if !strings.Contains(e.Message, tt.want) {
 				t.Errorf("message %q lacks %q", e.Message, tt.want)
 			}
-			resp, body = td.do("GET", "/v1/vms", "")
+			_, body = td.do("GET", "/v1/vms", "")
 			var vms []api.VM
 			decodeStrict(t, body, &vms)
 			if len(vms) != 0 {

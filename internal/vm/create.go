@@ -99,13 +99,6 @@ func subOpID(opID, suffix string) string {
 	return opID + "-" + suffix
 }
 
-func appendErr(errs []error, err error) []error {
-	if err != nil {
-		return append(errs, err)
-	}
-	return errs
-}
-
 func (s *Service) generateName(ctx context.Context) string {
 	return names.Generate(func(n string) bool {
 		_, err := s.store.GetVM(ctx, n)
