@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -34,27 +35,61 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// decode reads one JSON value of at most maxBody bytes into v, refusing
-// unknown fields and trailing data.
+// decode reads the request body into v. The body must be exactly one JSON
+// object of at most maxBody bytes, with only fields v knows: an empty body,
+// null, an array or another non-object, trailing data and unknown fields
+// are all invalid_argument (a null body would otherwise decode into v as
+// if it were {}).
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body := http.MaxBytesReader(w, r.Body, maxBody)
+	return decodeBody(http.MaxBytesReader(w, r.Body, maxBody), v)
+}
+
+// decodeBody is decode without the HTTP plumbing, for fuzzing.
+func decodeBody(body io.Reader, v any) error {
 	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig):
-			return errdefs.InvalidArgumentf("request body is larger than %d bytes", maxBody)
+			return errdefs.InvalidArgumentf("request body is larger than %d bytes: send at most 1 MiB", maxBody)
 		case errors.Is(err, io.EOF):
 			return errdefs.InvalidArgumentf("request body is empty: send a JSON object")
 		default:
-			return errdefs.InvalidArgumentf("request body is not valid JSON for this request: %v", err)
+			return errdefs.InvalidArgumentf("request body is not valid JSON: %v: send one JSON object", err)
 		}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errdefs.InvalidArgumentf("request body has data after the JSON object")
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return errdefs.InvalidArgumentf("request body is larger than %d bytes: send at most 1 MiB", maxBody)
+		}
+		return errdefs.InvalidArgumentf("request body has data after the JSON object: send exactly one JSON object")
+	}
+	if raw[0] != '{' { // Decode skipped leading space; raw is one valid value
+		return errdefs.InvalidArgumentf("request body is %s, not a JSON object: send a JSON object such as {}", jsonKind(raw[0]))
+	}
+	strict := json.NewDecoder(bytes.NewReader(raw))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(v); err != nil {
+		return errdefs.InvalidArgumentf("request body is not valid JSON for this request: %v", err)
 	}
 	return nil
+}
+
+// jsonKind names the kind of JSON value that starts with c.
+func jsonKind(c byte) string {
+	switch c {
+	case 'n':
+		return "null"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a number"
 }
 
 // notFound answers routes that do not exist.

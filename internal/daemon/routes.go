@@ -66,7 +66,7 @@ func (d *Daemon) routes(mux *routeMux) http.Handler {
 	mux.HandleFunc("GET "+v+"/events", d.events)
 	mux.HandleFunc("GET "+v+"/system/info", d.info)
 	mux.HandleFunc("GET "+v+"/system/doctor", d.doctor)
-	return d.middleware(d.routeErrors(mux))
+	return d.middleware(d.readBody(d.routeErrors(mux)))
 }
 
 // middleware gives every request an operation id (in its context, in the

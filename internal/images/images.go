@@ -10,13 +10,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
+	"banger/internal/disk"
 	"banger/internal/errdefs"
 	"banger/internal/names"
 	"banger/internal/store"
+	"banger/internal/userfile"
 )
 
 // Inspector checks file formats without mounting or modifying anything.
@@ -52,12 +53,12 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Image, err
 	if err := names.ValidateAs("image", req.Name); err != nil {
 		problems = append(problems, err)
 	}
-	size, err := checkFile("rootfs", req.RootFS, s.inspect.CheckRootFS)
+	size, err := checkFile("rootfs", req.RootFS, disk.MaxImageSize, s.inspect.CheckRootFS)
 	problems = appendErr(problems, err)
-	_, err = checkFile("kernel", req.Kernel, s.inspect.CheckKernel)
+	_, err = checkFile("kernel", req.Kernel, disk.MaxKernelSize, s.inspect.CheckKernel)
 	problems = appendErr(problems, err)
 	if req.Initrd != "" {
-		_, err = checkFile("initrd", req.Initrd, nil)
+		_, err = checkFile("initrd", req.Initrd, disk.MaxKernelSize, nil)
 		problems = appendErr(problems, err)
 	}
 	if len(problems) > 0 {
@@ -86,28 +87,25 @@ func appendErr(errs []error, err error) []error {
 }
 
 // checkFile checks that path is an absolute path to a readable regular file
-// and, when check is set, that it has the right format. It returns the size.
-func checkFile(field, path string, check func(string) error) (int64, error) {
+// of at most maxSize bytes and, when check is set, that it has the right
+// format. It returns the size. The file is opened with userfile, so a FIFO
+// or a device fails at once instead of blocking.
+func checkFile(field, path string, maxSize int64, check func(string) error) (int64, error) {
 	if path == "" {
 		return 0, fmt.Errorf("%s: a path is required", field)
 	}
 	if !filepath.IsAbs(path) {
 		return 0, fmt.Errorf("%s %q: must be an absolute path", field, path)
 	}
-	fi, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, fmt.Errorf("%s %s does not exist: check the path", field, path)
-	} else if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", field, path, errors.Unwrap(err))
-	}
-	if !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("%s %s: not a regular file", field, path)
-	}
-	f, err := os.Open(path)
+	f, err := userfile.Open(path, maxSize)
 	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", field, path, errors.Unwrap(err))
+		return 0, fmt.Errorf("%s %w", field, err) // "rootfs /x does not exist: ..."
 	}
+	fi, err := f.Stat()
 	_ = f.Close()
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", field, path, err)
+	}
 	if check != nil {
 		if err := check(path); err != nil {
 			return 0, fmt.Errorf("%s: %w", field, err)

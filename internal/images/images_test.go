@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"banger/internal/errdefs"
+	"banger/internal/userfile"
 )
 
 var ignoreCreated = cmpopts.IgnoreFields(Image{}, "CreatedAt")
@@ -86,7 +87,7 @@ func TestRegisterReportsEveryProblem(t *testing.T) {
 		`invalid image name "-bad": it starts with '-'`,
 		"rootfs " + missing + " does not exist: check the path",
 		`kernel "boot/vmlinux": must be an absolute path`,
-		"initrd " + dir + ": not a regular file",
+		"initrd " + dir + " is a directory, not a regular file",
 	}
 	if len(lines) != len(wantPrefixes) {
 		t.Fatalf("error has %d lines, want %d:\n%v", len(lines), len(wantPrefixes), err)
@@ -150,7 +151,24 @@ func TestRegisterInvalid(t *testing.T) {
 			req: func(f *fixture) RegisterRequest {
 				return RegisterRequest{Name: "a", RootFS: f.subdir(t, "rootdir"), Kernel: f.file(t, "k", 1)}
 			},
-			wantMsg: "rootfs DIR/rootdir: not a regular file",
+			wantMsg: "rootfs DIR/rootdir is a directory, not a regular file",
+		},
+		{
+			// A FIFO once hung the request in its open: refused at once.
+			name: "rootfs and kernel are FIFOs",
+			req: func(f *fixture) RegisterRequest {
+				return RegisterRequest{Name: "a", RootFS: f.fifo(t, "root.ext4"), Kernel: f.fifo(t, "vmlinux")}
+			},
+			wantMsg: "rootfs DIR/root.ext4 is a named pipe (FIFO), not a regular file\nkernel DIR/vmlinux is a named pipe (FIFO), not a regular file",
+			wantIs:  userfile.ErrNotRegular,
+		},
+		{
+			name: "initrd is /dev/zero",
+			req: func(f *fixture) RegisterRequest {
+				return RegisterRequest{Name: "a", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1), Initrd: "/dev/zero"}
+			},
+			wantMsg: "initrd /dev/zero is a character device, not a regular file",
+			wantIs:  userfile.ErrNotRegular,
 		},
 		{
 			name: "inspector rejects rootfs and kernel",

@@ -13,6 +13,10 @@ import (
 // images boot with unless told otherwise.
 const DefaultName = "default"
 
+// MaxJobs bounds the parallel compile jobs a build may ask for: make starts
+// that many compilers at once.
+const MaxJobs = 256
+
 // stepRecord is the service's own step after the build's.
 const stepRecord = "record"
 
@@ -30,8 +34,8 @@ func (s *Service) Build(ctx context.Context, opID string, req BuildRequest, prog
 	if err := names.ValidateAs("kernel", name); err != nil {
 		return Kernel{}, err
 	}
-	if req.Jobs < 0 {
-		return Kernel{}, errdefs.InvalidArgumentf("jobs %d: must be 0 (one per CPU) or more", req.Jobs)
+	if req.Jobs < 0 || req.Jobs > MaxJobs {
+		return Kernel{}, errdefs.InvalidArgumentf("jobs = %d: must be between 0 (one per CPU) and %d", req.Jobs, MaxJobs)
 	}
 	if err := s.nameFree(ctx, name); err != nil {
 		return Kernel{}, err

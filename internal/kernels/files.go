@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"banger/internal/disk"
 	"banger/internal/errdefs"
 	"banger/internal/store"
+	"banger/internal/userfile"
 )
 
 // sources are the host files of a new kernel: a vmlinux, a bzImage or
@@ -90,18 +92,20 @@ func (s *Service) nameFree(ctx context.Context, name string) error {
 	return nil // ref matched another kernel's id, not a name
 }
 
-// copyFile copies a regular file to dst (which must not exist), syncing it.
+// copyFile copies a regular file a user named to dst (which must not
+// exist), syncing it. src is opened with userfile; cancelling ctx stops the
+// copy within a chunk.
 func copyFile(ctx context.Context, src, dst string) error {
-	in, err := os.Open(src)
+	in, err := userfile.Open(src, disk.MaxKernelSize)
 	if err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
+		return fmt.Errorf("copy %w", err)
 	}
 	defer in.Close()
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	_, err = io.Copy(out, ctxReader{ctx, in})
+	_, err = userfile.Copy(ctx, out, in)
 	if err == nil {
 		err = out.Sync()
 	}

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"banger/internal/disk"
 	"banger/internal/errdefs"
 	"banger/internal/names"
+	"banger/internal/userfile"
 )
 
 // Import copies a vmlinux, or a bzImage that it unpacks to a vmlinux, and
@@ -52,7 +52,8 @@ func (s *Service) Import(ctx context.Context, req ImportRequest) (Kernel, error)
 }
 
 // checkFile checks that path is an absolute path to a readable regular
-// file.
+// file of at most disk.MaxKernelSize bytes, opening it with userfile so
+// that a FIFO or a device fails at once instead of blocking.
 func checkFile(field, path string) error {
 	if path == "" {
 		return fmt.Errorf("%s: a path is required", field)
@@ -60,18 +61,9 @@ func checkFile(field, path string) error {
 	if !filepath.IsAbs(path) {
 		return fmt.Errorf("%s %q: must be an absolute path", field, path)
 	}
-	fi, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%s %s does not exist: check the path", field, path)
-	} else if err != nil {
-		return fmt.Errorf("%s %s: %w", field, path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s %s: not a regular file", field, path)
-	}
-	f, err := os.Open(path)
+	f, err := userfile.Open(path, disk.MaxKernelSize)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", field, path, err)
+		return fmt.Errorf("%s %w", field, err) // "kernel /x does not exist: ..."
 	}
 	return f.Close()
 }

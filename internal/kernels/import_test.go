@@ -2,9 +2,11 @@ package kernels
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -74,6 +76,10 @@ func TestImportBadInput(t *testing.T) {
 	ctx := context.Background()
 	good := f.file(t, "vmlinux", fakeVmlinux("6.1.1"))
 	notKernel := f.file(t, "notes.txt", "hello")
+	fifo := filepath.Join(f.files, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		req  ImportRequest
@@ -82,6 +88,8 @@ func TestImportBadInput(t *testing.T) {
 		{"relative path", ImportRequest{Name: "a", Path: "vmlinux"}, []string{"must be an absolute path"}},
 		{"missing file", ImportRequest{Name: "a", Path: "/nonexistent/vmlinux"}, []string{"does not exist"}},
 		{"directory", ImportRequest{Name: "a", Path: f.files}, []string{"not a regular file"}},
+		{"fifo", ImportRequest{Name: "a", Path: fifo}, []string{"kernel " + fifo + " is a named pipe (FIFO), not a regular file"}},
+		{"dev-zero initrd", ImportRequest{Name: "a", Path: good, Initrd: "/dev/zero"}, []string{"initrd /dev/zero is a character device"}},
 		{"not a kernel", ImportRequest{Name: "a", Path: notKernel}, []string{"not a kernel"}},
 		{"everything wrong at once", ImportRequest{Name: "Bad!", Path: notKernel, Initrd: "/nonexistent/initrd"},
 			[]string{"invalid kernel name", "not a kernel", "initrd /nonexistent/initrd does not exist"}},
@@ -131,5 +139,21 @@ func TestNameFromPath(t *testing.T) {
 		if got := nameFromPath(in); got != want {
 			t.Errorf("nameFromPath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestCopyFileStopsWhenCancelled: a copy of a user's file stops when its
+// context is cancelled, instead of running to the end.
+func TestCopyFileStopsWhenCancelled(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "vmlinux")
+	if err := os.WriteFile(src, make([]byte, 4<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := copyFile(ctx, src, filepath.Join(dir, "copy"))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("copyFile = %v, want context.Canceled", err)
 	}
 }

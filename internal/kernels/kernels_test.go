@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,6 +108,8 @@ func TestBuildBadRequestsAndFailures(t *testing.T) {
 	}{
 		{"bad name", BuildRequest{Name: "Bad_Name"}, nil, errdefs.InvalidArgument},
 		{"negative jobs", BuildRequest{Jobs: -1}, nil, errdefs.InvalidArgument},
+		{"too many jobs", BuildRequest{Jobs: 257}, nil, errdefs.InvalidArgument},
+		{"jobs max int", BuildRequest{Jobs: math.MaxInt}, nil, errdefs.InvalidArgument},
 		{"no source", BuildRequest{}, errdefs.FailedPreconditionf("no kernel source found"), errdefs.FailedPrecondition},
 		{"cancelled", BuildRequest{}, context.Canceled, errdefs.Internal},
 	}

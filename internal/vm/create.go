@@ -51,48 +51,11 @@ func (s *Service) Create(ctx context.Context, opID string, req CreateRequest, pr
 // prepareCreate validates req against the defaults and the store and builds
 // the record of the new VM. Nothing is written.
 func (s *Service) prepareCreate(ctx context.Context, req CreateRequest) (store.VM, store.Image, error) {
+	req, err := s.defaults.CheckCreate(req)
+	if err != nil {
+		return store.VM{}, store.Image{}, err
+	}
 	d := s.defaults
-	if req.VCPUs == 0 {
-		req.VCPUs = d.VCPUs
-	}
-	if req.MemoryMiB == 0 {
-		req.MemoryMiB = d.MemoryMiB
-	}
-	if req.DiskBytes == 0 {
-		req.DiskBytes = d.DiskBytes
-	}
-	if req.Image == "" {
-		req.Image = d.Image
-	}
-	var problems []error
-	if req.Name != "" {
-		if err := names.Validate(req.Name); err != nil {
-			problems = append(problems, err)
-		}
-	}
-	if req.VCPUs < 0 {
-		problems = append(problems, fmt.Errorf("vcpus = %d: must be positive", req.VCPUs))
-	} else if d.ValidateVCPUs != nil {
-		problems = appendErr(problems, d.ValidateVCPUs(req.VCPUs))
-	}
-	if req.MemoryMiB < 0 {
-		problems = append(problems, fmt.Errorf("memory = %d MiB: must be positive", req.MemoryMiB))
-	} else if d.ValidateMemory != nil {
-		problems = appendErr(problems, d.ValidateMemory(int64(req.MemoryMiB)<<20))
-	}
-	if req.DiskBytes < 0 {
-		problems = append(problems, fmt.Errorf("disk size = %d: must be positive", req.DiskBytes))
-	} else if d.ValidateDisk != nil {
-		problems = appendErr(problems, d.ValidateDisk(req.DiskBytes))
-	}
-	if req.NetGroup != "" {
-		if err := names.ValidateAs("network group", req.NetGroup); err != nil {
-			problems = append(problems, err)
-		}
-	}
-	if len(problems) > 0 {
-		return store.VM{}, store.Image{}, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
-	}
 	img, err := s.store.GetImage(ctx, req.Image)
 	if err != nil {
 		return store.VM{}, store.Image{}, err
@@ -134,13 +97,6 @@ func subOpID(opID, suffix string) string {
 		return ""
 	}
 	return opID + "-" + suffix
-}
-
-func appendErr(errs []error, err error) []error {
-	if err != nil {
-		return append(errs, err)
-	}
-	return errs
 }
 
 func (s *Service) generateName(ctx context.Context) string {

@@ -89,7 +89,7 @@ func TestCreateRejectsBadInput(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.svc.defaults.ValidateVCPUs = func(n int) error {
 		if n > 2 {
-			return fmt.Errorf("vcpus = %d: must be between 1 and 2", n)
+			return errors.New("must be between 1 and 2")
 		}
 		return nil
 	}
@@ -102,9 +102,9 @@ func TestCreateRejectsBadInput(t *testing.T) {
 	}{
 		{"bad name", CreateRequest{Name: "Bad_Name"}, errdefs.InvalidArgument, "Bad_Name"},
 		{"dash", CreateRequest{Name: "-x"}, errdefs.InvalidArgument, "-x"},
-		{"too many vcpus", CreateRequest{Name: "a", VCPUs: 9}, errdefs.InvalidArgument, "vcpus = 9"},
-		{"every problem", CreateRequest{Name: "B", VCPUs: 9, MemoryMiB: -1}, errdefs.InvalidArgument, "memory = -1"},
-		{"negative disk", CreateRequest{Name: "a", DiskBytes: -5}, errdefs.InvalidArgument, "disk size"},
+		{"too many vcpus", CreateRequest{Name: "a", VCPUs: 9}, errdefs.InvalidArgument, "vcpus = 9: must be between 1 and 2"},
+		{"every problem", CreateRequest{Name: "B", VCPUs: 9, MemoryMiB: -1}, errdefs.InvalidArgument, "memory_mib = -1: must be positive"},
+		{"negative disk", CreateRequest{Name: "a", DiskBytes: -5}, errdefs.InvalidArgument, "disk_bytes = -5: must be positive"},
 		{"no image", CreateRequest{Name: "a", Image: "nope"}, errdefs.NotFound, "nope"},
 		{"duplicate", CreateRequest{Name: "taken"}, errdefs.AlreadyExists, "taken"},
 	}

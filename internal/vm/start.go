@@ -138,8 +138,14 @@ func checkFiles(img store.Image, spec vmm.Spec) error {
 		if f == "" {
 			continue
 		}
-		if _, err := os.Stat(f); err != nil {
+		st, err := os.Stat(f)
+		if err != nil {
 			return errdefs.FailedPreconditionf("%s is missing (%w): re-register image %s or recreate the VM", f, err, img.Name)
+		}
+		// The VMM opens these files itself: a FIFO or device swapped in
+		// for one would hang it.
+		if !st.Mode().IsRegular() {
+			return errdefs.FailedPreconditionf("%s is no longer a regular file (mode %v): put the file back, re-register image %s or recreate the VM", f, st.Mode().Type(), img.Name)
 		}
 	}
 	return nil
