@@ -17,7 +17,9 @@ func WriteReference(w io.Writer) error {
 	fmt.Fprintln(w, "# banger CLI reference")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Generated from the command definitions (`go test ./internal/cli -run TestReference -update`).")
-	fmt.Fprintln(w, "Every command talks to bangerd and starts it first if it is not running.")
+	fmt.Fprintln(w, "Every command talks to bangerd and starts it first if it is not running (`banger daemon` never starts one).")
+	fmt.Fprintln(w, "Before sending anything, banger checks that the runtime directory is its user's own and private, and")
+	fmt.Fprintln(w, "that the process on the socket runs as its user or root; otherwise it refuses and says how to fix it.")
 	var walk func(c *cobra.Command) error
 	walk = func(c *cobra.Command) error {
 		if c.Hidden || c.Name() == "help" {
