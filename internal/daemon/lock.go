@@ -79,7 +79,8 @@ func lockDir(what, dir string) (*dirLock, error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
-	if err := unix.Ftruncate(fd, 0); err == nil {
+	err = unix.Ftruncate(fd, 0)
+	if err == nil {
 		_, err = unix.Pwrite(fd, pid, 0)
 	}
 	if err != nil {
