@@ -165,10 +165,28 @@ func TestHelperListen(t *testing.T) {
 	fmt.Printf("RESULT conns=%d bytes=%d\n", conns, bytes)
 }
 
+// victimEnv names the root of the layout TestHelperVictim uses; it is set
+// only in the re-executed helper process.
+const victimEnv = "BANGER_TEST_VICTIM_ROOT"
+
+// TestHelperVictim is not a test: TestRefusesPlantedRuntimeDir runs it as
+// a victim that is not root. It runs banger vm list with the layout below
+// $BANGER_TEST_VICTIM_ROOT and prints its exit status and stderr.
+func TestHelperVictim(t *testing.T) {
+	root := os.Getenv(victimEnv)
+	if root == "" {
+		t.Skip("helper process for TestRefusesPlantedRuntimeDir; runs only when re-executed with " + victimEnv)
+	}
+	vars := testVars(root, filepath.Join(root, "bangerd"))
+	var stdout, stderr bytes.Buffer
+	code := Run(context.Background(), []string{"vm", "list"}, Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }})
+	fmt.Printf("RESULT code=%d stderr=%q\n", code, stderr.String())
+}
+
 // TestRefusesPlantedRuntimeDir: another user (uid 65534) creates the
 // victim's runtime directory first and listens in it. The victim's banger
-// (this root process) refuses before sending a byte, names what is wrong
-// and how to fix it, and starts no daemon over it.
+// (this root process, and uid 4711) refuses before sending a byte, names
+// what is wrong and how to fix it, and starts no daemon over it.
 func TestRefusesPlantedRuntimeDir(t *testing.T) {
 	testtier.Root(t)
 	const attacker = 65534
@@ -187,7 +205,8 @@ func TestRefusesPlantedRuntimeDir(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	marker := filepath.Join(root, "started")
+	// Where any victim can leave a trace of a started daemon.
+	marker := filepath.Join(run, "started")
 	vars := testVars(root, fakeDaemonScript(t, root, marker))
 	runtimeDir := filepath.Join(run, "banger")
 	bin := peercredtest.Binary(t, root)
@@ -202,6 +221,15 @@ func TestRefusesPlantedRuntimeDir(t *testing.T) {
 			t.Errorf("banger %s: exit %d, stderr %q; want exit 1 and %q", strings.Join(args, " "), code, stderr.String(), want)
 		}
 	}
+	// A victim that is not root (uid 4711) is refused the same way.
+	const victim = 4711
+	got := peercredtest.RunAs(t, bin, root, "TestHelperVictim", victim, victimEnv+"="+root)
+	want := fmt.Sprintf("code=1 stderr=%q", fmt.Sprintf("banger: banger will not use the daemon socket in %s: runtime directory %s is owned by uid %d, not %d: remove it (sudo rm -rf %s) and start banger again\n",
+		runtimeDir, runtimeDir, attacker, victim, runtimeDir))
+	if got != want {
+		t.Errorf("victim uid %d: %s\nwant %s", victim, got, want)
+	}
+
 	if got := h.Finish(t); got != "conns=0 bytes=0" {
 		t.Errorf("the attacker's listener reports %s, want conns=0 bytes=0", got)
 	}
