@@ -108,7 +108,9 @@ func (a *app) startDaemon(ctx context.Context, layout paths.Layout) (*client.Cli
 		return cl, err
 	}
 	logPath := layout.DaemonLog()
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	// Never through a planted symlink; the daemon itself then refuses a
+	// state directory that others could write to.
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open daemon log: %w", err)
 	}
