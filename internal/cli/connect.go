@@ -130,6 +130,7 @@ func (a *app) startDaemon(ctx context.Context, layout paths.Layout) (*client.Cli
 	go func() { exited <- cmd.Wait() }()
 	fmt.Fprintf(a.env.Stderr, "banger: started bangerd (pid %d, log %s)\n", cmd.Process.Pid, logPath)
 	deadline := time.Now().Add(daemonStartTimeout)
+	lost := "" // what this daemon said when it lost to another one
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
@@ -139,6 +140,7 @@ func (a *app) startDaemon(ctx context.Context, layout paths.Layout) (*client.Cli
 			}
 			// Another daemon holds the state: wait for it to answer.
 			exited = nil
+			lost = linesSince(logPath, logStart, 1)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
@@ -152,6 +154,11 @@ func (a *app) startDaemon(ctx context.Context, layout paths.Layout) (*client.Cli
 		if !errdefs.Is(err, errdefs.Unavailable) && pctx.Err() == nil {
 			return nil, err // e.g. another user's directory or listener: never wait for it
 		}
+	}
+	if lost != "" {
+		// The daemon that holds the state serves another socket (it runs
+		// with another XDG_RUNTIME_DIR).
+		return nil, errdefs.Unavailablef("no bangerd answers on %s, and the one started for it exited: %s", layout.Socket(), lost)
 	}
 	return nil, errdefs.Unavailablef("bangerd did not answer on %s within %v: see %s", layout.Socket(), daemonStartTimeout, logPath)
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,18 +28,10 @@ func (w *world) runDaemonOnce(extraEnv ...string) (string, int) {
 		w.t.Fatalf("a second bangerd did not exit within %v:\n%s", commandTimeout, out)
 	}
 	var ee *exec.ExitError
-	if err != nil && !errorsAs(err, &ee) {
+	if err != nil && !errors.As(err, &ee) {
 		w.t.Fatalf("run bangerd: %v", err)
 	}
 	return string(out), cmd.ProcessState.ExitCode()
-}
-
-func errorsAs(err error, ee **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	if ok {
-		*ee = e
-	}
-	return ok
 }
 
 // daemons lists the live bangerd processes of this world.
@@ -88,6 +81,22 @@ func TestOneDaemonPerState(t *testing.T) {
 				t.Errorf("VMM pid %d holds %s, the daemon's lock", p.pid, target)
 			}
 		}
+	}
+	if got := w.daemons(); len(got) != 1 || got[0].pid != first {
+		t.Errorf("daemons running: %v, want only pid %d", got, first)
+	}
+
+	// A CLI whose runtime directory is another: the daemon it starts
+	// loses, and it says which daemon holds the state.
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := w.command(ctx, w.bin.banger, "vm", "list")
+	cmd.Env = append(append([]string{}, w.env...), "XDG_RUNTIME_DIR="+w.path("run2"))
+	out, err := cmd.CombinedOutput()
+	want := fmt.Sprintf("banger: no bangerd answers on %s, and the one started for it exited: \n    bangerd: bangerd is already running on state directory %s (pid %d)",
+		w.path("run2/banger/bangerd.sock"), w.stateDir(), first)
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Errorf("banger vm list with another runtime directory: %v\n%s\nwant it to contain %q", err, out, want)
 	}
 	if got := w.daemons(); len(got) != 1 || got[0].pid != first {
 		t.Errorf("daemons running: %v, want only pid %d", got, first)
