@@ -1,6 +1,7 @@
 // Package daemon is bangerd's composition root: it loads nothing itself but
 // wires the configuration, the store, the services and the host adapters
-// together, serves the /v1 HTTP API on the unix socket, maps errors to HTTP
+// together, holds the locks that make it the only daemon of its state and
+// socket, serves the /v1 HTTP API on the unix socket, maps errors to HTTP
 // status, and shuts down gracefully without stopping VMs. Decisions about
 // VMs and images belong to the services, not here.
 package daemon
@@ -207,7 +208,7 @@ func newDrivers(ctx context.Context, cfg config.Config) (chosen vmm.Driver, othe
 }
 
 // Serve reconciles VMs left by a previous daemon, then serves the API on ln
-// until ctx is cancelled. In-flight requests get ShutdownTimeout to finish;
+// until ctx is cancelled or POST /v1/system/shutdown asks it to stop. In-flight requests get ShutdownTimeout to finish;
 // running VMs keep running.
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	if d.net != nil {
