@@ -24,7 +24,7 @@ var version = "dev"
 func main() {
 	if err := run(os.Args[1:], os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "bangerd: %v\n", err)
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
 }
 
@@ -78,7 +78,7 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer d.Close()
-	ln, err := daemon.Listen(layout.Socket())
+	ln, err := d.Listen()
 	if err != nil {
 		return err
 	}
@@ -86,6 +86,17 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// exitStatus is 3 when another bangerd already runs on the same state or
+// runtime directory (a CLI that started this one then talks to that one),
+// 1 for every other failure.
+func exitStatus(err error) int {
+	var running *daemon.AlreadyRunningError
+	if errors.As(err, &running) {
+		return 3
+	}
+	return 1
 }
 
 func level(s string) slog.Level {

@@ -163,6 +163,14 @@ type SystemInfo struct {
 	Images       int    `json:"images"`
 	// Network is absent when network.enabled is false.
 	Network *NetworkInfo `json:"network,omitempty"`
+	// StartedAt is when this daemon started, for its uptime.
+	StartedAt time.Time `json:"started_at"`
+}
+
+// ShutdownReply is returned by POST /v1/system/shutdown: the daemon that
+// is about to exit.
+type ShutdownReply struct {
+	PID int `json:"pid"`
 }
 
 // NetworkInfo is the state of the host side of VM networking.

@@ -109,7 +109,7 @@ var allowed = map[string][]string{
 	"banger/internal/api":      {"banger/internal/errdefs"},
 	"banger/internal/errdefs":  {},
 	"banger/internal/bytesize": {},
-	"banger/internal/client":   {"banger/internal/api", "banger/internal/errdefs", "banger/internal/agent/proto"},
+	"banger/internal/client":   {"banger/internal/api", "banger/internal/errdefs", "banger/internal/agent/proto", "banger/internal/peercred"},
 	"banger/internal/cli": {"banger/internal/api", "banger/internal/client", "banger/internal/errdefs",
 		"banger/internal/bytesize", "banger/internal/paths", "banger/internal/agent/proto"},
 	// The agent's wire types are shared by the guest, the daemon and the CLI.

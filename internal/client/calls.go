@@ -159,3 +159,11 @@ func (c *Client) Events(ctx context.Context, fn func(api.Event)) error {
 		fn(ev)
 	}
 }
+
+// Shutdown asks the daemon to exit as SIGTERM makes it: in-flight
+// requests finish, VMs keep running. It returns once the daemon has
+// accepted, before it has exited.
+func (c *Client) Shutdown(ctx context.Context) (api.ShutdownReply, error) {
+	var out api.ShutdownReply
+	return out, c.do(ctx, http.MethodPost, "/system/shutdown", nil, &out)
+}

@@ -1,5 +1,7 @@
 // Package client is the Go client of the bangerd API over its unix socket.
-// Its zero value is usable once Socket is set. It speaks only the wire
+// Its zero value is usable once Socket is set. It talks only to a daemon
+// that runs as this user or as root (checked with SO_PEERCRED before a
+// byte is sent). It speaks only the wire
 // types of package api and must not import daemon-side packages.
 package client
 
@@ -34,8 +36,7 @@ func (c *Client) httpClient() *http.Client {
 	c.once.Do(func() {
 		c.http = &http.Client{Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "unix", c.Socket)
+				return c.dial(ctx)
 			},
 			MaxIdleConnsPerHost: 16,
 			IdleConnTimeout:     30 * time.Second,
@@ -74,6 +75,9 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		if req.Context().Err() != nil {
 			return nil, req.Context().Err()
+		}
+		if refusal := untrusted(err); refusal != nil {
+			return nil, refusal
 		}
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {

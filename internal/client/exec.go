@@ -39,9 +39,11 @@ func (c *Client) ExecVM(ctx context.Context, ref string, req proto.ExecRequest) 
 	if err != nil {
 		return nil, err
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", c.Socket)
+	conn, err := c.dial(ctx)
 	if err != nil {
+		if refusal := untrusted(err); refusal != nil {
+			return nil, refusal
+		}
 		return nil, errdefs.Unavailablef("cannot reach bangerd at %s: %w", c.Socket, err)
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })

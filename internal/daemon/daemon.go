@@ -1,6 +1,7 @@
 // Package daemon is bangerd's composition root: it loads nothing itself but
 // wires the configuration, the store, the services and the host adapters
-// together, serves the /v1 HTTP API on the unix socket, maps errors to HTTP
+// together, holds the locks that make it the only daemon of its state and
+// socket, serves the /v1 HTTP API on the unix socket, maps errors to HTTP
 // status, and shuts down gracefully without stopping VMs. Decisions about
 // VMs and images belong to the services, not here.
 package daemon
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"banger/internal/agent/agentclient"
@@ -64,6 +66,14 @@ type Daemon struct {
 	// closing is closed when shutdown begins, ending endless streams
 	// (events, followed logs) so in-flight operations can finish.
 	closing chan struct{}
+	// locks are the exclusive locks of the state and runtime directories,
+	// held from New to Close: one daemon per state, one per socket.
+	locks []*dirLock
+	// started is when New finished, for the uptime in system info.
+	started time.Time
+	// shutdown is closed by POST /v1/system/shutdown; shutdownOnce guards it.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
 }
 
 // New opens the state and wires the services. It does not touch running
@@ -76,13 +86,33 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if err := opts.Layout.Ensure(opts.UID); err != nil {
 		return nil, err
 	}
+	// One daemon per state directory (and per socket), for its whole life,
+	// taken before the store is opened.
+	var locks []*dirLock
+	release := func() {
+		for _, l := range locks {
+			_ = l.release()
+		}
+	}
+	for _, dir := range []struct{ what, path string }{
+		{"state directory", opts.Layout.StateDir}, {"runtime directory", opts.Layout.RuntimeDir},
+	} {
+		l, err := lockDir(dir.what, dir.path)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		locks = append(locks, l)
+	}
 	st, err := store.Open(ctx, opts.Layout.DBPath())
 	if err != nil {
+		release()
 		return nil, err
 	}
 	driver, others, why, err := newDrivers(ctx, opts.Config)
 	if err != nil {
 		_ = st.Close()
+		release()
 		return nil, err
 	}
 	log.Info("vmm driver selected", "driver", driver.Name(), "why", why)
@@ -91,6 +121,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	ns, err := newNetStack(cfg, st, log)
 	if err != nil {
 		_ = st.Close()
+		release()
 		return nil, err
 	}
 	var vmNet vm.Network
@@ -102,7 +133,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Driver:   driver,
 		Others:   others,
 		Disks:    vmDisks{work: disk.NewWorkDisks(opts.Layout.CacheDir)},
-		Dirs:     opts.Layout,
+		Dirs:     vmDirs{Layout: opts.Layout, uid: opts.UID},
 		Defaults: vmDefaults(cfg, host),
 		Logger:   log,
 		Hooks:    opts.Hooks,
@@ -126,9 +157,21 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 			WorkDir: filepath.Join(opts.Layout.CacheDir, "kernel-build"),
 			NewID:   vm.NewID,
 		}),
-		closing: make(chan struct{}),
+		closing:  make(chan struct{}),
+		locks:    locks,
+		started:  time.Now(),
+		shutdown: make(chan struct{}),
 	}, nil
 }
+
+// vmDirs gives the vm service the layout's VM directories, made privately
+// for the owner without following a symlink below the roots.
+type vmDirs struct {
+	paths.Layout
+	uid int
+}
+
+func (d vmDirs) MakeDir(dir string) error { return d.MakePrivateDir(dir, d.uid) }
 
 // newDrivers builds every VMM driver and picks the one new VMs start
 // under: the configured one, or for "auto" Firecracker when its binary
@@ -158,7 +201,7 @@ func newDrivers(ctx context.Context, cfg config.Config) (chosen vmm.Driver, othe
 }
 
 // Serve reconciles VMs left by a previous daemon, then serves the API on ln
-// until ctx is cancelled. In-flight requests get ShutdownTimeout to finish;
+// until ctx is cancelled or POST /v1/system/shutdown asks it to stop. In-flight requests get ShutdownTimeout to finish;
 // running VMs keep running.
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	if d.net != nil {
@@ -190,6 +233,8 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	case <-d.shutdown:
+		d.log.Info("shutdown requested through the API")
 	}
 	d.log.Info("shutting down; VMs keep running")
 	timeout := d.opts.ShutdownTimeout
@@ -235,8 +280,20 @@ func domainIf(cfg config.Config) string {
 	return cfg.DNS.Domain
 }
 
-// Close releases the store.
-func (d *Daemon) Close() error { return d.store.Close() }
+// Close releases the store, then the locks of the state and runtime
+// directories.
+func (d *Daemon) Close() error {
+	err := d.store.Close()
+	for _, l := range d.locks {
+		err = errors.Join(err, l.release())
+	}
+	return err
+}
+
+// requestShutdown makes Serve return as SIGTERM does: VMs keep running.
+func (d *Daemon) requestShutdown() {
+	d.shutdownOnce.Do(func() { close(d.shutdown) })
+}
 
 // vmDisks adapts the disk package to the vm service.
 type vmDisks struct{ work *disk.WorkDisks }

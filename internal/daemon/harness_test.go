@@ -82,22 +82,8 @@ func newTestDaemon(t testing.TB, uid int) (*Daemon, string, paths.Layout, *syncB
 		CacheDir:   filepath.Join(root, "cache"),
 		RuntimeDir: filepath.Join(root, "run"),
 	}
-	cfg := config.Defaults(config.Host{})
-	cfg.VMM.Driver = "firecracker"
-	cfg.VMM.FirecrackerBin = fctest.Build(t)
-	// These tests run in the host's own network namespace: no bridge, no
-	// rules. Networking is tested in namespaces (e2e, network_test.go).
-	cfg.Network.Enabled = false
 	logs := &syncBuffer{}
-	d, err := New(context.Background(), Options{
-		Layout:          layout,
-		Config:          cfg,
-		ConfigFile:      layout.ConfigFile(),
-		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Version:         testVersion,
-		UID:             uid,
-		ShutdownTimeout: 20 * time.Second,
-	})
+	d, err := New(context.Background(), testOptions(t, layout, uid, logs))
 	if err != nil {
 		t.Fatalf("daemon.New: %v", err)
 	}
@@ -110,6 +96,26 @@ func newTestDaemon(t testing.TB, uid int) (*Daemon, string, paths.Layout, *syncB
 	return d, root, layout, logs
 }
 
+// testOptions are the options of a test daemon on layout, logging to logs.
+func testOptions(t testing.TB, layout paths.Layout, uid int, logs *syncBuffer) Options {
+	t.Helper()
+	cfg := config.Defaults(config.Host{})
+	cfg.VMM.Driver = "firecracker"
+	cfg.VMM.FirecrackerBin = fctest.Build(t)
+	// These tests run in the host's own network namespace: no bridge, no
+	// rules. Networking is tested in namespaces (e2e, network_test.go).
+	cfg.Network.Enabled = false
+	return Options{
+		Layout:          layout,
+		Config:          cfg,
+		ConfigFile:      layout.ConfigFile(),
+		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Version:         testVersion,
+		UID:             uid,
+		ShutdownTimeout: 20 * time.Second,
+	}
+}
+
 // startDaemon serves a new daemon on its socket until the test ends.
 func startDaemon(t *testing.T, o daemonOpts) *testDaemon {
 	t.Helper()
@@ -120,7 +126,7 @@ func startDaemon(t *testing.T, o daemonOpts) *testDaemon {
 	}
 	d, root, layout, logs := newTestDaemon(t, uid)
 	td := &testDaemon{t: t, d: d, root: root, layout: layout, logs: logs, srv: &serving{done: make(chan error, 1)}}
-	ln, err := Listen(layout.Socket())
+	ln, err := d.Listen()
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}

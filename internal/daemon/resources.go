@@ -137,6 +137,7 @@ func (d *Daemon) info(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.SystemInfo{
 		Version:      d.opts.Version,
 		PID:          os.Getpid(),
+		StartedAt:    d.started,
 		Driver:       d.driver.Name(),
 		StateDir:     d.opts.Layout.StateDir,
 		RuntimeDir:   d.opts.Layout.RuntimeDir,
@@ -148,4 +149,11 @@ func (d *Daemon) info(w http.ResponseWriter, r *http.Request) {
 		Images:       len(imgs),
 		Network:      d.net.info(r.Context()),
 	})
+}
+
+// shutdownDaemon answers, then makes Serve return as SIGTERM does: in-flight
+// requests finish, VMs keep running.
+func (d *Daemon) shutdownDaemon(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusAccepted, api.ShutdownReply{PID: os.Getpid()})
+	d.requestShutdown()
 }

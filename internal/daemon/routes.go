@@ -66,6 +66,7 @@ func (d *Daemon) routes(mux *routeMux) http.Handler {
 	mux.HandleFunc("GET "+v+"/events", d.events)
 	mux.HandleFunc("GET "+v+"/system/info", d.info)
 	mux.HandleFunc("GET "+v+"/system/doctor", d.doctor)
+	mux.HandleFunc("POST "+v+"/system/shutdown", d.shutdownDaemon)
 	return d.middleware(d.readBody(d.routeErrors(mux)))
 }
 

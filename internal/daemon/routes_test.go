@@ -91,7 +91,7 @@ func TestSystemInfo(t *testing.T) {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
 	wantKeys := []string{"config_file", "default_image", "driver", "images", "pid", "running", "runtime_dir", "socket",
-		"state_dir", "version", "vms"}
+		"started_at", "state_dir", "version", "vms"}
 	if diff := cmp.Diff(wantKeys, jsonKeys(t, body)); diff != "" {
 		t.Errorf("info keys (-want +got):\n%s", diff)
 	}
@@ -100,6 +100,7 @@ func TestSystemInfo(t *testing.T) {
 	want := api.SystemInfo{
 		Version:      testVersion,
 		PID:          os.Getpid(),
+		StartedAt:    td.d.started,
 		Driver:       "firecracker",
 		StateDir:     td.layout.StateDir,
 		RuntimeDir:   td.layout.RuntimeDir,

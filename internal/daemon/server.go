@@ -2,28 +2,43 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"banger/internal/errdefs"
 	"banger/internal/peercred"
 )
 
-// Listen creates the daemon socket at path, mode 0600 from birth. The
+// Listen creates the daemon's socket, mode 0600 from birth. It may
+// replace a stale socket because New took the locks of the state and
+// runtime directories: no other daemon can be serving this path. The
 // process umask must already be 077 (bangerd sets it first thing); Listen
-// checks the result rather than trusting it. A stale socket that nobody
-// answers on is replaced; a live one means another daemon runs.
-func Listen(path string) (net.Listener, error) {
+// checks the result rather than trusting it. Closing the listener removes
+// the socket only while it is still the one Listen made.
+func (d *Daemon) Listen() (net.Listener, error) {
+	if len(d.locks) == 0 {
+		return nil, errdefs.Internalf("listen: the daemon holds no lock of its directories")
+	}
+	return listen(d.opts.Layout.Socket())
+}
+
+// listen creates the socket at path (see Listen); the caller holds the
+// lock of its directory. A stale socket that nobody answers on is
+// replaced; a live one means another daemon serves it.
+func listen(path string) (net.Listener, error) {
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
 			return nil, errdefs.FailedPreconditionf("%s exists and is not a socket: remove it and start bangerd again", path)
 		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			_ = c.Close()
-			return nil, errdefs.FailedPreconditionf("another bangerd is already serving %s: stop it first (banger system info shows its pid)", path)
+			return nil, errdefs.FailedPreconditionf("another bangerd is already serving %s: stop it first (banger daemon stop)", path)
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("remove stale socket: %w", err)
@@ -33,22 +48,52 @@ func Listen(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(true)
+	ul := ln.(*net.UnixListener)
+	// Closing must not unlink blindly: the path may by then be another
+	// daemon's socket. ownSocket removes it only if it is still ours.
+	ul.SetUnlinkOnClose(false)
 	fi, err := os.Lstat(path)
 	if err != nil {
 		_ = ln.Close()
 		return nil, err
 	}
+	own := &ownSocket{UnixListener: ul, path: path, fi: fi}
+	if fi.Mode()&os.ModeSocket == 0 {
+		_ = ul.Close()
+		return nil, fmt.Errorf("%s is not the socket bangerd just made", path)
+	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		_ = ln.Close()
+		_ = own.Close()
 		return nil, fmt.Errorf("socket %s was created with mode %v: bangerd must run with umask 077", path, fi.Mode().Perm())
 	}
 	// Born private (0700 under umask 077); 0600 is the documented mode.
 	if err := os.Chmod(path, 0o600); err != nil {
-		_ = ln.Close()
+		_ = own.Close()
 		return nil, fmt.Errorf("set mode of %s: %w", path, err)
 	}
-	return ln, nil
+	return own, nil
+}
+
+// ownSocket is the daemon's listener. Close removes the socket file only
+// if the path still names the inode the daemon created, so a daemon never
+// unlinks another daemon's socket.
+type ownSocket struct {
+	*net.UnixListener
+	path string
+	fi   os.FileInfo
+	once sync.Once
+}
+
+func (l *ownSocket) Close() error {
+	err := l.UnixListener.Close()
+	l.once.Do(func() {
+		if fi, lerr := os.Lstat(l.path); lerr == nil && os.SameFile(fi, l.fi) {
+			if rerr := os.Remove(l.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+				err = rerr
+			}
+		}
+	})
+	return err
 }
 
 // peerListener accepts only connections from the owner uid or root,

@@ -49,7 +49,7 @@ func TestListenMode(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			setUmask(t, tt.umask)
 			path := filepath.Join(shortDir(t), "d.sock")
-			ln, err := Listen(path)
+			ln, err := listen(path)
 			if tt.wantErr != "" {
 				if err == nil {
 					ln.Close()
@@ -87,12 +87,12 @@ func TestListenMode(t *testing.T) {
 func TestListenRefusesLiveDaemon(t *testing.T) {
 	setUmask(t, 0o077)
 	path := filepath.Join(shortDir(t), "d.sock")
-	first, err := Listen(path)
+	first, err := listen(path)
 	if err != nil {
 		t.Fatalf("first Listen: %v", err)
 	}
 	defer first.Close()
-	second, err := Listen(path)
+	second, err := listen(path)
 	if err == nil {
 		second.Close()
 		t.Fatal("second Listen on a live socket succeeded")
@@ -120,7 +120,7 @@ func TestListenReplacesStaleSocket(t *testing.T) {
 	if fi, err := os.Lstat(path); err != nil || fi.Mode()&fs.ModeSocket == 0 {
 		t.Fatalf("no stale socket to test with: %v %v", fi, err)
 	}
-	ln, err := Listen(path)
+	ln, err := listen(path)
 	if err != nil {
 		t.Fatalf("Listen over a stale socket: %v", err)
 	}
@@ -166,7 +166,7 @@ func TestListenRefusesNonSocket(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ln, err := Listen(path)
+			ln, err := listen(path)
 			if err == nil {
 				ln.Close()
 				t.Fatalf("Listen over a %s succeeded", tt.name)

@@ -96,7 +96,7 @@ func TestLifecycle(t *testing.T) {
 
 	w.mustBanger("vm", "delete", "a", "b", "c")
 	w.assertClean()
-	if got, want := w.runtimeFiles(), []string{w.socket()}; !cmp.Equal(got, want) {
+	if got, want := w.runtimeFiles(), []string{w.path("run/banger/bangerd.lock"), w.socket()}; !cmp.Equal(got, want) {
 		t.Errorf("runtime files = %v, want only %v", got, want)
 	}
 }

@@ -1,6 +1,8 @@
 // Package paths decides where banger keeps its files (config, state, cache,
 // runtime sockets) and enforces the safety rules for the directories that
-// hold sockets: private, owned by the right user, never a symlink. It only
+// hold state and sockets: private, owned by the right user, never a
+// symlink, never repaired when others could have written to them, and
+// everything below them made without following a symlink. It only
 // computes paths and creates or checks directories; it must not create,
 // open or remove any file inside them.
 package paths
@@ -9,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"banger/internal/errdefs"
 )
@@ -88,10 +91,14 @@ func (l Layout) VMDir(id string) string { return filepath.Join(l.StateDir, "vms"
 // VMRuntimeDir is the directory holding the sockets of the VM with id.
 func (l Layout) VMRuntimeDir(id string) string { return filepath.Join(l.RuntimeDir, "vms", id) }
 
-// Ensure creates the config, state and cache directories (mode 0700, with
-// their parents) and makes the runtime directory private to uid with
-// EnsurePrivateDir. The parent of an XDG runtime directory is created if
-// missing; the /tmp fallback's parent is never created.
+// Ensure creates the config and cache directories (mode 0700, with their
+// parents) and makes the state and runtime directories private to uid: the
+// state directory with its parents created if missing, the runtime
+// directory with EnsurePrivateDir. Both are refused, not repaired, when
+// they exist as a symlink, belong to another user or have group or other
+// permission bits (see EnsurePrivateDir). The parent of an XDG runtime
+// directory is created if missing; the /tmp fallback's parent is never
+// created.
 func (l Layout) Ensure(uid int) error {
 	for _, d := range []struct{ what, dir string }{
 		{"config", l.ConfigDir}, {"state", l.StateDir}, {"cache", l.CacheDir},
@@ -99,12 +106,19 @@ func (l Layout) Ensure(uid int) error {
 		if d.dir == "" || !filepath.IsAbs(d.dir) {
 			return errdefs.InvalidArgumentf("%s directory %q is not an absolute path", d.what, d.dir)
 		}
-		if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		dir := d.dir
+		if d.dir == l.StateDir {
+			dir = filepath.Dir(dir)
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return errdefs.FailedPreconditionf("create %s directory: %w: check the permissions of its parent or set the XDG variable to a writable directory", d.what, err)
 		}
 	}
 	if l.RuntimeDir == "" || !filepath.IsAbs(l.RuntimeDir) {
 		return errdefs.InvalidArgumentf("runtime directory %q is not an absolute path", l.RuntimeDir)
+	}
+	if err := ensurePrivate(stateDir, l.StateDir, uid); err != nil {
+		return err
 	}
 	if parent := filepath.Dir(l.RuntimeDir); parent != FallbackRuntimeRoot {
 		if err := os.MkdirAll(parent, 0o700); err != nil {
@@ -115,4 +129,23 @@ func (l Layout) Ensure(uid int) error {
 		return err
 	}
 	return nil
+}
+
+// MakePrivateDir creates dir, which must lie below the state or the
+// runtime directory (VMDir and VMRuntimeDir give such paths), with
+// MkdirPrivate from that root: privately for uid and without following a
+// symlink anywhere below the root.
+func (l Layout) MakePrivateDir(dir string, uid int) error {
+	for _, root := range []string{l.RuntimeDir, l.StateDir} {
+		if root == "" {
+			continue
+		}
+		rel, err := filepath.Rel(root, dir)
+		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+			continue
+		}
+		_, err = MkdirPrivate(root, rel, uid)
+		return err
+	}
+	return errdefs.FailedPreconditionf("directory %s is neither below the state directory %s nor below the runtime directory %s: it was made by a bangerd with other XDG directories; run bangerd with those", dir, l.StateDir, l.RuntimeDir)
 }

@@ -1,6 +1,7 @@
 package paths
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,6 +229,81 @@ func TestEnsureRelative(t *testing.T) {
 		err := l.Ensure(os.Getuid())
 		if got, want := errdefs.KindOf(err), errdefs.InvalidArgument; got != want {
 			t.Errorf("Ensure(%+v) = %v (kind %s), want kind %s", l, err, got, want)
+		}
+	}
+}
+
+// TestEnsureRefusesLooseStateDir: a state directory others could write to
+// is refused with what to do, and not chmod-ed.
+func TestEnsureRefusesLooseStateDir(t *testing.T) {
+	root := t.TempDir()
+	l := Layout{
+		ConfigDir:  filepath.Join(root, "c"),
+		StateDir:   filepath.Join(root, "s"),
+		CacheDir:   filepath.Join(root, "k"),
+		RuntimeDir: filepath.Join(root, "r"),
+	}
+	if err := os.Mkdir(l.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(l.StateDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	err := l.Ensure(os.Getuid())
+	want := "state directory " + l.StateDir + " has mode 0777: group or others can write to it, so anything in it may have been planted by another user: " +
+		"check that nothing in it was put there by someone else (find " + l.StateDir + " ! -user $(id -u)), then make it private (chmod -R go-rwx " + l.StateDir + ") and start banger again"
+	if err == nil || err.Error() != want {
+		t.Errorf("Ensure with a loose state dir:\n got %v\nwant %s", err, want)
+	}
+	if mode, _ := modeOwner(t, l.StateDir); mode != 0o777 {
+		t.Errorf("the refused state dir was changed to mode %v", mode)
+	}
+	if err := os.Remove(l.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(root, l.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Ensure(os.Getuid()); err == nil || !strings.Contains(err.Error(), "state directory "+l.StateDir+" is a symlink") {
+		t.Errorf("Ensure with a symlinked state dir = %v, want a symlink refusal", err)
+	}
+}
+
+func TestCheckPrivateDir(t *testing.T) {
+	root := t.TempDir()
+	good := filepath.Join(root, "good")
+	if err := EnsurePrivateDir(good, os.Getuid()); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckPrivateDir(good, os.Getuid()); err != nil {
+		t.Errorf("CheckPrivateDir(private dir) = %v", err)
+	}
+	if err := CheckPrivateDir(filepath.Join(root, "missing"), os.Getuid()); errdefs.KindOf(err) != errdefs.NotFound {
+		t.Errorf("CheckPrivateDir(missing) = %v, want kind not_found", err)
+	}
+	link := filepath.Join(root, "link")
+	if err := os.Symlink(good, link); err != nil {
+		t.Fatal(err)
+	}
+	loose := filepath.Join(root, "loose")
+	if err := os.Mkdir(loose, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(loose, 0o775); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]string{
+		link:  "runtime directory " + link + " is a symlink to " + good + ", which banger refuses to follow: remove the link (rm " + link + ") and start banger again",
+		loose: "runtime directory " + loose + " has mode 0775: group or others can write to it, so anything in it may have been planted by another user: stop bangerd, remove it (rm -rf " + loose + ") and start banger again",
+		good:  "runtime directory " + good + " is owned by uid " + fmt.Sprint(os.Getuid()) + ", not 4711: remove it (rm -rf " + good + ") and start banger again",
+	} {
+		uid := os.Getuid()
+		if dir == good {
+			uid = 4711
+		}
+		err := CheckPrivateDir(dir, uid)
+		if err == nil || err.Error() != want {
+			t.Errorf("CheckPrivateDir(%s):\n got %v\nwant %s", dir, err, want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package paths
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,8 +56,10 @@ func TestEnsurePrivateDirCreatesForOtherUser(t *testing.T) {
 	}
 }
 
-func TestEnsurePrivateDirTightens(t *testing.T) {
-	for _, m := range []os.FileMode{0o755, 0o777, 0o711, 0o500, 0o700 | os.ModeSticky} {
+// TestEnsurePrivateDirFixesOwnerBits: bits only the owner could have set
+// are put right in place; nobody else could have used the directory.
+func TestEnsurePrivateDirFixesOwnerBits(t *testing.T) {
+	for _, m := range []os.FileMode{0o500, 0o300, 0o700 | os.ModeSticky, 0o700 | os.ModeSetgid} {
 		dir := filepath.Join(t.TempDir(), "run")
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
@@ -69,9 +72,112 @@ func TestEnsurePrivateDirTightens(t *testing.T) {
 			continue
 		}
 		if got, _ := modeOwner(t, dir); got != 0o700 {
-			t.Errorf("mode %v re-tightened to %v, want 0700", m, got)
+			t.Errorf("mode %v set to %v, want 0700", m, got)
 		}
 	}
+}
+
+// TestEnsurePrivateDirRefusesLoose: a runtime directory that group or
+// others could use is refused and left as it was, never chmod-ed; one
+// they could write to may hold a planted vms symlink, and nothing is
+// created through it.
+func TestEnsurePrivateDirRefusesLoose(t *testing.T) {
+	tests := []struct {
+		mode os.FileMode
+		want string // the end of the message: what to do
+	}{
+		{0o777, "group or others can write to it, so anything in it may have been planted by another user: stop bangerd, remove it (rm -rf DIR) and start banger again"},
+		{0o770, "group or others can write to it, so anything in it may have been planted by another user: stop bangerd, remove it (rm -rf DIR) and start banger again"},
+		{0o702, "group or others can write to it, so anything in it may have been planted by another user: stop bangerd, remove it (rm -rf DIR) and start banger again"},
+		{0o1777, "group or others can write to it, so anything in it may have been planted by another user: stop bangerd, remove it (rm -rf DIR) and start banger again"},
+		{0o755, "group or others can read or enter it: make it private (chmod 700 DIR) and start banger again"},
+		{0o711, "group or others can read or enter it: make it private (chmod 700 DIR) and start banger again"},
+		{0o740, "group or others can read or enter it: make it private (chmod 700 DIR) and start banger again"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%04o", tt.mode), func(t *testing.T) {
+			parent := t.TempDir()
+			dir := filepath.Join(parent, "run")
+			elsewhere := filepath.Join(parent, "elsewhere")
+			for _, d := range []string{dir, elsewhere} {
+				if err := os.Mkdir(d, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Symlink(elsewhere, filepath.Join(dir, "vms")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, tt.mode&os.ModePerm|modeBits(tt.mode)); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := modeOwner(t, dir)
+			err := EnsurePrivateDir(dir, os.Getuid())
+			if err == nil {
+				t.Fatal("EnsurePrivateDir accepted a loose directory")
+			}
+			want := fmt.Sprintf("runtime directory %s has mode %04o: %s", dir, uint32(before.Perm())|unixBits(before), strings.ReplaceAll(tt.want, "DIR", dir))
+			if got := err.Error(); got != want {
+				t.Errorf("error:\n got %s\nwant %s", got, want)
+			}
+			if got, want := errdefs.KindOf(err), errdefs.FailedPrecondition; got != want {
+				t.Errorf("kind = %s, want %s", got, want)
+			}
+			if after, _ := modeOwner(t, dir); after != before {
+				t.Errorf("refused directory changed mode from %v to %v", before, after)
+			}
+			// The layout refuses it the same way, and makes nothing
+			// through the planted link.
+			l := Layout{ConfigDir: filepath.Join(parent, "c"), StateDir: filepath.Join(parent, "s"), CacheDir: filepath.Join(parent, "k"), RuntimeDir: dir}
+			if err := l.Ensure(os.Getuid()); err == nil {
+				t.Error("Layout.Ensure accepted a loose runtime directory")
+			}
+			if err := l.MakePrivateDir(l.VMRuntimeDir("abc"), os.Getuid()); err == nil {
+				t.Error("MakePrivateDir made a VM directory below a loose runtime directory")
+			}
+			if got := entries(t, elsewhere); len(got) != 0 {
+				t.Errorf("created %v through the planted vms symlink", got)
+			}
+		})
+	}
+}
+
+// modeBits converts the special bits of a test's mode literal (0o1777)
+// to os.FileMode bits.
+func modeBits(m os.FileMode) os.FileMode {
+	var out os.FileMode
+	if m&0o1000 != 0 {
+		out |= os.ModeSticky
+	}
+	return out
+}
+
+// unixBits converts the special os.FileMode bits back to their numbers.
+func unixBits(m os.FileMode) uint32 {
+	var out uint32
+	if m&os.ModeSticky != 0 {
+		out |= 0o1000
+	}
+	if m&os.ModeSetgid != 0 {
+		out |= 0o2000
+	}
+	if m&os.ModeSetuid != 0 {
+		out |= 0o4000
+	}
+	return out
+}
+
+// entries lists the names in dir.
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, de := range des {
+		names = append(names, de.Name())
+	}
+	return names
 }
 
 func TestEnsurePrivateDirDoesNotCreateParent(t *testing.T) {
@@ -187,11 +293,12 @@ func TestEnsurePrivateDirSymlinkRace(t *testing.T) {
 	dir := filepath.Join(root, "run")
 	other := filepath.Join(root, "other")
 	decoy := filepath.Join(root, "decoy")
+	// Modes EnsurePrivateDir puts right in place (loose ones it refuses).
 	for _, d := range []string{dir, decoy} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Chmod(d, 0o755); err != nil {
+		if err := os.Chmod(d, 0o500); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -227,7 +334,7 @@ func TestEnsurePrivateDirSymlinkRace(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	if mode, _ := modeOwner(t, decoy); mode != 0o755 {
+	if mode, _ := modeOwner(t, decoy); mode != 0o500 {
 		t.Errorf("decoy mode changed to %v through the symlink (ok %d, refused %d)", mode, ok, refused)
 	}
 	t.Logf("%d calls accepted the real directory, %d refused the link", ok, refused)

@@ -124,7 +124,7 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 	return append(steps, []step{
 		{
 			name: "make-dir",
-			do:   func(ctx context.Context) error { return os.MkdirAll(rec.Dir, 0o700) },
+			do:   func(ctx context.Context) error { return s.dirs.MakeDir(rec.Dir) },
 			undo: func(ctx context.Context) error { return os.RemoveAll(rec.Dir) },
 		},
 		{

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"banger/internal/disk"
+	"banger/internal/paths"
 	"banger/internal/process"
 	"banger/internal/store"
 	"banger/internal/vmm"
@@ -33,6 +34,11 @@ type dirs struct{ state, run string }
 
 func (d dirs) VMDir(id string) string        { return filepath.Join(d.state, "vms", id) }
 func (d dirs) VMRuntimeDir(id string) string { return filepath.Join(d.run, "vms", id) }
+
+// MakeDir is the daemon's: paths' walk from the state or runtime root.
+func (d dirs) MakeDir(dir string) error {
+	return paths.Layout{StateDir: d.state, RuntimeDir: d.run}.MakePrivateDir(dir, os.Getuid())
+}
 
 // faultyDisks is the real disk adapter with an optional injected failure.
 type faultyDisks struct {

@@ -36,10 +36,14 @@ type GuestFile struct {
 	Mode uint32 // permission bits
 }
 
-// Dirs maps VM ids to their directories.
+// Dirs maps VM ids to their directories and makes them.
 type Dirs interface {
 	VMDir(id string) string        // persistent: disks, console log
 	VMRuntimeDir(id string) string // private runtime: sockets
+	// MakeDir creates dir (a VMDir or VMRuntimeDir, with its missing
+	// parents) private to the daemon, without following a symlink below
+	// the state or runtime root; an entry planted there is refused.
+	MakeDir(dir string) error
 }
 
 // Defaults are the values a create request falls back to, and the limits

@@ -99,7 +99,9 @@ func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 				if err := os.RemoveAll(rec.RuntimeDir); err != nil {
 					return err
 				}
-				return os.MkdirAll(rec.RuntimeDir, 0o700)
+				// The VMM drivers require it to exist, private: make it
+				// without following anything planted below the root.
+				return s.dirs.MakeDir(rec.RuntimeDir)
 			},
 			undo: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) },
 		},
