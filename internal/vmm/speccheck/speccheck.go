@@ -8,10 +8,13 @@ package speccheck
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"banger/internal/errdefs"
+	"banger/internal/vmm"
 )
 
 // MaxID is the longest VM id a driver accepts (Firecracker's --id limit).
@@ -82,4 +85,64 @@ func Join(errs []error) error {
 		return nil
 	}
 	return errdefs.Wrap(errdefs.InvalidArgument, fmt.Errorf("invalid vm spec: %w", errors.Join(errs...)))
+}
+
+// Limits Linux and both VMMs impose on a spec.
+const (
+	MaxVCPUs     = 32  // Firecracker's vcpu_count limit; qemu keeps to it so a VM runs on both
+	MaxSunPath   = 107 // sockaddr_un.sun_path without the trailing NUL
+	MaxIfaceName = 15  // IFNAMSIZ without the trailing NUL
+)
+
+// Machine checks the fields that describe the machine itself: vCPUs,
+// memory, the kernel, initrd and disks, the network device and the
+// agent's socket path. Every driver needs them all before it boots.
+func Machine(spec vmm.Spec) []error {
+	var errs []error
+	if spec.VCPUs < 1 || spec.VCPUs > MaxVCPUs {
+		errs = append(errs, fmt.Errorf("VCPUs: %d is outside 1..%d", spec.VCPUs, MaxVCPUs))
+	}
+	if spec.MemoryMiB < 1 {
+		errs = append(errs, fmt.Errorf("MemoryMiB: %d is not a positive size", spec.MemoryMiB))
+	}
+	errs = Append(errs, File("Kernel", spec.Kernel, true))
+	errs = Append(errs, File("Initrd", spec.Initrd, false))
+	errs = Append(errs, File("RootDisk", spec.RootDisk, true))
+	errs = Append(errs, File("WorkDisk", spec.WorkDisk, false))
+	if spec.Tap != "" {
+		if len(spec.Tap) > MaxIfaceName || strings.ContainsAny(spec.Tap, ", /") {
+			errs = append(errs, fmt.Errorf("Tap: %q is not an interface name of at most %d bytes", spec.Tap, MaxIfaceName))
+		}
+		if hw, err := net.ParseMAC(spec.MAC); err != nil || len(hw) != 6 {
+			errs = append(errs, fmt.Errorf("MAC: %q is not a 6-byte MAC address like aa:bb:cc:dd:ee:ff", spec.MAC))
+		}
+	}
+	if spec.VsockPath != "" {
+		errs = Append(errs, Socket("VsockPath", spec.VsockPath))
+	}
+	return errs
+}
+
+// Socket checks that path is absolute and short enough for a unix socket.
+func Socket(field, path string) error {
+	if err := Abs(field, path); err != nil {
+		return err
+	}
+	if len(path) > MaxSunPath {
+		return fmt.Errorf("%s: %q is %d bytes, longer than the %d a unix socket allows", field, path, len(path), MaxSunPath)
+	}
+	return nil
+}
+
+// Process checks the handle of a launched VMM; socket names its control
+// socket ("api socket", "qmp socket") in the messages.
+func Process(p vmm.Process, socket string) []error {
+	var errs []error
+	if p.PID <= 0 {
+		errs = append(errs, fmt.Errorf("process: pid %d is not a process id", p.PID))
+	}
+	if p.APISocket == "" {
+		errs = append(errs, fmt.Errorf("process: %s is empty", socket))
+	}
+	return errs
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"banger/internal/errdefs"
+	"banger/internal/vmm"
 )
 
 func TestChecks(t *testing.T) {
@@ -62,5 +63,34 @@ func TestJoin(t *testing.T) {
 	err := Join(errs)
 	if !errdefs.Is(err, errdefs.InvalidArgument) || !strings.Contains(err.Error(), "A: is empty") || !strings.Contains(err.Error(), "B: ") {
 		t.Errorf("Join = %v", err)
+	}
+}
+
+// TestMachine: one spec with every machine field wrong reports each of
+// them, and a good spec passes; both drivers rely on this list.
+func TestMachine(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := vmm.Spec{VCPUs: 2, MemoryMiB: 256, Kernel: file, RootDisk: file, Tap: "bt-1", MAC: "02:00:00:00:00:01", VsockPath: filepath.Join(dir, "v.sock")}
+	if errs := Machine(good); len(errs) != 0 {
+		t.Errorf("Machine(good) = %v, want no problems", errs)
+	}
+	bad := vmm.Spec{VCPUs: MaxVCPUs + 1, MemoryMiB: 0, Kernel: "k", Initrd: filepath.Join(dir, "none"), RootDisk: dir,
+		Tap: "a,b", MAC: "02:00", VsockPath: "/" + strings.Repeat("s", MaxSunPath)}
+	got := Machine(bad)
+	for _, want := range []string{"VCPUs: 33", "MemoryMiB: 0", "Kernel: \"k\"", "Initrd: ", "RootDisk: ", "Tap: \"a,b\"", "MAC: \"02:00\"", "VsockPath: "} {
+		found := false
+		for _, err := range got {
+			found = found || strings.HasPrefix(err.Error(), want)
+		}
+		if !found {
+			t.Errorf("Machine(bad) = %v: no problem starting %q", got, want)
+		}
+	}
+	if errs := Process(vmm.Process{}, "qmp socket"); len(errs) != 2 || !strings.Contains(errs[1].Error(), "qmp socket is empty") {
+		t.Errorf("Process(zero) = %v, want the pid and the qmp socket", errs)
 	}
 }
