@@ -5,14 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"banger/internal/disk"
 	"banger/internal/netnstest"
 )
 
@@ -27,26 +24,17 @@ var echoHi = []string{"echo", "hi"}
 
 // BenchmarkVMRun times `banger vm run --rm -- echo hi` (the real CLI
 // against the real bangerd with the qemu driver) to the first byte of the
-// command's output and to its exit, next to the guest floor doing the least
-// the same result needs, alternating, and prints the ratio.
+// command's output and to its exit, next to the guest floor booting the
+// same machine with the least the same result needs (see guestFloor),
+// alternating, and prints the ratio.
 func BenchmarkVMRun(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), guestBenchTimeout)
 	defer cancel()
 	w := newGuestWorld(b)
 	w.startDaemon(ctx)
-	w.registerImage(ctx)
+	img := w.registerImage(ctx)
 	accel, warm := w.warmUp(ctx)
-	bin, err := exec.LookPath(qemuBin)
-	if err != nil {
-		b.Fatalf("find %s: %v", qemuBin, err)
-	}
-	fl := guestFloor{bin: bin, accel: accel, kernel: w.kernel, rootfs: w.rootfs,
-		dir: w.path("floor"), work: disk.NewWorkDisks(w.path("floor-cache"))}
-	// The floor's work-disk template, like banger's, is made before the samples.
-	if err := fl.work.Create(ctx, w.path("floor/warm-up.ext4"), guestDisk); err != nil {
-		b.Fatalf("make the floor's work-disk template: %v", err)
-	}
-	_ = os.Remove(w.path("floor/warm-up.ext4"))
+	fl := w.newGuestFloor(ctx, accel, img)
 
 	var bs []runSample
 	var fs []floorSample
