@@ -37,6 +37,35 @@ func TestDropArgs(t *testing.T) {
 	}
 }
 
+func TestNormalise(t *testing.T) {
+	n := vmNames{dir: "/f/0", runDir: "/f/0/run", id: "abc123", tap: "bf-01", mac: "0a:01:02:03:04:05", ip: "10.77.0.2"}
+	argv := []string{
+		"-name", "banger-abc123",
+		"-append", "console=ttyS0 banger.ip=10.77.0.2/24 banger.gw=10.77.0.1",
+		"id=rootfs,file=/f/0/root.ext4",
+		"socket,id=agent,path=/f/0/run/vsock.sock",
+		"tap,id=net0,ifname=bf-01",
+		"virtio-net-device,netdev=net0,mac=0a:01:02:03:04:05",
+	}
+	want := []string{
+		"-name", "banger-<id>",
+		"-append", "console=ttyS0 banger.ip=<ip>/24 banger.gw=10.77.0.1",
+		"id=rootfs,file=<vm-dir>/root.ext4",
+		"socket,id=agent,path=<run-dir>/vsock.sock",
+		"tap,id=net0,ifname=<tap>",
+		"virtio-net-device,netdev=net0,mac=<mac>",
+	}
+	if diff := cmp.Diff(want, normalise(argv, n)); diff != "" {
+		t.Errorf("normalise (-want +got):\n%s", diff)
+	}
+	// A VM without network has no MAC, tap or address: nothing is
+	// replaced for them.
+	bare := []string{"-m", "512M"}
+	if diff := cmp.Diff(bare, normalise(bare, vmNames{dir: "/f/0", id: "abc123"})); diff != "" {
+		t.Errorf("normalise without network (-want +got):\n%s", diff)
+	}
+}
+
 func TestLastHost(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"10.77.0.1/24", "10.77.0.254"},
