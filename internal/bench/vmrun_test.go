@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +32,7 @@ var echoHi = []string{"echo", "hi"}
 func BenchmarkVMRun(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), guestBenchTimeout)
 	defer cancel()
+	loadBefore := loadAverage()
 	w := newGuestWorld(b)
 	w.startDaemon(ctx)
 	img := w.registerImage(ctx)
@@ -62,9 +65,20 @@ func BenchmarkVMRun(b *testing.B) {
 		}
 	}
 	reportVMRun(b, accel, warm, bs, fs, strings.Count(w.daemonLog(), stopTimeoutLog), errs)
+	printFigures(b, fmt.Sprintf("host load average (1 min) at the start %s, at the end %s, on %d CPUs: guests share them with everything else",
+		loadBefore, loadAverage(), runtime.NumCPU()))
 	if vms, err := w.client.ListVMs(ctx); err == nil && len(vms) > 0 {
 		printFigures(b, fmt.Sprintf("WARNING: vm run --rm left %d VMs", len(vms)))
 	}
+}
+
+// loadAverage is the host's 1-minute load average, or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // runSample is one `banger vm run`: time to the first byte of output, to
