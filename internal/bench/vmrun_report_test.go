@@ -19,8 +19,8 @@ const floorScope = "floor: the same machine as banger's VM: the qemu argv of vmm
 // metrics.
 //
 // stopTimeouts is how many deletes found the guest still running at the
-// stop timeout and killed its VMM.
-func reportVMRun(b *testing.B, accel string, warm time.Duration, bs []runSample, fs []floorSample, stopTimeouts int, errs []string) {
+// stop timeout and killed its VMM; host says how busy the host was.
+func reportVMRun(b *testing.B, accel string, warm time.Duration, bs []runSample, fs []floorSample, stopTimeouts int, host string, errs []string) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "`banger vm run --rm -- echo hi` against the floor (qemu -accel %s, %d vCPU, %d MiB, %d MiB work disk; same kernel and image)\n",
 		accel, guestVCPUs, guestMemory, guestDisk>>20)
@@ -58,6 +58,7 @@ func reportVMRun(b *testing.B, accel string, warm time.Duration, bs []runSample,
 	} else {
 		fmt.Fprintf(&sb, "ratio banger/floor: not measured (banger samples %d, floor samples %d): goal missed\n", len(bs), len(fs))
 	}
+	fmt.Fprintln(&sb, host)
 	fmt.Fprintf(&sb, "errors: %d\n", len(errs))
 	for _, e := range errs {
 		fmt.Fprintf(&sb, "  %s\n", e)

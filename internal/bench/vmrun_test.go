@@ -64,9 +64,9 @@ func BenchmarkVMRun(b *testing.B) {
 			}
 		}
 	}
-	reportVMRun(b, accel, warm, bs, fs, strings.Count(w.daemonLog(), stopTimeoutLog), errs)
-	printFigures(b, fmt.Sprintf("host load average (1 min) at the start %s, at the end %s, on %d CPUs: guests share them with everything else",
-		loadBefore, loadAverage(), runtime.NumCPU()))
+	host := fmt.Sprintf("host load average (1 min) at the start %s, at the end %s, on %d CPUs: the guests share them with everything else",
+		loadBefore, loadAverage(), runtime.NumCPU())
+	reportVMRun(b, accel, warm, bs, fs, strings.Count(w.daemonLog(), stopTimeoutLog), host, errs)
 	if vms, err := w.client.ListVMs(ctx); err == nil && len(vms) > 0 {
 		printFigures(b, fmt.Sprintf("WARNING: vm run --rm left %d VMs", len(vms)))
 	}
