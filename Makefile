@@ -18,16 +18,20 @@ install: build
 
 # The whole suite: unit tests with the race detector, root tests and the
 # end-to-end tests against the fake Firecracker. Tiers that cannot run on
-# this host skip with a message naming what is missing.
+# this host skip with a message naming what is missing. The crash hook of
+# bangerd exists only in bangertest builds; its own test runs with the tag.
 test:
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -tags bangertest ./cmd/bangerd/
 
+# The unit tier only: no root, no guests, no slow tests.
 test-short:
 	$(GO) test -short -count=1 ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags bangertest ./cmd/bangerd/
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	$(GO) mod tidy -diff
 

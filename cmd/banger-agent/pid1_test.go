@@ -13,6 +13,7 @@ import (
 	"banger/internal/agent/agentclient"
 	"banger/internal/agent/proto"
 	"banger/internal/process"
+	"banger/internal/testtier"
 	"banger/internal/vmm"
 	"banger/internal/vmm/qemu"
 	"banger/internal/vmm/qemu/qemutest"
@@ -22,9 +23,7 @@ import (
 // banger-agent. It must mount the basics and the work disk, name the
 // machine, serve the host, and end the VM when asked to shut down.
 func TestPID1Guest(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a guest; skipped with -short")
-	}
+	testtier.Guest(t)
 	bin := qemutest.Binary(t)
 	kernel := qemutest.Kernel(t)
 	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
@@ -89,6 +88,9 @@ func TestPID1Guest(t *testing.T) {
 	mkfs(t, work, 16<<20, workTree)
 
 	run := filepath.Join(dir, "run")
+	if err := os.Mkdir(run, 0o700); err != nil { // the VM lifecycle's job, not the driver's
+		t.Fatal(err)
+	}
 	spec := vmm.Spec{
 		ID: "pid1", VCPUs: 1, MemoryMiB: 256, Kernel: kernel,
 		BootArgs: "console=ttyS0 reboot=k panic=1 pci=off",

@@ -59,7 +59,10 @@ func runHelper(args []string, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	ln, err := privileged.Listen(*socket)
+	// Nothing the helper makes is for other users: the socket is given to
+	// --allow-uid with mode 0600 right after it is made.
+	syscall.Umask(0o077)
+	ln, err := privileged.Listen(*socket, *allowUID)
 	if err != nil {
 		return err
 	}

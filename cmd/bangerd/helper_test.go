@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"banger/internal/testtier"
 )
 
 func TestIsRootHelper(t *testing.T) {
@@ -29,12 +31,16 @@ func TestRootHelperRefusesBadFlags(t *testing.T) {
 	tests := []struct {
 		args []string
 		want string
+		root bool // checked after the helper's own root check
 	}{
-		{[]string{"--root-helper"}, "--allow-uid is required"},
-		{[]string{"--root-helper", "--allow-uid=1000", "extra"}, "unexpected arguments"},
-		{[]string{"--root-helper", "--allow-uid=1000", "--bridge=Bad!"}, "bridge"},
+		{[]string{"--root-helper"}, "--allow-uid is required", false},
+		{[]string{"--root-helper", "--allow-uid=1000", "extra"}, "unexpected arguments", false},
+		{[]string{"--root-helper", "--allow-uid=1000", "--bridge=Bad!"}, "bridge", true},
 	}
 	for _, tt := range tests {
+		if tt.root {
+			testtier.Root(t)
+		}
 		var stderr bytes.Buffer
 		err := runHelper(tt.args, &stderr)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

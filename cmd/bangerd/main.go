@@ -11,13 +11,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"banger/internal/config"
 	"banger/internal/daemon"
 	"banger/internal/paths"
-	"banger/internal/vm"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -74,7 +72,7 @@ func run(args []string, stderr io.Writer) error {
 		Logger:     log,
 		Version:    version,
 		UID:        uid,
-		Hooks:      crashHooks(os.Getenv("BANGERD_TEST_CRASH_BEFORE")),
+		Hooks:      testHooks(),
 	})
 	if err != nil {
 		return err
@@ -96,21 +94,4 @@ func level(s string) slog.Level {
 		return slog.LevelInfo
 	}
 	return l
-}
-
-// crashHooks is fault injection for the crash-safety tests: with
-// BANGERD_TEST_CRASH_BEFORE="vm.create:copy-root-disk" the daemon kills
-// itself with SIGKILL just before that step, as a crash or power loss would.
-func crashHooks(spec string) vm.Hooks {
-	kind, step, ok := strings.Cut(spec, ":")
-	if !ok {
-		return vm.Hooks{}
-	}
-	return vm.Hooks{BeforeStep: func(k, s string) error {
-		if k == kind && s == step {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // never returns: the signal ends the process
-		}
-		return nil
-	}}
 }

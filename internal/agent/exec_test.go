@@ -16,9 +16,11 @@ import (
 
 	"banger/internal/agent/proto"
 	"banger/internal/errdefs"
+	"banger/internal/testtier"
 )
 
 func TestExec(t *testing.T) {
+	testtier.Root(t) // the agent runs as root: commands start in /root
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			srv, _ := newServer(t)
@@ -58,6 +60,7 @@ func TestExec(t *testing.T) {
 }
 
 func TestExecLargeOutputAndInput(t *testing.T) {
+	testtier.Root(t) // the agent runs as root: commands start in /root
 	srv, _ := newServer(t)
 	c := serveUnix(t, srv, token)
 	in := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB, several frames
@@ -68,6 +71,7 @@ func TestExecLargeOutputAndInput(t *testing.T) {
 }
 
 func TestExecStartFailures(t *testing.T) {
+	testtier.Root(t) // the agent runs as root: commands start in /root
 	srv, _ := newServer(t)
 	c := serveUnix(t, srv, token)
 	plain := filepath.Join(t.TempDir(), "plain")
@@ -119,6 +123,7 @@ func TestExecInvalidRequest(t *testing.T) {
 }
 
 func TestExecSignal(t *testing.T) {
+	testtier.Root(t) // the agent runs as root: commands start in /root
 	srv, _ := newServer(t)
 	c := serveUnix(t, srv, token)
 	var out syncBuffer
@@ -152,6 +157,7 @@ func TestExecSignal(t *testing.T) {
 }
 
 func TestExecConcurrent(t *testing.T) {
+	testtier.Root(t) // the agent runs as root: commands start in /root
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			srv, _ := newServer(t)
@@ -179,6 +185,7 @@ func TestExecConcurrent(t *testing.T) {
 }
 
 func TestExecTTY(t *testing.T) {
+	testtier.Root(t) // the agent runs as root: commands start in /root
 	srv, _ := newServer(t)
 	c := serveUnix(t, srv, token)
 	got := run(t, c, proto.ExecRequest{Argv: []string{"tty"}, TTY: true}, "")
@@ -196,6 +203,7 @@ func TestExecTTY(t *testing.T) {
 }
 
 func TestExecTTYResizeAndInput(t *testing.T) {
+	testtier.Root(t) // the agent runs as root: commands start in /root
 	srv, _ := newServer(t)
 	c := serveUnix(t, srv, token)
 	var out syncBuffer
@@ -226,6 +234,7 @@ func TestExecTTYResizeAndInput(t *testing.T) {
 }
 
 func TestExecBackgroundChildDoesNotHoldExit(t *testing.T) {
+	testtier.Root(t) // the agent runs as root: commands start in /root
 	srv, _ := newServer(t)
 	c := serveUnix(t, srv, token)
 	start := time.Now()

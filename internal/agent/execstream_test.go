@@ -6,11 +6,13 @@ import (
 	"testing"
 
 	"banger/internal/agent/proto"
+	"banger/internal/testtier"
 )
 
 // TestExecStream drives the raw exec stream the daemon relays: frames in,
 // frames out.
 func TestExecStream(t *testing.T) {
+	testtier.Root(t) // the agent runs as root: commands start in /root
 	srv, _ := newServer(t)
 	c := serveUnix(t, srv, token)
 	stream, err := c.ExecStream(testCtx(t), proto.ExecRequest{Argv: []string{"sh", "-c", "cat; exit 5"}, Stdin: true})

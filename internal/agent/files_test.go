@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"banger/internal/errdefs"
+	"banger/internal/testtier"
 )
 
 // entry is one tar entry to build, or one file found on disk.
@@ -87,6 +88,7 @@ func readTree(t *testing.T, dir string) []entry {
 }
 
 func TestUploadAndDownload(t *testing.T) {
+	testtier.Root(t) // the agent runs as root: uploads keep the tar's owners
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			srv, _ := newServer(t)

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"banger/internal/agent/proto"
+	"banger/internal/testtier"
 )
 
 // rawSession serves srv on a unix socket and returns a hand-driven yamux
@@ -87,6 +88,7 @@ func TestGarbageHTTPOnStream(t *testing.T) {
 }
 
 func TestGarbageExecFrames(t *testing.T) {
+	testtier.Root(t) // the agent runs as root: commands start in /root
 	sess, ready := rawSession(t)
 	huge := []byte{byte(proto.FrameStdin), 0, 0, 0, 0}
 	binary.BigEndian.PutUint32(huge[1:], 1<<31)

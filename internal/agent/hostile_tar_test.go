@@ -11,11 +11,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"banger/internal/errdefs"
+	"banger/internal/testtier"
 )
 
 // TestUploadHostileTars checks that no archive writes outside the target:
 // outer holds the target directory and a victim file next to it.
 func TestUploadHostileTars(t *testing.T) {
+	testtier.Root(t) // the agent runs as root: uploads keep the tar's owners
 	srv, _ := newServer(t)
 	c := serveUnix(t, srv, token)
 	tests := []struct {

@@ -11,28 +11,9 @@ import (
 	"banger/internal/errdefs"
 )
 
-// statusOf maps an error kind to its HTTP status. It is the only place the
-// agent does so, and it matches the daemon's API.
-func statusOf(k errdefs.Kind) int {
-	switch k {
-	case errdefs.NotFound:
-		return http.StatusNotFound
-	case errdefs.AlreadyExists:
-		return http.StatusConflict
-	case errdefs.InvalidArgument:
-		return http.StatusBadRequest
-	case errdefs.FailedPrecondition:
-		return http.StatusPreconditionFailed
-	case errdefs.Unavailable:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
-}
-
 func writeError(w http.ResponseWriter, err error) {
 	kind := errdefs.KindOf(err)
-	writeJSON(w, statusOf(kind), proto.ErrorBody{Error: proto.Error{Code: string(kind), Message: err.Error()}})
+	writeJSON(w, errdefs.HTTPStatus(kind), proto.ErrorBody{Error: proto.Error{Code: string(kind), Message: err.Error()}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

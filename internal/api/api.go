@@ -29,6 +29,10 @@ const (
 	StateError    = "error"
 )
 
+// StateDeleted is the state of a VM's last event on /v1/events, sent once
+// the VM is gone; no VM is ever shown in it.
+const StateDeleted = "deleted"
+
 // VM is a virtual machine as the API shows it.
 type VM struct {
 	ID        string    `json:"id"`

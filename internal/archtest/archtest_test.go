@@ -23,6 +23,9 @@ type pkg struct {
 	doc     bool
 	name    string
 	imports map[string]bool // banger imports of non-test files
+	// testImports are the banger imports of its _test.go files (internal
+	// and external tests).
+	testImports map[string]bool
 }
 
 func loadPackages(t *testing.T) []pkg {
@@ -43,9 +46,10 @@ func loadPackages(t *testing.T) []pkg {
 			}
 			return nil
 		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+		if !strings.HasSuffix(path, ".go") {
 			return nil
 		}
+		isTest := strings.HasSuffix(path, "_test.go")
 		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ParseComments|parser.ImportsOnly)
 		if err != nil {
 			return err
@@ -54,16 +58,21 @@ func loadPackages(t *testing.T) []pkg {
 		p := byDir[dir]
 		if p == nil {
 			rel, _ := filepath.Rel(root, dir)
-			p = &pkg{path: module + "/" + filepath.ToSlash(rel), dir: dir, imports: map[string]bool{}, name: f.Name.Name}
+			p = &pkg{path: module + "/" + filepath.ToSlash(rel), dir: dir, imports: map[string]bool{}, testImports: map[string]bool{}}
 			byDir[dir] = p
 		}
-		if f.Doc != nil && strings.TrimSpace(f.Doc.Text()) != "" {
-			p.doc = true
+		imports := p.testImports
+		if !isTest {
+			imports = p.imports
+			p.name = f.Name.Name
+			if f.Doc != nil && strings.TrimSpace(f.Doc.Text()) != "" {
+				p.doc = true
+			}
 		}
 		for _, imp := range f.Imports {
 			ip, _ := strconv.Unquote(imp.Path.Value)
 			if ip == module || strings.HasPrefix(ip, module+"/") {
-				p.imports[ip] = true
+				imports[ip] = true
 			}
 		}
 		return nil
@@ -73,6 +82,9 @@ func loadPackages(t *testing.T) []pkg {
 	}
 	var out []pkg
 	for _, p := range byDir {
+		if p.name == "" {
+			continue // tests only, such as internal/archtest itself
+		}
 		out = append(out, *p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
@@ -144,6 +156,83 @@ func TestImportDirection(t *testing.T) {
 			}
 		}
 	}
+}
+
+// services decide what to do (DESIGN.md's internal/<service>). Each
+// declares its own types and small interfaces; the daemon wires them to
+// adapters and maps their types to the API's wire types.
+var services = []string{
+	"banger/internal/vm", "banger/internal/images", "banger/internal/kernels", "banger/internal/doctor",
+	"banger/internal/network",
+}
+
+// composers may import the services: the daemon, and bangerd's main that
+// builds it.
+var composers = []string{"banger/internal/daemon", "banger/cmd/bangerd"}
+
+// apiUsers may import the API's wire types: the CLI side, and on the
+// daemon side only the daemon, which maps the services' types to them.
+var apiUsers = []string{"banger/internal/cli", "banger/internal/client", "banger/internal/daemon"}
+
+// TestServiceBoundaries: services import neither the API's wire types nor
+// each other (in their tests either); only the daemon (and bangerd's main)
+// imports services; only the CLI side and the daemon import api.
+func TestServiceBoundaries(t *testing.T) {
+	pkgs := loadPackages(t)
+	found := map[string]bool{}
+	for _, p := range pkgs {
+		service := serviceOf(p.path)
+		found[p.path] = true
+		for imp, test := range mergeImports(p) {
+			where := ""
+			if test {
+				where = " (in its tests)"
+			}
+			if service != "" && hasPrefixAny(imp, []string{"banger/internal/api"}) {
+				t.Errorf("service %s imports %s%s: declare the service's own types; the daemon maps them to the wire types", p.path, imp, where)
+			}
+			if other := serviceOf(imp); service != "" && other != "" && other != service {
+				t.Errorf("service %s imports service %s%s: services must not depend on each other; declare a small interface the daemon wires instead", p.path, imp, where)
+			}
+			if test || service != "" {
+				continue // the rules below are for the non-test code of the other packages
+			}
+			if serviceOf(imp) != "" && !hasPrefixAny(p.path, composers) {
+				t.Errorf("%s imports service %s: only %v may", p.path, imp, composers)
+			}
+			if hasPrefixAny(imp, []string{"banger/internal/api"}) && !hasPrefixAny(p.path, apiUsers) {
+				t.Errorf("%s imports %s: only %v may use the wire types", p.path, imp, apiUsers)
+			}
+		}
+	}
+	for _, s := range services {
+		if !found[s] {
+			t.Errorf("service %s is listed but not found: update the list", s)
+		}
+	}
+}
+
+// mergeImports returns every banger import of p, true when only its tests
+// import it.
+func mergeImports(p pkg) map[string]bool {
+	out := map[string]bool{}
+	for imp := range p.testImports {
+		out[imp] = true
+	}
+	for imp := range p.imports {
+		out[imp] = false
+	}
+	return out
+}
+
+// serviceOf returns the service that path is or lies below, or "".
+func serviceOf(path string) string {
+	for _, s := range services {
+		if hasPrefixAny(path, []string{s}) {
+			return s
+		}
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool {

@@ -14,6 +14,7 @@ import (
 	"banger/internal/api"
 	"banger/internal/client"
 	"banger/internal/netnstest"
+	"banger/internal/testtier"
 	"banger/internal/vmm/firecracker/fctest"
 )
 
@@ -93,6 +94,7 @@ type world struct {
 // world started and removes the root.
 func newWorld(tb testing.TB) *world {
 	tb.Helper()
+	testtier.Root(tb) // a network namespace per world
 	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
 		tb.Skip("needs mkfs.ext4 to make the image's root disk: install e2fsprogs")
 	}

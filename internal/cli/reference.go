@@ -18,12 +18,16 @@ func WriteReference(w io.Writer) error {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Generated from the command definitions (`go test ./internal/cli -run TestReference -update`).")
 	fmt.Fprintln(w, "Every command talks to bangerd and starts it first if it is not running.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "A group command (`banger vm`, `banger image`, ...) run alone prints its help and exits 0, as")
+	fmt.Fprintln(w, "`docker container` does; run with a word that is none of its subcommands it fails with")
+	fmt.Fprintln(w, "`unknown command \"x\" for \"banger vm\"`, a suggestion when one is close, and exit status 1.")
 	var walk func(c *cobra.Command) error
 	walk = func(c *cobra.Command) error {
 		if c.Hidden || c.Name() == "help" {
 			return nil
 		}
-		if c.Runnable() {
+		if c.Runnable() && !c.HasSubCommands() {
 			writeCommand(w, c)
 		}
 		for _, sub := range c.Commands() {

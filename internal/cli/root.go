@@ -79,6 +79,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.socket, "socket", "", "path of the bangerd socket (default: the user runtime directory)")
 	root.AddCommand(a.vmCommand(), a.psCommand(), a.imageCommand(), a.kernelCommand(), a.doctorCommand(), a.systemCommand(), a.versionCommand())
 	root.CompletionOptions.HiddenDefaultCmd = true
+	guardGroups(root)
 	return root
 }
 

@@ -174,30 +174,7 @@ func (e *OpError) Unwrap() error { return e.Err }
 
 // fromAPIError turns the wire error into a classified Go error.
 func fromAPIError(e api.Error) error {
-	kind := errdefs.Kind(e.Code)
-	if !kind.Valid() {
-		kind = errdefs.Internal
-	}
-	return &OpError{OpID: e.OpID, Err: &errdefs.Error{Kind: kind, Msg: e.Message}}
-}
-
-// kindOfStatus maps an HTTP status to an error kind, for replies without a
-// JSON error body. It is the only place the client does so.
-func kindOfStatus(status int) errdefs.Kind {
-	switch status {
-	case http.StatusNotFound:
-		return errdefs.NotFound
-	case http.StatusConflict:
-		return errdefs.AlreadyExists
-	case http.StatusBadRequest:
-		return errdefs.InvalidArgument
-	case http.StatusPreconditionFailed:
-		return errdefs.FailedPrecondition
-	case http.StatusServiceUnavailable:
-		return errdefs.Unavailable
-	default:
-		return errdefs.Internal
-	}
+	return &OpError{OpID: e.OpID, Err: &errdefs.Error{Kind: errdefs.KindOfCode(e.Code), Msg: e.Message}}
 }
 
 func decodeError(resp *http.Response) error {
@@ -210,7 +187,7 @@ func decodeError(resp *http.Response) error {
 		return fromAPIError(body.Error)
 	}
 	return &OpError{OpID: resp.Header.Get(api.OpIDHeader), Err: &errdefs.Error{
-		Kind: kindOfStatus(resp.StatusCode),
+		Kind: errdefs.KindOfStatus(resp.StatusCode),
 		Msg:  fmt.Sprintf("bangerd answered %s: %s", resp.Status, bytes.TrimSpace(b)),
 	}}
 }

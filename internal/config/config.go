@@ -59,6 +59,7 @@ const (
 
 	DefaultMemory = bytesize.GiB
 	MinMemory     = 128 * bytesize.MiB
+	MaxMemory     = bytesize.TiB // whatever the host has
 
 	DefaultDiskSize    = 8 * bytesize.GiB
 	MinDefaultDiskSize = bytesize.GiB

@@ -4,13 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 
+	"banger/internal/bytesize"
 	"banger/internal/errdefs"
+	"banger/internal/userfile"
 )
+
+// MaxFileSize bounds the config file: a few KiB is plenty, and a path that
+// names a huge file must not fill the daemon's memory.
+const MaxFileSize = bytesize.MiB
 
 // Load returns the configuration in the TOML file at path: the defaults
 // for host h, overlaid with what the file sets, validated. A missing file
@@ -19,7 +24,7 @@ import (
 // reported at once in an *Error classified errdefs.InvalidArgument.
 func Load(path string, h Host) (Config, error) {
 	c := Defaults(h)
-	data, err := os.ReadFile(path)
+	data, err := userfile.ReadFile(path, MaxFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := newError(path, c.problems(h, nil)); err != nil {
 			return Config{}, err
@@ -27,7 +32,7 @@ func Load(path string, h Host) (Config, error) {
 		return c, nil
 	}
 	if err != nil {
-		return Config{}, errdefs.FailedPreconditionf("read config: %w: make %s a readable file or remove it to use the defaults", err, path)
+		return Config{}, errdefs.FailedPreconditionf("read config: %w: make %s a readable regular file of at most %s, or remove it to use the defaults", err, path, bytesize.Format(MaxFileSize))
 	}
 	probs := decode(data, &c)
 	bad := map[string]bool{}

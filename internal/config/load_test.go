@@ -225,7 +225,7 @@ func TestLoadUnreadable(t *testing.T) {
 	if k := errdefs.KindOf(err); k != errdefs.FailedPrecondition {
 		t.Errorf("kind = %s, want %s (%v)", k, errdefs.FailedPrecondition, err)
 	}
-	if !strings.Contains(err.Error(), "make "+dir+" a readable file") {
+	if !strings.Contains(err.Error(), "make "+dir+" a readable regular file") {
 		t.Errorf("error %q does not say how to fix it", err)
 	}
 }
@@ -245,6 +245,8 @@ func FuzzLoad(f *testing.F) {
 		"log_level = \"debug\"\n[vmm]\nstop_timeout = \"1m\"\n", "[[vm]]\nimage = \"x\"\n",
 		"a.b.c.d = [1, [2, {x = 3}]]\n", "\"\" = 1\n[\"\".x]\n", "vm.memory = 1e3\n",
 		"vmm.stop_timeout = 1979-05-27T07:32:00Z\n", "[vm]\ndisk_size = \"9999999T\"\n",
+		"[vm]\nmemory = 17592186044672\n", "[vm]\nmemory = \"16383.9999999T\"\n", "[vm]\nvcpus = 9223372036854775807\n",
+		"[network]\ntap_pool = -1\n", "[vmm]\nstop_timeout = \"-1ns\"\n",
 	} {
 		f.Add(s)
 	}
@@ -264,5 +266,53 @@ func FuzzLoad(f *testing.F) {
 		if err := c.Validate(testHost); err != nil {
 			t.Fatalf("Load accepted a config that does not validate: %v", err)
 		}
+		checkInRange(t, c, testHost)
 	})
+}
+
+// checkInRange fails t unless every number of an accepted config is within
+// its limits, so that the daemon's arithmetic on them (memory to MiB, the
+// tap pool, timeouts) cannot wrap.
+func checkInRange(t *testing.T, c Config, h Host) {
+	t.Helper()
+	if c.VM.VCPUs < 1 || c.VM.VCPUs > maxVCPUs(h) {
+		t.Fatalf("accepted vm.vcpus = %d", c.VM.VCPUs)
+	}
+	if m := int64(c.VM.Memory); m < MinMemory || m > MaxMemory || m > h.MemoryBytes || m%MiB != 0 {
+		t.Fatalf("accepted vm.memory = %d bytes", m)
+	}
+	if err := ValidateMemoryMiB(int(int64(c.VM.Memory)>>20), h); err != nil {
+		t.Fatalf("accepted vm.memory = %d bytes that a VM may not have: %v", int64(c.VM.Memory), err)
+	}
+	if d := int64(c.VM.DiskSize); d < MinDiskSize || d > MaxDiskSize {
+		t.Fatalf("accepted vm.disk_size = %d bytes", d)
+	}
+	if p := c.Network.TapPool; p < 0 || p > MaxTapPool {
+		t.Fatalf("accepted network.tap_pool = %d", p)
+	}
+	if d := c.VMM.StopTimeout.D(); d < 0 || d > MaxStopTimeout {
+		t.Fatalf("accepted vmm.stop_timeout = %v", d)
+	}
+}
+
+// TestLoadHugeNumbers: numbers too large for their setting, or for 64
+// bits, are refused by name with the allowed range, never wrapped.
+func TestLoadHugeNumbers(t *testing.T) {
+	tests := []struct{ content, want string }{
+		{"[vm]\nvcpus = 9223372036854775807\n", "vm.vcpus = 9223372036854775807: must be between 1 and 32"},
+		{"[vm]\nvcpus = -9223372036854775808\n", "vm.vcpus = -9223372036854775808: must be between 1 and 32"},
+		{"[vm]\nmemory = \"16TiB\"\n", `vm.memory = "16TiB": must be at most 1TiB`},
+		{"[vm]\nmemory = 17592186044672\n", `vm.memory = "17179869184.25KiB": must be at most 1TiB`},
+		{"[vm]\nmemory = \"9999999999T\"\n", `vm.memory = "9999999999T": must be a size`},
+		{"[vm]\ndisk_size = \"8589934592G\"\n", `vm.disk_size = "8589934592G": must be a size`},
+		{"[vm]\ndisk_size = \"4T\"\n", `vm.disk_size = "4TiB": must be at most 2TiB`},
+		{"[network]\ntap_pool = 9223372036854775807\n", "network.tap_pool = 9223372036854775807: must be between 0 and 64"},
+		{"[vmm]\nstop_timeout = \"9999999999h\"\n", `vmm.stop_timeout = "9999999999h": must be a duration`},
+	}
+	for _, tt := range tests {
+		_, err := Load(writeConfig(t, tt.content), Host{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Load(%q) = %v, want an error containing %q", tt.content, err, tt.want)
+		}
+	}
 }

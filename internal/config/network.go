@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+
+	"banger/internal/subnet"
 )
 
 // Network is the host side of VM networking.
@@ -70,7 +72,8 @@ func BridgeNameReason(name string) string {
 	return ""
 }
 
-// SubnetReason says what is wrong with a VM subnet, or "".
+// SubnetReason says what is wrong with a VM subnet, or "". The rules are
+// package subnet's, which the root helper applies too.
 func SubnetReason(s string) string {
 	p, err := netip.ParsePrefix(s)
 	switch {
@@ -78,12 +81,8 @@ func SubnetReason(s string) string {
 		return `must be an IPv4 prefix such as "10.77.0.0/24"`
 	case p.Masked() != p:
 		return fmt.Sprintf("has host bits set: write %q", p.Masked().String())
-	case !p.Addr().IsPrivate():
-		return "must be a private range (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)"
-	case p.Bits() < 16 || p.Bits() > 28:
-		return "must be between /16 and /28"
 	}
-	return ""
+	return subnet.Problem(p)
 }
 
 func domainReason(d string) string {

@@ -83,27 +83,36 @@ func (c Config) problems(h Host, skip map[string]bool) []problem {
 	return probs
 }
 
+// The per-VM checks below serve API requests. They compare the number a
+// request carries with the limits, before any arithmetic on it: a memory
+// size in MiB is never shifted to bytes until it is known to fit. Their
+// errors say only what is wrong with the value; the caller names the
+// field.
+
 // ValidateVCPUs checks a VM's vCPU count against the limits on host h.
 func ValidateVCPUs(n int, h Host) error {
 	if r := vcpusReason(n, h); r != "" {
-		return errdefs.InvalidArgumentf("invalid vCPU count %d: %s", n, r)
+		return errdefs.InvalidArgumentf("%s", r)
 	}
 	return nil
 }
 
-// ValidateMemory checks a VM's memory size in bytes against the limits on
-// host h.
-func ValidateMemory(b int64, h Host) error {
-	if r := memoryReason(b, h); r != "" {
-		return errdefs.InvalidArgumentf("invalid memory size %s: %s", exactSize(b), r)
+// ValidateMemoryMiB checks a VM's memory size in MiB against the limits
+// on host h.
+func ValidateMemoryMiB(mib int, h Host) error {
+	lo, hi := MinMemory/bytesize.MiB, maxMemory(h)/bytesize.MiB
+	if int64(mib) < lo || int64(mib) > hi {
+		return errdefs.InvalidArgumentf("must be between %d and %d MiB (%s to %s%s)", lo, hi,
+			bytesize.Format(MinMemory), bytesize.Format(hi*bytesize.MiB), ramNote(h))
 	}
 	return nil
 }
 
 // ValidateDiskSize checks the size in bytes of a VM's work disk.
 func ValidateDiskSize(b int64) error {
-	if r := diskSizeReason(b); r != "" {
-		return errdefs.InvalidArgumentf("invalid disk size %s: %s", exactSize(b), r)
+	if b < MinDiskSize || b > MaxDiskSize {
+		return errdefs.InvalidArgumentf("must be between %d and %d bytes (%s to %s)", MinDiskSize, MaxDiskSize,
+			bytesize.Format(MinDiskSize), bytesize.Format(MaxDiskSize))
 	}
 	return nil
 }
@@ -114,6 +123,23 @@ func maxVCPUs(h Host) int {
 		return MaxVCPUs
 	}
 	return min(MaxVCPUs, h.CPUs)
+}
+
+// maxMemory is the most memory a VM may have on h, a whole number of MiB:
+// MaxMemory, or the host's RAM when that is less.
+func maxMemory(h Host) int64 {
+	if h.MemoryBytes > 0 && h.MemoryBytes < MaxMemory {
+		return h.MemoryBytes - h.MemoryBytes%bytesize.MiB
+	}
+	return MaxMemory
+}
+
+// ramNote says when the host's RAM is the upper limit.
+func ramNote(h Host) string {
+	if maxMemory(h) < MaxMemory {
+		return ", the host's RAM"
+	}
+	return ""
 }
 
 func vcpusReason(n int, h Host) string {
@@ -129,6 +155,8 @@ func memoryReason(b int64, h Host) string {
 		return "must be at least " + bytesize.Format(MinMemory)
 	case h.MemoryBytes > 0 && b > h.MemoryBytes:
 		return "must be at most " + bytesize.Format(h.MemoryBytes) + ", the host's RAM"
+	case b > MaxMemory:
+		return "must be at most " + bytesize.Format(MaxMemory)
 	case b%bytesize.MiB != 0:
 		return "must be a whole number of MiB"
 	}

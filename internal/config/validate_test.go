@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -119,15 +120,24 @@ func TestValidateOverrides(t *testing.T) {
 		want string // "" for valid
 	}{
 		{"vcpus ok", ValidateVCPUs(2, testHost), ""},
-		{"vcpus zero", ValidateVCPUs(0, testHost), "invalid vCPU count 0: must be between 1 and 2"},
-		{"vcpus over host", ValidateVCPUs(4, testHost), "invalid vCPU count 4: must be between 1 and 2"},
-		{"memory ok", ValidateMemory(512*MiB, testHost), ""},
-		{"memory small", ValidateMemory(4096, testHost), "invalid memory size 4KiB: must be at least 128MiB"},
-		{"memory over RAM", ValidateMemory(9*GiB, testHost), "invalid memory size 9GiB: must be at most 8GiB, the host's RAM"},
-		{"memory odd", ValidateMemory(200*MiB+1, testHost), "invalid memory size 209715201B: must be a whole number of MiB"},
+		{"vcpus zero", ValidateVCPUs(0, testHost), "must be between 1 and 2"},
+		{"vcpus over host", ValidateVCPUs(4, testHost), "must be between 1 and 2"},
+		{"vcpus huge", ValidateVCPUs(math.MaxInt, testHost), "must be between 1 and 2"},
+		{"memory ok", ValidateMemoryMiB(512, testHost), ""},
+		{"memory at RAM", ValidateMemoryMiB(8192, testHost), ""},
+		{"memory small", ValidateMemoryMiB(4, testHost), "must be between 128 and 8192 MiB (128MiB to 8GiB, the host's RAM)"},
+		{"memory negative", ValidateMemoryMiB(-1, testHost), "must be between 128 and 8192 MiB (128MiB to 8GiB, the host's RAM)"},
+		{"memory over RAM", ValidateMemoryMiB(9*1024, testHost), "must be between 128 and 8192 MiB (128MiB to 8GiB, the host's RAM)"},
+		// 2^44+256 MiB is 256MiB once shifted to bytes in 64 bits: the
+		// number issue 9 found accepted.
+		{"memory wraps when shifted", ValidateMemoryMiB(17592186044672, testHost), "must be between 128 and 8192 MiB (128MiB to 8GiB, the host's RAM)"},
+		{"memory wraps, RAM unknown", ValidateMemoryMiB(17592186044672, Host{}), "must be between 128 and 1048576 MiB (128MiB to 1TiB)"},
+		{"memory max int", ValidateMemoryMiB(math.MaxInt, Host{}), "must be between 128 and 1048576 MiB (128MiB to 1TiB)"},
+		{"memory at max, RAM unknown", ValidateMemoryMiB(1048576, Host{}), ""},
 		{"disk ok", ValidateDiskSize(20 * GiB), ""},
-		{"disk small", ValidateDiskSize(MiB), "invalid disk size 1MiB: must be at least 256MiB"},
-		{"disk big", ValidateDiskSize(4 * bytesize.TiB), "invalid disk size 4TiB: must be at most 2TiB"},
+		{"disk small", ValidateDiskSize(MiB), "must be between 268435456 and 2199023255552 bytes (256MiB to 2TiB)"},
+		{"disk big", ValidateDiskSize(4 * bytesize.TiB), "must be between 268435456 and 2199023255552 bytes (256MiB to 2TiB)"},
+		{"disk max int64", ValidateDiskSize(math.MaxInt64), "must be between 268435456 and 2199023255552 bytes (256MiB to 2TiB)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,6 +43,10 @@ type Options struct {
 	Hooks vm.Hooks
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout time.Duration
+	// BodyTimeout bounds reading a request body (DefaultBodyTimeout when
+	// zero); IdleTimeout closes kept-alive connections that send nothing
+	// (DefaultIdleTimeout when zero).
+	BodyTimeout, IdleTimeout time.Duration
 }
 
 // Daemon is a running bangerd.
@@ -94,26 +98,15 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		vmNet = vmNetwork{n: ns}
 	}
 	vms := vm.New(vm.Config{
-		Store:  st,
-		Driver: driver,
-		Others: others,
-		Disks:  vmDisks{work: disk.NewWorkDisks(opts.Layout.CacheDir)},
-		Dirs:   opts.Layout,
-		Defaults: vm.Defaults{
-			VCPUs:          cfg.VM.VCPUs,
-			MemoryMiB:      int(int64(cfg.VM.Memory) >> 20),
-			DiskBytes:      int64(cfg.VM.DiskSize),
-			Image:          cfg.VM.Image,
-			StopTimeout:    time.Duration(cfg.VMM.StopTimeout),
-			NAT:            cfg.Network.NAT,
-			Domain:         domainIf(cfg),
-			ValidateVCPUs:  func(n int) error { return config.ValidateVCPUs(n, host) },
-			ValidateMemory: func(b int64) error { return config.ValidateMemory(b, host) },
-			ValidateDisk:   config.ValidateDiskSize,
-		},
-		Logger:  log,
-		Hooks:   opts.Hooks,
-		Network: vmNet,
+		Store:    st,
+		Driver:   driver,
+		Others:   others,
+		Disks:    vmDisks{work: disk.NewWorkDisks(opts.Layout.CacheDir)},
+		Dirs:     opts.Layout,
+		Defaults: vmDefaults(cfg, host),
+		Logger:   log,
+		Hooks:    opts.Hooks,
+		Network:  vmNet,
 		Agent: func(conn io.ReadWriteCloser, token string) (vm.Agent, error) {
 			return agentclient.New(conn, token)
 		},
@@ -180,9 +173,12 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancelBase()
 	srv := &http.Server{
 		Handler:           d.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+		ReadHeaderTimeout: headerTimeout,
+		// No ReadTimeout or WriteTimeout: they would also bound streams
+		// and long operations. readBody bounds the body instead.
+		IdleTimeout: d.idleTimeout(),
+		BaseContext: func(net.Listener) context.Context { return base },
+		ErrorLog:    slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	pl := &peerListener{Listener: ln, owner: d.opts.UID, reject: func(uid int, err error) {
 		d.log.Warn("refused connection from another user", "uid", uid, "err", err)
@@ -212,6 +208,23 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 		err = errors.Join(err, serr)
 	}
 	return err
+}
+
+// vmDefaults are what a create request falls back to, and the limits it is
+// checked against, from the config and the host.
+func vmDefaults(cfg config.Config, host config.Host) vm.Defaults {
+	return vm.Defaults{
+		VCPUs:          cfg.VM.VCPUs,
+		MemoryMiB:      int(int64(cfg.VM.Memory) >> 20),
+		DiskBytes:      int64(cfg.VM.DiskSize),
+		Image:          cfg.VM.Image,
+		StopTimeout:    time.Duration(cfg.VMM.StopTimeout),
+		NAT:            cfg.Network.NAT,
+		Domain:         domainIf(cfg),
+		ValidateVCPUs:  func(n int) error { return config.ValidateVCPUs(n, host) },
+		ValidateMemory: func(mib int) error { return config.ValidateMemoryMiB(mib, host) },
+		ValidateDisk:   config.ValidateDiskSize,
+	}
 }
 
 // domainIf is the DNS domain VMs answer under, "" without networking.

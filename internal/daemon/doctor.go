@@ -2,15 +2,13 @@ package daemon
 
 import (
 	"context"
-
-	"banger/internal/api"
-	"banger/internal/imagebuild"
-	"banger/internal/kernelbuild"
-	"banger/internal/kernels"
 	"net/http"
 
 	"banger/internal/disk"
 	"banger/internal/doctor"
+	"banger/internal/imagebuild"
+	"banger/internal/kernelbuild"
+	"banger/internal/kernels"
 )
 
 func (d *Daemon) doctor(w http.ResponseWriter, r *http.Request) {
@@ -27,14 +25,14 @@ func (d *Daemon) doctor(w http.ResponseWriter, r *http.Request) {
 			return out
 		},
 		Prereqs:    func() []doctor.Tool { return d.prereqs(r.Context()) },
-		Extra:      func() []api.Check { return d.net.doctorChecks(r.Context()) },
+		Extra:      func() []doctor.Check { return d.net.doctorChecks(r.Context()) },
 		Store:      d.store,
 		RuntimeDir: d.opts.Layout.RuntimeDir,
 		Socket:     d.opts.Layout.Socket(),
 		StateDir:   d.opts.Layout.StateDir,
 		UID:        d.opts.UID,
 	})
-	writeJSON(w, http.StatusOK, report)
+	writeJSON(w, http.StatusOK, apiDoctorReport(report))
 }
 
 // prereqs are what building kernels and images and booting real guests

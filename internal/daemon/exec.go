@@ -30,7 +30,7 @@ func (d *Daemon) waitVM(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, info)
+	writeJSON(w, http.StatusOK, apiAgentInfo(info))
 }
 
 // execVM runs a command in the guest. The request must ask to upgrade to

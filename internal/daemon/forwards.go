@@ -20,7 +20,7 @@ func (d *Daemon) vmPorts(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ports)
+	writeJSON(w, http.StatusOK, mapSlice(ports, apiPort))
 }
 
 // forwardVM resolves the VM of a forwards request, failing when

@@ -23,7 +23,14 @@ func TestGarbageBodies(t *testing.T) {
 		{"invalid JSON", `{"name":`, "not valid JSON"},
 		{"not JSON at all", `name=x`, "not valid JSON"},
 		{"empty body", ``, "empty"},
-		{"array instead of object", `[{"name":"x"}]`, "not valid JSON"},
+		{"only spaces", "  \n", "empty"},
+		{"null", `null`, "is null, not a JSON object"},
+		{"null with spaces", " null\n", "is null, not a JSON object"},
+		{"array instead of object", `[{"name":"x"}]`, "is an array, not a JSON object"},
+		{"string instead of object", `"x"`, "is a string, not a JSON object"},
+		{"number instead of object", `1`, "is a number, not a JSON object"},
+		{"boolean instead of object", `true`, "is a boolean, not a JSON object"},
+		{"null then object", `null {}`, "after the JSON object"},
 		{"unknown field", `{"name":"x","cpus":2}`, "cpus"},
 		{"trailing data", `{"name":"x"} {"name":"y"}`, "after the JSON object"},
 		{"trailing garbage", `{"name":"x"}]`, "after the JSON object"},
@@ -54,17 +61,39 @@ func TestGarbageBodies(t *testing.T) {
 	}
 }
 
-// TestGarbageOnEveryBodyRoute checks that the other route with a body
-// decodes the same way.
+// TestGarbageOnEveryBodyRoute checks that every route with a body decodes
+// the same way: docs/api.md promises a single JSON object with no unknown
+// fields, so an empty body, null, a non-object, trailing data and unknown
+// fields are all invalid_argument, and nothing is created.
 func TestGarbageOnEveryBodyRoute(t *testing.T) {
 	td := startDaemon(t, daemonOpts{})
-	for _, body := range []string{``, `[]`, `{"name":"x","bogus":true}`, `{"name":1}`, `{} {}`} {
-		resp, data := td.do("POST", "/v1/images", body)
-		td.checkAPIError(resp, data, errdefs.InvalidArgument)
+	routes := []struct {
+		path   string
+		header []string
+	}{
+		{"/v1/vms", nil},
+		{"/v1/images", nil},
+		{"/v1/images/build", nil},
+		{"/v1/kernels", nil},
+		{"/v1/kernels/build", nil},
+		{"/v1/vms/x/forwards", nil},
+		{"/v1/vms/x/exec", []string{"Connection", "Upgrade", "Upgrade", "banger-exec"}},
 	}
-	resp, data := td.do("GET", "/v1/images", "")
-	if got, want := strings.TrimSpace(string(data)), "[]"; resp.StatusCode != 200 || got != want {
-		t.Errorf("GET /v1/images = %d %s, want 200 %s", resp.StatusCode, got, want)
+	bodies := []string{``, ` `, `null`, `[]`, `"x"`, `0`, `false`, `{"bogus":true}`, `{"name":1}`, `{} {}`, `{}]`, `{`, `null {}`}
+	for _, rt := range routes {
+		for _, body := range bodies {
+			resp, data := td.do("POST", rt.path, body, rt.header...)
+			td.checkAPIError(resp, data, errdefs.InvalidArgument)
+			if t.Failed() {
+				t.Fatalf("POST %s %q: %d %s", rt.path, body, resp.StatusCode, data)
+			}
+		}
+	}
+	for _, list := range []string{"/v1/images", "/v1/kernels", "/v1/vms"} {
+		resp, data := td.do("GET", list, "")
+		if got, want := strings.TrimSpace(string(data)), "[]"; resp.StatusCode != 200 || got != want {
+			t.Errorf("GET %s = %d %s, want 200 %s", list, resp.StatusCode, got, want)
+		}
 	}
 }
 

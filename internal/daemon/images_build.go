@@ -41,7 +41,7 @@ func agentBinary() (string, error) {
 // imageBuilder adapts package imagebuild to the images service.
 type imageBuilder struct{}
 
-func (imageBuilder) Build(ctx context.Context, spec images.BuildSpec, progress func(api.Event)) (images.BuildOutput, error) {
+func (imageBuilder) Build(ctx context.Context, spec images.BuildSpec, progress func(images.Progress)) (images.BuildOutput, error) {
 	agent, err := agentBinary()
 	if err != nil {
 		return images.BuildOutput{}, err
@@ -49,8 +49,7 @@ func (imageBuilder) Build(ctx context.Context, spec images.BuildSpec, progress f
 	opts := imagebuild.Options{Suite: spec.Suite, Packages: spec.Packages, AgentBinary: agent, WorkDir: spec.Dir}
 	res, err := imagebuild.Build(ctx, opts, func(p imagebuild.Progress) {
 		if progress != nil {
-			progress(api.Event{Type: api.EventStep, Kind: "image.build", Step: p.Step, Index: p.Index, Total: p.Total,
-				Detail: p.Detail, Fraction: p.Fraction})
+			progress(images.Progress{Step: p.Step, Index: p.Index, Total: p.Total, Detail: p.Detail, Fraction: p.Fraction})
 		}
 	})
 	if err != nil {
@@ -70,12 +69,12 @@ func (d *Daemon) buildImage(w http.ResponseWriter, r *http.Request) {
 		if name == "" {
 			name = images.DefaultImage
 		}
-		progress := func(ev api.Event) {
+		progress := func(ip images.Progress) {
 			if p != nil {
-				ev.OpID, ev.Target = opID, name
-				p(ev)
+				p(apiImageProgress(ip, opID, name))
 			}
 		}
-		return d.images.Build(ctx, req, progress)
+		img, err := d.images.Build(ctx, imageBuildRequest(req), progress)
+		return apiImage(img), err
 	})
 }

@@ -15,7 +15,7 @@ func (d *Daemon) listKernels(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ks)
+	writeJSON(w, http.StatusOK, mapSlice(ks, apiKernel))
 }
 
 func (d *Daemon) getKernel(w http.ResponseWriter, r *http.Request) {
@@ -24,7 +24,7 @@ func (d *Daemon) getKernel(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, k)
+	writeJSON(w, http.StatusOK, apiKernel(k))
 }
 
 func (d *Daemon) importKernel(w http.ResponseWriter, r *http.Request) {
@@ -33,12 +33,12 @@ func (d *Daemon) importKernel(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	k, err := d.kernels.Import(r.Context(), req)
+	k, err := d.kernels.Import(r.Context(), kernelImportRequest(req))
 	if err != nil {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, k)
+	writeJSON(w, http.StatusCreated, apiKernel(k))
 }
 
 func (d *Daemon) buildKernel(w http.ResponseWriter, r *http.Request) {
@@ -48,7 +48,8 @@ func (d *Daemon) buildKernel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.runOp(w, r, http.StatusCreated, func(ctx context.Context, opID string, p func(api.Event)) (any, error) {
-		return d.kernels.Build(ctx, opID, req, p)
+		k, err := d.kernels.Build(ctx, opID, kernelBuildRequest(req), kernelProgress(p))
+		return apiKernel(k), err
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"banger/internal/api"
 	"banger/internal/config"
 	"banger/internal/dns"
+	"banger/internal/doctor"
 	"banger/internal/errdefs"
 	"banger/internal/firewall"
 	"banger/internal/network"
@@ -88,8 +89,8 @@ func (n *netStack) start(ctx context.Context, st *store.Store) {
 	var live []network.VM
 	var others []string
 	for _, rec := range vms {
-		switch rec.State {
-		case api.StateRunning, api.StateStarting, api.StateStopping:
+		switch vm.State(rec.State) {
+		case vm.StateRunning, vm.StateStarting, vm.StateStopping:
 			live = append(live, network.VM{ID: rec.ID, Name: rec.Name, NAT: rec.NAT, Group: rec.NetGroup})
 		default:
 			others = append(others, rec.ID)
@@ -235,19 +236,19 @@ func (n *netStack) info(ctx context.Context) *api.NetworkInfo {
 }
 
 // doctorChecks are the network's rows in banger doctor.
-func (n *netStack) doctorChecks(ctx context.Context) []api.Check {
+func (n *netStack) doctorChecks(ctx context.Context) []doctor.Check {
 	if n == nil {
 		return nil
 	}
-	check := func(name, detail string, err error, fix string) api.Check {
+	check := func(name, detail string, err error, fix string) doctor.Check {
 		if err != nil {
-			return api.Check{Name: name, Status: api.CheckFail, Detail: err.Error(), Fix: fix}
+			return doctor.Check{Name: name, Status: doctor.StatusFail, Detail: err.Error(), Fix: fix}
 		}
-		return api.Check{Name: name, Status: api.CheckPass, Detail: detail}
+		return doctor.Check{Name: name, Status: doctor.StatusPass, Detail: detail}
 	}
 	settleErr := n.svc.Settle(ctx)
 	st := n.svc.Status()
-	out := []api.Check{check("network",
+	out := []doctor.Check{check("network",
 		fmt.Sprintf("bridge %s %s, %d VMs attached, %d spare taps; host changes %s", st.Bridge, st.Gateway, st.Attached, st.SparesReady, n.how),
 		n.setupErr, "fix what the error says (network.subnet, network.bridge in the config, or run bangerd as root), then restart bangerd")}
 	fw, err := n.host.ReadRules()

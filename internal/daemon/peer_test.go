@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"banger/internal/peercred/peercredtest"
+	"banger/internal/testtier"
 )
 
 // dialEnv names the socket TestHelperDial talks to; it is set only in the
@@ -38,9 +39,7 @@ func TestHelperDial(t *testing.T) {
 }
 
 func TestPeerCredentials(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: to run a helper process as other uids")
-	}
+	testtier.Root(t) // runs a helper process as other uids
 	const owner, stranger = 4711, 65534
 	var bin string
 	td := startDaemon(t, daemonOpts{uid: owner, beforeServe: func(td *testDaemon, ln net.Listener) {

@@ -9,6 +9,7 @@ import (
 	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/store"
+	"banger/internal/vm"
 )
 
 func (d *Daemon) listImages(w http.ResponseWriter, r *http.Request) {
@@ -17,7 +18,7 @@ func (d *Daemon) listImages(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, imgs)
+	writeJSON(w, http.StatusOK, mapSlice(imgs, apiImage))
 }
 
 func (d *Daemon) getImage(w http.ResponseWriter, r *http.Request) {
@@ -26,7 +27,7 @@ func (d *Daemon) getImage(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, img)
+	writeJSON(w, http.StatusOK, apiImage(img))
 }
 
 func (d *Daemon) registerImage(w http.ResponseWriter, r *http.Request) {
@@ -35,12 +36,12 @@ func (d *Daemon) registerImage(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	img, err := d.images.Register(r.Context(), req)
+	img, err := d.images.Register(r.Context(), imageRegisterRequest(req))
 	if err != nil {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, img)
+	writeJSON(w, http.StatusCreated, apiImage(img))
 }
 
 func (d *Daemon) removeImage(w http.ResponseWriter, r *http.Request) {
@@ -106,7 +107,7 @@ func (d *Daemon) events(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return
 		case ev := <-ch:
-			if err := enc.Encode(ev); err != nil {
+			if err := enc.Encode(apiVMEvent(ev)); err != nil {
 				return
 			}
 			if flusher != nil {
@@ -129,7 +130,7 @@ func (d *Daemon) info(w http.ResponseWriter, r *http.Request) {
 	}
 	running := 0
 	for _, v := range vms {
-		if v.State == api.StateRunning {
+		if v.State == vm.StateRunning {
 			running++
 		}
 	}

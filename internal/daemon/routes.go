@@ -13,7 +13,31 @@ import (
 // Handler returns the daemon's HTTP handler: every route of the API behind
 // the request middleware.
 func (d *Daemon) Handler() http.Handler {
-	mux := http.NewServeMux()
+	return d.routes(&routeMux{ServeMux: http.NewServeMux()})
+}
+
+// routeMux is the daemon's ServeMux; it remembers the patterns registered
+// on it, so that docs/api.md's route table is tested against the real
+// router.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+// Handle registers handler for pattern and remembers the pattern.
+func (m *routeMux) Handle(pattern string, handler http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, handler)
+}
+
+// HandleFunc registers handler for pattern and remembers the pattern.
+func (m *routeMux) HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(handler))
+}
+
+// routes registers every route of the API on mux and returns it behind
+// the request middleware. It is the daemon's one route table.
+func (d *Daemon) routes(mux *routeMux) http.Handler {
 	v := api.Version
 	mux.HandleFunc("GET "+v+"/vms", d.listVMs)
 	mux.HandleFunc("POST "+v+"/vms", d.createVM)
@@ -42,7 +66,7 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("GET "+v+"/events", d.events)
 	mux.HandleFunc("GET "+v+"/system/info", d.info)
 	mux.HandleFunc("GET "+v+"/system/doctor", d.doctor)
-	return d.middleware(d.routeErrors(mux))
+	return d.middleware(d.readBody(d.routeErrors(mux)))
 }
 
 // middleware gives every request an operation id (in its context, in the

@@ -81,7 +81,7 @@ func (l *peerListener) Accept() (net.Conn, error) {
 
 // routeErrors turns the mux's plain-text 404 and 405 answers into the API's
 // JSON errors.
-func (d *Daemon) routeErrors(mux *http.ServeMux) http.Handler {
+func (d *Daemon) routeErrors(mux *routeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
 		if pattern != "" {

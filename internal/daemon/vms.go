@@ -63,7 +63,7 @@ func (d *Daemon) listVMs(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, vms)
+	writeJSON(w, http.StatusOK, mapSlice(vms, apiVM))
 }
 
 func (d *Daemon) getVM(w http.ResponseWriter, r *http.Request) {
@@ -72,7 +72,7 @@ func (d *Daemon) getVM(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, apiVM(v))
 }
 
 func (d *Daemon) createVM(w http.ResponseWriter, r *http.Request) {
@@ -82,34 +82,42 @@ func (d *Daemon) createVM(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.runOp(w, r, http.StatusCreated, func(ctx context.Context, opID string, p func(api.Event)) (any, error) {
-		return d.vms.Create(ctx, opID, req, p)
+		v, err := d.vms.Create(ctx, opID, vmCreateRequest(req), vmProgress(p))
+		return apiVM(v), err
 	})
 }
 
 func (d *Daemon) deleteVM(w http.ResponseWriter, r *http.Request) {
 	ref := r.PathValue("ref")
 	d.runOp(w, r, http.StatusOK, func(ctx context.Context, opID string, p func(api.Event)) (any, error) {
-		return struct{}{}, d.vms.Delete(ctx, opID, ref, p)
+		return struct{}{}, d.vms.Delete(ctx, opID, ref, vmProgress(p))
 	})
 }
 
-func (d *Daemon) vmAction(w http.ResponseWriter, r *http.Request) {
-	ref := r.PathValue("ref")
-	type action func(ctx context.Context, opID, ref string, p vm.Progress) (api.VM, error)
-	actions := map[string]action{
+// vmActionFunc is one action of POST /v1/vms/{ref}/{action}.
+type vmActionFunc func(ctx context.Context, opID, ref string, p vm.Progress) (vm.VM, error)
+
+// vmActions are the actions POST /v1/vms/{ref}/{action} takes.
+func (d *Daemon) vmActions() map[string]vmActionFunc {
+	return map[string]vmActionFunc{
 		"start":   d.vms.Start,
 		"stop":    d.vms.Stop,
 		"restart": d.vms.Restart,
 		"kill":    d.vms.Kill,
 	}
+}
+
+func (d *Daemon) vmAction(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("ref")
 	name := r.PathValue("action")
-	fn, ok := actions[name]
+	fn, ok := d.vmActions()[name]
 	if !ok {
 		d.writeError(w, r, errdefs.NotFoundf("unknown VM action %q: use start, stop, restart or kill", name))
 		return
 	}
 	d.runOp(w, r, http.StatusOK, func(ctx context.Context, opID string, p func(api.Event)) (any, error) {
-		return fn(ctx, opID, ref, p)
+		v, err := fn(ctx, opID, ref, vmProgress(p))
+		return apiVM(v), err
 	})
 }
 

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
 
 	"banger/internal/errdefs"
+	"banger/internal/userfile"
 )
 
 // The ext4 superblock lives at byte 1024 and is 1024 bytes long. Field
@@ -72,17 +72,17 @@ func IsExt4(path string) error {
 
 // readSuperblock reads and checks path's ext4 superblock.
 func readSuperblock(path string) (*superblock, error) {
-	f, err := os.Open(path)
+	f, err := userfile.Open(path, MaxImageSize)
 	if err != nil {
-		return nil, openError(path, err)
+		if errors.Is(err, userfile.ErrNotRegular) {
+			return nil, fmt.Errorf("%w: %s", err, wrongFormatInstruction)
+		}
+		return nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("stat %s: %w", path, err)
-	}
-	if st.IsDir() {
-		return nil, errdefs.InvalidArgumentf("%s is a directory, not an ext4 filesystem image: %s", path, wrongFormatInstruction)
 	}
 	head := make([]byte, sbOffset+sbSize)
 	n, err := io.ReadFull(f, head)
@@ -97,7 +97,7 @@ func readSuperblock(path string) (*superblock, error) {
 	if problem != "" {
 		return nil, notExt4(path, head, problem)
 	}
-	if st.Mode().IsRegular() && sb.size() > st.Size() {
+	if sb.size() > st.Size() {
 		return nil, errdefs.InvalidArgumentf("%s is a truncated ext4 image: its superblock says %d bytes but the file has %d: copy or build it again", path, sb.size(), st.Size())
 	}
 	return sb, nil
@@ -166,15 +166,4 @@ func notExt4(path string, head []byte, problem string) error {
 		problem += "; found " + found
 	}
 	return errdefs.InvalidArgumentf("%s is not an ext4 filesystem image (%s): %s", path, problem, wrongFormatInstruction)
-}
-
-// openError classifies a failure to open an image file.
-func openError(path string, err error) error {
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return errdefs.NotFoundf("%s does not exist: check the path", path)
-	case errors.Is(err, os.ErrPermission):
-		return errdefs.FailedPreconditionf("cannot read %s: %w: fix its permissions or run as its owner", path, err)
-	}
-	return fmt.Errorf("open %s: %w", path, err)
 }

@@ -96,6 +96,8 @@ func TestIsExt4Rejects(t *testing.T) {
 		{"gzip", writeFile(t, dir, "gzip", gz), errdefs.InvalidArgument, "found gzip-compressed data"},
 		{"mbr", writeFile(t, dir, "mbr", mbr), errdefs.InvalidArgument, "found a whole disk with an MBR partition table"},
 		{"directory", dir, errdefs.InvalidArgument, "is a directory"},
+		{"fifo", fifo(t, dir), errdefs.InvalidArgument, "is a named pipe (FIFO), not a regular file"},
+		{"dev-zero", "/dev/zero", errdefs.InvalidArgument, "is a character device, not a regular file"},
 		{"missing", filepath.Join(dir, "nope"), errdefs.NotFound, "does not exist"},
 	}
 	for _, tt := range tests {

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"banger/internal/errdefs"
+	"banger/internal/userfile"
 )
 
 // KernelFormat is the on-disk format of a guest kernel.
@@ -46,17 +46,17 @@ const (
 // architecture, random data) is InvalidArgument with a message saying what
 // was found.
 func DetectKernel(path string) (KernelFormat, error) {
-	f, err := os.Open(path)
+	f, err := userfile.Open(path, MaxKernelSize)
 	if err != nil {
-		return "", openError(path, err)
+		if errors.Is(err, userfile.ErrNotRegular) {
+			return "", fmt.Errorf("%w: %s", err, kernelInstruction)
+		}
+		return "", err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
 		return "", fmt.Errorf("stat %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return "", errdefs.InvalidArgumentf("%s is not a regular file: %s", path, kernelInstruction)
 	}
 	head := make([]byte, kernelHeadSize)
 	n, err := io.ReadFull(f, head)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"banger/internal/errdefs"
@@ -86,7 +87,9 @@ func TestDetectKernel(t *testing.T) {
 		{"ext4 image", ext4, "", "found an ext4 filesystem image"},
 		{"empty", writeFile(t, dir, "empty", nil), "", "the file is empty"},
 		{"tiny", writeFile(t, dir, "tiny", []byte("hi")), "", "unrecognised contents"},
-		{"directory", dir, "", "is not a regular file"},
+		{"directory", dir, "", "is a directory, not a regular file"},
+		{"fifo", fifo(t, dir), "", "is a named pipe (FIFO), not a regular file"},
+		{"dev-zero", "/dev/zero", "", "is a character device, not a regular file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,4 +118,15 @@ func TestDetectKernelMissing(t *testing.T) {
 	if got, want := errdefs.KindOf(err), errdefs.NotFound; got != want {
 		t.Errorf("DetectKernel(missing) kind = %q, want %q (%v)", got, want, err)
 	}
+}
+
+// fifo makes a named pipe in dir: a plain open of it blocks until a writer
+// comes, which never happens here.
+func fifo(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"banger/internal/errdefs"
+	"banger/internal/userfile"
 )
 
 // copyChunk bounds one copy_file_range or read/write step, so that
@@ -49,20 +49,21 @@ func (c copier) copyFile(ctx context.Context, src, dst string) error {
 	})
 }
 
-// openSource opens src for copying and returns its size.
+// openSource opens src for copying and returns its size. src is a file a
+// user named (an image's root filesystem): it is opened with userfile, so a
+// FIFO or device swapped in for it fails at once instead of blocking.
 func openSource(src string) (*os.File, int64, error) {
-	in, err := os.Open(src)
+	in, err := userfile.Open(src, MaxImageSize)
 	if err != nil {
-		return nil, 0, openError(src, err)
+		if errors.Is(err, userfile.ErrNotRegular) {
+			return nil, 0, fmt.Errorf("%w: only image files can be copied", err)
+		}
+		return nil, 0, err
 	}
 	st, err := in.Stat()
 	if err != nil {
 		in.Close()
 		return nil, 0, fmt.Errorf("stat %s: %w", src, err)
-	}
-	if !st.Mode().IsRegular() {
-		in.Close()
-		return nil, 0, errdefs.InvalidArgumentf("%s is not a regular file: only image files can be copied", src)
 	}
 	return in, st.Size(), nil
 }

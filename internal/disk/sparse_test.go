@@ -5,11 +5,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"banger/internal/errdefs"
+	"banger/internal/testtier"
+	"banger/internal/userfile"
 )
 
 const mib = 1 << 20
@@ -24,6 +27,7 @@ var copiers = []struct {
 }
 
 func TestSparseCopyLayouts(t *testing.T) {
+	testtier.Slow(t) // writes and copies hundreds of MiB
 	layouts := []struct {
 		name string
 		size int64
@@ -141,6 +145,28 @@ func TestSparseCopyFailureLeavesDstAlone(t *testing.T) {
 			ctx:  context.Background,
 			src:  func(t *testing.T, dir string) string { return t.TempDir() },
 			kind: errdefs.InvalidArgument,
+		},
+		{
+			// An image file swapped for a FIFO once blocked vm create
+			// forever in the open, with no writer ever coming.
+			name: "source is a FIFO",
+			ctx:  context.Background,
+			src: func(t *testing.T, dir string) string {
+				p := filepath.Join(dir, "fifo")
+				if err := syscall.Mkfifo(p, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			},
+			kind: errdefs.InvalidArgument,
+			is:   userfile.ErrNotRegular,
+		},
+		{
+			name: "source is /dev/zero",
+			ctx:  context.Background,
+			src:  func(t *testing.T, dir string) string { return "/dev/zero" },
+			kind: errdefs.InvalidArgument,
+			is:   userfile.ErrNotRegular,
 		},
 	}
 	for _, cp := range copiers {

@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"banger/internal/api"
 	"banger/internal/vmm"
 )
 
@@ -38,7 +37,7 @@ type Deps struct {
 	Tools      func() []Tool
 	Prereqs    func() []Tool // optional: build tools, the guest agent, default kernel and image
 	// Extra checks made by the daemon's services (networking); optional.
-	Extra      func() []api.Check
+	Extra      func() []Check
 	Store      interface{ Check(context.Context) error }
 	RuntimeDir string
 	Socket     string
@@ -47,8 +46,8 @@ type Deps struct {
 }
 
 // Run runs every check and returns the report.
-func Run(ctx context.Context, d Deps) api.DoctorReport {
-	var checks []api.Check
+func Run(ctx context.Context, d Deps) Report {
+	var checks []Check
 	checks = append(checks, kvm(d.KVMPath))
 	checks = append(checks, vmmCheck(ctx, d))
 	for _, t := range d.Tools() {
@@ -65,35 +64,35 @@ func Run(ctx context.Context, d Deps) api.DoctorReport {
 	checks = append(checks, storeCheck(ctx, d))
 	checks = append(checks, socketChecks(d)...)
 	checks = append(checks, freeSpace(d.StateDir))
-	return api.DoctorReport{Checks: checks}
+	return Report{Checks: checks}
 }
 
 // Failed reports whether any check failed.
-func Failed(r api.DoctorReport) bool {
+func Failed(r Report) bool {
 	for _, c := range r.Checks {
-		if c.Status == api.CheckFail {
+		if c.Status == StatusFail {
 			return true
 		}
 	}
 	return false
 }
 
-func pass(name, detail string) api.Check {
-	return api.Check{Name: name, Status: api.CheckPass, Detail: detail}
+func pass(name, detail string) Check {
+	return Check{Name: name, Status: StatusPass, Detail: detail}
 }
 
-func fail(name, detail, fix string) api.Check {
-	return api.Check{Name: name, Status: api.CheckFail, Detail: detail, Fix: fix}
+func fail(name, detail, fix string) Check {
+	return Check{Name: name, Status: StatusFail, Detail: detail, Fix: fix}
 }
 
-func warn(name, detail, fix string) api.Check {
-	return api.Check{Name: name, Status: api.CheckWarn, Detail: detail, Fix: fix}
+func warn(name, detail, fix string) Check {
+	return Check{Name: name, Status: StatusWarn, Detail: detail, Fix: fix}
 }
 
 // kvmGetAPIVersion is the KVM_GET_API_VERSION ioctl.
 const kvmGetAPIVersion = 0xAE00
 
-func kvm(path string) api.Check {
+func kvm(path string) Check {
 	const name = "kvm"
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -123,7 +122,7 @@ func userName() string {
 	return "$USER"
 }
 
-func vmmCheck(ctx context.Context, d Deps) api.Check {
+func vmmCheck(ctx context.Context, d Deps) Check {
 	name := "vmm " + d.DriverName
 	info, err := d.Driver.Check(ctx)
 	if err != nil {
@@ -140,7 +139,7 @@ func vmmCheck(ctx context.Context, d Deps) api.Check {
 	return pass(name, detail)
 }
 
-func toolCheck(t Tool) api.Check {
+func toolCheck(t Tool) Check {
 	name := "tool " + t.Name
 	if t.Optional {
 		name = t.Name
@@ -158,15 +157,15 @@ func toolCheck(t Tool) api.Check {
 	return pass(name, t.Path)
 }
 
-func storeCheck(ctx context.Context, d Deps) api.Check {
+func storeCheck(ctx context.Context, d Deps) Check {
 	if err := d.Store.Check(ctx); err != nil {
 		return fail("state store", err.Error(), "stop bangerd and restore the state directory from a backup, or move it aside to start afresh")
 	}
 	return pass("state store", "integrity check ok")
 }
 
-func socketChecks(d Deps) []api.Check {
-	var out []api.Check
+func socketChecks(d Deps) []Check {
+	var out []Check
 	var st syscall.Stat_t
 	if err := syscall.Lstat(d.RuntimeDir, &st); err != nil {
 		out = append(out, fail("runtime dir", err.Error(), "start bangerd, which creates it"))
@@ -188,7 +187,7 @@ func socketChecks(d Deps) []api.Check {
 	return out
 }
 
-func freeSpace(dir string) api.Check {
+func freeSpace(dir string) Check {
 	var fs unix.Statfs_t
 	if err := unix.Statfs(dir, &fs); err != nil {
 		return warn("disk space", fmt.Sprintf("cannot check free space in %s: %v", dir, err), "start bangerd, which creates "+dir)

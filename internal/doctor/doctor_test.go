@@ -11,14 +11,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
-	"banger/internal/api"
+	"banger/internal/testtier"
 	"banger/internal/vmm"
 )
 
 // row is the part of a check a case asserts on: the status and a fragment
 // of the detail.
 type row struct {
-	Status string
+	Status Status
 	Detail string // substring of the detail
 }
 
@@ -32,17 +32,17 @@ func TestRun(t *testing.T) {
 			name:  "kvm is /dev/null",
 			setup: func(t *testing.T, h *host, d *Deps) {},
 			want: map[string]row{
-				"kvm":             {api.CheckFail, "/dev/null does not answer KVM_GET_API_VERSION: inappropriate ioctl for device"},
-				"vmm firecracker": {api.CheckPass, "/usr/bin/firecracker, version 1.7.0"},
-				"tool mkfs.ext4":  {api.CheckPass, "/sbin/mkfs.ext4"},
-				"state store":     {api.CheckPass, "integrity check ok"},
-				"runtime dir":     {api.CheckPass, "is private (0700)"},
-				"daemon socket":   {api.CheckPass, "is private (0600)"},
+				"kvm":             {StatusFail, "/dev/null does not answer KVM_GET_API_VERSION: inappropriate ioctl for device"},
+				"vmm firecracker": {StatusPass, "/usr/bin/firecracker, version 1.7.0"},
+				"tool mkfs.ext4":  {StatusPass, "/sbin/mkfs.ext4"},
+				"state store":     {StatusPass, "integrity check ok"},
+				"runtime dir":     {StatusPass, "is private (0700)"},
+				"daemon socket":   {StatusPass, "is private (0600)"},
 				"disk space":      {"", "GiB free in "},
-				"tool debugfs":    {api.CheckPass, "/sbin/debugfs"},
-				"tool resize2fs":  {api.CheckPass, "/sbin/resize2fs"},
-				"tool e2fsck":     {api.CheckPass, "/sbin/e2fsck"},
-				"tool truncate":   {api.CheckPass, "/usr/bin/truncate"},
+				"tool debugfs":    {StatusPass, "/sbin/debugfs"},
+				"tool resize2fs":  {StatusPass, "/sbin/resize2fs"},
+				"tool e2fsck":     {StatusPass, "/sbin/e2fsck"},
+				"tool truncate":   {StatusPass, "/usr/bin/truncate"},
 			},
 		},
 		{
@@ -50,7 +50,7 @@ func TestRun(t *testing.T) {
 			setup: func(t *testing.T, h *host, d *Deps) {
 				d.KVMPath = filepath.Join(h.base, "kvm")
 			},
-			want: map[string]row{"kvm": {api.CheckFail, "kvm is missing: stat "}},
+			want: map[string]row{"kvm": {StatusFail, "kvm is missing: stat "}},
 		},
 		{
 			name: "kvm is a regular file",
@@ -60,7 +60,7 @@ func TestRun(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: map[string]row{"kvm": {api.CheckFail, "kvm is not a character device"}},
+			want: map[string]row{"kvm": {StatusFail, "kvm is not a character device"}},
 		},
 		{
 			name: "kvm is a char device without a driver",
@@ -72,7 +72,7 @@ func TestRun(t *testing.T) {
 				}
 				t.Setenv("USER", "dev")
 			},
-			want: map[string]row{"kvm": {api.CheckFail, "kvm is not usable: open "}},
+			want: map[string]row{"kvm": {StatusFail, "kvm is not usable: open "}},
 		},
 		{
 			name: "kvm usable",
@@ -84,14 +84,14 @@ func TestRun(t *testing.T) {
 				f.Close()
 				d.KVMPath = "/dev/kvm"
 			},
-			want: map[string]row{"kvm": {api.CheckPass, "/dev/kvm is readable and writable (KVM API 12)"}},
+			want: map[string]row{"kvm": {StatusPass, "/dev/kvm is readable and writable (KVM API 12)"}},
 		},
 		{
 			name: "vmm driver fails",
 			setup: func(t *testing.T, h *host, d *Deps) {
 				d.Driver = &fakeDriver{err: errors.New("firecracker 1.4.0 is too old: install 1.5 or newer")}
 			},
-			want: map[string]row{"vmm firecracker": {api.CheckFail, "firecracker 1.4.0 is too old: install 1.5 or newer"}},
+			want: map[string]row{"vmm firecracker": {StatusFail, "firecracker 1.4.0 is too old: install 1.5 or newer"}},
 		},
 		{
 			name: "tool missing",
@@ -104,8 +104,8 @@ func TestRun(t *testing.T) {
 				}
 			},
 			want: map[string]row{
-				"tool mkfs.ext4": {api.CheckPass, "/sbin/mkfs.ext4"},
-				"tool e2fsck":    {api.CheckFail, `"e2fsck" not found in PATH`},
+				"tool mkfs.ext4": {StatusPass, "/sbin/mkfs.ext4"},
+				"tool e2fsck":    {StatusFail, `"e2fsck" not found in PATH`},
 			},
 		},
 		{
@@ -113,14 +113,14 @@ func TestRun(t *testing.T) {
 			setup: func(t *testing.T, h *host, d *Deps) {
 				d.Store = &fakeStore{err: errors.New("database disk image is malformed")}
 			},
-			want: map[string]row{"state store": {api.CheckFail, "database disk image is malformed"}},
+			want: map[string]row{"state store": {StatusFail, "database disk image is malformed"}},
 		},
 		{
 			name: "runtime dir missing",
 			setup: func(t *testing.T, h *host, d *Deps) {
 				d.RuntimeDir = filepath.Join(h.base, "gone")
 			},
-			want: map[string]row{"runtime dir": {api.CheckFail, "no such file or directory"}},
+			want: map[string]row{"runtime dir": {StatusFail, "no such file or directory"}},
 		},
 		{
 			name: "runtime dir group readable",
@@ -130,28 +130,26 @@ func TestRun(t *testing.T) {
 				}
 			},
 			want: map[string]row{
-				"runtime dir":   {api.CheckFail, "and mode 750; want owner"},
-				"daemon socket": {api.CheckPass, ""},
+				"runtime dir":   {StatusFail, "and mode 750; want owner"},
+				"daemon socket": {StatusPass, ""},
 			},
 		},
 		{
 			name: "runtime dir owned by another uid",
 			setup: func(t *testing.T, h *host, d *Deps) {
-				if os.Getuid() != 0 {
-					t.Skip("needs root: chown the runtime dir to uid 65534")
-				}
+				testtier.Root(t) // chowns the runtime dir to uid 65534
 				if err := os.Chown(h.runtimeDir, 65534, 65534); err != nil {
 					t.Fatal(err)
 				}
 			},
-			want: map[string]row{"runtime dir": {api.CheckFail, "has owner 65534 and mode 700; want owner 0 and 0700"}},
+			want: map[string]row{"runtime dir": {StatusFail, "has owner 65534 and mode 700; want owner 0 and 0700"}},
 		},
 		{
 			name: "daemon runs as another uid",
 			setup: func(t *testing.T, h *host, d *Deps) {
 				d.UID = 54321
 			},
-			want: map[string]row{"runtime dir": {api.CheckFail, "and mode 700; want owner 54321 and 0700"}},
+			want: map[string]row{"runtime dir": {StatusFail, "and mode 700; want owner 54321 and 0700"}},
 		},
 		{
 			name: "runtime dir is a file",
@@ -161,14 +159,14 @@ func TestRun(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: map[string]row{"runtime dir": {api.CheckFail, "file is not a directory"}},
+			want: map[string]row{"runtime dir": {StatusFail, "file is not a directory"}},
 		},
 		{
 			name: "socket missing",
 			setup: func(t *testing.T, h *host, d *Deps) {
 				d.Socket = filepath.Join(h.runtimeDir, "other.sock")
 			},
-			want: map[string]row{"daemon socket": {api.CheckFail, "no such file or directory"}},
+			want: map[string]row{"daemon socket": {StatusFail, "no such file or directory"}},
 		},
 		{
 			name: "socket world writable",
@@ -177,14 +175,14 @@ func TestRun(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: map[string]row{"daemon socket": {api.CheckFail, "bangerd.sock has mode 666; want 0600"}},
+			want: map[string]row{"daemon socket": {StatusFail, "bangerd.sock has mode 666; want 0600"}},
 		},
 		{
 			name: "state dir missing",
 			setup: func(t *testing.T, h *host, d *Deps) {
 				d.StateDir = filepath.Join(h.base, "nostate")
 			},
-			want: map[string]row{"disk space": {api.CheckWarn, "no such file or directory"}},
+			want: map[string]row{"disk space": {StatusWarn, "no such file or directory"}},
 		},
 	}
 	for _, tt := range tests {
@@ -201,7 +199,7 @@ func TestRun(t *testing.T) {
 			tt.setup(t, h, &d)
 
 			report := Run(context.Background(), d)
-			byName := map[string]api.Check{}
+			byName := map[string]Check{}
 			anyFail := false
 			for _, c := range report.Checks {
 				if _, dup := byName[c.Name]; dup {
@@ -209,16 +207,16 @@ func TestRun(t *testing.T) {
 				}
 				byName[c.Name] = c
 				switch c.Status {
-				case api.CheckFail:
+				case StatusFail:
 					anyFail = true
 					if c.Fix == "" {
 						t.Errorf("FAIL %s (%s) has no fix", c.Name, c.Detail)
 					}
-				case api.CheckPass:
+				case StatusPass:
 					if c.Fix != "" {
 						t.Errorf("PASS %s has fix %q, want none", c.Name, c.Fix)
 					}
-				case api.CheckWarn:
+				case StatusWarn:
 				default:
 					t.Errorf("check %s has status %q", c.Name, c.Status)
 				}

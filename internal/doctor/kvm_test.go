@@ -8,8 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
-
-	"banger/internal/api"
 )
 
 func TestKVMFixes(t *testing.T) {
@@ -38,33 +36,33 @@ func TestKVMFixes(t *testing.T) {
 		name string
 		path string
 		skip error // skip the case when set
-		want api.Check
+		want Check
 	}{
 		{
 			name: "missing",
 			path: missing,
-			want: api.Check{Name: "kvm", Status: api.CheckFail,
+			want: Check{Name: "kvm", Status: StatusFail,
 				Detail: missing + " is missing: stat " + missing + ": no such file or directory",
 				Fix:    "enable virtualization in the firmware and load the module: sudo modprobe kvm_intel (or kvm_amd)"},
 		},
 		{
 			name: "regular file",
 			path: regular,
-			want: api.Check{Name: "kvm", Status: api.CheckFail, Detail: regular + " is not a character device",
+			want: Check{Name: "kvm", Status: StatusFail, Detail: regular + " is not a character device",
 				Fix: "sudo modprobe kvm_intel (or kvm_amd)"},
 		},
 		{
 			name: "char device without driver",
 			path: nodriver,
 			skip: mknodErr,
-			want: api.Check{Name: "kvm", Status: api.CheckFail,
+			want: Check{Name: "kvm", Status: StatusFail,
 				Detail: nodriver + " is not usable: " + openErr.Error(),
 				Fix:    "sudo usermod -aG kvm dev, then log in again"},
 		},
 		{
 			name: "char device failing the ioctl",
 			path: "/dev/null",
-			want: api.Check{Name: "kvm", Status: api.CheckFail,
+			want: Check{Name: "kvm", Status: StatusFail,
 				Detail: "/dev/null does not answer KVM_GET_API_VERSION: inappropriate ioctl for device",
 				Fix:    "check that the kvm module is loaded: lsmod | grep kvm"},
 		},
@@ -84,16 +82,16 @@ func TestKVMFixes(t *testing.T) {
 func TestFailed(t *testing.T) {
 	tests := []struct {
 		name   string
-		checks []api.Check
+		checks []Check
 		want   bool
 	}{
 		{"empty", nil, false},
-		{"pass and warn", []api.Check{{Status: api.CheckPass}, {Status: api.CheckWarn}}, false},
-		{"one fail", []api.Check{{Status: api.CheckPass}, {Status: api.CheckFail}}, true},
+		{"pass and warn", []Check{{Status: StatusPass}, {Status: StatusWarn}}, false},
+		{"one fail", []Check{{Status: StatusPass}, {Status: StatusFail}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Failed(api.DoctorReport{Checks: tt.checks}); got != tt.want {
+			if got := Failed(Report{Checks: tt.checks}); got != tt.want {
 				t.Errorf("Failed = %v, want %v", got, tt.want)
 			}
 		})

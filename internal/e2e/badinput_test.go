@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -26,6 +27,10 @@ func TestBadInput(t *testing.T) {
 	}
 	rootfs, kernel := w.path("files/root.ext4"), w.path("files/vmlinux")
 	missing := w.path("files/missing")
+	fifo := w.path("files/fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	create := func(args ...string) []string {
 		// The case's own flags come last, so they win over the defaults.
@@ -52,6 +57,12 @@ func TestBadInput(t *testing.T) {
 		{"kernel-random-bytes", register("i", rootfs, junk), []string{junk, "not a kernel"}},
 		{"rootfs-missing", register("i", missing, kernel), []string{missing, "does not exist"}},
 		{"kernel-missing", register("i", rootfs, missing), []string{missing, "does not exist"}},
+		{"memory-over-limit", create("--memory", "16T", "x"), []string{"memory_mib = 16777216 (16TiB)", "must be between 128 and"}},
+		{"disk-over-limit", create("--disk-size", "3T", "x"), []string{"disk_bytes = 3298534883328 (3TiB)", "(256MiB to 2TiB)"}},
+		{"memory-too-large-for-64-bits", create("--memory", "17592186044672M", "x"), []string{"--memory", "too large"}},
+		{"rootfs-fifo", register("i", fifo, kernel), []string{fifo, "named pipe (FIFO), not a regular file"}},
+		{"kernel-fifo", register("i", rootfs, fifo), []string{fifo, "named pipe (FIFO), not a regular file"}},
+		{"rootfs-dev-zero", register("i", "/dev/zero", kernel), []string{"/dev/zero", "character device, not a regular file"}},
 		{"image-name-taken", register("default", rootfs, kernel), []string{`"default" already exists`, "banger image rm default"}},
 	}
 	for _, tt := range tests {

@@ -54,7 +54,9 @@ func buildCommands() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("create build directory: %w", err)
 	}
-	cmd := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator), "banger/cmd/banger", "banger/cmd/bangerd")
+	// bangertest compiles in the crash hook (BANGERD_TEST_CRASH_BEFORE)
+	// that the crash-safety tests use; release builds have none.
+	cmd := exec.Command(goBin, "build", "-tags=bangertest", "-o", dir+string(filepath.Separator), "banger/cmd/banger", "banger/cmd/bangerd")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
 		return "", fmt.Errorf("go build: %w\n%s", err, out)

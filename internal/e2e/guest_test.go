@@ -16,6 +16,7 @@ import (
 
 	"banger/internal/imagebuild/imagetest"
 	"banger/internal/kernelbuild/kerneltest"
+	"banger/internal/testtier"
 )
 
 // guestTimeout bounds a command that boots a real guest under software
@@ -34,12 +35,7 @@ func newGuestWorld(t *testing.T) *world {
 // and prepare run once the world exists, before its daemon starts.
 func newGuestWorldWith(t *testing.T, extraConfig string, prepare func(*world)) *world {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("boots real guests; skipped with -short")
-	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("needs qemu-system-x86_64 (apt-get install qemu-system-x86) to boot real guests")
-	}
+	testtier.Guest(t)
 	kernel := kerneltest.Vmlinux(t)
 	rootfs := imagetest.RootFS(t)
 	w := newWorld(t)

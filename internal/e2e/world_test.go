@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"banger/internal/testtier"
 )
 
 // commandTimeout bounds one banger command.
@@ -40,6 +42,7 @@ type world struct {
 // the 108-byte limit of unix socket addresses.
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	testtier.Root(t) // a network namespace per world, taps, other uids
 	bin := build(t)
 	root, err := os.MkdirTemp("", "bge")
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package errdefs defines the closed set of error kinds banger uses across
 // the daemon, the API and the CLI. Services classify their errors with a
-// kind; the daemon and the client each map kinds to HTTP status in exactly
-// one place. It must not import any other banger package.
+// kind; HTTPStatus and KindOfStatus are the one mapping between kinds and
+// HTTP statuses, used by the daemon, the guest agent and their clients. It
+// must not import any other banger package.
 package errdefs
 
 import (

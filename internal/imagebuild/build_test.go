@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"banger/internal/errdefs"
+	"banger/internal/testtier"
 )
 
 // fakeBootstrap is a stand-in for mmdebstrap: it prints progress lines
@@ -36,9 +37,7 @@ echo "I: success in 0.1 seconds"
 // mmdebstrap and the real e2fsprogs, skipping the test without them.
 func fakeFinder(t *testing.T) func(string) (string, error) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: an image build runs as root")
-	}
+	testtier.Root(t) // an image build runs as root
 	for _, tool := range []string{"mkfs.ext4", "tune2fs", "debugfs"} {
 		if _, err := findTool(tool); err != nil {
 			t.Skipf("needs %s: %v", tool, err)
@@ -161,9 +160,7 @@ func TestBuildCancelled(t *testing.T) {
 }
 
 func TestBuildPreconditions(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the tool checks come after the root check")
-	}
+	testtier.Root(t) // the tool checks come after the root check
 	dir := t.TempDir()
 	dynamic := filepath.Join(dir, "dynamic")
 	writeELF(t, dynamic, true)

@@ -6,14 +6,14 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"banger/internal/testtier"
 )
 
 // TestRemoveTreeDetachesMounts is the guard against deleting host files
 // through a mount a killed bootstrap left in its tree.
 func TestRemoveTreeDetachesMounts(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: bind-mounts a directory")
-	}
+	testtier.Root(t) // bind-mounts a directory
 	host := t.TempDir()
 	writeTree(t, host, map[string]string{"precious": "keep me"})
 	tree := filepath.Join(t.TempDir(), "tree")

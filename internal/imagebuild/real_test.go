@@ -8,14 +8,13 @@ import (
 
 	"banger/internal/disk"
 	"banger/internal/imagebuild/imagetest"
+	"banger/internal/testtier"
 )
 
 // TestRealImage builds (or reuses) the default image from Debian's mirror
 // and checks what a VM relies on, reading it with debugfs.
 func TestRealImage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Debian image (1-2 minutes, network): not in -short")
-	}
+	testtier.Guest(t) // builds a Debian image (1-2 minutes, network)
 	img := imagetest.RootFS(t)
 	if err := disk.IsExt4(img); err != nil {
 		t.Fatalf("IsExt4: %v", err)

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/names"
 	"banger/internal/store"
@@ -38,7 +37,7 @@ type BuildOutput struct {
 
 // Builder builds root filesystems; progress may be nil.
 type Builder interface {
-	Build(ctx context.Context, spec BuildSpec, progress func(api.Event)) (BuildOutput, error)
+	Build(ctx context.Context, spec BuildSpec, progress func(Progress)) (BuildOutput, error)
 }
 
 // builds is the state of image builds: where built images live and which
@@ -62,9 +61,9 @@ func WithBuilder(b Builder, dir string) Option {
 // Build builds an image from Debian packages and records it under
 // req.Name with the kernel req.Kernel. The name and the kernel are
 // checked before the slow build starts. progress may be nil.
-func (s *Service) Build(ctx context.Context, req api.BuildImageRequest, progress func(api.Event)) (api.Image, error) {
+func (s *Service) Build(ctx context.Context, req BuildRequest, progress func(Progress)) (Image, error) {
 	if s.builds == nil {
-		return api.Image{}, errdefs.FailedPreconditionf("this daemon cannot build images: it was started without an image builder")
+		return Image{}, errdefs.FailedPreconditionf("this daemon cannot build images: it was started without an image builder")
 	}
 	if req.Name == "" {
 		req.Name = DefaultImage
@@ -73,28 +72,28 @@ func (s *Service) Build(ctx context.Context, req api.BuildImageRequest, progress
 		req.Kernel = DefaultKernel
 	}
 	if err := names.ValidateAs("image", req.Name); err != nil {
-		return api.Image{}, err
+		return Image{}, err
 	}
 	if _, err := s.store.GetImage(ctx, req.Name); err == nil {
-		return api.Image{}, errdefs.AlreadyExistsf("an image named %q already exists: pick another name with --name, or remove it with \"banger image rm %s\"", req.Name, req.Name)
+		return Image{}, errdefs.AlreadyExistsf("an image named %q already exists: pick another name with --name, or remove it with \"banger image rm %s\"", req.Name, req.Name)
 	} else if errdefs.KindOf(err) != errdefs.NotFound {
-		return api.Image{}, err
+		return Image{}, err
 	}
 	k, err := s.store.GetKernel(ctx, req.Kernel)
 	if errdefs.KindOf(err) == errdefs.NotFound {
-		return api.Image{}, errdefs.NotFoundf("no kernel named %q to boot the image: build one with \"banger kernel build\" or pass --kernel", req.Kernel)
+		return Image{}, errdefs.NotFoundf("no kernel named %q to boot the image: build one with \"banger kernel build\" or pass --kernel", req.Kernel)
 	}
 	if err != nil {
-		return api.Image{}, err
+		return Image{}, err
 	}
 	if !s.builds.claim(req.Name) {
-		return api.Image{}, errdefs.AlreadyExistsf("an image named %q is being built already: wait for that build or pick another name", req.Name)
+		return Image{}, errdefs.AlreadyExistsf("an image named %q is being built already: wait for that build or pick another name", req.Name)
 	}
 	defer s.builds.release(req.Name)
 
 	out, err := s.builds.builder.Build(ctx, BuildSpec{Suite: req.Suite, Packages: req.Packages, Dir: s.builds.dir}, progress)
 	if err != nil {
-		return api.Image{}, err
+		return Image{}, err
 	}
 	img := store.Image{
 		ID:         s.newID(),
@@ -107,9 +106,9 @@ func (s *Service) Build(ctx context.Context, req api.BuildImageRequest, progress
 	}
 	if err := s.store.CreateImage(context.WithoutCancel(ctx), img); err != nil {
 		_ = s.removeBuiltFiles(context.WithoutCancel(ctx), out.RootFS)
-		return api.Image{}, err
+		return Image{}, err
 	}
-	return toAPI(img), nil
+	return toImage(img), nil
 }
 
 func (b *builds) claim(name string) bool {

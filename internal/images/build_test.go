@@ -14,7 +14,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/store"
 )
@@ -30,14 +29,14 @@ type fakeBuilder struct {
 	inside chan struct{} // when set, closed once Build has started
 }
 
-func (b *fakeBuilder) Build(ctx context.Context, spec BuildSpec, progress func(api.Event)) (BuildOutput, error) {
+func (b *fakeBuilder) Build(ctx context.Context, spec BuildSpec, progress func(Progress)) (BuildOutput, error) {
 	b.mu.Lock()
 	b.specs = append(b.specs, spec)
 	b.n++
 	n, err, gate, inside := b.n, b.err, b.gate, b.inside
 	b.mu.Unlock()
 	if progress != nil {
-		progress(api.Event{Type: api.EventStep, Step: "bootstrap", Index: 2, Total: 5})
+		progress(Progress{Step: "bootstrap", Index: 2, Total: 5})
 	}
 	if inside != nil {
 		close(inside)
@@ -93,7 +92,7 @@ func TestBuildRecordsImage(t *testing.T) {
 	custom := f.addKernel(t, "custom", true)
 
 	var steps []string
-	img, err := f.svc.Build(ctx, api.BuildImageRequest{}, func(ev api.Event) { steps = append(steps, ev.Step) })
+	img, err := f.svc.Build(ctx, BuildRequest{}, func(p Progress) { steps = append(steps, p.Step) })
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -108,7 +107,7 @@ func TestBuildRecordsImage(t *testing.T) {
 		t.Errorf("Get(default) = %+v, %v; want %+v", got, err, img)
 	}
 
-	img2, err := f.svc.Build(ctx, api.BuildImageRequest{Name: "dev", Suite: "trixie", Packages: []string{"htop"}, Kernel: "custom"}, nil)
+	img2, err := f.svc.Build(ctx, BuildRequest{Name: "dev", Suite: "trixie", Packages: []string{"htop"}, Kernel: "custom"}, nil)
 	if err != nil {
 		t.Fatalf("Build(dev): %v", err)
 	}
@@ -126,22 +125,22 @@ func TestBuildRefusals(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup func(t *testing.T, f *fixture, b *fakeBuilder)
-		req   api.BuildImageRequest
+		req   BuildRequest
 		kind  errdefs.Kind
 		msg   string
 	}{
-		{"no kernel", nil, api.BuildImageRequest{}, errdefs.NotFound, "banger kernel build"},
-		{"bad name", nil, api.BuildImageRequest{Name: "Bad"}, errdefs.InvalidArgument, "invalid image name"},
+		{"no kernel", nil, BuildRequest{}, errdefs.NotFound, "banger kernel build"},
+		{"bad name", nil, BuildRequest{Name: "Bad"}, errdefs.InvalidArgument, "invalid image name"},
 		{"name taken", func(t *testing.T, f *fixture, _ *fakeBuilder) {
 			f.addKernel(t, "default", false)
-			if _, err := f.svc.Register(ctx, api.RegisterImageRequest{Name: "default", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1)}); err != nil {
+			if _, err := f.svc.Register(ctx, RegisterRequest{Name: "default", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1)}); err != nil {
 				t.Fatal(err)
 			}
-		}, api.BuildImageRequest{}, errdefs.AlreadyExists, "already exists"},
+		}, BuildRequest{}, errdefs.AlreadyExists, "already exists"},
 		{"builder fails", func(t *testing.T, f *fixture, b *fakeBuilder) {
 			f.addKernel(t, "default", false)
 			b.err = errdefs.FailedPreconditionf("mmdebstrap not found")
-		}, api.BuildImageRequest{}, errdefs.FailedPrecondition, "mmdebstrap"},
+		}, BuildRequest{}, errdefs.FailedPrecondition, "mmdebstrap"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,11 +169,11 @@ func TestBuildSameNameConcurrently(t *testing.T) {
 	b.gate, b.inside = make(chan struct{}), make(chan struct{})
 	errc := make(chan error, 1)
 	go func() {
-		_, err := f.svc.Build(ctx, api.BuildImageRequest{}, nil)
+		_, err := f.svc.Build(ctx, BuildRequest{}, nil)
 		errc <- err
 	}()
 	<-b.inside
-	_, err := f.svc.Build(ctx, api.BuildImageRequest{}, nil)
+	_, err := f.svc.Build(ctx, BuildRequest{}, nil)
 	if errdefs.KindOf(err) != errdefs.AlreadyExists || !strings.Contains(err.Error(), "being built") {
 		t.Errorf("second Build = %v, want AlreadyExists (being built)", err)
 	}
@@ -186,7 +185,7 @@ func TestBuildSameNameConcurrently(t *testing.T) {
 
 func TestWithoutBuilder(t *testing.T) {
 	f := newFixture(t)
-	_, err := f.svc.Build(context.Background(), api.BuildImageRequest{}, nil)
+	_, err := f.svc.Build(context.Background(), BuildRequest{}, nil)
 	if errdefs.KindOf(err) != errdefs.FailedPrecondition {
 		t.Errorf("Build without a builder = %v, want FailedPrecondition", err)
 	}
@@ -196,7 +195,7 @@ func TestRemoveDeletesOnlyBuiltFiles(t *testing.T) {
 	ctx := context.Background()
 	f, _, dir := newBuildFixture(t)
 	f.addKernel(t, "default", false)
-	built, err := f.svc.Build(ctx, api.BuildImageRequest{}, nil)
+	built, err := f.svc.Build(ctx, BuildRequest{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +204,7 @@ func TestRemoveDeletesOnlyBuiltFiles(t *testing.T) {
 	outside := f.file(t, "state/images-other/rootfs.ext4", 1)
 	loose := f.file(t, "state/images/loose.ext4", 1)
 	for i, p := range []string{outside, loose} {
-		if _, err := f.svc.Register(ctx, api.RegisterImageRequest{Name: fmt.Sprintf("reg%d", i), RootFS: p, Kernel: f.file(t, "k", 1)}); err != nil {
+		if _, err := f.svc.Register(ctx, RegisterRequest{Name: fmt.Sprintf("reg%d", i), RootFS: p, Kernel: f.file(t, "k", 1)}); err != nil {
 			t.Fatal(err)
 		}
 	}

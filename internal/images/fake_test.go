@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 
 	"banger/internal/store"
@@ -82,6 +83,17 @@ func (f *fixture) subdir(t *testing.T, name string) string {
 	t.Helper()
 	p := filepath.Join(f.dir, name)
 	if err := os.MkdirAll(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// fifo makes a named pipe in the fixture's directory: a plain open of it
+// blocks until a writer comes, which never happens.
+func (f *fixture) fifo(t *testing.T, name string) string {
+	t.Helper()
+	p := filepath.Join(f.dir, name)
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -10,14 +10,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
-	"banger/internal/api"
+	"banger/internal/disk"
 	"banger/internal/errdefs"
 	"banger/internal/names"
 	"banger/internal/store"
+	"banger/internal/userfile"
 )
 
 // Inspector checks file formats without mounting or modifying anything.
@@ -48,21 +48,21 @@ func New(st *store.Store, inspect Inspector, newID func() string, opts ...Option
 // Register records existing host files as an image after checking that
 // they exist, are regular files and have the right formats. Every problem
 // is reported at once.
-func (s *Service) Register(ctx context.Context, req api.RegisterImageRequest) (api.Image, error) {
+func (s *Service) Register(ctx context.Context, req RegisterRequest) (Image, error) {
 	var problems []error
 	if err := names.ValidateAs("image", req.Name); err != nil {
 		problems = append(problems, err)
 	}
-	size, err := checkFile("rootfs", req.RootFS, s.inspect.CheckRootFS)
+	size, err := checkFile("rootfs", req.RootFS, disk.MaxImageSize, s.inspect.CheckRootFS)
 	problems = appendErr(problems, err)
-	_, err = checkFile("kernel", req.Kernel, s.inspect.CheckKernel)
+	_, err = checkFile("kernel", req.Kernel, disk.MaxKernelSize, s.inspect.CheckKernel)
 	problems = appendErr(problems, err)
 	if req.Initrd != "" {
-		_, err = checkFile("initrd", req.Initrd, nil)
+		_, err = checkFile("initrd", req.Initrd, disk.MaxKernelSize, nil)
 		problems = appendErr(problems, err)
 	}
 	if len(problems) > 0 {
-		return api.Image{}, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
+		return Image{}, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
 	}
 	img := store.Image{
 		ID:         s.newID(),
@@ -74,9 +74,9 @@ func (s *Service) Register(ctx context.Context, req api.RegisterImageRequest) (a
 		CreatedAt:  time.Now(),
 	}
 	if err := s.store.CreateImage(ctx, img); err != nil {
-		return api.Image{}, err
+		return Image{}, err
 	}
-	return toAPI(img), nil
+	return toImage(img), nil
 }
 
 func appendErr(errs []error, err error) []error {
@@ -87,28 +87,25 @@ func appendErr(errs []error, err error) []error {
 }
 
 // checkFile checks that path is an absolute path to a readable regular file
-// and, when check is set, that it has the right format. It returns the size.
-func checkFile(field, path string, check func(string) error) (int64, error) {
+// of at most maxSize bytes and, when check is set, that it has the right
+// format. It returns the size. The file is opened with userfile, so a FIFO
+// or a device fails at once instead of blocking.
+func checkFile(field, path string, maxSize int64, check func(string) error) (int64, error) {
 	if path == "" {
 		return 0, fmt.Errorf("%s: a path is required", field)
 	}
 	if !filepath.IsAbs(path) {
 		return 0, fmt.Errorf("%s %q: must be an absolute path", field, path)
 	}
-	fi, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, fmt.Errorf("%s %s does not exist: check the path", field, path)
-	} else if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", field, path, errors.Unwrap(err))
-	}
-	if !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("%s %s: not a regular file", field, path)
-	}
-	f, err := os.Open(path)
+	f, err := userfile.Open(path, maxSize)
 	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", field, path, errors.Unwrap(err))
+		return 0, fmt.Errorf("%s %w", field, err) // "rootfs /x does not exist: ..."
 	}
+	fi, err := f.Stat()
 	_ = f.Close()
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", field, path, err)
+	}
 	if check != nil {
 		if err := check(path); err != nil {
 			return 0, fmt.Errorf("%s: %w", field, err)
@@ -118,23 +115,23 @@ func checkFile(field, path string, check func(string) error) (int64, error) {
 }
 
 // Get returns the image named or identified by ref.
-func (s *Service) Get(ctx context.Context, ref string) (api.Image, error) {
+func (s *Service) Get(ctx context.Context, ref string) (Image, error) {
 	img, err := s.store.GetImage(ctx, ref)
 	if err != nil {
-		return api.Image{}, err
+		return Image{}, err
 	}
-	return toAPI(img), nil
+	return toImage(img), nil
 }
 
 // List returns every image.
-func (s *Service) List(ctx context.Context) ([]api.Image, error) {
+func (s *Service) List(ctx context.Context) ([]Image, error) {
 	imgs, err := s.store.ListImages(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.Image, 0, len(imgs))
+	out := make([]Image, 0, len(imgs))
 	for _, img := range imgs {
-		out = append(out, toAPI(img))
+		out = append(out, toImage(img))
 	}
 	return out, nil
 }
@@ -153,8 +150,8 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 	return s.removeBuiltFiles(ctx, img.RootFS)
 }
 
-func toAPI(img store.Image) api.Image {
-	return api.Image{
+func toImage(img store.Image) Image {
+	return Image{
 		ID:         img.ID,
 		Name:       img.Name,
 		RootFS:     img.RootFS,

@@ -11,11 +11,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"banger/internal/api"
 	"banger/internal/errdefs"
+	"banger/internal/userfile"
 )
 
-var ignoreCreated = cmpopts.IgnoreFields(api.Image{}, "CreatedAt")
+var ignoreCreated = cmpopts.IgnoreFields(Image{}, "CreatedAt")
 
 func TestRegisterRecordsImage(t *testing.T) {
 	ctx := context.Background()
@@ -25,11 +25,11 @@ func TestRegisterRecordsImage(t *testing.T) {
 	initrd := f.file(t, "img/initrd.img", 5)
 
 	before := time.Now()
-	got, err := f.svc.Register(ctx, api.RegisterImageRequest{Name: "debian-12", RootFS: rootfs, Kernel: kernel, Initrd: initrd})
+	got, err := f.svc.Register(ctx, RegisterRequest{Name: "debian-12", RootFS: rootfs, Kernel: kernel, Initrd: initrd})
 	if err != nil {
 		t.Fatalf("Register: %v", err)
 	}
-	want := api.Image{ID: "0000000000000001", Name: "debian-12", RootFS: rootfs, RootFSSize: 4096, Kernel: kernel, Initrd: initrd}
+	want := Image{ID: "0000000000000001", Name: "debian-12", RootFS: rootfs, RootFSSize: 4096, Kernel: kernel, Initrd: initrd}
 	if diff := cmp.Diff(want, got, ignoreCreated); diff != "" {
 		t.Errorf("Register (-want +got):\n%s", diff)
 	}
@@ -55,7 +55,7 @@ func TestRegisterRecordsImage(t *testing.T) {
 func TestRegisterWithoutInitrd(t *testing.T) {
 	f := newFixture(t)
 	rootfs, kernel := f.file(t, "rootfs.ext4", 1), f.file(t, "vmlinux", 1)
-	got, err := f.svc.Register(context.Background(), api.RegisterImageRequest{Name: "a", RootFS: rootfs, Kernel: kernel})
+	got, err := f.svc.Register(context.Background(), RegisterRequest{Name: "a", RootFS: rootfs, Kernel: kernel})
 	if err != nil {
 		t.Fatalf("Register: %v", err)
 	}
@@ -70,7 +70,7 @@ func TestRegisterReportsEveryProblem(t *testing.T) {
 	missing := filepath.Join(f.dir, "nope.ext4")
 	dir := f.subdir(t, "initrd.d")
 
-	_, err := f.svc.Register(ctx, api.RegisterImageRequest{
+	_, err := f.svc.Register(ctx, RegisterRequest{
 		Name:   "-bad",
 		RootFS: missing,
 		Kernel: "boot/vmlinux",
@@ -87,7 +87,7 @@ func TestRegisterReportsEveryProblem(t *testing.T) {
 		`invalid image name "-bad": it starts with '-'`,
 		"rootfs " + missing + " does not exist: check the path",
 		`kernel "boot/vmlinux": must be an absolute path`,
-		"initrd " + dir + ": not a regular file",
+		"initrd " + dir + " is a directory, not a regular file",
 	}
 	if len(lines) != len(wantPrefixes) {
 		t.Fatalf("error has %d lines, want %d:\n%v", len(lines), len(wantPrefixes), err)
@@ -119,7 +119,7 @@ func TestRegisterInvalid(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		req      func(f *fixture) api.RegisterImageRequest
+		req      func(f *fixture) RegisterRequest
 		bad      func(f *fixture) map[string]error
 		wantMsg  string
 		wantIs   error // a cause that must survive, if any
@@ -127,36 +127,53 @@ func TestRegisterInvalid(t *testing.T) {
 	}{
 		{
 			name: "empty paths",
-			req: func(f *fixture) api.RegisterImageRequest {
-				return api.RegisterImageRequest{Name: "a"}
+			req: func(f *fixture) RegisterRequest {
+				return RegisterRequest{Name: "a"}
 			},
 			wantMsg: "rootfs: a path is required\nkernel: a path is required",
 		},
 		{
 			name: "relative initrd",
-			req: func(f *fixture) api.RegisterImageRequest {
-				return api.RegisterImageRequest{Name: "a", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1), Initrd: "initrd.img"}
+			req: func(f *fixture) RegisterRequest {
+				return RegisterRequest{Name: "a", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1), Initrd: "initrd.img"}
 			},
 			wantMsg: `initrd "initrd.img": must be an absolute path`,
 		},
 		{
 			name: "missing initrd",
-			req: func(f *fixture) api.RegisterImageRequest {
-				return api.RegisterImageRequest{Name: "a", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1), Initrd: "/nonexistent/initrd.img"}
+			req: func(f *fixture) RegisterRequest {
+				return RegisterRequest{Name: "a", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1), Initrd: "/nonexistent/initrd.img"}
 			},
 			wantMsg: "initrd /nonexistent/initrd.img does not exist: check the path",
 		},
 		{
 			name: "rootfs is a directory",
-			req: func(f *fixture) api.RegisterImageRequest {
-				return api.RegisterImageRequest{Name: "a", RootFS: f.subdir(t, "rootdir"), Kernel: f.file(t, "k", 1)}
+			req: func(f *fixture) RegisterRequest {
+				return RegisterRequest{Name: "a", RootFS: f.subdir(t, "rootdir"), Kernel: f.file(t, "k", 1)}
 			},
-			wantMsg: "rootfs DIR/rootdir: not a regular file",
+			wantMsg: "rootfs DIR/rootdir is a directory, not a regular file",
+		},
+		{
+			// A FIFO once hung the request in its open: refused at once.
+			name: "rootfs and kernel are FIFOs",
+			req: func(f *fixture) RegisterRequest {
+				return RegisterRequest{Name: "a", RootFS: f.fifo(t, "root.ext4"), Kernel: f.fifo(t, "vmlinux")}
+			},
+			wantMsg: "rootfs DIR/root.ext4 is a named pipe (FIFO), not a regular file\nkernel DIR/vmlinux is a named pipe (FIFO), not a regular file",
+			wantIs:  userfile.ErrNotRegular,
+		},
+		{
+			name: "initrd is /dev/zero",
+			req: func(f *fixture) RegisterRequest {
+				return RegisterRequest{Name: "a", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1), Initrd: "/dev/zero"}
+			},
+			wantMsg: "initrd /dev/zero is a character device, not a regular file",
+			wantIs:  userfile.ErrNotRegular,
 		},
 		{
 			name: "inspector rejects rootfs and kernel",
-			req: func(f *fixture) api.RegisterImageRequest {
-				return api.RegisterImageRequest{Name: "a", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1)}
+			req: func(f *fixture) RegisterRequest {
+				return RegisterRequest{Name: "a", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1)}
 			},
 			bad: func(f *fixture) map[string]error {
 				return map[string]error{filepath.Join(f.dir, "r"): errNotExt4, filepath.Join(f.dir, "k"): errNotKernel}
@@ -166,8 +183,8 @@ func TestRegisterInvalid(t *testing.T) {
 		},
 		{
 			name: "uppercase name",
-			req: func(f *fixture) api.RegisterImageRequest {
-				return api.RegisterImageRequest{Name: "Deb", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1)}
+			req: func(f *fixture) RegisterRequest {
+				return RegisterRequest{Name: "Deb", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1)}
 			},
 			wantMsg: `invalid image name "Deb": uppercase 'D' at position 1 is not allowed (try 'd'); use 1-63 lowercase letters, digits and '-', not starting or ending with '-'`,
 		},
@@ -199,7 +216,7 @@ func TestRegisterInvalid(t *testing.T) {
 func TestRegisterDuplicateName(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	req := api.RegisterImageRequest{Name: "base", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1)}
+	req := RegisterRequest{Name: "base", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1)}
 	if _, err := f.svc.Register(ctx, req); err != nil {
 		t.Fatalf("first Register: %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/store"
 )
@@ -16,9 +15,9 @@ import (
 func TestGetListRemove(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	var registered []api.Image
+	var registered []Image
 	for _, name := range []string{"alpha", "beta", "gamma"} {
-		img, err := f.svc.Register(ctx, api.RegisterImageRequest{Name: name, RootFS: f.file(t, name+"/rootfs", 2), Kernel: f.file(t, name+"/vmlinux", 1)})
+		img, err := f.svc.Register(ctx, RegisterRequest{Name: name, RootFS: f.file(t, name+"/rootfs", 2), Kernel: f.file(t, name+"/vmlinux", 1)})
 		if err != nil {
 			t.Fatalf("Register(%s): %v", name, err)
 		}
@@ -70,14 +69,14 @@ func TestGetListRemove(t *testing.T) {
 func TestRemoveImageInUse(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	img, err := f.svc.Register(ctx, api.RegisterImageRequest{Name: "base", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1)})
+	img, err := f.svc.Register(ctx, RegisterRequest{Name: "base", RootFS: f.file(t, "r", 1), Kernel: f.file(t, "k", 1)})
 	if err != nil {
 		t.Fatalf("Register: %v", err)
 	}
 	vm := store.VM{
 		ID:        "00000000000000aa",
 		Name:      "brave-otter",
-		State:     api.StateStopped,
+		State:     "stopped",
 		ImageID:   img.ID,
 		VCPUs:     1,
 		MemoryMiB: 256,

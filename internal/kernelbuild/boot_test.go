@@ -15,15 +15,14 @@ import (
 
 	"banger/internal/kernelbuild"
 	"banger/internal/kernelbuild/kerneltest"
+	"banger/internal/testtier"
 )
 
 // TestRealKernelBootsUnderQEMU boots the banger kernel with no root disk on
 // qemu's microvm machine, as the qemu driver will: it must get as far as
 // looking for its root filesystem.
 func TestRealKernelBootsUnderQEMU(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a kernel under qemu; skipped in -short mode")
-	}
+	testtier.Guest(t)
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
 		t.Skip("needs qemu-system-x86_64: apt-get install qemu-system-x86")
@@ -75,9 +74,7 @@ func tail(s string, n int) string {
 // TestUnpackRealBzImage unpacks the built bzImage and checks it is the
 // same kernel as the built vmlinux: same entry point and loadable segments.
 func TestUnpackRealBzImage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs the built kernel; skipped in -short mode")
-	}
+	testtier.Guest(t) // builds the banger kernel
 	bz, want := kerneltest.BzImage(t), kerneltest.Vmlinux(t)
 	got := filepath.Join(t.TempDir(), "vmlinux")
 	if err := kernelbuild.Unpack(bz, got); err != nil {

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"banger/internal/errdefs"
+	"banger/internal/userfile"
 )
 
 // aptInstall is the command that installs everything a build needs on
@@ -110,9 +111,14 @@ func versionLess(a, b []int) bool {
 	return len(a) < len(b)
 }
 
+// maxSource bounds a kernel source tarball (linux-source is ~150MiB).
+const maxSource = 4 << 30
+
 // hashFile returns the sha256 of a file in hex, stopping early if ctx ends.
+// The file may be one a user named, so it is opened with userfile: a FIFO
+// or a device fails at once instead of blocking.
 func hashFile(ctx context.Context, path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := userfile.Open(path, maxSource)
 	if err != nil {
 		return "", fmt.Errorf("read kernel source: %w", err)
 	}

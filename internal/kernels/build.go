@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/kernelbuild"
 	"banger/internal/names"
@@ -14,6 +13,10 @@ import (
 // images boot with unless told otherwise.
 const DefaultName = "default"
 
+// MaxJobs bounds the parallel compile jobs a build may ask for: make starts
+// that many compilers at once.
+const MaxJobs = 256
+
 // stepRecord is the service's own step after the build's.
 const stepRecord = "record"
 
@@ -22,43 +25,43 @@ const OpBuild = "kernel.build"
 
 // Build compiles the banger kernel (or reuses the build cache) and records
 // a copy of it as req.Name ("default" when empty). progress, when set,
-// gets a step event for every report of the build.
-func (s *Service) Build(ctx context.Context, opID string, req api.BuildKernelRequest, progress func(api.Event)) (api.Kernel, error) {
+// gets a Progress for every report of the build.
+func (s *Service) Build(ctx context.Context, opID string, req BuildRequest, progress func(Progress)) (Kernel, error) {
 	name := req.Name
 	if name == "" {
 		name = DefaultName
 	}
 	if err := names.ValidateAs("kernel", name); err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
-	if req.Jobs < 0 {
-		return api.Kernel{}, errdefs.InvalidArgumentf("jobs %d: must be 0 (one per CPU) or more", req.Jobs)
+	if req.Jobs < 0 || req.Jobs > MaxJobs {
+		return Kernel{}, errdefs.InvalidArgumentf("jobs = %d: must be between 0 (one per CPU) and %d", req.Jobs, MaxJobs)
 	}
 	if err := s.nameFree(ctx, name); err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	steps := append(append([]string(nil), kernelbuild.Steps...), stepRecord)
 	report := func(step, detail string, fraction float64) {
 		if progress == nil {
 			return
 		}
-		progress(api.Event{
-			Type: api.EventStep, Time: s.cfg.Now(), OpID: opID, Kind: OpBuild, Target: name,
+		progress(Progress{
+			Time: s.cfg.Now(), OpID: opID, Kind: OpBuild, Target: name,
 			Step: step, Index: indexOf(steps, step), Total: len(steps), Detail: detail, Fraction: fraction,
 		})
 	}
 	res, err := s.cfg.Host.Build(ctx, kernelbuild.Options{Source: req.Source, WorkDir: s.cfg.WorkDir, Jobs: req.Jobs},
 		func(p kernelbuild.Progress) { report(p.Step, p.Detail, p.Fraction) })
 	if err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	report(stepRecord, "copying into the kernel store", 0)
 	// The build is done: finish recording it even if the caller hangs up.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	k, err := s.record(rctx, name, api.KernelBuilt, res.Version, sources{vmlinux: res.Vmlinux, bzImage: res.BzImage})
+	k, err := s.record(rctx, name, SourceBuilt, res.Version, sources{vmlinux: res.Vmlinux, bzImage: res.BzImage})
 	if err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	report(stepRecord, k.Name+" "+k.Version, 1)
 	return k, nil

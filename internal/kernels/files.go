@@ -11,9 +11,10 @@ import (
 	"os"
 	"path/filepath"
 
-	"banger/internal/api"
+	"banger/internal/disk"
 	"banger/internal/errdefs"
 	"banger/internal/store"
+	"banger/internal/userfile"
 )
 
 // sources are the host files of a new kernel: a vmlinux, a bzImage or
@@ -24,46 +25,46 @@ type sources struct {
 
 // record copies the files into a new kernel directory and records the
 // kernel. On any failure the directory is removed and nothing is recorded.
-func (s *Service) record(ctx context.Context, name, source, version string, src sources) (_ api.Kernel, err error) {
+func (s *Service) record(ctx context.Context, name string, source Source, version string, src sources) (_ Kernel, err error) {
 	if err := os.MkdirAll(s.cfg.Dir, 0o755); err != nil {
-		return api.Kernel{}, fmt.Errorf("create the kernel store: %w", err)
+		return Kernel{}, fmt.Errorf("create the kernel store: %w", err)
 	}
 	id := s.cfg.NewID()
 	dir := s.kernelDir(id)
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		return api.Kernel{}, fmt.Errorf("create kernel directory: %w", err)
+		return Kernel{}, fmt.Errorf("create kernel directory: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			_ = os.RemoveAll(dir)
 		}
 	}()
-	k := store.Kernel{ID: id, Name: name, Source: source, Version: version, Vmlinux: filepath.Join(dir, "vmlinux")}
+	k := store.Kernel{ID: id, Name: name, Source: string(source), Version: version, Vmlinux: filepath.Join(dir, "vmlinux")}
 	if src.bzImage != "" {
 		k.BzImage = filepath.Join(dir, "bzImage")
 		if err := copyFile(ctx, src.bzImage, k.BzImage); err != nil {
-			return api.Kernel{}, err
+			return Kernel{}, err
 		}
 	}
 	if src.vmlinux != "" {
 		if err := copyFile(ctx, src.vmlinux, k.Vmlinux); err != nil {
-			return api.Kernel{}, err
+			return Kernel{}, err
 		}
 	} else if err := s.cfg.Host.Unpack(k.BzImage, k.Vmlinux); err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	if _, err := s.cfg.Host.DetectKernel(k.Vmlinux); err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	if src.initrd != "" {
 		k.Initrd = filepath.Join(dir, "initrd")
 		if err := copyFile(ctx, src.initrd, k.Initrd); err != nil {
-			return api.Kernel{}, err
+			return Kernel{}, err
 		}
 	}
 	sum, size, banner, err := inspect(ctx, k.Vmlinux)
 	if err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	k.SHA256, k.Size = sum, size
 	if k.Version == "" {
@@ -71,9 +72,9 @@ func (s *Service) record(ctx context.Context, name, source, version string, src 
 	}
 	k.CreatedAt = s.cfg.Now()
 	if err := s.cfg.Store.CreateKernel(ctx, k); err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
-	return toAPI(k), nil
+	return toKernel(k), nil
 }
 
 // nameFree fails with AlreadyExists if a kernel is named name, before any
@@ -91,18 +92,20 @@ func (s *Service) nameFree(ctx context.Context, name string) error {
 	return nil // ref matched another kernel's id, not a name
 }
 
-// copyFile copies a regular file to dst (which must not exist), syncing it.
+// copyFile copies a regular file a user named to dst (which must not
+// exist), syncing it. src is opened with userfile; cancelling ctx stops the
+// copy within a chunk.
 func copyFile(ctx context.Context, src, dst string) error {
-	in, err := os.Open(src)
+	in, err := userfile.Open(src, disk.MaxKernelSize)
 	if err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
+		return fmt.Errorf("copy %w", err)
 	}
 	defer in.Close()
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	_, err = io.Copy(out, ctxReader{ctx, in})
+	_, err = userfile.Copy(ctx, out, in)
 	if err == nil {
 		err = out.Sync()
 	}

@@ -4,20 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
-	"banger/internal/api"
 	"banger/internal/disk"
 	"banger/internal/errdefs"
 	"banger/internal/names"
+	"banger/internal/userfile"
 )
 
 // Import copies a vmlinux, or a bzImage that it unpacks to a vmlinux, and
 // an optional initrd into the kernel store. An empty name is derived from
 // the file name. Every problem with the request is reported at once.
-func (s *Service) Import(ctx context.Context, req api.ImportKernelRequest) (api.Kernel, error) {
+func (s *Service) Import(ctx context.Context, req ImportRequest) (Kernel, error) {
 	name := req.Name
 	if name == "" {
 		name = nameFromPath(req.Path)
@@ -38,10 +37,10 @@ func (s *Service) Import(ctx context.Context, req api.ImportKernelRequest) (api.
 		}
 	}
 	if len(problems) > 0 {
-		return api.Kernel{}, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
+		return Kernel{}, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
 	}
 	if err := s.nameFree(ctx, name); err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	src := sources{initrd: req.Initrd}
 	if format == disk.BzImage {
@@ -49,11 +48,12 @@ func (s *Service) Import(ctx context.Context, req api.ImportKernelRequest) (api.
 	} else {
 		src.vmlinux = req.Path
 	}
-	return s.record(ctx, name, api.KernelImported, "", src)
+	return s.record(ctx, name, SourceImported, "", src)
 }
 
 // checkFile checks that path is an absolute path to a readable regular
-// file.
+// file of at most disk.MaxKernelSize bytes, opening it with userfile so
+// that a FIFO or a device fails at once instead of blocking.
 func checkFile(field, path string) error {
 	if path == "" {
 		return fmt.Errorf("%s: a path is required", field)
@@ -61,18 +61,9 @@ func checkFile(field, path string) error {
 	if !filepath.IsAbs(path) {
 		return fmt.Errorf("%s %q: must be an absolute path", field, path)
 	}
-	fi, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%s %s does not exist: check the path", field, path)
-	} else if err != nil {
-		return fmt.Errorf("%s %s: %w", field, path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s %s: not a regular file", field, path)
-	}
-	f, err := os.Open(path)
+	f, err := userfile.Open(path, disk.MaxKernelSize)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", field, path, err)
+		return fmt.Errorf("%s %w", field, err) // "kernel /x does not exist: ..."
 	}
 	return f.Close()
 }

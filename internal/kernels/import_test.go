@@ -2,14 +2,15 @@ package kernels
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
-	"banger/internal/api"
 	"banger/internal/errdefs"
 )
 
@@ -21,7 +22,7 @@ func TestImport(t *testing.T) {
 	bz := f.file(t, "bzImage", bzMagic+fakeVmlinux("5.10.0-9-amd64"))
 	initrd := f.file(t, "initrd.img", "cpio archive")
 
-	k, err := f.svc.Import(ctx, api.ImportKernelRequest{Path: vmlinux})
+	k, err := f.svc.Import(ctx, ImportRequest{Path: vmlinux})
 	if err != nil {
 		t.Fatalf("Import vmlinux: %v", err)
 	}
@@ -29,7 +30,7 @@ func TestImport(t *testing.T) {
 		t.Errorf("imported vmlinux = %+v", k)
 	}
 
-	kb, err := f.svc.Import(ctx, api.ImportKernelRequest{Name: "debian", Path: bz, Initrd: initrd})
+	kb, err := f.svc.Import(ctx, ImportRequest{Name: "debian", Path: bz, Initrd: initrd})
 	if err != nil {
 		t.Fatalf("Import bzImage: %v", err)
 	}
@@ -42,14 +43,14 @@ func TestImport(t *testing.T) {
 
 	// The same file under another name is a separate kernel with its own
 	// files; the same name again is refused.
-	again, err := f.svc.Import(ctx, api.ImportKernelRequest{Name: "copy", Path: vmlinux})
+	again, err := f.svc.Import(ctx, ImportRequest{Name: "copy", Path: vmlinux})
 	if err != nil {
 		t.Fatalf("Import under another name: %v", err)
 	}
 	if again.ID == k.ID || again.Vmlinux == k.Vmlinux || again.SHA256 != k.SHA256 {
 		t.Errorf("second import %+v shares the first's identity %+v", again, k)
 	}
-	_, err = f.svc.Import(ctx, api.ImportKernelRequest{Name: "copy", Path: bz})
+	_, err = f.svc.Import(ctx, ImportRequest{Name: "copy", Path: bz})
 	if !errdefs.Is(err, errdefs.AlreadyExists) {
 		t.Errorf("Import with a taken name = %v, want AlreadyExists", err)
 	}
@@ -75,18 +76,24 @@ func TestImportBadInput(t *testing.T) {
 	ctx := context.Background()
 	good := f.file(t, "vmlinux", fakeVmlinux("6.1.1"))
 	notKernel := f.file(t, "notes.txt", "hello")
+	fifo := filepath.Join(f.files, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
-		req  api.ImportKernelRequest
+		req  ImportRequest
 		want []string
 	}{
-		{"relative path", api.ImportKernelRequest{Name: "a", Path: "vmlinux"}, []string{"must be an absolute path"}},
-		{"missing file", api.ImportKernelRequest{Name: "a", Path: "/nonexistent/vmlinux"}, []string{"does not exist"}},
-		{"directory", api.ImportKernelRequest{Name: "a", Path: f.files}, []string{"not a regular file"}},
-		{"not a kernel", api.ImportKernelRequest{Name: "a", Path: notKernel}, []string{"not a kernel"}},
-		{"everything wrong at once", api.ImportKernelRequest{Name: "Bad!", Path: notKernel, Initrd: "/nonexistent/initrd"},
+		{"relative path", ImportRequest{Name: "a", Path: "vmlinux"}, []string{"must be an absolute path"}},
+		{"missing file", ImportRequest{Name: "a", Path: "/nonexistent/vmlinux"}, []string{"does not exist"}},
+		{"directory", ImportRequest{Name: "a", Path: f.files}, []string{"not a regular file"}},
+		{"fifo", ImportRequest{Name: "a", Path: fifo}, []string{"kernel " + fifo + " is a named pipe (FIFO), not a regular file"}},
+		{"dev-zero initrd", ImportRequest{Name: "a", Path: good, Initrd: "/dev/zero"}, []string{"initrd /dev/zero is a character device"}},
+		{"not a kernel", ImportRequest{Name: "a", Path: notKernel}, []string{"not a kernel"}},
+		{"everything wrong at once", ImportRequest{Name: "Bad!", Path: notKernel, Initrd: "/nonexistent/initrd"},
 			[]string{"invalid kernel name", "not a kernel", "initrd /nonexistent/initrd does not exist"}},
-		{"bad initrd", api.ImportKernelRequest{Name: "a", Path: good, Initrd: "initrd"}, []string{"initrd \"initrd\": must be an absolute path"}},
+		{"bad initrd", ImportRequest{Name: "a", Path: good, Initrd: "initrd"}, []string{"initrd \"initrd\": must be an absolute path"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,7 +117,7 @@ func TestImportUnpackFailureLeavesNothing(t *testing.T) {
 	f := newFixture(t)
 	f.host.unpackErr = errdefs.InvalidArgumentf("the payload is lz4-compressed, which banger cannot unpack")
 	bz := f.file(t, "bzImage", bzMagic+"whatever")
-	_, err := f.svc.Import(context.Background(), api.ImportKernelRequest{Name: "lz4", Path: bz})
+	_, err := f.svc.Import(context.Background(), ImportRequest{Name: "lz4", Path: bz})
 	if !errdefs.Is(err, errdefs.InvalidArgument) || !strings.Contains(err.Error(), "lz4") {
 		t.Errorf("Import = %v, want the unpack error", err)
 	}
@@ -132,5 +139,21 @@ func TestNameFromPath(t *testing.T) {
 		if got := nameFromPath(in); got != want {
 			t.Errorf("nameFromPath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestCopyFileStopsWhenCancelled: a copy of a user's file stops when its
+// context is cancelled, instead of running to the end.
+func TestCopyFileStopsWhenCancelled(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "vmlinux")
+	if err := os.WriteFile(src, make([]byte, 4<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := copyFile(ctx, src, filepath.Join(dir, "copy"))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("copyFile = %v, want context.Canceled", err)
 	}
 }

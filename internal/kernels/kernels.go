@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"banger/internal/api"
 	"banger/internal/disk"
 	"banger/internal/kernelbuild"
 	"banger/internal/store"
@@ -54,23 +53,23 @@ func New(cfg Config) *Service {
 }
 
 // Get returns the kernel named or identified by ref.
-func (s *Service) Get(ctx context.Context, ref string) (api.Kernel, error) {
+func (s *Service) Get(ctx context.Context, ref string) (Kernel, error) {
 	k, err := s.cfg.Store.GetKernel(ctx, ref)
 	if err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
-	return toAPI(k), nil
+	return toKernel(k), nil
 }
 
 // List returns every kernel, oldest first.
-func (s *Service) List(ctx context.Context) ([]api.Kernel, error) {
+func (s *Service) List(ctx context.Context) ([]Kernel, error) {
 	ks, err := s.cfg.Store.ListKernels(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.Kernel, 0, len(ks))
+	out := make([]Kernel, 0, len(ks))
 	for _, k := range ks {
-		out = append(out, toAPI(k))
+		out = append(out, toKernel(k))
 	}
 	return out, nil
 }
@@ -97,15 +96,15 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 
 func (s *Service) kernelDir(id string) string { return filepath.Join(s.cfg.Dir, id) }
 
-func toAPI(k store.Kernel) api.Kernel {
-	return api.Kernel{
+func toKernel(k store.Kernel) Kernel {
+	return Kernel{
 		ID:        k.ID,
 		Name:      k.Name,
 		Vmlinux:   k.Vmlinux,
 		BzImage:   k.BzImage,
 		Initrd:    k.Initrd,
 		Version:   k.Version,
-		Source:    k.Source,
+		Source:    Source(k.Source),
 		SHA256:    k.SHA256,
 		Size:      k.Size,
 		CreatedAt: k.CreatedAt,

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/kernelbuild"
 	"banger/internal/store"
@@ -36,19 +36,19 @@ func readFile(t *testing.T, path string) string {
 func TestBuildRecordsDefault(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	var events []api.Event
-	k, err := f.svc.Build(ctx, "op-1", api.BuildKernelRequest{Source: "/src/linux.tar.xz", Jobs: 3}, func(e api.Event) { events = append(events, e) })
+	var events []Progress
+	k, err := f.svc.Build(ctx, "op-1", BuildRequest{Source: "/src/linux.tar.xz", Jobs: 3}, func(e Progress) { events = append(events, e) })
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
 	vm := fakeVmlinux("6.1.99-banger")
 	dir := filepath.Join(f.dir, "0000000000000001")
-	want := api.Kernel{
+	want := Kernel{
 		ID: "0000000000000001", Name: "default", Source: "built", Version: "6.1.99-banger",
 		Vmlinux: filepath.Join(dir, "vmlinux"), BzImage: filepath.Join(dir, "bzImage"),
 		SHA256: sha(vm), Size: int64(len(vm)),
 	}
-	if diff := cmp.Diff(want, k, cmpopts.IgnoreFields(api.Kernel{}, "CreatedAt")); diff != "" {
+	if diff := cmp.Diff(want, k, cmpopts.IgnoreFields(Kernel{}, "CreatedAt")); diff != "" {
 		t.Errorf("Build (-want +got):\n%s", diff)
 	}
 	if got := readFile(t, k.Vmlinux); got != vm {
@@ -64,7 +64,7 @@ func TestBuildRecordsDefault(t *testing.T) {
 
 	var steps []string
 	for _, e := range events {
-		if e.Type != api.EventStep || e.OpID != "op-1" || e.Kind != OpBuild || e.Target != "default" || e.Total != len(kernelbuild.Steps)+1 {
+		if e.OpID != "op-1" || e.Kind != OpBuild || e.Target != "default" || e.Total != len(kernelbuild.Steps)+1 {
 			t.Errorf("malformed event %+v", e)
 		}
 		if n := len(steps); n == 0 || steps[n-1] != e.Step {
@@ -79,7 +79,7 @@ func TestBuildRecordsDefault(t *testing.T) {
 	}
 
 	// The same name again is refused before building.
-	_, err = f.svc.Build(ctx, "op-2", api.BuildKernelRequest{}, nil)
+	_, err = f.svc.Build(ctx, "op-2", BuildRequest{}, nil)
 	if !errdefs.Is(err, errdefs.AlreadyExists) || !strings.Contains(err.Error(), "banger kernel rm default") {
 		t.Errorf("second Build = %v, want AlreadyExists naming kernel rm", err)
 	}
@@ -88,7 +88,7 @@ func TestBuildRecordsDefault(t *testing.T) {
 	}
 
 	// Another name reuses the build cache and gets its own copy.
-	k2, err := f.svc.Build(ctx, "op-3", api.BuildKernelRequest{Name: "second"}, nil)
+	k2, err := f.svc.Build(ctx, "op-3", BuildRequest{Name: "second"}, nil)
 	if err != nil {
 		t.Fatalf("Build(second): %v", err)
 	}
@@ -102,14 +102,16 @@ func TestBuildBadRequestsAndFailures(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name string
-		req  api.BuildKernelRequest
+		req  BuildRequest
 		fail error
 		want errdefs.Kind
 	}{
-		{"bad name", api.BuildKernelRequest{Name: "Bad_Name"}, nil, errdefs.InvalidArgument},
-		{"negative jobs", api.BuildKernelRequest{Jobs: -1}, nil, errdefs.InvalidArgument},
-		{"no source", api.BuildKernelRequest{}, errdefs.FailedPreconditionf("no kernel source found"), errdefs.FailedPrecondition},
-		{"cancelled", api.BuildKernelRequest{}, context.Canceled, errdefs.Internal},
+		{"bad name", BuildRequest{Name: "Bad_Name"}, nil, errdefs.InvalidArgument},
+		{"negative jobs", BuildRequest{Jobs: -1}, nil, errdefs.InvalidArgument},
+		{"too many jobs", BuildRequest{Jobs: 257}, nil, errdefs.InvalidArgument},
+		{"jobs max int", BuildRequest{Jobs: math.MaxInt}, nil, errdefs.InvalidArgument},
+		{"no source", BuildRequest{}, errdefs.FailedPreconditionf("no kernel source found"), errdefs.FailedPrecondition},
+		{"cancelled", BuildRequest{}, context.Canceled, errdefs.Internal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,7 +136,7 @@ func TestBuildBadRequestsAndFailures(t *testing.T) {
 func TestRemove(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	k, err := f.svc.Import(ctx, api.ImportKernelRequest{Name: "mine", Path: f.file(t, "vmlinux", fakeVmlinux("6.6.1"))})
+	k, err := f.svc.Import(ctx, ImportRequest{Name: "mine", Path: f.file(t, "vmlinux", fakeVmlinux("6.6.1"))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,14 +64,11 @@ func LinkExists(name string) (bool, error) {
 
 // DeleteLink removes the named link; a missing link is not an error.
 func DeleteLink(name string) error {
-	l, err := lookup(name)
+	l, err := LookupLink(name)
 	if err != nil || l == nil {
 		return err
 	}
-	if err := vnl.LinkDel(l); err != nil && !isNotFound(err) {
-		return hostErr("delete link "+name, err)
-	}
-	return nil
+	return l.Delete()
 }
 
 // RenameLink renames a link that is down. A link that is up is refused,
@@ -80,28 +77,14 @@ func RenameLink(from, to string) error {
 	if err := ValidLinkName(to); err != nil {
 		return err
 	}
-	l, err := mustLookup(from, "link")
+	l, err := LookupLink(from)
 	if err != nil {
 		return err
 	}
-	if from == to {
-		return nil
+	if l == nil {
+		return errdefs.NotFoundf("link %s does not exist", from)
 	}
-	if l.Attrs().RawFlags&unix.IFF_UP != 0 {
-		return errdefs.FailedPreconditionf("rename link %s to %s: it is up: set it down first", from, to)
-	}
-	if other, err := lookup(to); err != nil {
-		return err
-	} else if other != nil {
-		return errdefs.AlreadyExistsf("rename link %s to %s: a link named %s already exists: delete it or pick another name", from, to, to)
-	}
-	if err := vnl.LinkSetName(l, to); err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return errdefs.AlreadyExistsf("rename link %s to %s: %w: pick another name", from, to, err)
-		}
-		return hostErr(fmt.Sprintf("rename link %s to %s", from, to), err)
-	}
-	return nil
+	return l.Rename(to)
 }
 
 // Links lists the names of links whose name starts with prefix, sorted.

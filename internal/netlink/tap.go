@@ -66,46 +66,29 @@ func CreateTap(name string, uid, gid int) error {
 
 // AttachTap puts the tap on the bridge and sets it up. It is idempotent.
 func AttachTap(tap, bridge string) error {
-	t, err := mustLookup(tap, "tap")
+	t, err := LookupLink(tap)
 	if err != nil {
 		return err
 	}
-	br, err := mustLookup(bridge, "bridge")
+	if t == nil {
+		return errdefs.NotFoundf("tap %s does not exist", tap)
+	}
+	br, err := LookupLink(bridge)
 	if err != nil {
 		return err
 	}
-	if br.Type() != "bridge" {
-		return errdefs.FailedPreconditionf("attach tap %s: link %s is a %s, not a bridge", tap, bridge, br.Type())
+	if br == nil {
+		return errdefs.NotFoundf("bridge %s does not exist", bridge)
 	}
-	if t.Attrs().MasterIndex != br.Attrs().Index {
-		if err := vnl.LinkSetMasterByIndex(t, br.Attrs().Index); err != nil {
-			return hostErr(fmt.Sprintf("attach tap %s to bridge %s", tap, bridge), err)
-		}
-	}
-	if t.Attrs().RawFlags&unix.IFF_UP == 0 {
-		if err := vnl.LinkSetUp(t); err != nil {
-			return hostErr("set tap "+tap+" up", err)
-		}
-	}
-	return nil
+	return t.Attach(br)
 }
 
 // DetachTap takes the tap off its bridge and sets it down. It is
 // idempotent; a missing tap is not an error.
 func DetachTap(tap string) error {
-	t, err := lookup(tap)
+	t, err := LookupLink(tap)
 	if err != nil || t == nil {
 		return err
 	}
-	if t.Attrs().MasterIndex != 0 {
-		if err := vnl.LinkSetNoMaster(t); err != nil && !isNotFound(err) {
-			return hostErr("detach tap "+tap, err)
-		}
-	}
-	if t.Attrs().RawFlags&unix.IFF_UP != 0 {
-		if err := vnl.LinkSetDown(t); err != nil && !isNotFound(err) {
-			return hostErr("set tap "+tap+" down", err)
-		}
-	}
-	return nil
+	return t.Detach()
 }

@@ -28,6 +28,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"banger/internal/testtier"
 )
 
 // childEnv names the test a child process was started to run.
@@ -50,9 +52,7 @@ func Isolate(tb testing.TB) bool {
 	if child := os.Getenv(childEnv); child != "" && (name == child || strings.HasPrefix(name, child+"/")) {
 		return true
 	}
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root: creates network namespaces")
-	}
+	testtier.Root(tb) // creates network namespaces
 	args := []string{"-test.run=" + runPattern(name), "-test.count=1", "-test.v"}
 	b, isBench := tb.(*testing.B)
 	if isBench {
@@ -287,9 +287,7 @@ func Open(tb testing.TB, name string) *NS {
 // /etc/netns/NAME/resolv.conf). It skips when not root or without ip(8).
 func Named(tb testing.TB, resolvConf string) string {
 	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root: runs in a network namespace of its own")
-	}
+	testtier.Root(tb) // runs in a network namespace of its own
 	if _, err := exec.LookPath("ip"); err != nil {
 		tb.Skip("needs ip(8) (apt-get install iproute2) to make network namespaces")
 	}

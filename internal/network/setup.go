@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"banger/internal/errdefs"
+	"banger/internal/subnet"
 )
 
 // Setup brings the host in line with the store at daemon start: it checks
@@ -60,49 +61,16 @@ func (s *Service) Setup(ctx context.Context, running []VM, others []string) erro
 
 // checkClash refuses a subnet that overlaps a prefix the host already
 // routes, naming a free one.
-func checkClash(subnet netip.Prefix, routes []netip.Prefix) error {
-	clash, ok := overlapping(subnet, routes)
+func checkClash(sub netip.Prefix, routes []netip.Prefix) error {
+	clash, ok := subnet.Clash(sub, routes)
 	if !ok {
 		return nil
 	}
-	msg := fmt.Sprintf("network.subnet %s overlaps the host's route to %s", subnet, clash)
-	if free, ok := freeSubnet(subnet.Bits(), routes); ok {
+	msg := fmt.Sprintf("network.subnet %s overlaps the host's route to %s", sub, clash)
+	if free, ok := subnet.Free(sub.Bits(), routes); ok {
 		return errdefs.FailedPreconditionf("%s: set network.subnet = %q in the config file", msg, free)
 	}
-	return errdefs.FailedPreconditionf("%s and no private /%d is free: set network.subnet to a range the host does not use", msg, subnet.Bits())
-}
-
-func overlapping(p netip.Prefix, routes []netip.Prefix) (netip.Prefix, bool) {
-	for _, r := range routes {
-		if r.Bits() == 0 {
-			continue // a default route overlaps everything and clashes with nothing
-		}
-		if r.Overlaps(p) {
-			return r, true
-		}
-	}
-	return netip.Prefix{}, false
-}
-
-// freeSubnet is the first private prefix of length bits that overlaps none
-// of routes, searching 10.77-255.x, then 172.16-31.x, then 192.168.x.
-func freeSubnet(bits int, routes []netip.Prefix) (netip.Prefix, bool) {
-	var candidates []netip.Prefix
-	for second := 77; second < 256; second++ {
-		candidates = append(candidates, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(second), 0, 0}), bits))
-	}
-	for second := 16; second < 32; second++ {
-		candidates = append(candidates, netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(second), 0, 0}), bits))
-	}
-	for third := 0; third < 256; third++ {
-		candidates = append(candidates, netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 168, byte(third), 0}), bits))
-	}
-	for _, c := range candidates {
-		if _, clash := overlapping(c.Masked(), routes); !clash {
-			return c.Masked(), true
-		}
-	}
-	return netip.Prefix{}, false
+	return errdefs.FailedPreconditionf("%s and no private /%d is free: set network.subnet to a range the host does not use", msg, sub.Bits())
 }
 
 // Status is what doctor and system info show about networking.

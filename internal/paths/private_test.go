@@ -11,17 +11,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"banger/internal/errdefs"
+	"banger/internal/testtier"
 )
 
 // nobody is the uid the ownership tests give directories to.
 const nobody = 65534
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: chown to another uid")
-	}
-}
 
 // modeOwner returns the permission bits and owner of path, without
 // following a symlink.
@@ -50,7 +44,7 @@ func TestEnsurePrivateDirCreates(t *testing.T) {
 }
 
 func TestEnsurePrivateDirCreatesForOtherUser(t *testing.T) {
-	needRoot(t)
+	testtier.Root(t) // chowns to another uid
 	dir := filepath.Join(t.TempDir(), "run")
 	if err := EnsurePrivateDir(dir, nobody); err != nil {
 		t.Fatal(err)
@@ -153,7 +147,7 @@ func TestEnsurePrivateDirRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.root {
-				needRoot(t)
+				testtier.Root(t) // chowns to another uid
 			}
 			dir := filepath.Join(t.TempDir(), "run")
 			if err := tt.setup(t, dir); err != nil {

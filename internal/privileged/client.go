@@ -2,9 +2,13 @@ package privileged
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
+	"syscall"
 	"time"
 
 	"banger/internal/errdefs"
@@ -20,7 +24,8 @@ const (
 
 // Client implements Host by asking the root helper listening on Socket,
 // one connection per call, each bounded by 30 seconds. The helper's errors
-// keep their errdefs kind; a helper that cannot be reached is Unavailable.
+// keep their errdefs kind; a helper that cannot be reached is Unavailable,
+// one whose socket belongs to another uid is FailedPrecondition.
 type Client struct {
 	Socket string
 }
@@ -39,6 +44,11 @@ func (c Client) call(method string, args, out any) error {
 		return errdefs.Internalf("encode the %s request: %w", method, err)
 	}
 	conn, err := net.DialTimeout("unix", c.Socket, callTimeout)
+	if errors.Is(err, fs.ErrPermission) {
+		if owner, ok := socketOwner(c.Socket); ok && owner != os.Getuid() {
+			return errdefs.FailedPreconditionf("reach banger's root helper at %s: %w: its socket is open only to uid %d, the uid it serves (--allow-uid), and root; run bangerd as uid %d, or restart the helper with --allow-uid %d", c.Socket, err, owner, owner, os.Getuid())
+		}
+	}
 	if err != nil {
 		return errdefs.Unavailablef("reach banger's root helper at %s: %w: start it as root (bangerd --root-helper --allow-uid UID) or run bangerd as root", c.Socket, err)
 	}
@@ -67,6 +77,20 @@ func (c Client) call(method string, args, out any) error {
 		return errdefs.Internalf("decode the result of %s from banger's root helper: %w: upgrade bangerd and the helper together", method, err)
 	}
 	return nil
+}
+
+// socketOwner is the uid that owns the socket at path, if this process
+// can see it.
+func socketOwner(path string) (int, bool) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&fs.ModeSocket == 0 {
+		return 0, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
 }
 
 // EnsureBridge asks the helper to create or fix the bridge.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,7 +47,7 @@ func exchange(t *testing.T, socket string, raw []byte) string {
 // is closed, and the helper keeps serving.
 func TestBadRequests(t *testing.T) {
 	host := newFakeHost()
-	hp := startHelper(t, Policy{UID: 1000, Bridge: "banger0"}, host, requestTimeout)
+	hp := startHelper(t, selfPolicy(), host, requestTimeout)
 	tests := []struct {
 		name string
 		raw  string
@@ -84,7 +85,7 @@ func TestBadRequests(t *testing.T) {
 // never read.
 func TestOneRequestPerConnection(t *testing.T) {
 	host := newFakeHost()
-	hp := startHelper(t, Policy{UID: 1000, Bridge: "banger0"}, host, requestTimeout)
+	hp := startHelper(t, selfPolicy(), host, requestTimeout)
 	got := exchange(t, hp.socket, []byte(`{"method":"SetForwarding","args":{"on":true}}`+"\n"+`{"method":"SetForwarding","args":{"on":false}}`+"\n"))
 	if want := `{"result":null}` + "\n"; got != want {
 		t.Errorf("answer %q, want %q", got, want)
@@ -97,7 +98,7 @@ func TestOneRequestPerConnection(t *testing.T) {
 // TestSilentConnection: a caller that sends nothing is dropped after the
 // request timeout, and others are served meanwhile.
 func TestSilentConnection(t *testing.T) {
-	hp := startHelper(t, Policy{UID: 1000, Bridge: "banger0"}, newFakeHost(), 300*time.Millisecond)
+	hp := startHelper(t, selfPolicy(), newFakeHost(), 300*time.Millisecond)
 	c, err := net.Dial("unix", hp.socket)
 	if err != nil {
 		t.Fatal(err)
@@ -121,13 +122,13 @@ func TestSilentConnection(t *testing.T) {
 // silent connection open, and removes the socket.
 func TestStop(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "helper.sock")
-	ln, err := Listen(socket)
+	ln, err := Listen(socket, os.Geteuid())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, Policy{UID: 1000, Bridge: "banger0"}, newFakeHost(), nil) }()
+	go func() { done <- Serve(ctx, ln, selfPolicy(), newFakeHost(), nil) }()
 	c, err := net.Dial("unix", socket)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +153,7 @@ func TestStop(t *testing.T) {
 
 // TestServeRefusesBadPolicy: nothing is served under an invalid policy.
 func TestServeRefusesBadPolicy(t *testing.T) {
-	ln, err := Listen(filepath.Join(t.TempDir(), "helper.sock"))
+	ln, err := Listen(filepath.Join(t.TempDir(), "helper.sock"), os.Geteuid())
 	if err != nil {
 		t.Fatal(err)
 	}

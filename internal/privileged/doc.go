@@ -45,11 +45,38 @@
 //
 // # Policy
 //
-// The caller's uid comes from SO_PEERCRED: only Policy.UID and root are
-// served. Bridge arguments must be Policy.Bridge; taps must be banger's
-// ("bt-" and 12 lowercase hex digits for a VM's tap, "bp", 4 hex digits,
-// "-" and 8 hex digits for a spare); links are renamed and deleted only
-// between and on such taps; a tap is owned by the caller unless the caller
-// is root; firewall specs must pass Spec.Validate and name only such taps.
+// The socket belongs to Policy.UID with mode 0600 (Listen), so no other
+// user can connect; the caller's uid is checked again with SO_PEERCRED,
+// before anything is read: only Policy.UID and root are served. A refused
+// connection is answered with one error line and closed, and logged at
+// most once per uid per minute with a count of the others.
+//
+// Every argument is checked in the helper itself, never trusting the
+// daemon's validation:
+//
+//   - bridges must be Policy.Bridge;
+//   - taps must be named as banger's ("bt-" and 12 lowercase hex digits
+//     for a VM's tap, "bp", 4 hex digits, "-" and 8 hex digits for a
+//     spare), and are made only for the caller (uid and gid), unless the
+//     caller is root; uids and gids are 0 to 2^32-2;
+//   - a bridge address must pass the config's rules for network.subnet
+//     (package subnet): a host address, neither network nor broadcast, of
+//     a prefix of /16 to /28 inside 10.0.0.0/8, 172.16.0.0/12 or
+//     192.168.0.0/16; and its network must not overlap any prefix the host
+//     routes, read from the routing table at the time of the request,
+//     leaving out the routes of Policy.Bridge itself;
+//   - a link is attached, detached, renamed or deleted only if, when the
+//     helper changes it, the kernel says it is a tap (a tuntap in tap mode;
+//     no other kind of link, whatever its name) owned by the caller's uid
+//     (root may change any tap), and a tap is attached only to a bridge
+//     banger made (its alias is netlink.BridgeAlias). The link is looked
+//     up once and changed by index, so a rename in between cannot redirect
+//     the change. Only root can set a tap's owner, and the helper sets it
+//     to the caller when it makes a tap, so a caller changes only the taps
+//     made for it;
+//   - firewall specs must be on Policy.Bridge, have a gateway that passes
+//     the bridge address rules, open only port 53 (DNS) to guests, pass
+//     Spec.Validate and name only VM taps.
+//
 // Every refusal is logged with the caller's uid and nothing is done.
 package privileged

@@ -14,6 +14,8 @@ import (
 // fakeLink is one link of fakeHost.
 type fakeLink struct {
 	Bridge   bool
+	Kind     string       // a link neither bridge nor tap ("veth", "tun"); "" for those
+	Alias    string       // bridges EnsureBridge made: "banger"
 	Addr     netip.Prefix // bridges
 	Master   string       // taps: the bridge they are on
 	Up       bool
@@ -35,7 +37,7 @@ type fakeHost struct {
 
 func newFakeHost() *fakeHost {
 	return &fakeHost{
-		links:     map[string]*fakeLink{"eth0": {Up: true, Index: 2}},
+		links:     map[string]*fakeLink{"eth0": {Kind: "device", Up: true, Index: 2}},
 		nextIndex: 3,
 		routes:    []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")},
 	}
@@ -74,7 +76,7 @@ func (f *fakeHost) EnsureBridge(name string, addr netip.Prefix) error {
 	f.record("EnsureBridge %s %s", name, addr)
 	l := f.links[name]
 	if l == nil {
-		l = &fakeLink{Bridge: true, Index: f.nextIndex}
+		l = &fakeLink{Bridge: true, Alias: "banger", Index: f.nextIndex}
 		f.nextIndex++
 		f.links[name] = l
 	}
@@ -98,6 +100,36 @@ func (f *fakeHost) CreateTap(name string, uid, gid int) error {
 }
 
 func (f *fakeHost) AttachTap(tap, bridge string) error {
+	return f.AttachTapChecked(tap, bridge, func(_, _ LinkFacts) error { return nil })
+}
+
+func (f *fakeHost) DetachTap(tap string) error {
+	return f.DetachTapChecked(tap, func(LinkFacts) error { return nil })
+}
+
+func (f *fakeHost) RenameLink(from, to string) error {
+	return f.RenameLinkChecked(from, to, func(LinkFacts) error { return nil })
+}
+
+func (f *fakeHost) DeleteLink(name string) error {
+	return f.DeleteLinkChecked(name, func(LinkFacts) error { return nil })
+}
+
+// facts is what the fake's kernel says about link name; the caller holds
+// mu.
+func (f *fakeHost) facts(name string) LinkFacts {
+	l := f.links[name]
+	lf := LinkFacts{Name: name, Index: l.Index, Kind: l.Kind, Alias: l.Alias}
+	switch {
+	case l.Bridge:
+		lf.Kind = "bridge"
+	case l.Kind == "":
+		lf.Kind, lf.Tap, lf.Owner = "tuntap", true, uint32(l.UID)
+	}
+	return lf
+}
+
+func (f *fakeHost) AttachTapChecked(tap, bridge string, may func(tap, bridge LinkFacts) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("AttachTap %s %s", tap, bridge)
@@ -105,31 +137,46 @@ func (f *fakeHost) AttachTap(tap, bridge string) error {
 	switch {
 	case t == nil:
 		return errdefs.NotFoundf("tap %s does not exist", tap)
-	case br == nil || !br.Bridge:
+	case br == nil:
 		return errdefs.NotFoundf("bridge %s does not exist", bridge)
+	}
+	if err := may(f.facts(tap), f.facts(bridge)); err != nil {
+		return err
+	}
+	if !br.Bridge {
+		return errdefs.FailedPreconditionf("attach tap %s: link %s is not a bridge", tap, bridge)
 	}
 	t.Master, t.Up = bridge, true
 	return nil
 }
 
-func (f *fakeHost) DetachTap(tap string) error {
+func (f *fakeHost) DetachTapChecked(tap string, may func(LinkFacts) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("DetachTap %s", tap)
-	if t := f.links[tap]; t != nil {
-		t.Master, t.Up = "", false
+	t := f.links[tap]
+	if t == nil {
+		return nil
 	}
+	if err := may(f.facts(tap)); err != nil {
+		return err
+	}
+	t.Master, t.Up = "", false
 	return nil
 }
 
-func (f *fakeHost) RenameLink(from, to string) error {
+func (f *fakeHost) RenameLinkChecked(from, to string, may func(LinkFacts) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("RenameLink %s %s", from, to)
 	l := f.links[from]
-	switch {
-	case l == nil:
+	if l == nil {
 		return errdefs.NotFoundf("link %s does not exist", from)
+	}
+	if err := may(f.facts(from)); err != nil {
+		return err
+	}
+	switch {
 	case l.Up:
 		return errdefs.FailedPreconditionf("rename link %s to %s: it is up: set it down first", from, to)
 	case f.links[to] != nil:
@@ -140,10 +187,16 @@ func (f *fakeHost) RenameLink(from, to string) error {
 	return nil
 }
 
-func (f *fakeHost) DeleteLink(name string) error {
+func (f *fakeHost) DeleteLinkChecked(name string, may func(LinkFacts) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("DeleteLink %s", name)
+	if f.links[name] == nil {
+		return nil
+	}
+	if err := may(f.facts(name)); err != nil {
+		return err
+	}
 	delete(f.links, name)
 	return nil
 }

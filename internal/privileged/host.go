@@ -3,6 +3,7 @@ package privileged
 import (
 	"net/netip"
 
+	"banger/internal/errdefs"
 	"banger/internal/firewall"
 	"banger/internal/netlink"
 )
@@ -81,3 +82,111 @@ func (l *Local) ApplyRules(spec firewall.Spec) error { return l.applier.Apply(sp
 
 // ReadRules reports the state of banger's nftables tables.
 func (l *Local) ReadRules() (firewall.Status, error) { return firewall.Read() }
+
+// LinkFacts is what the kernel says about a link at the moment the root
+// helper is about to change it.
+type LinkFacts struct {
+	Name  string
+	Index int
+	Kind  string // the kernel's link kind: "tuntap", "bridge", "veth", …
+	Tap   bool   // a tuntap in tap mode (not a tun)
+	Owner uint32 // a tuntap's owner uid (TUNSETOWNER); 0 also when it has none
+	Alias string // banger's bridge has netlink.BridgeAlias
+}
+
+// CheckedLinks changes links only after a check of the link the kernel
+// has at that moment: each call looks its links up once, passes what they
+// are to may, and changes those very links (by index, so a rename in
+// between cannot redirect the change) only if may returns nil, whose error
+// it returns otherwise. Missing links are treated as by Host: an error
+// for AttachTap and RenameLink, nothing to do for DetachTap and DeleteLink.
+type CheckedLinks interface {
+	AttachTapChecked(tap, bridge string, may func(tap, bridge LinkFacts) error) error
+	DetachTapChecked(tap string, may func(LinkFacts) error) error
+	RenameLinkChecked(from, to string, may func(LinkFacts) error) error
+	DeleteLinkChecked(name string, may func(LinkFacts) error) error
+}
+
+// Served is what Serve runs requests on: a Host whose link changes can be
+// checked at the moment they are made. Local is one.
+type Served interface {
+	Host
+	CheckedLinks
+}
+
+var _ Served = (*Local)(nil)
+
+// facts describes a looked-up link.
+func facts(l *netlink.Link) LinkFacts {
+	return LinkFacts{Name: l.Name, Index: l.Index, Kind: l.Kind, Tap: l.Tap, Owner: l.Owner, Alias: l.Alias}
+}
+
+// lookupOrNotFound finds the named link; a missing one is NotFound.
+func lookupOrNotFound(name, what string) (*netlink.Link, error) {
+	l, err := netlink.LookupLink(name)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		return nil, errdefs.NotFoundf("%s %s does not exist", what, name)
+	}
+	return l, nil
+}
+
+// AttachTapChecked puts the tap on the bridge and sets it up if may
+// allows it.
+func (l *Local) AttachTapChecked(tap, bridge string, may func(tap, bridge LinkFacts) error) error {
+	t, err := lookupOrNotFound(tap, "tap")
+	if err != nil {
+		return err
+	}
+	br, err := lookupOrNotFound(bridge, "bridge")
+	if err != nil {
+		return err
+	}
+	if err := may(facts(t), facts(br)); err != nil {
+		return err
+	}
+	return t.Attach(br)
+}
+
+// DetachTapChecked takes the tap off its bridge and sets it down if may
+// allows it; a missing tap is not an error.
+func (l *Local) DetachTapChecked(tap string, may func(LinkFacts) error) error {
+	t, err := netlink.LookupLink(tap)
+	if err != nil || t == nil {
+		return err
+	}
+	if err := may(facts(t)); err != nil {
+		return err
+	}
+	return t.Detach()
+}
+
+// RenameLinkChecked renames a link that is down if may allows it.
+func (l *Local) RenameLinkChecked(from, to string, may func(LinkFacts) error) error {
+	if err := netlink.ValidLinkName(to); err != nil {
+		return err
+	}
+	t, err := lookupOrNotFound(from, "link")
+	if err != nil {
+		return err
+	}
+	if err := may(facts(t)); err != nil {
+		return err
+	}
+	return t.Rename(to)
+}
+
+// DeleteLinkChecked removes a link if may allows it; a missing link is
+// not an error.
+func (l *Local) DeleteLinkChecked(name string, may func(LinkFacts) error) error {
+	t, err := netlink.LookupLink(name)
+	if err != nil || t == nil {
+		return err
+	}
+	if err := may(facts(t)); err != nil {
+		return err
+	}
+	return t.Delete()
+}

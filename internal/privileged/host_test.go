@@ -14,6 +14,7 @@ import (
 	"banger/internal/errdefs"
 	"banger/internal/firewall"
 	"banger/internal/netnstest"
+	"banger/internal/testtier"
 )
 
 // kernelState is what the test reads back from the kernel itself, not
@@ -127,6 +128,7 @@ func contains(ps []netip.Prefix, p netip.Prefix) bool {
 // TestRealHost: the same VM networking through the helper and in-process
 // leaves the kernel in the same, expected state.
 func TestRealHost(t *testing.T) {
+	testtier.Root(t)
 	if !netnstest.Isolate(t) {
 		return
 	}
@@ -175,6 +177,7 @@ func TestRealHost(t *testing.T) {
 // TestRealHostRefusals: the helper refuses to touch links that are not
 // banger's, and they survive.
 func TestRealHostRefusals(t *testing.T) {
+	testtier.Root(t)
 	if !netnstest.Isolate(t) {
 		return
 	}

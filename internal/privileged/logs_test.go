@@ -47,3 +47,15 @@ func (b *logBuffer) find(t *testing.T, msg string, uid int) []map[string]any {
 	}
 	return out
 }
+
+// lines returns the log's lines.
+func (b *logBuffer) lines(t *testing.T) []string {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	text := strings.TrimSpace(b.buf.String())
+	if text == "" {
+		return nil
+	}
+	return strings.Split(text, "\n")
+}

@@ -6,8 +6,10 @@ import (
 	"banger/internal/errdefs"
 )
 
-// action is a checked request, ready to run on a Host.
-type action func(h Host) (any, error)
+// action is a checked request, ready to run on a Served host. Checks that
+// need the host's state at the time of the change (a link's owner, the
+// host's routes) run inside it; they fail with a refusal.
+type action func(h Served) (any, error)
 
 // handler decodes a method's arguments and checks them against the policy
 // and the caller. It returns the action to run, or why it is refused;
@@ -16,7 +18,7 @@ type handler func(p Policy, c caller, raw json.RawMessage) (action, error)
 
 // typed makes a handler for arguments of type A: strict decoding, then
 // check, then do.
-func typed[A any](check func(p Policy, c caller, a A) error, do func(h Host, a A) (any, error)) handler {
+func typed[A any](check func(p Policy, c caller, a A) error, do func(h Served, c caller, a A) (any, error)) handler {
 	return func(p Policy, c caller, raw json.RawMessage) (action, error) {
 		var a A
 		if err := decodeStrict(raw, &a); err != nil {
@@ -25,7 +27,7 @@ func typed[A any](check func(p Policy, c caller, a A) error, do func(h Host, a A
 		if err := check(p, c, a); err != nil {
 			return nil, err
 		}
-		return func(h Host) (any, error) { return do(h, a) }, nil
+		return func(h Served) (any, error) { return do(h, c, a) }, nil
 	}
 }
 
@@ -38,65 +40,82 @@ var methods = map[string]handler{
 		if err := p.bridge("name", a.Name); err != nil {
 			return err
 		}
-		return addr(a.Addr)
-	}, func(h Host, a ensureBridgeArgs) (any, error) { return nil, h.EnsureBridge(a.Name, a.Addr) }),
+		return addr("addr", a.Addr)
+	}, func(h Served, _ caller, a ensureBridgeArgs) (any, error) {
+		routes, err := h.RoutedPrefixes(a.Name)
+		if err != nil {
+			return nil, err
+		}
+		if err := clash(a.Addr, routes); err != nil {
+			return nil, err
+		}
+		return nil, h.EnsureBridge(a.Name, a.Addr)
+	}),
 
 	"CreateTap": typed(func(_ Policy, c caller, a createTapArgs) error {
 		if err := tap("name", a.Name); err != nil {
 			return err
 		}
 		return owner(c, a.UID, a.GID)
-	}, func(h Host, a createTapArgs) (any, error) { return nil, h.CreateTap(a.Name, a.UID, a.GID) }),
+	}, func(h Served, _ caller, a createTapArgs) (any, error) { return nil, h.CreateTap(a.Name, a.UID, a.GID) }),
 
 	"AttachTap": typed(func(p Policy, _ caller, a attachTapArgs) error {
 		if err := tap("tap", a.Tap); err != nil {
 			return err
 		}
 		return p.bridge("bridge", a.Bridge)
-	}, func(h Host, a attachTapArgs) (any, error) { return nil, h.AttachTap(a.Tap, a.Bridge) }),
+	}, func(h Served, c caller, a attachTapArgs) (any, error) {
+		return nil, h.AttachTapChecked(a.Tap, a.Bridge, c.mayAttach)
+	}),
 
 	"DetachTap": typed(func(_ Policy, _ caller, a tapArgs) error {
 		return tap("tap", a.Tap)
-	}, func(h Host, a tapArgs) (any, error) { return nil, h.DetachTap(a.Tap) }),
+	}, func(h Served, c caller, a tapArgs) (any, error) {
+		return nil, h.DetachTapChecked(a.Tap, c.mayChangeTap)
+	}),
 
 	"RenameLink": typed(func(_ Policy, _ caller, a renameArgs) error {
 		if err := tap("from", a.From); err != nil {
 			return err
 		}
 		return tap("to", a.To)
-	}, func(h Host, a renameArgs) (any, error) { return nil, h.RenameLink(a.From, a.To) }),
+	}, func(h Served, c caller, a renameArgs) (any, error) {
+		return nil, h.RenameLinkChecked(a.From, a.To, c.mayChangeTap)
+	}),
 
 	"DeleteLink": typed(func(_ Policy, _ caller, a nameArgs) error {
 		return tap("name", a.Name)
-	}, func(h Host, a nameArgs) (any, error) { return nil, h.DeleteLink(a.Name) }),
+	}, func(h Served, c caller, a nameArgs) (any, error) {
+		return nil, h.DeleteLinkChecked(a.Name, c.mayChangeTap)
+	}),
 
 	"Links": typed(func(_ Policy, _ caller, a prefixArgs) error {
 		return linkPrefix(a.Prefix)
-	}, func(h Host, a prefixArgs) (any, error) { return h.Links(a.Prefix) }),
+	}, func(h Served, _ caller, a prefixArgs) (any, error) { return h.Links(a.Prefix) }),
 
 	"LinkExists": typed(func(p Policy, _ caller, a nameArgs) error {
 		return p.bridgeOrTap("name", a.Name)
-	}, func(h Host, a nameArgs) (any, error) { return h.LinkExists(a.Name) }),
+	}, func(h Served, _ caller, a nameArgs) (any, error) { return h.LinkExists(a.Name) }),
 
 	"LinkIndex": typed(func(p Policy, _ caller, a nameArgs) error {
 		return p.bridgeOrTap("name", a.Name)
-	}, func(h Host, a nameArgs) (any, error) { return h.LinkIndex(a.Name) }),
+	}, func(h Served, _ caller, a nameArgs) (any, error) { return h.LinkIndex(a.Name) }),
 
 	"RoutedPrefixes": typed(func(p Policy, _ caller, a excludeArgs) error {
 		if a.Exclude == "" {
 			return nil
 		}
 		return p.bridge("exclude", a.Exclude)
-	}, func(h Host, a excludeArgs) (any, error) { return h.RoutedPrefixes(a.Exclude) }),
+	}, func(h Served, _ caller, a excludeArgs) (any, error) { return h.RoutedPrefixes(a.Exclude) }),
 
-	"Forwarding": typed(none, func(h Host, _ noArgs) (any, error) { return h.Forwarding() }),
+	"Forwarding": typed(none, func(h Served, _ caller, _ noArgs) (any, error) { return h.Forwarding() }),
 
 	"SetForwarding": typed(func(_ Policy, _ caller, a forwardingArgs) error {
 		if a.On == nil {
 			return errdefs.InvalidArgumentf("on: missing: say true or false")
 		}
 		return nil
-	}, func(h Host, a forwardingArgs) (any, error) { return nil, h.SetForwarding(*a.On) }),
+	}, func(h Served, _ caller, a forwardingArgs) (any, error) { return nil, h.SetForwarding(*a.On) }),
 
 	"ApplyRules": typed(func(p Policy, _ caller, a rulesArgs) error {
 		s, err := a.Spec.spec()
@@ -104,7 +123,7 @@ var methods = map[string]handler{
 			return err
 		}
 		return p.rules(s)
-	}, func(h Host, a rulesArgs) (any, error) {
+	}, func(h Served, _ caller, a rulesArgs) (any, error) {
 		s, err := a.Spec.spec()
 		if err != nil {
 			return nil, err
@@ -112,7 +131,7 @@ var methods = map[string]handler{
 		return nil, h.ApplyRules(s)
 	}),
 
-	"ReadRules": typed(none, func(h Host, _ noArgs) (any, error) {
+	"ReadRules": typed(none, func(h Served, _ caller, _ noArgs) (any, error) {
 		st, err := h.ReadRules()
 		return statusToWire(st), err
 	}),

@@ -1,9 +1,15 @@
 package privileged
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,12 +17,15 @@ import (
 
 	"banger/internal/errdefs"
 	"banger/internal/peercred/peercredtest"
+	"banger/internal/testtier"
 )
 
-// Environment of the re-executed TestHelperCall process.
+// Environment of the re-executed TestHelperCall and TestHelperFlood
+// processes.
 const (
 	callSocketEnv = "BANGER_PRIVILEGED_TEST_SOCKET"
 	callOwnerEnv  = "BANGER_PRIVILEGED_TEST_OWNER" // "self" or "root": whom the tap is for
+	floodEnv      = "BANGER_PRIVILEGED_TEST_FLOOD" // how many connections to open
 )
 
 // TestHelperCall is not a test: TestPeerCheck re-executes the test binary
@@ -24,8 +33,8 @@ const (
 // for a tap and prints the kind of error it got.
 func TestHelperCall(t *testing.T) {
 	sock := os.Getenv(callSocketEnv)
-	if sock == "" {
-		t.Skip("helper process for TestPeerCheck; runs only when re-executed with " + callSocketEnv)
+	if sock == "" || os.Getenv(callOwnerEnv) == "" {
+		t.Skip("helper process for TestPeerCheck; runs only when re-executed with " + callOwnerEnv)
 	}
 	uid, gid := os.Getuid(), os.Getgid()
 	if os.Getenv(callOwnerEnv) == "root" {
@@ -35,40 +44,52 @@ func TestHelperCall(t *testing.T) {
 	fmt.Printf("RESULT uid=%d kind=%q\n", os.Getuid(), errdefs.KindOf(err))
 }
 
-// TestPeerCheck: SO_PEERCRED decides who is answered and whom a tap may
-// be for; refused callers never reach the host and are logged.
+// peerSetup starts a helper for owner on host and makes its socket and
+// the test binary reachable by other uids; it returns the helper, the
+// copied binary and the directory to run it in.
+func peerSetup(t *testing.T, owner int, host Served) (*helper, string, string) {
+	t.Helper()
+	hp := startHelper(t, Policy{UID: owner, Bridge: "banger0"}, host, 5*time.Second)
+	run := filepath.Dir(hp.socket)
+	openToOthers(t, run)
+	return hp, peercredtest.Binary(t, filepath.Dir(run)), filepath.Dir(run)
+}
+
+// TestPeerCheck: only the served uid (and root) can open the socket at
+// all; if its mode is loosened, SO_PEERCRED still decides who is answered
+// and whom a tap may be for. Refused callers never reach the host, and
+// refusals by SO_PEERCRED are logged.
 func TestPeerCheck(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: to run callers as other uids")
-	}
+	testtier.Root(t)
 	const owner, stranger = 4711, 65534
 	host := newFakeHost()
-	hp := startHelper(t, Policy{UID: owner, Bridge: "banger0"}, host, 5*time.Second)
-	// Open the way to the socket: t.TempDir and its parent are 0700.
-	run := filepath.Dir(hp.socket)
-	for _, p := range []string{filepath.Dir(run), filepath.Dir(filepath.Dir(run))} {
-		if err := os.Chmod(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bin := peercredtest.Binary(t, filepath.Dir(run))
+	hp, bin, dir := peerSetup(t, owner, host)
 
 	tests := []struct {
 		name    string
 		uid     int
 		tapFor  string
+		opened  bool // the socket's mode loosened to 0666
 		kind    errdefs.Kind
 		calls   []string
-		refusal string // the log message of the refusal, if refused
+		refusal string // the log message of the refusal, if logged
 	}{
-		{"another uid is refused", stranger, "self", errdefs.FailedPrecondition, nil, "refused connection from another user"},
-		{"the owner may not make root's taps", owner, "root", errdefs.FailedPrecondition, nil, "refused request"},
-		{"the owner makes its own tap", owner, "self", "", []string{"CreateTap bt-00000000beef 4711:4711"}, ""},
+		{"another uid cannot open the socket", stranger, "self", false, errdefs.FailedPrecondition, nil, ""},
+		{"another uid is refused on an opened socket", stranger, "self", true, errdefs.FailedPrecondition, nil, "refused connection from another user"},
+		{"the owner may not make root's taps", owner, "root", false, errdefs.FailedPrecondition, nil, "refused request"},
+		{"the owner makes its own tap", owner, "self", false, "", []string{"CreateTap bt-00000000beef 4711:4711"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := len(host.Calls())
-			got := peercredtest.RunAs(t, bin, filepath.Dir(run), "TestHelperCall", tt.uid,
+			mode := os.FileMode(0o600)
+			if tt.opened {
+				mode = 0o666
+			}
+			if err := os.Chmod(hp.socket, mode); err != nil {
+				t.Fatal(err)
+			}
+			before, logged := len(host.Calls()), len(hp.logs.find(t, "refused connection from another user", tt.uid))
+			got := peercredtest.RunAs(t, bin, dir, "TestHelperCall", tt.uid,
 				callSocketEnv+"="+hp.socket, callOwnerEnv+"="+tt.tapFor)
 			if want := fmt.Sprintf("uid=%d kind=%q", tt.uid, tt.kind); got != want {
 				t.Errorf("caller: %s, want %s", got, want)
@@ -78,6 +99,136 @@ func TestPeerCheck(t *testing.T) {
 			}
 			if tt.refusal != "" && len(hp.logs.find(t, tt.refusal, tt.uid)) == 0 {
 				t.Errorf("no %q log record with uid %d", tt.refusal, tt.uid)
+			}
+			if tt.refusal == "" && len(hp.logs.find(t, "refused connection from another user", tt.uid)) != logged {
+				t.Errorf("a refusal by the socket's mode was logged; the helper never saw it")
+			}
+		})
+	}
+}
+
+// TestHelperFlood is not a test: TestFlood re-executes the test binary as
+// another uid to run it. It opens $BANGER_PRIVILEGED_TEST_FLOOD
+// connections to the helper, one after the other, reads what each is
+// answered and prints how many were refused by the helper, refused by the
+// socket's mode, or neither.
+func TestHelperFlood(t *testing.T) {
+	sock, n := os.Getenv(callSocketEnv), os.Getenv(floodEnv)
+	if sock == "" || n == "" {
+		t.Skip("helper process for TestFlood; runs only when re-executed with " + floodEnv)
+	}
+	count, err := strconv.Atoi(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused, denied, other int
+	for range count {
+		c, err := net.Dial("unix", sock)
+		if errors.Is(err, fs.ErrPermission) {
+			denied++
+			continue
+		}
+		if err != nil {
+			other++
+			continue
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(c)
+		c.Close()
+		if strings.Contains(string(b), `"code":"failed_precondition"`) && strings.Contains(string(b), "may not use banger's root helper") {
+			refused++
+		} else {
+			other++
+		}
+	}
+	fmt.Printf("RESULT refused=%d denied=%d other=%d\n", refused, denied, other)
+}
+
+// TestFlood: another uid opening 5,000 connections grows the helper's
+// log by a handful of lines, not one per connection, and the helper
+// keeps serving its owner meanwhile and after. With the socket as the
+// helper makes it the flood never reaches the helper; with its mode
+// loosened every connection is refused by SO_PEERCRED and the log gets
+// one line for the uid and, when the helper stops, one with the count of
+// the others.
+func TestFlood(t *testing.T) {
+	testtier.Root(t)
+	const owner, stranger, flood = 4711, 65534, 5000
+	for _, tt := range []struct {
+		name   string
+		opened bool
+		want   string
+	}{
+		{"socket as made", false, fmt.Sprintf("refused=0 denied=%d other=0", flood)},
+		{"socket opened to all", true, fmt.Sprintf("refused=%d denied=0 other=0", flood)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			host := newFakeHost()
+			hp, bin, dir := peerSetup(t, owner, host)
+			if tt.opened {
+				if err := os.Chmod(hp.socket, 0o666); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The owner's calls, from this process (root is served as the
+			// owner is), go on while the flood runs.
+			stop, served := make(chan struct{}), make(chan error, 1)
+			go func() {
+				n := 0
+				for {
+					select {
+					case <-stop:
+						if n == 0 {
+							served <- errors.New("no call was served during the flood")
+						}
+						served <- nil
+						return
+					default:
+					}
+					if err := (Client{Socket: hp.socket}).SetForwarding(n%2 == 0); err != nil {
+						served <- fmt.Errorf("call %d during the flood: %w", n, err)
+						return
+					}
+					n++
+				}
+			}()
+			got := peercredtest.RunAs(t, bin, dir, "TestHelperFlood", stranger,
+				callSocketEnv+"="+hp.socket, floodEnv+"="+strconv.Itoa(flood))
+			close(stop)
+			if err := <-served; err != nil {
+				t.Error(err)
+			}
+			if got != tt.want {
+				t.Errorf("flood: %s, want %s", got, tt.want)
+			}
+			// The owner itself, as its own uid, is served after the flood.
+			if got := peercredtest.RunAs(t, bin, dir, "TestHelperCall", owner,
+				callSocketEnv+"="+hp.socket, callOwnerEnv+"=self"); got != fmt.Sprintf("uid=%d kind=%q", owner, "") {
+				t.Errorf("the owner after the flood: %s, want served", got)
+			}
+			hp.stop(t)
+			// What the helper logs at its default level, info: the owner's
+			// calls are logged at debug.
+			var lines []string
+			for _, l := range hp.logs.lines(t) {
+				if !strings.Contains(l, `"level":"DEBUG"`) {
+					lines = append(lines, l)
+				}
+			}
+			if len(lines) >= 20 {
+				t.Errorf("the log grew by %d lines for %d refused connections, want under 20:\n%s", len(lines), flood, strings.Join(lines, "\n"))
+			}
+			first := hp.logs.find(t, "refused connection from another user", stranger)
+			more := hp.logs.find(t, "refused more connections from another user", stranger)
+			total := len(first)
+			for _, rec := range more {
+				total += int(rec["count"].(float64))
+			}
+			if tt.opened && total != flood {
+				t.Errorf("the log accounts for %d refused connections (%d lines, %d counts), want %d", total, len(first), len(more), flood)
+			}
+			if !tt.opened && total != 0 {
+				t.Errorf("the log has %d refusals the socket's mode made: the helper never saw them", total)
 			}
 		})
 	}

@@ -1,12 +1,14 @@
 package privileged
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 
 	"banger/internal/errdefs"
 	"banger/internal/firewall"
 	"banger/internal/netlink"
+	"banger/internal/subnet"
 )
 
 // Policy is what the helper allows.
@@ -17,8 +19,8 @@ type Policy struct {
 
 // Validate checks the policy itself, before anything is served.
 func (p Policy) Validate() error {
-	if p.UID < 0 {
-		return errdefs.InvalidArgumentf("root helper policy: uid %d is negative: pass --allow-uid with the uid bangerd runs as", p.UID)
+	if p.UID < 0 || p.UID > maxID {
+		return errdefs.InvalidArgumentf("root helper policy: uid %d is not a uid: pass --allow-uid with the uid bangerd runs as", p.UID)
 	}
 	if err := netlink.ValidLinkName(p.Bridge); err != nil {
 		return fmt.Errorf("root helper policy: bridge: %w", err)
@@ -71,16 +73,70 @@ func (p Policy) bridgeOrTap(field, name string) error {
 	return nil
 }
 
+// maxID is the largest uid or gid a tap may be given: (uint32)-1 means
+// "no owner" to the kernel.
+const maxID = 1<<32 - 2
+
 // owner checks the owner of a tap to be made: callers other than root may
 // give taps only to themselves.
 func owner(c caller, uid, gid int) error {
-	if uid < 0 || gid < 0 {
-		return errdefs.InvalidArgumentf("tap owner %d:%d: uid and gid must not be negative", uid, gid)
+	if uid < 0 || gid < 0 || uid > maxID || gid > maxID {
+		return errdefs.InvalidArgumentf("tap owner %d:%d: uid and gid must be between 0 and %d", uid, gid, maxID)
 	}
 	if c.root() || (uid == c.uid && gid == c.gid) {
 		return nil
 	}
 	return errdefs.FailedPreconditionf("tap owner %d:%d: uid %d may make taps owned only by itself (%d:%d)", uid, gid, c.uid, c.uid, c.gid)
+}
+
+// refusal marks an error as the helper's refusal, found while the
+// request ran (a link that is not the caller's, a clash with the host's
+// routes), so that it is logged as a refusal and not as a failure of the
+// host.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
+func (r refusal) Unwrap() error { return r.err }
+
+func refuse(err error) error { return refusal{err: err} }
+
+func isRefusal(err error) bool {
+	var r refusal
+	return errors.As(err, &r)
+}
+
+// mayChangeTap is the check made, at the moment of the change, on a link
+// the helper is asked to attach, detach, rename or delete for c: it must
+// be a tap (a tuntap in tap mode: not a tun, bridge, veth or any other
+// link, whatever its name) and, unless c is root, owned by c's uid. Only
+// CAP_NET_ADMIN can set a tap's owner (TUNSETOWNER), and the helper sets
+// it to the caller's uid when it makes a tap for a caller, so the taps a
+// caller may change are the ones the helper made for it.
+func (c caller) mayChangeTap(l LinkFacts) error {
+	if !l.Tap {
+		kind := l.Kind
+		if kind == "tuntap" {
+			kind = "tun"
+		}
+		return refuse(errdefs.FailedPreconditionf("link %s (index %d) is a %s link, not a tap: the root helper changes only banger's taps; remove or rename that link yourself", l.Name, l.Index, kind))
+	}
+	if !c.root() && l.Owner != uint32(c.uid) {
+		return refuse(errdefs.FailedPreconditionf("tap %s (index %d) is not owned by uid %d: the root helper changes only the taps it made for their caller; remove it as root if it is stale", l.Name, l.Index, c.uid))
+	}
+	return nil
+}
+
+// mayAttach checks a tap and the bridge it is to be put on, at the moment
+// of the change: the tap as mayChangeTap, the bridge must be a bridge
+// banger made (EnsureBridge marks it).
+func (c caller) mayAttach(tap, br LinkFacts) error {
+	if err := c.mayChangeTap(tap); err != nil {
+		return err
+	}
+	if br.Kind != "bridge" || br.Alias != netlink.BridgeAlias {
+		return refuse(errdefs.FailedPreconditionf("bridge %s (index %d) is a %s link with alias %q, not a bridge banger made: taps go only on banger's bridge; set network.bridge to a name no other tool uses", br.Name, br.Index, br.Kind, br.Alias))
+	}
+	return nil
 }
 
 // linkPrefix checks a prefix to list links by: VM taps or spares.
@@ -91,18 +147,46 @@ func linkPrefix(prefix string) error {
 	return errdefs.InvalidArgumentf("prefix %q: only banger's taps are listed: use %q or a spare prefix (\"bp\", 4 hex digits, \"-\")", prefix, vmTapPrefix)
 }
 
-// addr checks a bridge address.
-func addr(a netip.Prefix) error {
-	if !a.IsValid() || !a.Addr().Is4() {
-		return errdefs.InvalidArgumentf("addr %q: want an IPv4 address with prefix, e.g. 10.77.0.1/24", a)
+// addr checks a bridge address with the rules the config applies to
+// network.subnet (package subnet): a host address of a private IPv4
+// prefix of /16 to /28.
+func addr(field string, a netip.Prefix) error {
+	if why := subnet.GatewayProblem(a); why != "" {
+		return errdefs.InvalidArgumentf("%s %s %s: set network.subnet to a private range such as 10.77.0.0/24", field, a, why)
 	}
 	return nil
 }
 
-// rules checks a firewall spec: valid, on Policy.Bridge, VM taps only.
+// clash refuses a bridge address whose network overlaps a prefix the
+// host routes (routes, read by the helper itself at the time of the
+// request, without those of banger's bridge).
+func clash(a netip.Prefix, routes []netip.Prefix) error {
+	r, ok := subnet.Clash(a.Masked(), routes)
+	if !ok {
+		return nil
+	}
+	msg := fmt.Sprintf("addr %s: its network %s overlaps the host's route to %s", a, a.Masked(), r)
+	if free, ok := subnet.Free(a.Bits(), routes); ok {
+		return refuse(errdefs.FailedPreconditionf("%s: set network.subnet = %q in bangerd's config", msg, free))
+	}
+	return refuse(errdefs.FailedPreconditionf("%s and no private /%d is free: set network.subnet to a range the host does not use", msg, a.Bits()))
+}
+
+// guestDNSPort is the one host port the rules may open to guests: banger's
+// DNS server on the bridge address.
+const guestDNSPort = 53
+
+// rules checks a firewall spec: on Policy.Bridge, a gateway the config
+// would allow, DNS on port 53 only, valid, VM taps only.
 func (p Policy) rules(s firewall.Spec) error {
 	if err := p.bridge("spec.bridge", s.Bridge); err != nil {
 		return err
+	}
+	if err := addr("spec.gateway", s.Gateway); err != nil {
+		return err
+	}
+	if s.DNSPort != guestDNSPort {
+		return errdefs.InvalidArgumentf("spec.dns_port %d: the root helper opens only port %d to guests, where banger's DNS server answers them", s.DNSPort, guestDNSPort)
 	}
 	if err := s.Validate(); err != nil {
 		return err

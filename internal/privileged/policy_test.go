@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -36,7 +37,8 @@ const goodSpec = `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port
 	"vms":[{"tap":"bt-0123456789ab","ip":"10.77.0.2","mac":"0a:00:00:00:00:02","nat":true}]}}`
 
 // validationCases: every method with good and bad arguments. call is the
-// call the Host sees, "" when the request must be refused before it.
+// calls the Host sees, separated by " | ", "" when the request must be
+// refused before it.
 var validationCases = []struct {
 	name   string
 	who    caller
@@ -45,8 +47,8 @@ var validationCases = []struct {
 	want   errdefs.Kind // "" for success
 	call   string
 }{
-	{"bridge", owner1000, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.1/24"}`, "", "EnsureBridge banger0 10.77.0.1/24"},
-	{"bridge by root", rootCaller, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.1/24"}`, "", "EnsureBridge banger0 10.77.0.1/24"},
+	{"bridge", owner1000, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.1/24"}`, "", "RoutedPrefixes banger0 | EnsureBridge banger0 10.77.0.1/24"},
+	{"bridge by root", rootCaller, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.1/24"}`, "", "RoutedPrefixes banger0 | EnsureBridge banger0 10.77.0.1/24"},
 	{"another bridge", owner1000, "EnsureBridge", `{"name":"docker0","addr":"10.77.0.1/24"}`, errdefs.FailedPrecondition, ""},
 	{"eth0 as bridge", rootCaller, "EnsureBridge", `{"name":"eth0","addr":"10.77.0.1/24"}`, errdefs.FailedPrecondition, ""},
 	{"no bridge name", owner1000, "EnsureBridge", `{"addr":"10.77.0.1/24"}`, errdefs.InvalidArgument, ""},
@@ -55,6 +57,23 @@ var validationCases = []struct {
 	{"addr without prefix", owner1000, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.1"}`, errdefs.InvalidArgument, ""},
 	{"unknown field", owner1000, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.1/24","mtu":9000}`, errdefs.InvalidArgument, ""},
 	{"args not an object", owner1000, "EnsureBridge", `["banger0"]`, errdefs.InvalidArgument, ""},
+	{"half the internet", owner1000, "EnsureBridge", `{"name":"banger0","addr":"128.0.0.1/1"}`, errdefs.InvalidArgument, ""},
+	{"all of it", rootCaller, "EnsureBridge", `{"name":"banger0","addr":"0.0.0.0/0"}`, errdefs.InvalidArgument, ""},
+	{"a public address", owner1000, "EnsureBridge", `{"name":"banger0","addr":"8.8.8.1/24"}`, errdefs.InvalidArgument, ""},
+	{"shared address space", owner1000, "EnsureBridge", `{"name":"banger0","addr":"100.64.0.1/24"}`, errdefs.InvalidArgument, ""},
+	{"loopback", owner1000, "EnsureBridge", `{"name":"banger0","addr":"127.0.0.2/24"}`, errdefs.InvalidArgument, ""},
+	{"link-local", owner1000, "EnsureBridge", `{"name":"banger0","addr":"169.254.0.1/24"}`, errdefs.InvalidArgument, ""},
+	{"reaches past 172.16/12", owner1000, "EnsureBridge", `{"name":"banger0","addr":"172.16.0.1/11"}`, errdefs.InvalidArgument, ""},
+	{"a /8", owner1000, "EnsureBridge", `{"name":"banger0","addr":"10.0.0.1/8"}`, errdefs.InvalidArgument, ""},
+	{"a /30", owner1000, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.1/30"}`, errdefs.InvalidArgument, ""},
+	{"a /32", owner1000, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.1/32"}`, errdefs.InvalidArgument, ""},
+	{"a network address", owner1000, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.0/24"}`, errdefs.InvalidArgument, ""},
+	{"a broadcast address", owner1000, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.255/24"}`, errdefs.InvalidArgument, ""},
+	{"an IPv4-mapped IPv6 address", owner1000, "EnsureBridge", `{"name":"banger0","addr":"::ffff:10.77.0.1/120"}`, errdefs.InvalidArgument, ""},
+	{"a /33", owner1000, "EnsureBridge", `{"name":"banger0","addr":"10.77.0.1/33"}`, errdefs.InvalidArgument, ""},
+	{"bridge name with a newline", owner1000, "EnsureBridge", `{"name":"banger0\n","addr":"10.77.0.1/24"}`, errdefs.FailedPrecondition, ""},
+	{"a /16", owner1000, "EnsureBridge", `{"name":"banger0","addr":"172.20.0.1/16"}`, "", "RoutedPrefixes banger0 | EnsureBridge banger0 172.20.0.1/16"},
+	{"a /28", owner1000, "EnsureBridge", `{"name":"banger0","addr":"192.168.7.14/28"}`, "", "RoutedPrefixes banger0 | EnsureBridge banger0 192.168.7.14/28"},
 
 	{"tap for self", owner1000, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":1000,"gid":1000}`, "", "CreateTap bt-aaaaaaaaaaaa 1000:1000"},
 	{"spare for self", owner1000, "CreateTap", `{"name":"bp1a2b-0011aabb","uid":1000,"gid":1000}`, "", "CreateTap bp1a2b-0011aabb 1000:1000"},
@@ -63,6 +82,17 @@ var validationCases = []struct {
 	{"tap for another group", owner1000, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":1000,"gid":0}`, errdefs.FailedPrecondition, ""},
 	{"tap with no owner", owner1000, "CreateTap", `{"name":"bt-aaaaaaaaaaaa"}`, errdefs.FailedPrecondition, ""},
 	{"negative owner", rootCaller, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":-1,"gid":0}`, errdefs.InvalidArgument, ""},
+	{"no-owner uid", rootCaller, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":4294967295,"gid":0}`, errdefs.InvalidArgument, ""},
+	{"uid that wraps to root", rootCaller, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":4294967296,"gid":0}`, errdefs.InvalidArgument, ""},
+	{"uid that wraps to the owner", owner1000, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":4294968296,"gid":1000}`, errdefs.InvalidArgument, ""},
+	{"gid that wraps", rootCaller, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":0,"gid":4294967296}`, errdefs.InvalidArgument, ""},
+	{"uid past int64", owner1000, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":1e30,"gid":1000}`, errdefs.InvalidArgument, ""},
+	{"uid as a string", owner1000, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":"1000","gid":1000}`, errdefs.InvalidArgument, ""},
+	{"fractional uid", owner1000, "CreateTap", `{"name":"bt-aaaaaaaaaaaa","uid":1000.5,"gid":1000}`, errdefs.InvalidArgument, ""},
+	{"tap name with a slash", owner1000, "CreateTap", `{"name":"bt-0123/56789ab","uid":1000,"gid":1000}`, errdefs.InvalidArgument, ""},
+	{"tap name with a NUL", owner1000, "CreateTap", `{"name":"bt-0123456789a\u0000","uid":1000,"gid":1000}`, errdefs.InvalidArgument, ""},
+	{"tap name too long", owner1000, "CreateTap", `{"name":"bt-0123456789abc","uid":1000,"gid":1000}`, errdefs.InvalidArgument, ""},
+	{"tap name in unicode digits", owner1000, "CreateTap", `{"name":"bt-٠١٢٣٤٥٦٧٨٩ab","uid":1000,"gid":1000}`, errdefs.InvalidArgument, ""},
 	{"tap named eth0", owner1000, "CreateTap", `{"name":"eth0","uid":1000,"gid":1000}`, errdefs.InvalidArgument, ""},
 	{"tap named as the bridge", owner1000, "CreateTap", `{"name":"banger0","uid":1000,"gid":1000}`, errdefs.InvalidArgument, ""},
 	{"uppercase tap", owner1000, "CreateTap", `{"name":"bt-0123456789AB","uid":1000,"gid":1000}`, errdefs.InvalidArgument, ""},
@@ -97,6 +127,7 @@ var validationCases = []struct {
 	{"list everything", owner1000, "Links", `{"prefix":""}`, errdefs.InvalidArgument, ""},
 	{"list by e", owner1000, "Links", `{"prefix":"e"}`, errdefs.InvalidArgument, ""},
 	{"list by bp", owner1000, "Links", `{"prefix":"bp"}`, errdefs.InvalidArgument, ""},
+	{"list by a tap", owner1000, "Links", `{"prefix":"bt-0"}`, errdefs.InvalidArgument, ""},
 
 	{"bridge exists", owner1000, "LinkExists", `{"name":"banger0"}`, "", "LinkExists banger0"},
 	{"tap exists", owner1000, "LinkExists", `{"name":"bt-ffffffffffff"}`, "", "LinkExists bt-ffffffffffff"},
@@ -109,6 +140,7 @@ var validationCases = []struct {
 	{"routes but the bridge's", owner1000, "RoutedPrefixes", `{"exclude":"banger0"}`, "", "RoutedPrefixes banger0"},
 	{"all routes", owner1000, "RoutedPrefixes", `{}`, "", "RoutedPrefixes "},
 	{"routes but eth0's", owner1000, "RoutedPrefixes", `{"exclude":"eth0"}`, errdefs.FailedPrecondition, ""},
+	{"routes but a tap's", owner1000, "RoutedPrefixes", `{"exclude":"bt-0123456789ab"}`, errdefs.FailedPrecondition, ""},
 
 	{"forwarding", owner1000, "Forwarding", `{}`, "", "Forwarding"},
 	{"forwarding without args", owner1000, "Forwarding", ``, "", "Forwarding"},
@@ -118,6 +150,8 @@ var validationCases = []struct {
 	{"forwarding off", owner1000, "SetForwarding", `{"on":false}`, "", "SetForwarding false"},
 	{"forwarding unsaid", owner1000, "SetForwarding", `{}`, errdefs.InvalidArgument, ""},
 	{"forwarding as a string", owner1000, "SetForwarding", `{"on":"yes"}`, errdefs.InvalidArgument, ""},
+	{"forwarding null", owner1000, "SetForwarding", `{"on":null}`, errdefs.InvalidArgument, ""},
+	{"forwarding as a number", owner1000, "SetForwarding", `{"on":1}`, errdefs.InvalidArgument, ""},
 
 	{"rules", owner1000, "ApplyRules", goodSpec, "", "ApplyRules banger0 1 VMs"},
 	{"no VMs", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":53}}`, "", "ApplyRules banger0 0 VMs"},
@@ -128,6 +162,20 @@ var validationCases = []struct {
 		"vms":[{"tap":"eth0","ip":"10.77.0.2","mac":"0a:00:00:00:00:02"}]}}`, errdefs.InvalidArgument, ""},
 	{"rules on a spare", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":53,
 		"vms":[{"tap":"bp1a2b-00000000","ip":"10.77.0.2","mac":"0a:00:00:00:00:02"}]}}`, errdefs.InvalidArgument, ""},
+	{"rules for half the internet", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"128.0.0.1/1","dns_port":53}}`, errdefs.InvalidArgument, ""},
+	{"rules for a public network", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"8.8.8.1/24","dns_port":53,
+		"vms":[{"tap":"bt-0123456789ab","ip":"8.8.8.8","mac":"0a:00:00:00:00:02","nat":true}]}}`, errdefs.InvalidArgument, ""},
+	{"rules for a /8", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.0.0.1/8","dns_port":53}}`, errdefs.InvalidArgument, ""},
+	{"rules without a gateway", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","dns_port":53}}`, errdefs.InvalidArgument, ""},
+	{"guests reach host ssh", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":22}}`, errdefs.InvalidArgument, ""},
+	{"no dns port", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24"}}`, errdefs.InvalidArgument, ""},
+	{"dns port past 65535", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":65589}}`, errdefs.InvalidArgument, ""},
+	{"VM on the gateway", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":53,
+		"vms":[{"tap":"bt-0123456789ab","ip":"10.77.0.1","mac":"0a:00:00:00:00:02"}]}}`, errdefs.InvalidArgument, ""},
+	{"multicast mac", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":53,
+		"vms":[{"tap":"bt-0123456789ab","ip":"10.77.0.2","mac":"01:00:5e:00:00:01"}]}}`, errdefs.InvalidArgument, ""},
+	{"bad group", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":53,
+		"vms":[{"tap":"bt-0123456789ab","ip":"10.77.0.2","mac":"0a:00:00:00:00:02","group":"a b;c"}]}}`, errdefs.InvalidArgument, ""},
 	{"bad mac", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":53,
 		"vms":[{"tap":"bt-0123456789ab","ip":"10.77.0.2","mac":"zz"}]}}`, errdefs.InvalidArgument, ""},
 	{"unknown VM field", owner1000, "ApplyRules", `{"spec":{"bridge":"banger0","gateway":"10.77.0.1/24","dns_port":53,
@@ -152,7 +200,7 @@ func TestValidation(t *testing.T) {
 			}
 			var want []string
 			if tt.call != "" {
-				want = []string{tt.call}
+				want = strings.Split(tt.call, " | ")
 			}
 			if diff := cmp.Diff(want, host.Calls()); diff != "" {
 				t.Errorf("calls that reached the host (-want +got):\n%s", diff)
@@ -213,6 +261,8 @@ func TestPolicy(t *testing.T) {
 		{"another user", testPolicy, caller{uid: 65534, gid: 65534}, "", errdefs.FailedPrecondition},
 		{"the owner's group is not enough", testPolicy, caller{uid: 1001, gid: 1000}, "", errdefs.FailedPrecondition},
 		{"negative uid", Policy{UID: -1, Bridge: "banger0"}, rootCaller, errdefs.InvalidArgument, ""},
+		{"uid past 32 bits", Policy{UID: 1 << 32, Bridge: "banger0"}, rootCaller, errdefs.InvalidArgument, ""},
+		{"the no-owner uid", Policy{UID: 1<<32 - 1, Bridge: "banger0"}, rootCaller, errdefs.InvalidArgument, ""},
 		{"bad bridge name", Policy{UID: 1000, Bridge: "Banger 0"}, owner1000, errdefs.InvalidArgument, ""},
 		{"no bridge", Policy{UID: 1000}, owner1000, errdefs.InvalidArgument, ""},
 	}
@@ -225,5 +275,102 @@ func TestPolicy(t *testing.T) {
 				t.Errorf("allowed kind = %q, want %q", got, tt.allow)
 			}
 		})
+	}
+}
+
+// plantedHost is seededHost with links that look like banger's but are
+// not the owner's taps: another uid's tap, a veth and a tun with banger's
+// names.
+func plantedHost(t *testing.T) *fakeHost {
+	t.Helper()
+	f := seededHost(t)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for name, l := range map[string]*fakeLink{
+		"bt-00000000aaaa": {UID: 4711, GID: 4711},
+		"bt-00000000bbbb": {Kind: "veth", Up: true},
+		"bp1a2b-0000cccc": {Kind: "tun", UID: 1000, GID: 1000},
+	} {
+		l.Index = f.nextIndex
+		f.nextIndex++
+		f.links[name] = l
+	}
+	return f
+}
+
+// TestCheckedAtChange: what only the host can tell at the time of the
+// change (whose tap a link is, what kind of link, the host's routes) is
+// checked then; refused changes leave the host as it was and are logged
+// as refusals.
+func TestCheckedAtChange(t *testing.T) {
+	tests := []struct {
+		name   string
+		who    caller
+		method string
+		args   string
+		want   errdefs.Kind // "" for success
+	}{
+		{"delete another uid's tap", owner1000, "DeleteLink", `{"name":"bt-00000000aaaa"}`, errdefs.FailedPrecondition},
+		{"rename another uid's tap", owner1000, "RenameLink", `{"from":"bt-00000000aaaa","to":"bt-aaaaaaaaaaaa"}`, errdefs.FailedPrecondition},
+		{"detach another uid's tap", owner1000, "DetachTap", `{"tap":"bt-00000000aaaa"}`, errdefs.FailedPrecondition},
+		{"attach another uid's tap", owner1000, "AttachTap", `{"tap":"bt-00000000aaaa","bridge":"banger0"}`, errdefs.FailedPrecondition},
+		{"delete a veth named as a tap", owner1000, "DeleteLink", `{"name":"bt-00000000bbbb"}`, errdefs.FailedPrecondition},
+		{"rename a veth named as a tap", owner1000, "RenameLink", `{"from":"bt-00000000bbbb","to":"bp1a2b-00000001"}`, errdefs.FailedPrecondition},
+		{"detach a veth named as a tap", owner1000, "DetachTap", `{"tap":"bt-00000000bbbb"}`, errdefs.FailedPrecondition},
+		{"attach a veth named as a tap", owner1000, "AttachTap", `{"tap":"bt-00000000bbbb","bridge":"banger0"}`, errdefs.FailedPrecondition},
+		{"delete the owner's tun", owner1000, "DeleteLink", `{"name":"bp1a2b-0000cccc"}`, errdefs.FailedPrecondition},
+		{"root deletes a veth named as a tap", rootCaller, "DeleteLink", `{"name":"bt-00000000bbbb"}`, errdefs.FailedPrecondition},
+		{"root deletes another uid's tap", rootCaller, "DeleteLink", `{"name":"bt-00000000aaaa"}`, ""},
+		{"the owner deletes its tap", owner1000, "DeleteLink", `{"name":"bt-0123456789ab"}`, ""},
+		{"the owner renames its tap", owner1000, "RenameLink", `{"from":"bt-0123456789ab","to":"bp1a2b-00000001"}`, ""},
+		{"the owner attaches its tap", owner1000, "AttachTap", `{"tap":"bt-0123456789ab","bridge":"banger0"}`, ""},
+		{"a bridge on the host's LAN", owner1000, "EnsureBridge", `{"name":"banger0","addr":"192.168.1.77/24"}`, errdefs.FailedPrecondition},
+		{"a bridge around the host's LAN", owner1000, "EnsureBridge", `{"name":"banger0","addr":"192.168.0.1/16"}`, errdefs.FailedPrecondition},
+		{"a bridge inside the host's LAN", owner1000, "EnsureBridge", `{"name":"banger0","addr":"192.168.1.129/25"}`, errdefs.FailedPrecondition},
+		{"a bridge next to the host's LAN", owner1000, "EnsureBridge", `{"name":"banger0","addr":"192.168.2.1/24"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			host := plantedHost(t)
+			before := host.state()
+			log, logs := newLogger()
+			s := newServer(testPolicy, host, log, requestTimeout)
+			_, err := s.handle(tt.who, request{Method: tt.method, Args: json.RawMessage(tt.args)})
+			if got := errdefs.KindOf(err); got != tt.want {
+				t.Fatalf("kind = %q (%v), want %q", got, err, tt.want)
+			}
+			refusals := len(logs.find(t, "refused request", tt.who.uid))
+			if tt.want == "" {
+				if diff := cmp.Diff(before, host.state(), cmpNet); diff == "" {
+					t.Error("an allowed change left the host as it was")
+				}
+				if refusals != 0 {
+					t.Errorf("%d refusal log records for an allowed call", refusals)
+				}
+				return
+			}
+			if diff := cmp.Diff(before, host.state(), cmpNet); diff != "" {
+				t.Errorf("a refused change changed the host (-before +after):\n%s", diff)
+			}
+			if refusals != 1 {
+				t.Errorf("%d refusal log records with uid %d, want 1", refusals, tt.who.uid)
+			}
+		})
+	}
+}
+
+// TestAttachToAnotherBridge: a bridge of the right name that banger did
+// not make gets no taps.
+func TestAttachToAnotherBridge(t *testing.T) {
+	host := seededHost(t)
+	host.links["banger0"].Alias = "docker"
+	before := host.state()
+	s := newServer(testPolicy, host, nil, requestTimeout)
+	_, err := s.handle(owner1000, request{Method: "AttachTap", Args: json.RawMessage(`{"tap":"bt-0123456789ab","bridge":"banger0"}`)})
+	if errdefs.KindOf(err) != errdefs.FailedPrecondition || !strings.Contains(err.Error(), "not a bridge banger made") {
+		t.Errorf("attach to a bridge banger did not make: %v, want a failed_precondition saying so", err)
+	}
+	if diff := cmp.Diff(before, host.state(), cmpNet); diff != "" {
+		t.Errorf("host changed (-before +after):\n%s", diff)
 	}
 }

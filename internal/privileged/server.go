@@ -27,29 +27,35 @@ const (
 // Serve answers requests on ln until ctx is done, then closes ln, waits
 // for the requests in progress and returns nil. Each connection carries
 // one JSON request and gets one answer (see the package comment); callers
-// other than p.UID and root are refused. Refusals are logged with the
-// caller's uid. A nil log discards.
-func Serve(ctx context.Context, ln *net.UnixListener, p Policy, h Host, log *slog.Logger) error {
+// other than p.UID and root are refused at once, before anything is read.
+// Refusals are logged with the caller's uid; refused connections at most
+// once per uid per minute, with a count of the others. A nil log
+// discards.
+func Serve(ctx context.Context, ln *net.UnixListener, p Policy, h Served, log *slog.Logger) error {
 	return newServer(p, h, log, requestTimeout).serve(ctx, ln)
 }
 
 // server is one Serve's state.
 type server struct {
 	policy Policy
-	host   Host
+	host   Served
 	log    *slog.Logger
 	idle   time.Duration // requestTimeout, shorter in tests
+
+	refusals    *refusalLog
+	refuseEvery time.Duration // refusalInterval, other in tests
 
 	mu      sync.Mutex
 	stopped bool
 	conns   map[*net.UnixConn]struct{}
 }
 
-func newServer(p Policy, h Host, log *slog.Logger, idle time.Duration) *server {
+func newServer(p Policy, h Served, log *slog.Logger, idle time.Duration) *server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &server{policy: p, host: h, log: log, idle: idle, conns: map[*net.UnixConn]struct{}{}}
+	return &server{policy: p, host: h, log: log, idle: idle, conns: map[*net.UnixConn]struct{}{},
+		refusals: newRefusalLog(log), refuseEvery: refusalInterval}
 }
 
 func (s *server) serve(ctx context.Context, ln *net.UnixListener) error {
@@ -59,6 +65,27 @@ func (s *server) serve(ctx context.Context, ln *net.UnixListener) error {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// The refused connections counted are logged once per interval, and
+	// what is left when Serve returns.
+	quit, flushed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(flushed)
+		tick := time.NewTicker(s.refuseEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				s.refusals.flush()
+			}
+		}
+	}()
+	defer func() {
+		close(quit)
+		<-flushed
+		s.refusals.flush()
+	}()
 	stop := context.AfterFunc(ctx, func() {
 		_ = ln.Close()
 		s.mu.Lock()
@@ -88,12 +115,16 @@ func (s *server) serve(ctx context.Context, ln *net.UnixListener) error {
 			}
 			continue
 		}
+		who, ok := s.admit(c)
+		if !ok {
+			continue
+		}
 		s.track(c)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer s.untrack(c)
-			s.serveConn(c)
+			s.serveConn(c, who)
 		}()
 	}
 }
@@ -113,19 +144,37 @@ func (s *server) untrack(c *net.UnixConn) {
 	delete(s.conns, c)
 }
 
-// serveConn answers the one request of c and closes it.
-func (s *server) serveConn(c *net.UnixConn) {
-	defer c.Close()
+// refuseTimeout bounds the answer to a refused caller, sent by the accept
+// loop itself.
+const refuseTimeout = 100 * time.Millisecond
+
+// admit checks the caller of a new connection, in the accept loop so that
+// a refusal costs no goroutine and nothing is read from the caller. A
+// refused caller gets a one-line error and the connection is closed; the
+// refusal goes to the rate-limited log.
+func (s *server) admit(c *net.UnixConn) (caller, bool) {
 	who, err := peerCred(c)
 	if err != nil {
 		s.log.Warn("refused connection: read the caller's credentials", "err", err)
-		return
+		_ = c.Close()
+		return caller{}, false
 	}
-	if err := s.policy.allowed(who); err != nil {
-		s.log.Warn("refused connection from another user", "uid", who.uid, "pid", who.pid)
-		s.answer(c, nil, err)
-		return
+	err = s.policy.allowed(who)
+	if err == nil {
+		return who, true
 	}
+	s.refusals.refused(who)
+	_ = c.SetWriteDeadline(time.Now().Add(refuseTimeout))
+	b, _ := json.Marshal(reply{Error: toWireError(err)})
+	_, _ = c.Write(append(b, '\n'))
+	_ = c.Close()
+	return caller{}, false
+}
+
+// serveConn answers the one request of c, whose caller who was admitted,
+// and closes it.
+func (s *server) serveConn(c *net.UnixConn, who caller) {
+	defer c.Close()
 	_ = c.SetReadDeadline(time.Now().Add(s.idle))
 	req, err := s.read(c)
 	if err != nil {
@@ -179,6 +228,10 @@ func (s *server) handle(who caller, req request) (any, error) {
 		return nil, err
 	}
 	result, err := act(s.host)
+	if isRefusal(err) {
+		s.log.Warn("refused request", "uid", who.uid, "method", req.Method, "err", err)
+		return nil, err
+	}
 	if err != nil {
 		s.log.Warn("call failed", "uid", who.uid, "method", req.Method, "code", string(errdefs.KindOf(err)), "err", err)
 		return nil, err

@@ -15,21 +15,29 @@ import (
 )
 
 const (
-	// dirMode lets every user reach the socket; SO_PEERCRED decides.
+	// dirMode lets every user look for the socket; only the socket's
+	// owner and root can connect to it.
 	dirMode = 0o755
-	// socketMode lets every user connect; SO_PEERCRED decides.
-	socketMode = 0o666
+	// socketMode lets only the socket's owner (the served uid) and root
+	// connect; SO_PEERCRED is checked again for every connection.
+	socketMode = 0o600
 )
 
-// Listen opens the helper's socket at path. Its directory is made (its
-// parent is not) or checked: it must be a real directory owned by this
-// process's euid (root for the helper), not a symlink; its mode is set to
-// 0755. A stale socket left by a helper that died is removed; one a helper
-// still answers on is refused. The socket is mode 0666: any user may
-// connect, and Serve decides with SO_PEERCRED who is answered.
-func Listen(path string) (*net.UnixListener, error) {
+// Listen opens the helper's socket at path for uid, the uid it serves
+// (Policy.UID). Its directory is made (its parent is not) or checked: it
+// must be a real directory owned by this process's euid (root for the
+// helper), not a symlink; its mode is set to 0755. A stale socket left by
+// a helper that died is removed; one a helper still answers on is refused.
+// The socket is owned by uid with mode 0600, so that no other user (root
+// aside) can connect at all; Serve still checks every caller with
+// SO_PEERCRED, in case the socket's mode is loosened. Giving the socket to
+// another uid needs root.
+func Listen(path string, uid int) (*net.UnixListener, error) {
 	if !filepath.IsAbs(path) {
 		return nil, errdefs.InvalidArgumentf("helper socket %q is not an absolute path", path)
+	}
+	if uid < 0 || uid > maxID {
+		return nil, errdefs.InvalidArgumentf("helper socket owner %d: want the uid bangerd runs as", uid)
 	}
 	if err := ensureSocketDir(filepath.Dir(path), os.Geteuid()); err != nil {
 		return nil, err
@@ -43,7 +51,11 @@ func Listen(path string) (*net.UnixListener, error) {
 	}
 	if err := os.Chmod(path, socketMode); err != nil {
 		_ = ln.Close()
-		return nil, errdefs.FailedPreconditionf("make %s reachable: %w", path, err)
+		return nil, errdefs.FailedPreconditionf("set the mode of %s: %w", path, err)
+	}
+	if err := unix.Fchownat(unix.AT_FDCWD, path, uid, -1, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		_ = ln.Close()
+		return nil, errdefs.FailedPreconditionf("give %s to uid %d: %w: run the root helper as root", path, uid, err)
 	}
 	return ln, nil
 }

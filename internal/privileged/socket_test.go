@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"banger/internal/errdefs"
+	"banger/internal/testtier"
 )
 
 func TestListen(t *testing.T) {
@@ -67,15 +68,15 @@ func TestListen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.root && os.Geteuid() != 0 {
-				t.Skip("needs root: to give a directory to another user")
+			if tt.root {
+				testtier.Root(t)
 			}
 			dir := filepath.Join(t.TempDir(), "run")
 			sock := filepath.Join(dir, "helper.sock")
 			if tt.setup != nil {
 				tt.setup(t, dir, sock)
 			}
-			ln, err := Listen(sock)
+			ln, err := Listen(sock, os.Geteuid())
 			if got := errdefs.KindOf(err); got != tt.kind || (err != nil && !strings.Contains(err.Error(), tt.saying)) {
 				t.Fatalf("Listen: %v, want kind %q saying %q", err, tt.kind, tt.saying)
 			}
@@ -86,12 +87,12 @@ func TestListen(t *testing.T) {
 			if got := mode(t, dir); got != 0o755|os.ModeDir {
 				t.Errorf("directory mode %v, want drwxr-xr-x", got)
 			}
-			if got := mode(t, sock); got != 0o666|os.ModeSocket {
-				t.Errorf("socket mode %v, want Srw-rw-rw-", got)
+			if got := mode(t, sock); got != 0o600|os.ModeSocket {
+				t.Errorf("socket mode %v, want Srw-------", got)
 			}
 		})
 	}
-	if _, err := Listen("helper.sock"); errdefs.KindOf(err) != errdefs.InvalidArgument {
+	if _, err := Listen("helper.sock", os.Geteuid()); errdefs.KindOf(err) != errdefs.InvalidArgument {
 		t.Errorf("relative path: %v, want invalid_argument", err)
 	}
 }
@@ -116,4 +117,32 @@ func mode(t *testing.T, path string) os.FileMode {
 		t.Errorf("%s is not owned by this process's euid", path)
 	}
 	return fi.Mode() & (os.ModeType | os.ModePerm)
+}
+
+// TestListenGivesSocketToServedUID: the socket belongs to the uid the
+// helper serves, mode 0600, in a root-owned directory.
+func TestListenGivesSocketToServedUID(t *testing.T) {
+	testtier.Root(t)
+	sock := filepath.Join(t.TempDir(), "run", "helper.sock")
+	ln, err := Listen(sock, 4711)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	fi, err := os.Lstat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if st.Uid != 4711 || fi.Mode()&(os.ModeType|os.ModePerm) != 0o600|os.ModeSocket {
+		t.Errorf("socket uid %d mode %v, want uid 4711 mode Srw-------", st.Uid, fi.Mode())
+	}
+	if got := mode(t, filepath.Dir(sock)); got != 0o755|os.ModeDir {
+		t.Errorf("directory mode %v, want drwxr-xr-x owned by root", got)
+	}
+	for _, uid := range []int{-1, 1 << 32} {
+		if _, err := Listen(filepath.Join(t.TempDir(), "helper.sock"), uid); errdefs.KindOf(err) != errdefs.InvalidArgument {
+			t.Errorf("Listen for uid %d: %v, want invalid_argument", uid, err)
+		}
+	}
 }

@@ -37,11 +37,7 @@ func toWireError(err error) *wireError {
 // err turns a wire error back into a classified error; an unknown code is
 // Internal.
 func (e *wireError) err() error {
-	k := errdefs.Kind(e.Code)
-	if !k.Valid() {
-		k = errdefs.Internal
-	}
-	return &errdefs.Error{Kind: k, Msg: e.Message}
+	return &errdefs.Error{Kind: errdefs.KindOfCode(e.Code), Msg: e.Message}
 }
 
 // decodeStrict decodes raw into v refusing unknown fields and trailing

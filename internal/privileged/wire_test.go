@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 
 	"banger/internal/errdefs"
 	"banger/internal/firewall"
+	"banger/internal/testtier"
 )
 
 // cmpNet compares netip values by ==.
@@ -27,14 +30,31 @@ type helper struct {
 	logs   *logBuffer
 	done   chan error
 	cancel context.CancelFunc
+	once   sync.Once
+}
+
+// stop ends Serve and waits for it; the test's end does it too.
+func (hp *helper) stop(t *testing.T) {
+	t.Helper()
+	hp.once.Do(func() {
+		hp.cancel()
+		if err := <-hp.done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
 }
 
 // startHelper serves h under p with the given request timeout until the
 // test ends.
-func startHelper(t *testing.T, p Policy, h Host, idle time.Duration) *helper {
+func startHelper(t *testing.T, p Policy, h Served, idle time.Duration) *helper {
 	t.Helper()
 	socket := filepath.Join(t.TempDir(), "run", "helper.sock")
-	ln, err := Listen(socket)
+	// The socket is the served uid's, as the real helper makes it; only
+	// root can give it away, so as another user it stays ours.
+	ln, err := Listen(socket, p.UID)
+	if err != nil && p.UID != os.Geteuid() {
+		ln, err = Listen(socket, os.Geteuid())
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,14 +62,13 @@ func startHelper(t *testing.T, p Policy, h Host, idle time.Duration) *helper {
 	ctx, cancel := context.WithCancel(context.Background())
 	hp := &helper{socket: socket, logs: logs, done: make(chan error, 1), cancel: cancel}
 	go func() { hp.done <- newServer(p, h, log, idle).serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-hp.done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	t.Cleanup(func() { hp.stop(t) })
 	return hp
 }
+
+// selfPolicy serves this process's uid: the tests that call through the
+// socket run as root or as any user.
+func selfPolicy() Policy { return Policy{UID: os.Getuid(), Bridge: "banger0"} }
 
 // step is one call made the same way on any Host.
 type step struct {
@@ -62,9 +81,9 @@ var sequence = []step{
 	{"bridge", func(h Host) (any, error) {
 		return nil, h.EnsureBridge("banger0", netip.MustParsePrefix("10.77.0.1/24"))
 	}},
-	{"tap", func(h Host) (any, error) { return nil, h.CreateTap("bt-0123456789ab", 0, 0) }},
-	{"tap again", func(h Host) (any, error) { return nil, h.CreateTap("bt-0123456789ab", 0, 0) }},
-	{"spare", func(h Host) (any, error) { return nil, h.CreateTap("bp1a2b-00000000", 4711, 4711) }},
+	{"tap", func(h Host) (any, error) { return nil, h.CreateTap("bt-0123456789ab", os.Getuid(), os.Getgid()) }},
+	{"tap again", func(h Host) (any, error) { return nil, h.CreateTap("bt-0123456789ab", os.Getuid(), os.Getgid()) }},
+	{"spare", func(h Host) (any, error) { return nil, h.CreateTap("bp1a2b-00000000", os.Getuid(), os.Getgid()) }},
 	{"attach", func(h Host) (any, error) { return nil, h.AttachTap("bt-0123456789ab", "banger0") }},
 	{"attach missing", func(h Host) (any, error) { return nil, h.AttachTap("bt-ffffffffffff", "banger0") }},
 	{"rename an up tap", func(h Host) (any, error) { return nil, h.RenameLink("bt-0123456789ab", "bp1a2b-11111111") }},
@@ -119,8 +138,9 @@ func run(h Host) []outcome {
 // TestClientMatchesHost: the same calls through the helper and directly
 // give the same results, error kinds and host state.
 func TestClientMatchesHost(t *testing.T) {
+	testtier.Root(t) // the sequence gives taps to root and uid 4711, which only a root caller may
 	direct, served := newFakeHost(), newFakeHost()
-	hp := startHelper(t, Policy{UID: 1000, Bridge: "banger0"}, served, requestTimeout)
+	hp := startHelper(t, selfPolicy(), served, requestTimeout)
 	want := run(direct)
 	got := run(Client{Socket: hp.socket})
 	if diff := cmp.Diff(want, got, cmpNet); diff != "" {
@@ -144,7 +164,7 @@ func TestClientMatchesHost(t *testing.T) {
 // TestLargeSpec: a spec of 200 VMs fits in a request and arrives whole.
 func TestLargeSpec(t *testing.T) {
 	host := newFakeHost()
-	hp := startHelper(t, Policy{UID: 1000, Bridge: "banger0"}, host, requestTimeout)
+	hp := startHelper(t, selfPolicy(), host, requestTimeout)
 	want := testSpec(200)
 	if err := (Client{Socket: hp.socket}).ApplyRules(want); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"banger/internal/agent/proto"
-	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/store"
 	"banger/internal/vmm"
@@ -93,7 +92,7 @@ func (s *Service) agentFor(ctx context.Context, rec store.VM) (Agent, proto.Read
 		return nil, proto.Ready{}, errdefs.FailedPreconditionf("this daemon has no guest agent support")
 	}
 	// A stopping VM still runs: its stop asks the agent to end the guest.
-	if rec.State != api.StateRunning && rec.State != api.StateStopping {
+	if State(rec.State) != StateRunning && State(rec.State) != StateStopping {
 		return nil, proto.Ready{}, errdefs.FailedPreconditionf("VM %s is %s: start it with banger vm start %s", rec.Name, rec.State, rec.Name)
 	}
 	if rec.AgentToken == "" {
@@ -135,33 +134,33 @@ func (s *Service) agentFor(ctx context.Context, rec store.VM) (Agent, proto.Read
 
 // WaitReady waits until the guest agent of a running VM answers, or
 // timeout passes, and returns what it reports.
-func (s *Service) WaitReady(ctx context.Context, ref string, timeout time.Duration) (api.AgentInfo, error) {
+func (s *Service) WaitReady(ctx context.Context, ref string, timeout time.Duration) (AgentInfo, error) {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for {
 		rec, err := s.store.GetVM(ctx, ref)
 		if err != nil {
-			return api.AgentInfo{}, err
+			return AgentInfo{}, err
 		}
-		if rec.State != api.StateRunning && rec.State != api.StateStarting {
-			return api.AgentInfo{}, errdefs.FailedPreconditionf("VM %s is %s, not running: see banger vm logs %s", rec.Name, rec.State, rec.Name)
+		if State(rec.State) != StateRunning && State(rec.State) != StateStarting {
+			return AgentInfo{}, errdefs.FailedPreconditionf("VM %s is %s, not running: see banger vm logs %s", rec.Name, rec.State, rec.Name)
 		}
-		if rec.State == api.StateRunning {
+		if State(rec.State) == StateRunning {
 			_, r, err := s.agentFor(ctx, rec)
 			if err == nil {
-				return api.AgentInfo{Version: r.Version, Hostname: r.Hostname, BootTime: r.BootTime, Systemd: r.Systemd}, nil
+				return AgentInfo{Version: r.Version, Hostname: r.Hostname, BootTime: r.BootTime, Systemd: r.Systemd}, nil
 			}
 			if errdefs.Is(err, errdefs.FailedPrecondition) {
-				return api.AgentInfo{}, err
+				return AgentInfo{}, err
 			}
 			last = err
 		}
 		if time.Now().After(deadline) {
-			return api.AgentInfo{}, errdefs.Unavailablef("the guest agent of VM %s did not answer within %v (last error: %v): see banger vm logs %s", rec.Name, timeout, last, rec.Name)
+			return AgentInfo{}, errdefs.Unavailablef("the guest agent of VM %s did not answer within %v (last error: %v): see banger vm logs %s", rec.Name, timeout, last, rec.Name)
 		}
 		select {
 		case <-ctx.Done():
-			return api.AgentInfo{}, ctx.Err()
+			return AgentInfo{}, ctx.Err()
 		case <-time.After(readyPoll):
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/names"
 	"banger/internal/store"
@@ -25,78 +24,38 @@ const (
 	metricsFile    = "metrics.json"
 )
 
-// CreateRequest is a validated create: see Service.Create.
-type CreateRequest = api.CreateVMRequest
-
 // Create records a new VM and prepares its disks. The VM ends stopped, or
 // running when req.Start is set. On failure everything is rolled back.
-func (s *Service) Create(ctx context.Context, opID string, req CreateRequest, progress Progress) (api.VM, error) {
+func (s *Service) Create(ctx context.Context, opID string, req CreateRequest, progress Progress) (VM, error) {
 	rec, img, err := s.prepareCreate(ctx, req)
 	if err != nil {
-		return api.VM{}, err
+		return VM{}, err
 	}
 	o, err := s.newOp(ctx, opID, "vm.create", rec.ID, rec.Name, progress)
 	if err != nil {
-		return api.VM{}, err
+		return VM{}, err
 	}
 	unlock := s.locks.lock(rec.ID)
 	err = o.run(ctx, s.createSteps(&rec, img))
 	unlock()
 	if err != nil {
-		return api.VM{}, err
+		return VM{}, err
 	}
 	s.publishState(rec)
 	if req.Start {
 		return s.Start(ctx, subOpID(opID, "start"), rec.ID, progress)
 	}
-	return s.toAPI(ctx, rec), nil
+	return s.toVM(ctx, rec), nil
 }
 
 // prepareCreate validates req against the defaults and the store and builds
 // the record of the new VM. Nothing is written.
 func (s *Service) prepareCreate(ctx context.Context, req CreateRequest) (store.VM, store.Image, error) {
+	req, err := s.defaults.CheckCreate(req)
+	if err != nil {
+		return store.VM{}, store.Image{}, err
+	}
 	d := s.defaults
-	if req.VCPUs == 0 {
-		req.VCPUs = d.VCPUs
-	}
-	if req.MemoryMiB == 0 {
-		req.MemoryMiB = d.MemoryMiB
-	}
-	if req.DiskBytes == 0 {
-		req.DiskBytes = d.DiskBytes
-	}
-	if req.Image == "" {
-		req.Image = d.Image
-	}
-	var problems []error
-	if req.Name != "" {
-		if err := names.Validate(req.Name); err != nil {
-			problems = append(problems, err)
-		}
-	}
-	if req.VCPUs < 0 {
-		problems = append(problems, fmt.Errorf("vcpus = %d: must be positive", req.VCPUs))
-	} else if d.ValidateVCPUs != nil {
-		problems = appendErr(problems, d.ValidateVCPUs(req.VCPUs))
-	}
-	if req.MemoryMiB < 0 {
-		problems = append(problems, fmt.Errorf("memory = %d MiB: must be positive", req.MemoryMiB))
-	} else if d.ValidateMemory != nil {
-		problems = appendErr(problems, d.ValidateMemory(int64(req.MemoryMiB)<<20))
-	}
-	if req.DiskBytes < 0 {
-		problems = append(problems, fmt.Errorf("disk size = %d: must be positive", req.DiskBytes))
-	} else if d.ValidateDisk != nil {
-		problems = appendErr(problems, d.ValidateDisk(req.DiskBytes))
-	}
-	if req.NetGroup != "" {
-		if err := names.ValidateAs("network group", req.NetGroup); err != nil {
-			problems = append(problems, err)
-		}
-	}
-	if len(problems) > 0 {
-		return store.VM{}, store.Image{}, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
-	}
 	img, err := s.store.GetImage(ctx, req.Image)
 	if err != nil {
 		return store.VM{}, store.Image{}, err
@@ -111,7 +70,7 @@ func (s *Service) prepareCreate(ctx context.Context, req CreateRequest) (store.V
 	rec := store.VM{
 		ID:         id,
 		Name:       req.Name,
-		State:      api.StateCreating,
+		State:      string(StateCreating),
 		ImageID:    img.ID,
 		VCPUs:      req.VCPUs,
 		MemoryMiB:  req.MemoryMiB,
@@ -138,13 +97,6 @@ func subOpID(opID, suffix string) string {
 		return ""
 	}
 	return opID + "-" + suffix
-}
-
-func appendErr(errs []error, err error) []error {
-	if err != nil {
-		return append(errs, err)
-	}
-	return errs
 }
 
 func (s *Service) generateName(ctx context.Context) string {
@@ -202,7 +154,7 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 		{
 			name: "finish",
 			do: func(ctx context.Context) error {
-				rec.State = api.StateStopped
+				rec.State = string(StateStopped)
 				return s.store.UpdateVM(ctx, *rec)
 			},
 		},

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"banger/internal/api"
 	"banger/internal/disk"
 	"banger/internal/process"
 	"banger/internal/store"
@@ -142,7 +141,7 @@ func makeExt4(t *testing.T, path string, size int64) {
 	}
 }
 
-func (e *env) create(name string) api.VM {
+func (e *env) create(name string) VM {
 	e.t.Helper()
 	v, err := e.svc.Create(context.Background(), "", CreateRequest{Name: name}, nil)
 	if err != nil {
@@ -151,7 +150,7 @@ func (e *env) create(name string) api.VM {
 	return v
 }
 
-func (e *env) start(name string) api.VM {
+func (e *env) start(name string) VM {
 	e.t.Helper()
 	v, err := e.svc.Start(context.Background(), "", name, nil)
 	if err != nil {

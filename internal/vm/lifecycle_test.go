@@ -14,7 +14,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/process"
 )
@@ -22,7 +21,7 @@ import (
 func TestCreateStartStopDelete(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	v := e.create("web")
-	if v.State != api.StateStopped || v.Image != "default" || v.VCPUs != 1 || v.MemoryMiB != 128 {
+	if v.State != StateStopped || v.Image != "default" || v.VCPUs != 1 || v.MemoryMiB != 128 {
 		t.Fatalf("created VM = %+v", v)
 	}
 	rec := e.record("web")
@@ -56,7 +55,7 @@ func TestCreateStartStopDelete(t *testing.T) {
 
 	v = e.start("web")
 	rec = e.record("web")
-	if v.State != api.StateRunning || v.PID == 0 || !process.Alive(rec.PID, rec.PIDStart) {
+	if v.State != StateRunning || v.PID == 0 || !process.Alive(rec.PID, rec.PIDStart) {
 		t.Fatalf("started VM = %+v, alive %v", v, process.Alive(rec.PID, rec.PIDStart))
 	}
 	// Starting a running VM is a no-op.
@@ -68,7 +67,7 @@ func TestCreateStartStopDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.State != api.StateStopped {
+	if v.State != StateStopped {
 		t.Errorf("state after stop = %s", v.State)
 	}
 	e.assertNoVMM(rec)
@@ -90,7 +89,7 @@ func TestCreateRejectsBadInput(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.svc.defaults.ValidateVCPUs = func(n int) error {
 		if n > 2 {
-			return fmt.Errorf("vcpus = %d: must be between 1 and 2", n)
+			return errors.New("must be between 1 and 2")
 		}
 		return nil
 	}
@@ -103,9 +102,9 @@ func TestCreateRejectsBadInput(t *testing.T) {
 	}{
 		{"bad name", CreateRequest{Name: "Bad_Name"}, errdefs.InvalidArgument, "Bad_Name"},
 		{"dash", CreateRequest{Name: "-x"}, errdefs.InvalidArgument, "-x"},
-		{"too many vcpus", CreateRequest{Name: "a", VCPUs: 9}, errdefs.InvalidArgument, "vcpus = 9"},
-		{"every problem", CreateRequest{Name: "B", VCPUs: 9, MemoryMiB: -1}, errdefs.InvalidArgument, "memory = -1"},
-		{"negative disk", CreateRequest{Name: "a", DiskBytes: -5}, errdefs.InvalidArgument, "disk size"},
+		{"too many vcpus", CreateRequest{Name: "a", VCPUs: 9}, errdefs.InvalidArgument, "vcpus = 9: must be between 1 and 2"},
+		{"every problem", CreateRequest{Name: "B", VCPUs: 9, MemoryMiB: -1}, errdefs.InvalidArgument, "memory_mib = -1: must be positive"},
+		{"negative disk", CreateRequest{Name: "a", DiskBytes: -5}, errdefs.InvalidArgument, "disk_bytes = -5: must be positive"},
 		{"no image", CreateRequest{Name: "a", Image: "nope"}, errdefs.NotFound, "nope"},
 		{"duplicate", CreateRequest{Name: "taken"}, errdefs.AlreadyExists, "taken"},
 	}
@@ -141,7 +140,7 @@ func TestCreateFailureRollsBack(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.disks.failWork = errors.New("disk full")
 	var events []string
-	_, err := e.svc.Create(context.Background(), "op-test1", CreateRequest{Name: "doomed"}, func(ev api.Event) {
+	_, err := e.svc.Create(context.Background(), "op-test1", CreateRequest{Name: "doomed"}, func(ev Event) {
 		events = append(events, ev.Step)
 	})
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
@@ -193,7 +192,7 @@ func TestStartFailureRollsBack(t *testing.T) {
 		t.Fatalf("Start error = %v, want a machine-config failure", err)
 	}
 	rec := e.record("web")
-	if rec.State != api.StateStopped || rec.PID != 0 {
+	if State(rec.State) != StateStopped || rec.PID != 0 {
 		t.Errorf("after failed start: state %s pid %d", rec.State, rec.PID)
 	}
 	e.assertNoVMM(rec)
@@ -220,7 +219,7 @@ func TestForcedStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.State != api.StateStopped {
+	if v.State != StateStopped {
 		t.Errorf("state = %s", v.State)
 	}
 	if time.Since(start) < 200*time.Millisecond {
@@ -234,12 +233,12 @@ func TestKillAndRestart(t *testing.T) {
 	e.create("k")
 	first := e.start("k")
 	v, err := e.svc.Kill(context.Background(), "", "k", nil)
-	if err != nil || v.State != api.StateStopped {
+	if err != nil || v.State != StateStopped {
 		t.Fatalf("Kill = %+v, %v", v, err)
 	}
 	e.start("k")
 	v, err = e.svc.Restart(context.Background(), "", "k", nil)
-	if err != nil || v.State != api.StateRunning || v.PID == first.PID {
+	if err != nil || v.State != StateRunning || v.PID == first.PID {
 		t.Fatalf("Restart = %+v, %v", v, err)
 	}
 }
@@ -281,7 +280,7 @@ func TestConcurrentCreates(t *testing.T) {
 	vms, _ := e.svc.List(context.Background())
 	running := 0
 	for _, v := range vms {
-		if v.State == api.StateRunning {
+		if v.State == StateRunning {
 			running++
 		}
 	}
@@ -303,7 +302,7 @@ func TestWatcherNoticesExit(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if e.record("w").State == api.StateStopped {
+		if State(e.record("w").State) == StateStopped {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -315,7 +314,7 @@ func TestBusyStates(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.create("b")
 	rec := e.record("b")
-	rec.State = api.StateCreating
+	rec.State = string(StateCreating)
 	if err := e.store.UpdateVM(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +329,7 @@ func TestBusyStates(t *testing.T) {
 func TestCreateAndStartWithRequestOpID(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	v, err := e.svc.Create(context.Background(), "op-req1", CreateRequest{Name: "s", Start: true}, nil)
-	if err != nil || v.State != api.StateRunning {
+	if err != nil || v.State != StateRunning {
 		t.Fatalf("Create+Start = %+v, %v", v, err)
 	}
 	for _, id := range []string{"op-req1", "op-req1-start"} {

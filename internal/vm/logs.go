@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"banger/internal/api"
 )
 
 // logPoll is how often a followed console log is checked for growth.
@@ -59,7 +57,7 @@ func (s *Service) Logs(ctx context.Context, ref string, tail int, follow bool, w
 			continue
 		}
 		cur, err := s.store.GetVM(ctx, rec.ID)
-		if err != nil || (cur.State != api.StateRunning && cur.State != api.StateStarting) {
+		if err != nil || (State(cur.State) != StateRunning && State(cur.State) != StateStarting) {
 			return nil // the VM is gone or stopped and everything it wrote was sent
 		}
 	}

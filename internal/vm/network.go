@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"banger/internal/api"
-
 	"banger/internal/store"
 	"banger/internal/vmm"
 )
@@ -113,7 +111,7 @@ func (s *Service) detach(ctx context.Context, rec store.VM) error {
 
 // Ports lists the TCP ports the guest of a running VM listens on, with the
 // endpoint the host reaches each at.
-func (s *Service) Ports(ctx context.Context, ref string) ([]api.Port, error) {
+func (s *Service) Ports(ctx context.Context, ref string) ([]Port, error) {
 	rec, err := s.store.GetVM(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -133,10 +131,10 @@ func (s *Service) Ports(ctx context.Context, ref string) ([]api.Port, error) {
 			host = rec.Name + "." + s.defaults.Domain
 		}
 	}
-	out := make([]api.Port, 0, len(ps))
+	out := make([]Port, 0, len(ps))
 	seen := map[int]bool{}
 	for _, p := range ps {
-		ap := api.Port{Port: int(p.Port), Address: p.Address, Proto: p.Proto}
+		ap := Port{Port: int(p.Port), Address: p.Address, Proto: p.Proto}
 		if a, err := netip.ParseAddr(p.Address); err == nil && !a.IsLoopback() && host != "" {
 			ap.Endpoint = net.JoinHostPort(host, strconv.Itoa(ap.Port))
 		}
@@ -147,7 +145,7 @@ func (s *Service) Ports(ctx context.Context, ref string) ([]api.Port, error) {
 		seen[key] = true
 		out = append(out, ap)
 	}
-	slices.SortFunc(out, func(a, b api.Port) int { return a.Port - b.Port })
+	slices.SortFunc(out, func(a, b Port) int { return a.Port - b.Port })
 	return out, nil
 }
 

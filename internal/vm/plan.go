@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"banger/internal/api"
 	"banger/internal/store"
 )
 
@@ -27,7 +26,7 @@ type step struct {
 
 // Progress receives the events of an operation as they happen. It may be
 // nil.
-type Progress func(api.Event)
+type Progress func(Event)
 
 // op is one running operation: its journal record and its listener.
 type op struct {
@@ -50,7 +49,7 @@ func (s *Service) newOp(ctx context.Context, opID, kind, vmID, vmName string, pr
 	return &op{svc: s, rec: rec, vmName: vmName, progress: progress}, nil
 }
 
-func (o *op) emit(ev api.Event) {
+func (o *op) emit(ev Event) {
 	ev.Time = time.Now()
 	ev.OpID = o.rec.ID
 	ev.Kind = o.rec.Kind
@@ -100,7 +99,7 @@ func (o *op) run(ctx context.Context, steps []step) error {
 		}
 		o.rec.Step = st.name
 		o.journal(ctx, st.name, "started", nil)
-		o.emit(api.Event{Type: api.EventStep, Step: st.name, Index: i + 1, Total: len(steps)})
+		o.emit(Event{Type: EventStep, Step: st.name, Index: i + 1, Total: len(steps)})
 		started = append(started, st)
 		err := ctx.Err()
 		if err == nil {
@@ -170,7 +169,7 @@ func (o *op) runForward(ctx context.Context, steps []step) error {
 		}
 		o.rec.Step = st.name
 		o.journal(ctx, st.name, "started", nil)
-		o.emit(api.Event{Type: api.EventStep, Step: st.name, Index: i + 1, Total: len(steps)})
+		o.emit(Event{Type: EventStep, Step: st.name, Index: i + 1, Total: len(steps)})
 		if err := st.do(ctx); err != nil {
 			o.journal(ctx, st.name, "failed", err)
 			err = fmt.Errorf("%s: %w", st.name, err)

@@ -3,21 +3,20 @@ package vm
 import (
 	"context"
 
-	"banger/internal/api"
 	"banger/internal/store"
 )
 
 // Get returns the VM named or identified by ref.
-func (s *Service) Get(ctx context.Context, ref string) (api.VM, error) {
+func (s *Service) Get(ctx context.Context, ref string) (VM, error) {
 	rec, err := s.store.GetVM(ctx, ref)
 	if err != nil {
-		return api.VM{}, err
+		return VM{}, err
 	}
-	return s.toAPI(ctx, rec), nil
+	return s.toVM(ctx, rec), nil
 }
 
 // List returns every VM.
-func (s *Service) List(ctx context.Context) ([]api.VM, error) {
+func (s *Service) List(ctx context.Context) ([]VM, error) {
 	recs, err := s.store.ListVMs(ctx)
 	if err != nil {
 		return nil, err
@@ -38,9 +37,9 @@ func (s *Service) List(ctx context.Context) ([]api.VM, error) {
 	for _, l := range leases {
 		byVM[l.VMID] = l
 	}
-	out := make([]api.VM, 0, len(recs))
+	out := make([]VM, 0, len(recs))
 	for _, rec := range recs {
-		v := toAPI(rec, names[rec.ImageID])
+		v := toVM(rec, names[rec.ImageID])
 		if l, ok := byVM[rec.ID]; ok {
 			s.addNet(&v, l)
 		}
@@ -49,12 +48,12 @@ func (s *Service) List(ctx context.Context) ([]api.VM, error) {
 	return out, nil
 }
 
-func (s *Service) toAPI(ctx context.Context, rec store.VM) api.VM {
+func (s *Service) toVM(ctx context.Context, rec store.VM) VM {
 	name := rec.ImageID
 	if img, err := s.store.GetImage(ctx, rec.ImageID); err == nil {
 		name = img.Name
 	}
-	v := toAPI(rec, name)
+	v := toVM(rec, name)
 	if l, err := s.store.GetLease(ctx, rec.ID); err == nil {
 		s.addNet(&v, l)
 	}
@@ -62,18 +61,18 @@ func (s *Service) toAPI(ctx context.Context, rec store.VM) api.VM {
 }
 
 // addNet fills in the network fields of v from its lease.
-func (s *Service) addNet(v *api.VM, l store.Lease) {
+func (s *Service) addNet(v *VM, l store.Lease) {
 	v.IP, v.MAC = l.IP.String(), l.MAC
 	if s.defaults.Domain != "" {
 		v.DNSName = v.Name + "." + s.defaults.Domain
 	}
 }
 
-func toAPI(rec store.VM, image string) api.VM {
-	v := api.VM{
+func toVM(rec store.VM, image string) VM {
+	v := VM{
 		ID:        rec.ID,
 		Name:      rec.Name,
-		State:     rec.State,
+		State:     State(rec.State),
 		Image:     image,
 		VCPUs:     rec.VCPUs,
 		MemoryMiB: rec.MemoryMiB,
@@ -85,7 +84,7 @@ func toAPI(rec store.VM, image string) api.VM {
 		NAT:       rec.NAT,
 		NetGroup:  rec.NetGroup,
 	}
-	if rec.State == api.StateRunning {
+	if State(rec.State) == StateRunning {
 		v.PID = rec.PID
 		v.StartedAt = rec.StartedAt
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"banger/internal/api"
 	"banger/internal/process"
 	"banger/internal/store"
 )
@@ -58,32 +57,32 @@ func (s *Service) reconcileVM(ctx context.Context, rec store.VM, interruptedOp s
 	unlock := s.locks.lock(rec.ID)
 	defer unlock()
 	log := s.log.With("vm", rec.Name, "state", rec.State)
-	if rec.State != api.StateCreating && rec.State != api.StateStarting {
+	if State(rec.State) != StateCreating && State(rec.State) != StateStarting {
 		switch interruptedOp {
 		case "vm.delete":
 			log.Info("finishing interrupted delete")
 			return runAll(ctx, append(s.releaseSteps(&rec), s.deleteSteps(&rec)...))
 		case "vm.stop", "vm.kill":
-			if rec.State != api.StateStopped {
+			if State(rec.State) != StateStopped {
 				log.Info("finishing interrupted " + interruptedOp)
-				return runAll(ctx, s.stopSteps(&rec, interruptedOp == "vm.stop" && rec.State == api.StateRunning))
+				return runAll(ctx, s.stopSteps(&rec, interruptedOp == "vm.stop" && State(rec.State) == StateRunning))
 			}
 		}
 	}
-	switch rec.State {
-	case api.StateCreating:
+	switch State(rec.State) {
+	case StateCreating:
 		log.Info("rolling back interrupted create")
 		return undoAll(ctx, s.createSteps(&rec, store.Image{}), nil)
-	case api.StateStarting:
+	case StateStarting:
 		log.Info("rolling back interrupted start")
 		return undoAll(ctx, s.startSteps(&rec, store.Image{}), nil)
-	case api.StateStopping:
+	case StateStopping:
 		log.Info("finishing interrupted stop")
 		return runAll(ctx, s.releaseSteps(&rec))
-	case api.StateDeleting:
+	case StateDeleting:
 		log.Info("finishing interrupted delete")
 		return runAll(ctx, append(s.releaseSteps(&rec), s.deleteSteps(&rec)...))
-	case api.StateRunning:
+	case StateRunning:
 		if process.Alive(rec.PID, rec.PIDStart) {
 			log.Info("re-adopted running VM", "pid", rec.PID)
 			return nil
@@ -131,7 +130,7 @@ func (s *Service) sweep(ctx context.Context) {
 		return
 	}
 	for _, rec := range vms {
-		if rec.State != api.StateRunning || process.Alive(rec.PID, rec.PIDStart) {
+		if State(rec.State) != StateRunning || process.Alive(rec.PID, rec.PIDStart) {
 			continue
 		}
 		unlock, ok := s.locks.tryLock(rec.ID)
@@ -139,7 +138,7 @@ func (s *Service) sweep(ctx context.Context) {
 			continue // an operation holds the VM; it will see the exit itself
 		}
 		cur, err := s.store.GetVM(ctx, rec.ID)
-		if err == nil && cur.State == api.StateRunning && !process.Alive(cur.PID, cur.PIDStart) {
+		if err == nil && State(cur.State) == StateRunning && !process.Alive(cur.PID, cur.PIDStart) {
 			s.log.Info("VMM exited", "vm", cur.Name, "pid", cur.PID)
 			if err := runAll(ctx, s.releaseSteps(&cur)); err != nil {
 				s.log.Warn("release exited VM", "vm", cur.Name, "err", err)

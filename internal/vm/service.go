@@ -52,9 +52,11 @@ type Defaults struct {
 	StopTimeout time.Duration
 	NAT         bool   // whether new VMs may reach outside networks
 	Domain      string // VMs answer as <name>.<Domain> when networked
-	// Validate checks per-VM sizes against the host (from config).
+	// Validate checks per-VM sizes against the host's limits (from
+	// config); nil accepts any positive value. They get the request's
+	// numbers as they are, and say what is wrong without naming the field.
 	ValidateVCPUs  func(int) error
-	ValidateMemory func(bytes int64) error
+	ValidateMemory func(mib int) error
 	ValidateDisk   func(bytes int64) error
 }
 

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/process"
 	"banger/internal/store"
@@ -26,31 +25,31 @@ const guestCID = 3
 const maxConsoleLog = 8 << 20
 
 // Start boots a stopped VM. Starting a running VM is a no-op.
-func (s *Service) Start(ctx context.Context, opID, ref string, progress Progress) (api.VM, error) {
+func (s *Service) Start(ctx context.Context, opID, ref string, progress Progress) (VM, error) {
 	rec, unlock, err := s.lockVM(ctx, ref)
 	if err != nil {
-		return api.VM{}, err
+		return VM{}, err
 	}
 	defer unlock()
-	if rec.State == api.StateRunning {
-		return s.toAPI(ctx, rec), nil
+	if State(rec.State) == StateRunning {
+		return s.toVM(ctx, rec), nil
 	}
-	if rec.State != api.StateStopped && rec.State != api.StateError {
-		return api.VM{}, errdefs.FailedPreconditionf("VM %s is %s: wait for it to finish, then try again", rec.Name, rec.State)
+	if State(rec.State) != StateStopped && State(rec.State) != StateError {
+		return VM{}, errdefs.FailedPreconditionf("VM %s is %s: wait for it to finish, then try again", rec.Name, rec.State)
 	}
 	img, err := s.store.GetImage(ctx, rec.ImageID)
 	if err != nil {
-		return api.VM{}, fmt.Errorf("image of VM %s: %w", rec.Name, err)
+		return VM{}, fmt.Errorf("image of VM %s: %w", rec.Name, err)
 	}
 	o, err := s.newOp(ctx, opID, "vm.start", rec.ID, rec.Name, progress)
 	if err != nil {
-		return api.VM{}, err
+		return VM{}, err
 	}
 	if err := o.run(ctx, s.startSteps(&rec, img)); err != nil {
-		return api.VM{}, err
+		return VM{}, err
 	}
 	s.publishState(rec)
-	return s.toAPI(ctx, rec), nil
+	return s.toVM(ctx, rec), nil
 }
 
 // VMMSpec is the VMM configuration of VM rec booting image img, before the
@@ -85,11 +84,11 @@ func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 			name: "mark-starting",
 			do: func(ctx context.Context) error {
 				rec.Driver = s.driver.Name()
-				return s.setState(ctx, rec, api.StateStarting)
+				return s.setState(ctx, rec, StateStarting)
 			},
 			undo: func(ctx context.Context) error {
 				rec.PID, rec.PIDStart = 0, 0
-				return s.setState(ctx, rec, api.StateStopped)
+				return s.setState(ctx, rec, StateStopped)
 			},
 		},
 		{
@@ -129,7 +128,7 @@ func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 			do: func(ctx context.Context) error {
 				rec.StartedAt = time.Now()
 				rec.LastError = ""
-				return s.setState(ctx, rec, api.StateRunning)
+				return s.setState(ctx, rec, StateRunning)
 			},
 		},
 	}
@@ -141,8 +140,14 @@ func checkFiles(img store.Image, spec vmm.Spec) error {
 		if f == "" {
 			continue
 		}
-		if _, err := os.Stat(f); err != nil {
+		st, err := os.Stat(f)
+		if err != nil {
 			return errdefs.FailedPreconditionf("%s is missing (%w): re-register image %s or recreate the VM", f, err, img.Name)
+		}
+		// The VMM opens these files itself: a FIFO or device swapped in
+		// for one would hang it.
+		if !st.Mode().IsRegular() {
+			return errdefs.FailedPreconditionf("%s is no longer a regular file (mode %v): put the file back, re-register image %s or recreate the VM", f, st.Mode().Type(), img.Name)
 		}
 	}
 	return nil
@@ -174,8 +179,8 @@ func (s *Service) killVMM(ctx context.Context, rec store.VM) error {
 }
 
 // setState writes rec with a new state and publishes the change.
-func (s *Service) setState(ctx context.Context, rec *store.VM, state string) error {
-	rec.State = state
+func (s *Service) setState(ctx context.Context, rec *store.VM, state State) error {
+	rec.State = string(state)
 	if err := s.store.UpdateVM(context.WithoutCancel(ctx), *rec); err != nil {
 		return err
 	}
@@ -184,7 +189,7 @@ func (s *Service) setState(ctx context.Context, rec *store.VM, state string) err
 }
 
 func (s *Service) publishState(rec store.VM) {
-	s.events.Publish(api.Event{Type: api.EventVM, Time: time.Now(), Target: rec.Name, State: rec.State})
+	s.events.Publish(Event{Type: EventVM, Time: time.Now(), Target: rec.Name, State: State(rec.State)})
 }
 
 // lockVM looks ref up, locks the VM and re-reads it under the lock.

@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/process"
 	"banger/internal/store"
@@ -19,43 +18,43 @@ const killWait = 10 * time.Second
 // Stop asks the guest to shut down, waits up to the configured stop timeout
 // and then kills the VMM. Stopping a stopped VM is a no-op. Stop is finished
 // even when the caller goes away.
-func (s *Service) Stop(ctx context.Context, opID, ref string, progress Progress) (api.VM, error) {
+func (s *Service) Stop(ctx context.Context, opID, ref string, progress Progress) (VM, error) {
 	return s.halt(ctx, opID, ref, "vm.stop", true, progress)
 }
 
 // Kill stops the VM at once with SIGKILL.
-func (s *Service) Kill(ctx context.Context, opID, ref string, progress Progress) (api.VM, error) {
+func (s *Service) Kill(ctx context.Context, opID, ref string, progress Progress) (VM, error) {
 	return s.halt(ctx, opID, ref, "vm.kill", false, progress)
 }
 
-func (s *Service) halt(ctx context.Context, opID, ref, kind string, graceful bool, progress Progress) (api.VM, error) {
+func (s *Service) halt(ctx context.Context, opID, ref, kind string, graceful bool, progress Progress) (VM, error) {
 	ctx = context.WithoutCancel(ctx)
 	rec, unlock, err := s.lockVM(ctx, ref)
 	if err != nil {
-		return api.VM{}, err
+		return VM{}, err
 	}
 	defer unlock()
-	switch rec.State {
-	case api.StateStopped:
-		return s.toAPI(ctx, rec), nil
-	case api.StateCreating, api.StateDeleting:
-		return api.VM{}, errdefs.FailedPreconditionf("VM %s is %s: wait for it to finish, then try again", rec.Name, rec.State)
+	switch State(rec.State) {
+	case StateStopped:
+		return s.toVM(ctx, rec), nil
+	case StateCreating, StateDeleting:
+		return VM{}, errdefs.FailedPreconditionf("VM %s is %s: wait for it to finish, then try again", rec.Name, rec.State)
 	}
 	o, err := s.newOp(ctx, opID, kind, rec.ID, rec.Name, progress)
 	if err != nil {
-		return api.VM{}, err
+		return VM{}, err
 	}
 	if err := o.runForward(ctx, s.stopSteps(&rec, graceful)); err != nil {
 		s.markError(ctx, &rec, err)
-		return api.VM{}, err
+		return VM{}, err
 	}
-	return s.toAPI(ctx, rec), nil
+	return s.toVM(ctx, rec), nil
 }
 
 // markError records err on the VM and moves it to the error state.
 func (s *Service) markError(ctx context.Context, rec *store.VM, err error) {
 	rec.LastError = err.Error()
-	if serr := s.setState(ctx, rec, api.StateError); serr != nil {
+	if serr := s.setState(ctx, rec, StateError); serr != nil {
 		s.log.Error("record VM error", "vm", rec.Name, "err", serr)
 	}
 }
@@ -65,7 +64,7 @@ func (s *Service) markError(ctx context.Context, rec *store.VM, err error) {
 func (s *Service) stopSteps(rec *store.VM, graceful bool) []step {
 	steps := []step{{
 		name: "mark-stopping",
-		do:   func(ctx context.Context) error { return s.setState(ctx, rec, api.StateStopping) },
+		do:   func(ctx context.Context) error { return s.setState(ctx, rec, StateStopping) },
 	}}
 	if graceful {
 		steps = append(steps,
@@ -104,15 +103,15 @@ func (s *Service) releaseSteps(rec *store.VM) []step {
 		{name: "release-runtime", do: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) }},
 		{name: "mark-stopped", do: func(ctx context.Context) error {
 			rec.PID, rec.PIDStart = 0, 0
-			return s.setState(ctx, rec, api.StateStopped)
+			return s.setState(ctx, rec, StateStopped)
 		}},
 	}
 }
 
 // Restart stops the VM (gracefully) and starts it again.
-func (s *Service) Restart(ctx context.Context, opID, ref string, progress Progress) (api.VM, error) {
+func (s *Service) Restart(ctx context.Context, opID, ref string, progress Progress) (VM, error) {
 	if _, err := s.Stop(ctx, opID, ref, progress); err != nil {
-		return api.VM{}, err
+		return VM{}, err
 	}
 	return s.Start(ctx, subOpID(opID, "start"), ref, progress)
 }
@@ -126,7 +125,7 @@ func (s *Service) Delete(ctx context.Context, opID, ref string, progress Progres
 		return err
 	}
 	defer unlock()
-	if rec.State == api.StateCreating {
+	if State(rec.State) == StateCreating {
 		return errdefs.FailedPreconditionf("VM %s is still being created: wait for it to finish, then try again", rec.Name)
 	}
 	o, err := s.newOp(ctx, opID, "vm.delete", rec.ID, rec.Name, progress)
@@ -134,22 +133,22 @@ func (s *Service) Delete(ctx context.Context, opID, ref string, progress Progres
 		return err
 	}
 	var steps []step
-	if rec.State != api.StateStopped {
-		steps = s.stopSteps(&rec, rec.State == api.StateRunning)
+	if State(rec.State) != StateStopped {
+		steps = s.stopSteps(&rec, State(rec.State) == StateRunning)
 	}
 	steps = append(steps, s.deleteSteps(&rec)...)
 	if err := o.runForward(ctx, steps); err != nil {
 		s.markError(ctx, &rec, err)
 		return err
 	}
-	s.events.Publish(api.Event{Type: api.EventVM, Time: time.Now(), Target: rec.Name, State: "deleted"})
+	s.events.Publish(Event{Type: EventVM, Time: time.Now(), Target: rec.Name, State: StateDeleted})
 	return nil
 }
 
 // deleteSteps removes a stopped VM's files and record.
 func (s *Service) deleteSteps(rec *store.VM) []step {
 	return []step{
-		{name: "mark-deleting", do: func(ctx context.Context) error { return s.setState(ctx, rec, api.StateDeleting) }},
+		{name: "mark-deleting", do: func(ctx context.Context) error { return s.setState(ctx, rec, StateDeleting) }},
 		{name: "remove-runtime", do: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) }},
 		{name: "remove-files", do: func(ctx context.Context) error { return os.RemoveAll(rec.Dir) }},
 		{name: "release-address", do: func(ctx context.Context) error {

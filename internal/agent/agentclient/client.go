@@ -121,31 +121,12 @@ func decodeError(resp *http.Response) error {
 	if err := json.Unmarshal(b, &body); err == nil && body.Error.Message != "" {
 		kind := errdefs.Kind(body.Error.Code)
 		if !kind.Valid() {
-			kind = kindOfStatus(resp.StatusCode)
+			kind = errdefs.KindOfStatus(resp.StatusCode)
 		}
 		return &errdefs.Error{Kind: kind, Msg: "agent: " + body.Error.Message}
 	}
-	return &errdefs.Error{Kind: kindOfStatus(resp.StatusCode),
+	return &errdefs.Error{Kind: errdefs.KindOfStatus(resp.StatusCode),
 		Msg: fmt.Sprintf("agent answered %s: %.200q", resp.Status, strings.TrimSpace(string(b)))}
-}
-
-// kindOfStatus maps an HTTP status to an error kind, for replies without a
-// JSON error body. It is the only place the client does so.
-func kindOfStatus(status int) errdefs.Kind {
-	switch status {
-	case http.StatusNotFound:
-		return errdefs.NotFound
-	case http.StatusConflict:
-		return errdefs.AlreadyExists
-	case http.StatusBadRequest:
-		return errdefs.InvalidArgument
-	case http.StatusPreconditionFailed, http.StatusUnauthorized:
-		return errdefs.FailedPrecondition
-	case http.StatusServiceUnavailable:
-		return errdefs.Unavailable
-	default:
-		return errdefs.Internal
-	}
 }
 
 // errClosedProcess is returned by writes to a finished command.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"banger/internal/kernelbuild"
+	"banger/internal/testtier"
 )
 
 // SeedTree is a kernel tree built by hand that, when finished and
@@ -68,6 +69,7 @@ func CacheDir() (string, error) {
 
 func kernel(t testing.TB) kernelbuild.Result {
 	t.Helper()
+	testtier.Guest(t) // building the kernel takes minutes
 	once.Do(func() { result, skip, err = build(t) })
 	if skip != "" {
 		t.Skip(skip)

@@ -7,6 +7,7 @@ import (
 
 	"banger/internal/process"
 	"banger/internal/vmm"
+	"banger/internal/vmm/vmmlog"
 )
 
 // Device ids banger gives Firecracker.
@@ -47,7 +48,7 @@ func bootSteps(spec vmm.Spec) []bootStep {
 	var steps []bootStep
 	if spec.MetricsPath != "" {
 		steps = append(steps, bootStep{"metrics", func(ctx context.Context, c *Client) error {
-			if err := resetFile(spec.MetricsPath); err != nil {
+			if err := vmmlog.Reset(spec.MetricsPath); err != nil {
 				return err
 			}
 			return c.PutMetrics(ctx, Metrics{MetricsPath: spec.MetricsPath})
@@ -87,19 +88,4 @@ func bootSteps(spec vmm.Spec) []bootStep {
 		return c.Action(ctx, ActionInstanceStart)
 	}})
 	return steps
-}
-
-// resetFile creates path (mode 0600) or empties it. Firecracker opens its
-// log and metrics files without creating them, and writes from offset 0
-// without truncating, so a previous run's longer output would otherwise
-// trail the new one. A FIFO or other non-regular file is left alone.
-func resetFile(path string) error {
-	if info, err := os.Stat(path); err == nil && !info.Mode().IsRegular() {
-		return nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
-	}
-	return f.Close()
 }

@@ -2,17 +2,10 @@ package firecracker
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"banger/internal/errdefs"
-	"banger/internal/process"
 	"banger/internal/vmm"
+	"banger/internal/vmm/vmmproc"
 )
 
 // Defaults for a zero Config.
@@ -35,10 +28,8 @@ type Config struct {
 
 // Driver is the Firecracker vmm.Driver. It is safe for concurrent use.
 //
-// Launch starts one goroutine per firecracker process that reaps it when it
-// exits, so that no zombie is left while the daemon runs. The driver owns
-// those goroutines; each ends exactly when its process exits, which may be
-// long after the daemon itself, by design, stops caring about it.
+// Launch leaves one goroutine per firecracker process that reaps it when it
+// exits (see vmmproc.Start); each ends exactly when its process exits.
 type Driver struct {
 	cfg Config
 }
@@ -62,42 +53,21 @@ func (d *Driver) Name() string { return "firecracker" }
 // Shutdown asks the guest to power off with SendCtrlAltDel. It returns
 // vmm.ErrNotRunning when the process is already gone.
 func (d *Driver) Shutdown(ctx context.Context, p vmm.Process) error {
-	if !process.Alive(p.PID, p.StartTime) {
-		return fmt.Errorf("firecracker pid %d: %w", p.PID, vmm.ErrNotRunning)
-	}
-	if p.APISocket == "" {
-		return errdefs.InvalidArgumentf("firecracker pid %d has no api socket recorded: stop it by killing the process", p.PID)
-	}
-	err := NewClient(p.APISocket, 0).Action(ctx, ActionSendCtrlAltDel)
-	if err == nil {
-		return nil
-	}
-	if !process.Alive(p.PID, p.StartTime) {
-		return fmt.Errorf("firecracker pid %d: %w", p.PID, vmm.ErrNotRunning)
-	}
-	return fmt.Errorf("ask firecracker pid %d to shut down: %w", p.PID, err)
+	return vmmproc.Ask(ctx, p, "firecracker", "api socket", "shut down", func(ctx context.Context, sock string) error {
+		return NewClient(sock, 0).Action(ctx, ActionSendCtrlAltDel)
+	})
 }
 
-// binary resolves the configured firecracker executable to an absolute
-// path, with an error that says how to fix a missing one.
-func (d *Driver) binary() (string, error) {
-	bin := d.cfg.Binary
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		var msg string
-		switch {
-		case errors.Is(err, fs.ErrPermission):
-			msg = fmt.Sprintf("firecracker binary %q is not executable: make it executable or set vmm.firecracker_bin in the config", bin)
-		case strings.ContainsRune(bin, '/'):
-			msg = fmt.Sprintf("firecracker binary %q not found: install Firecracker (%s) or set vmm.firecracker_bin in the config", bin, releasesURL)
-		default:
-			msg = fmt.Sprintf("firecracker binary %q not found in PATH: install Firecracker (%s) or set vmm.firecracker_bin in the config", bin, releasesURL)
-		}
-		return "", &errdefs.Error{Kind: errdefs.FailedPrecondition, Msg: msg, Err: err}
+// program describes the configured firecracker binary for lookups and
+// the errors a person reads about it.
+func (d *Driver) program() vmmproc.Program {
+	return vmmproc.Program{
+		Name:       "firecracker",
+		Binary:     d.cfg.Binary,
+		ConfigKey:  "vmm.firecracker_bin",
+		Product:    "Firecracker",
+		Install:    "install Firecracker (" + releasesURL + ")",
+		Upgrade:    "upgrade Firecracker (" + releasesURL + ")",
+		MinVersion: MinVersion,
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", fmt.Errorf("resolve firecracker binary %q: %w", path, err)
-	}
-	return abs, nil
 }

@@ -23,18 +23,13 @@ import (
 // stay under 108 bytes).
 func fakeSpec(t *testing.T) vmm.Spec {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "fc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir, run := vmmtest.Dirs(t, "fc")
 	fctest.WriteKernel(t, filepath.Join(dir, "vmlinux"))
 	for _, name := range []string{"root.ext4", "work.ext4"} {
 		if err := os.WriteFile(filepath.Join(dir, name), make([]byte, 4096), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	run := filepath.Join(dir, "run")
 	return vmm.Spec{
 		ID: "vm-" + strings.TrimPrefix(filepath.Base(dir), "fc"), VCPUs: 2, MemoryMiB: 256,
 		Kernel: filepath.Join(dir, "vmlinux"), BootArgs: "console=ttyS0 reboot=k panic=1",

@@ -13,6 +13,7 @@ import (
 	"banger/internal/errdefs"
 	"banger/internal/process"
 	"banger/internal/vmm"
+	"banger/internal/vmm/vmmtest"
 )
 
 // script writes an executable shell script standing in for a firecracker
@@ -30,12 +31,7 @@ func script(t *testing.T, body string) string {
 func launchSpec(t *testing.T) vmm.Spec {
 	t.Helper()
 	spec := specFiles(t)
-	dir, err := os.MkdirTemp("", "fc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	spec.RuntimeDir = filepath.Join(dir, "run")
+	_, spec.RuntimeDir = vmmtest.Dirs(t, "fc")
 	return spec
 }
 
@@ -46,9 +42,6 @@ func TestLaunchProcessExits(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A socket left by a crashed earlier run.
-	if err := os.MkdirAll(spec.RuntimeDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.WriteFile(APISocketPath(spec.RuntimeDir), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -101,10 +94,6 @@ func TestLaunchTimeoutKills(t *testing.T) {
 	if process.Alive(pid, 0) {
 		_ = process.Kill(context.Background(), pid, 0, time.Second)
 		t.Fatalf("Launch left pid %d running after a timeout", pid)
-	}
-	info, err := os.Stat(spec.RuntimeDir)
-	if err != nil || info.Mode().Perm() != 0o700 {
-		t.Errorf("runtime dir: %v, mode %v; want 0700", err, info.Mode().Perm())
 	}
 	if info, err := os.Stat(spec.ConsoleLog); err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("console log: %v; want mode 0600", err)

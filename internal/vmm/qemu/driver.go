@@ -2,18 +2,11 @@ package qemu
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
-	"banger/internal/errdefs"
-	"banger/internal/process"
 	"banger/internal/vmm"
+	"banger/internal/vmm/vmmproc"
 )
 
 // Defaults for a zero Config.
@@ -49,9 +42,8 @@ type Config struct {
 
 // Driver is the qemu vmm.Driver. It is safe for concurrent use.
 //
-// Launch starts one goroutine per qemu process that reaps it when it
-// exits, so that no zombie is left while the daemon runs. The driver owns
-// those goroutines; each ends exactly when its process exits.
+// Launch leaves one goroutine per qemu process that reaps it when it exits
+// (see vmmproc.Start); each ends exactly when its process exits.
 type Driver struct {
 	cfg Config
 
@@ -91,22 +83,11 @@ func (d *Driver) Name() string { return "qemu" }
 // init reboots, and -no-reboot makes qemu exit. It returns vmm.ErrNotRunning
 // when the process is already gone.
 func (d *Driver) Shutdown(ctx context.Context, p vmm.Process) error {
-	if !process.Alive(p.PID, p.StartTime) {
-		return fmt.Errorf("qemu pid %d: %w", p.PID, vmm.ErrNotRunning)
-	}
-	if p.APISocket == "" {
-		return errdefs.InvalidArgumentf("qemu pid %d has no qmp socket recorded: stop it by killing the process", p.PID)
-	}
-	err := qmpDo(ctx, p.APISocket, func(c *qmpConn) error {
-		return c.execute("send-key", ctrlAltDel, nil)
+	return vmmproc.Ask(ctx, p, "qemu", "qmp socket", "shut down", func(ctx context.Context, sock string) error {
+		return qmpDo(ctx, sock, func(c *qmpConn) error {
+			return c.execute("send-key", ctrlAltDel, nil)
+		})
 	})
-	if err == nil {
-		return nil
-	}
-	if !process.Alive(p.PID, p.StartTime) {
-		return fmt.Errorf("qemu pid %d: %w", p.PID, vmm.ErrNotRunning)
-	}
-	return fmt.Errorf("ask qemu pid %d to shut down: %w", p.PID, err)
 }
 
 // qmpDo runs fn in a fresh QMP session on sock.
@@ -119,26 +100,16 @@ func qmpDo(ctx context.Context, sock string, fn func(*qmpConn) error) error {
 	return fn(c)
 }
 
-// binary resolves the configured qemu executable to an absolute path, with
-// an error that says how to fix a missing one.
-func (d *Driver) binary() (string, error) {
-	bin := d.cfg.Binary
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		var msg string
-		switch {
-		case errors.Is(err, fs.ErrPermission):
-			msg = fmt.Sprintf("qemu binary %q is not executable: make it executable or set vmm.qemu_bin in the config", bin)
-		case strings.ContainsRune(bin, '/'):
-			msg = fmt.Sprintf("qemu binary %q not found: %s or set vmm.qemu_bin in the config", bin, installHint)
-		default:
-			msg = fmt.Sprintf("qemu binary %q not found in PATH: %s or set vmm.qemu_bin in the config", bin, installHint)
-		}
-		return "", &errdefs.Error{Kind: errdefs.FailedPrecondition, Msg: msg, Err: err}
+// program describes the configured qemu binary for lookups and the errors
+// a person reads about it.
+func (d *Driver) program() vmmproc.Program {
+	return vmmproc.Program{
+		Name:       "qemu",
+		Binary:     d.cfg.Binary,
+		ConfigKey:  "vmm.qemu_bin",
+		Product:    "qemu-system-x86_64",
+		Install:    installHint,
+		Upgrade:    "upgrade QEMU",
+		MinVersion: MinVersion,
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", fmt.Errorf("resolve qemu binary %q: %w", path, err)
-	}
-	return abs, nil
 }

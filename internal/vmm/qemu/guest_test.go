@@ -13,6 +13,7 @@ import (
 	"banger/internal/vmm"
 	"banger/internal/vmm/qemu"
 	"banger/internal/vmm/qemu/qemutest"
+	"banger/internal/vmm/vmmproc"
 	"banger/internal/vmm/vmmtest"
 )
 
@@ -29,14 +30,9 @@ const (
 func guestSpec(t *testing.T) vmm.Spec {
 	t.Helper()
 	kernel := qemutest.Kernel(t)
-	dir, err := os.MkdirTemp("", "qm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir, run := vmmtest.Dirs(t, "qm")
 	qemutest.Rootfs(t, filepath.Join(dir, "root.ext4"))
 	qemutest.WorkDisk(t, filepath.Join(dir, "work.img"))
-	run := filepath.Join(dir, "run")
 	return vmm.Spec{
 		ID: "vm-" + strings.TrimPrefix(filepath.Base(dir), "qm"), VCPUs: 1, MemoryMiB: 128,
 		Kernel: kernel, BootArgs: "console=ttyS0 reboot=k panic=1 pci=off",
@@ -192,7 +188,7 @@ func TestCheckReportsAccelerator(t *testing.T) {
 		t.Errorf("Binary = %q, want %q", info.Binary, bin)
 	}
 	v, accel, ok := strings.Cut(info.Version, " (")
-	if _, err := qemu.ParseVersion(v); err != nil || !ok {
+	if _, err := vmmproc.ParseVersion(v); err != nil || !ok {
 		t.Fatalf("Version %q does not start with a qemu version and an accelerator", info.Version)
 	}
 	// On a host where /dev/kvm cannot run a kernel (like banger's build

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"banger/internal/vmm/vmmproc"
 )
 
 // kvmDevice is the KVM device node.
@@ -118,9 +120,9 @@ func probeBootKVM(ctx context.Context, bin, kernel string) error {
 	if exitedEarly {
 		msg := strings.TrimSpace(stderr.String())
 		if strings.Contains(strings.ToLower(msg), "kvm") {
-			return kvmBootError("qemu failed the probe guest: %s", truncate(msg, 300))
+			return kvmBootError("qemu failed the probe guest: %s", vmmproc.Excerpt(msg, 300))
 		}
-		return fmt.Errorf("%w: qemu exited before the kernel printed anything: %s", errProbeInconclusive, truncate(msg, 300))
+		return fmt.Errorf("%w: qemu exited before the kernel printed anything: %s", errProbeInconclusive, vmmproc.Excerpt(msg, 300))
 	}
 	return result
 }

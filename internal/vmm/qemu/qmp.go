@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"banger/internal/vmm/vmmproc"
 )
 
 // defaultQMPTimeout bounds one QMP session when ctx has no earlier deadline.
@@ -122,7 +124,7 @@ func (c *qmpConn) execute(command string, args, out any) error {
 			}
 			return nil
 		default:
-			return fmt.Errorf("qmp %s: unexpected message %s", command, truncate(fmt.Sprintf("%+v", m), 200))
+			return fmt.Errorf("qmp %s: unexpected message %s", command, vmmproc.Excerpt(fmt.Sprintf("%+v", m), 200))
 		}
 	}
 }
@@ -145,7 +147,7 @@ func (c *qmpConn) read() (qmpMessage, error) {
 	}
 	var m qmpMessage
 	if err := json.Unmarshal(line, &m); err != nil {
-		return qmpMessage{}, fmt.Errorf("malformed qmp message %q: %w", truncate(string(line), 200), err)
+		return qmpMessage{}, fmt.Errorf("malformed qmp message %q: %w", vmmproc.Excerpt(string(line), 200), err)
 	}
 	return m, nil
 }

@@ -1,6 +1,7 @@
 // Package vmmlog handles the files a VMM process writes to, for the
 // drivers: opening a console or VMM log for appending (private, created on
-// demand) and reading back what one start wrote, to explain a VMM that died
+// demand), creating or emptying a file the VMM opens but does not create,
+// and reading back what one start wrote, to explain a VMM that died
 // during start-up. It does not start or watch processes.
 package vmmlog
 
@@ -25,6 +26,22 @@ func OpenAppend(path string) (*os.File, int64, error) {
 		return nil, 0, err
 	}
 	return f, off, nil
+}
+
+// Reset creates path (mode 0600) or empties it, for a file the VMM opens
+// without creating it and writes from offset 0 without truncating
+// (Firecracker's log and metrics files), so that a previous run's longer
+// output does not trail the new one. A FIFO or other non-regular file is
+// left alone.
+func Reset(path string) error {
+	if info, err := os.Stat(path); err == nil && !info.Mode().IsRegular() {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // Tail returns the last n lines written to path at or after offset from

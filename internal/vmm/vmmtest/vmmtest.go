@@ -1,6 +1,7 @@
 // Package vmmtest is the conformance suite every vmm.Driver passes: launch
-// and boot, shutdown, a killed process, a bad spec, a missing binary, two
-// VMs at once, and relaunching after a crash. A driver's tests call Run
+// and boot, shutdown, a killed process, a bad spec, a runtime directory it
+// must refuse, a missing binary, two VMs at once, and relaunching after a
+// crash. A driver's tests call Run
 // with a Harness that knows how to make bootable specs for it (a fake VMM
 // accepts any files; a real one needs a kernel and a root filesystem).
 //
@@ -30,8 +31,10 @@ type Harness struct {
 
 	// Spec returns a complete, bootable spec for a new VM: a unique ID and
 	// fresh paths (RuntimeDir, ConsoleLog, VMMLog, ... with unix socket
-	// paths short enough), whose input files exist. Files it creates are
-	// the harness's to clean up (t.TempDir, t.Cleanup).
+	// paths short enough), whose input files exist. RuntimeDir exists with
+	// mode 0700, as the VM lifecycle makes it before Launch: drivers never
+	// create it. Files it creates are the harness's to clean up
+	// (t.TempDir, t.Cleanup).
 	Spec func(t *testing.T) vmm.Spec
 
 	// MissingBinary returns the driver under test configured with a VMM
@@ -71,6 +74,7 @@ func Run(t *testing.T, h Harness) {
 		{"Shutdown", testShutdown},
 		{"Killed", testKilled},
 		{"BadSpec", testBadSpec},
+		{"RuntimeDirChecked", testRuntimeDirChecked},
 		{"MissingBinary", testMissingBinary},
 		{"TwoVMs", testTwoVMs},
 		{"RelaunchAfterKill", testRelaunchAfterKill},
@@ -151,6 +155,61 @@ func testBadSpec(t *testing.T, h Harness) {
 		t.Errorf("Launch error %q does not name the missing kernel", err)
 	}
 	checkNoNewChildren(t, before)
+}
+
+// testRuntimeDirChecked launches into a runtime directory that is missing,
+// a symlink or open to other users: the driver must refuse each with a
+// FailedPrecondition error naming it, start nothing and create nothing.
+func testRuntimeDirChecked(t *testing.T, h Harness) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+	}{
+		{"missing", func(t *testing.T, dir string) { mustRemove(t, dir) }},
+		{"symlink", func(t *testing.T, dir string) {
+			target := t.TempDir() // private, but the link may be a plant
+			mustRemove(t, dir)
+			if err := os.Symlink(target, dir); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"group-writable", func(t *testing.T, dir string) {
+			if err := os.Chmod(dir, 0o770); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := children(t)
+			spec := h.Spec(t)
+			tc.setup(t, spec.RuntimeDir)
+			was, _ := os.Lstat(spec.RuntimeDir)
+			p, err := h.Driver.Launch(context.Background(), spec)
+			if err == nil {
+				_ = process.Kill(context.Background(), p.PID, p.StartTime, killTimeout)
+				t.Fatalf("Launch into a %s runtime directory succeeded: %+v", tc.name, p)
+			}
+			if got, want := errdefs.KindOf(err), errdefs.FailedPrecondition; got != want {
+				t.Errorf("Launch error kind = %q, want %q (%v)", got, want, err)
+			}
+			if !strings.Contains(err.Error(), spec.RuntimeDir) {
+				t.Errorf("Launch error %q does not name the runtime directory", err)
+			}
+			now, _ := os.Lstat(spec.RuntimeDir)
+			if (was == nil) != (now == nil) || was != nil && was.Mode() != now.Mode() {
+				t.Errorf("Launch changed the runtime directory: %v, now %v", was, now)
+			}
+			checkNoNewChildren(t, before)
+		})
+	}
+}
+
+func mustRemove(t *testing.T, p string) {
+	t.Helper()
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func testMissingBinary(t *testing.T, h Harness) {

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"banger/internal/kernelbuild/kerneltest"
+	"banger/internal/testtier"
 )
 
 // Markers the guest's init prints on the serial console.
@@ -37,9 +38,11 @@ const AgentPortName = "org.banger.agent"
 // KernelEnv names a vmlinux to use instead of building banger's kernel.
 const KernelEnv = "BANGER_TEST_KERNEL"
 
-// Binary returns qemu-system-x86_64's path, or skips t.
+// Binary returns qemu-system-x86_64's path, or skips t: booting guests
+// is the guest tier.
 func Binary(t testing.TB) string {
 	t.Helper()
+	testtier.Guest(t)
 	p, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
 		t.Skip("needs qemu-system-x86_64: apt-get install qemu-system-x86")
@@ -51,6 +54,7 @@ func Binary(t testing.TB) string {
 // banger's kernel from kerneltest (built on first use).
 func Kernel(t testing.TB) string {
 	t.Helper()
+	testtier.Guest(t)
 	if p := os.Getenv(KernelEnv); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("%s: %v", KernelEnv, err)

@@ -1,0 +1,10 @@
+//go:build !bangertest
+
+package main
+
+import "banger/internal/vm"
+
+// testHooks is the fault injection of the crash-safety tests; release
+// builds have none. Builds with -tags bangertest take it from the
+// environment (hooks_bangertest.go).
+func testHooks() vm.Hooks { return vm.Hooks{} }

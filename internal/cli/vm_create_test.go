@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"banger/internal/bytesize"
+)
+
+// TestCreateFlagSizes: --memory and --disk-size turn into the request's
+// numbers exactly, or into an error naming the flag; a size too large for
+// 64 bits is an error, never a wrapped number.
+func TestCreateFlagSizes(t *testing.T) {
+	tests := []struct {
+		memory, disk string
+		wantMiB      int
+		wantDisk     int64
+		err          string
+	}{
+		{memory: "2G", disk: "8G", wantMiB: 2048, wantDisk: 8 << 30},
+		{memory: "16T", wantMiB: 16 << 20},
+		{memory: "17592186044672M", err: "--memory: invalid size \"17592186044672M\": too large"},
+		{memory: "16777216T", err: "--memory: invalid size \"16777216T\": too large"},
+		{memory: "1K", err: "--memory 1K: must be a positive whole number of MiB"},
+		{memory: "0", err: "--memory 0: must be a positive whole number of MiB"},
+		{memory: "-1G", err: "--memory: invalid size \"-1G\": a size cannot be negative"},
+		{disk: "9223372036854775807", wantDisk: 9223372036854775807},
+		{disk: "9223372036854775808", err: "--disk-size: invalid size \"9223372036854775808\": too large"},
+		{disk: "0", err: "--disk-size 0: must be positive"},
+	}
+	for _, tt := range tests {
+		c := createFlags{memory: tt.memory, disk: tt.disk, vcpuSet: func() bool { return false }}
+		req, err := c.request()
+		if tt.err != "" {
+			if err == nil || !strings.HasPrefix(err.Error(), tt.err) {
+				t.Errorf("--memory %q --disk-size %q: error %v, want %q", tt.memory, tt.disk, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || req.MemoryMiB != tt.wantMiB || req.DiskBytes != tt.wantDisk {
+			t.Errorf("--memory %q --disk-size %q = %d MiB, %d bytes, %v; want %d MiB, %d bytes",
+				tt.memory, tt.disk, req.MemoryMiB, req.DiskBytes, err, tt.wantMiB, tt.wantDisk)
+		}
+	}
+}
+
+// FuzzCreateFlagSizes: whatever --memory and --disk-size say, the request
+// carries exactly the sizes they parse to, or the flags are refused.
+func FuzzCreateFlagSizes(f *testing.F) {
+	for _, s := range [][2]string{{"2G", "8G"}, {"17592186044672M", ""}, {"16383.99999T", "1.5G"}, {"8388607T", "9223372036854775807"}, {"1e3", "0x10"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, memory, disk string) {
+		c := createFlags{memory: memory, disk: disk, vcpuSet: func() bool { return false }}
+		req, err := c.request()
+		if err != nil {
+			return
+		}
+		if memory != "" {
+			n, perr := bytesize.Parse(memory)
+			if perr != nil || req.MemoryMiB <= 0 || int64(req.MemoryMiB) != n>>20 || n%bytesize.MiB != 0 {
+				t.Fatalf("--memory %q gave memory_mib %d (parse %d, %v)", memory, req.MemoryMiB, n, perr)
+			}
+		}
+		if disk != "" {
+			n, perr := bytesize.Parse(disk)
+			if perr != nil || req.DiskBytes <= 0 || req.DiskBytes != n {
+				t.Fatalf("--disk-size %q gave disk_bytes %d (parse %d, %v)", disk, req.DiskBytes, n, perr)
+			}
+		}
+	})
+}

@@ -1,0 +1,43 @@
+package images
+
+import "time"
+
+// Image is a registered or built root filesystem plus the kernel it boots
+// with.
+type Image struct {
+	ID         string
+	Name       string
+	RootFS     string
+	RootFSSize int64
+	Kernel     string
+	Initrd     string // empty when the kernel needs none
+	CreatedAt  time.Time
+}
+
+// RegisterRequest names existing host files to record as an image: see
+// Service.Register.
+type RegisterRequest struct {
+	Name   string
+	RootFS string
+	Kernel string
+	Initrd string // optional
+}
+
+// BuildRequest asks for an image built from Debian packages: see
+// Service.Build. Empty fields take defaults.
+type BuildRequest struct {
+	Name     string // DefaultImage
+	Suite    string // the builder's default suite
+	Packages []string
+	Kernel   string // DefaultKernel
+}
+
+// Progress is how far an image build has got: its current step, and, when
+// Fraction is non-zero, how far that step has got (0 to 1).
+type Progress struct {
+	Step     string
+	Index    int // 1-based step number
+	Total    int // steps of the build
+	Detail   string
+	Fraction float64
+}
