@@ -15,15 +15,19 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"banger/internal/store"
+	"banger/internal/vm"
 )
 
-// floorBootArgs matches the kernel command line banger sends.
-const floorBootArgs = "console=ttyS0 reboot=k panic=1 pci=off"
+// floorBootArgs is the kernel command line banger sends a VM without
+// network, from banger's own spec-building code.
+var floorBootArgs = vm.VMMSpec(store.VM{}, store.Image{}).BootArgs
 
 // floor is the least a client must do to run a VM's lifecycle on the fake
 // Firecracker: start the process, wait for its socket, configure it, boot
 // it, press CTRL+ALT+DEL and wait for the exit. It uses plain net/http and
-// no banger code, and does no disk work: every floor VM is given the same
+// no banger code but the boot arguments, and does no disk work: every floor VM is given the same
 // existing root and work disks.
 type floor struct {
 	bin    string // the fake firecracker

@@ -1,52 +1,16 @@
 package bench
 
 import (
-	"bytes"
+	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"banger/internal/vmm"
-	"banger/internal/vmm/qemu"
 )
 
-// TestFloorArgsMatchBanger checks that the floor's hand-written qemu
-// command line is banger's, less what only a managed VMM needs: its name,
-// the QMP socket and starting paused.
-func TestFloorArgsMatchBanger(t *testing.T) {
-	dir := t.TempDir()
-	spec := vmm.Spec{
-		ID:         "vm1",
-		VCPUs:      guestVCPUs,
-		MemoryMiB:  guestMemory,
-		Kernel:     filepath.Join(dir, "vmlinux"),
-		BootArgs:   floorBootArgs,
-		RootDisk:   filepath.Join(dir, "root.ext4"),
-		WorkDisk:   filepath.Join(dir, "work.ext4"),
-		RuntimeDir: filepath.Join(dir, "run"),
-		VsockPath:  filepath.Join(dir, "run", "vsock.sock"),
-	}
-	var want []string
-	banger := qemu.Args(spec, "tcg")
-	for i := 0; i < len(banger); i++ {
-		switch banger[i] {
-		case "-name", "-qmp":
-			i++
-		case "-S":
-		default:
-			want = append(want, banger[i])
-		}
-	}
-	got := floorArgs("tcg", spec.Kernel, spec.RootDisk, spec.WorkDisk, spec.VsockPath)
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("floor command line differs from banger's (-banger +floor):\n%s", diff)
-	}
-}
-
 func TestArgAfter(t *testing.T) {
-	args := bytes.Split([]byte("qemu-system-x86_64\x00-M\x00microvm\x00-accel\x00tcg\x00-S"), []byte{0})
+	args := []string{"qemu-system-x86_64", "-M", "microvm", "-accel", "tcg", "-S"}
 	tests := []struct {
 		flag, want string
 	}{
@@ -58,6 +22,59 @@ func TestArgAfter(t *testing.T) {
 	for _, tt := range tests {
 		if got := argAfter(args, tt.flag); got != tt.want {
 			t.Errorf("argAfter(%s) = %q, want %q", tt.flag, got, tt.want)
+		}
+	}
+}
+
+func TestDropArgs(t *testing.T) {
+	args := []string{"qemu", "-name", "x", "-qmp", "unix:/r/api.sock,server=on,wait=off", "-S", "-m", "512M"}
+	kept, found := dropArgs(args, floorDropped)
+	if diff := cmp.Diff([]string{"qemu", "-name", "x", "-m", "512M"}, kept); diff != "" {
+		t.Errorf("kept (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]bool{"-S": true, "-qmp": true}, found); diff != "" {
+		t.Errorf("found (-want +got):\n%s", diff)
+	}
+}
+
+func TestNormalise(t *testing.T) {
+	n := vmNames{dir: "/f/0", runDir: "/f/0/run", id: "abc123", tap: "bf-01", mac: "0a:01:02:03:04:05", ip: "10.77.0.2"}
+	argv := []string{
+		"-name", "banger-abc123",
+		"-append", "console=ttyS0 banger.ip=10.77.0.2/24 banger.gw=10.77.0.1",
+		"id=rootfs,file=/f/0/root.ext4",
+		"socket,id=agent,path=/f/0/run/vsock.sock",
+		"tap,id=net0,ifname=bf-01",
+		"virtio-net-device,netdev=net0,mac=0a:01:02:03:04:05",
+	}
+	want := []string{
+		"-name", "banger-<id>",
+		"-append", "console=ttyS0 banger.ip=<ip>/24 banger.gw=10.77.0.1",
+		"id=rootfs,file=<vm-dir>/root.ext4",
+		"socket,id=agent,path=<run-dir>/vsock.sock",
+		"tap,id=net0,ifname=<tap>",
+		"virtio-net-device,netdev=net0,mac=<mac>",
+	}
+	if diff := cmp.Diff(want, normalise(argv, n)); diff != "" {
+		t.Errorf("normalise (-want +got):\n%s", diff)
+	}
+	// A VM without network has no MAC, tap or address: nothing is
+	// replaced for them.
+	bare := []string{"-m", "512M"}
+	if diff := cmp.Diff(bare, normalise(bare, vmNames{dir: "/f/0", id: "abc123"})); diff != "" {
+		t.Errorf("normalise without network (-want +got):\n%s", diff)
+	}
+}
+
+func TestLastHost(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"10.77.0.1/24", "10.77.0.254"},
+		{"172.16.4.1/16", "172.16.255.254"},
+		{"192.168.9.17/28", "192.168.9.30"},
+	}
+	for _, tt := range tests {
+		if got := lastHost(netip.MustParsePrefix(tt.in)); got.String() != tt.want {
+			t.Errorf("lastHost(%s) = %s, want %s", tt.in, got, tt.want)
 		}
 	}
 }

@@ -15,6 +15,10 @@ import (
 	"banger/internal/agent/agentclient"
 	"banger/internal/agent/proto"
 	"banger/internal/disk"
+	"banger/internal/store"
+	"banger/internal/vm"
+	"banger/internal/vmm"
+	"banger/internal/vmm/qemu"
 )
 
 // How the guest floor reaches the agent. qemu holds what the host sends
@@ -29,18 +33,26 @@ const (
 )
 
 // guestFloor is the least a program must do to run a command in a fresh
-// real guest: copy the image's root disk sparsely, write the VM's identity
-// into it and make a work disk, all as banger does, start qemu with a
-// hand-written command line of the same machine and devices as banger's
-// (booting at once, without QMP), connect to the agent over its
-// virtio-serial socket, retrying until it answers, and exec the command.
+// real guest on banger's machine. Each floor VM is built by banger's own
+// code: its VMM spec by vm.VMMSpec from a VM record and the image banger
+// registered (the same kernel, initrd and root disk files), its network
+// settings by vm.NetAttachment.Apply (a tap on banger's bridge in the
+// world's network namespace, a MAC from network.MACFor, banger.ip/gw/dns on
+// the kernel command line), its identity files by vm.IdentityFiles, and
+// its qemu command line by qemu.Args. The floor copies the root disk
+// sparsely, writes the identity and makes the work disk as banger does,
+// starts qemu in the namespace booting at once (without -S and QMP: it
+// never talks to qemu), connects to the agent over its virtio-serial
+// socket and execs the command. It has no daemon, store, API, CLI,
+// firewall rules or DNS record, and its tap is made once, before the
+// samples, as banger's warm tap pool makes them before a create.
 type guestFloor struct {
-	bin    string // qemu-system-x86_64
-	accel  string // the accelerator banger's qemu got
-	kernel string
-	rootfs string
-	dir    string // per-VM directories
-	work   *disk.WorkDisks
+	bin   string      // qemu-system-x86_64
+	accel string      // the accelerator banger's qemu got
+	image store.Image // the image banger's VMs boot
+	dir   string      // per-VM directories
+	work  *disk.WorkDisks
+	net   floorNet
 }
 
 // floorSample is the time from the start of a floor run to the end of
@@ -59,66 +71,123 @@ type floorSample struct {
 // shut down to make qemu exit.
 const floorShutdownWait = 15 * time.Second
 
+// floorVM is one VM of the floor: its record, as banger's store would
+// hold it, and the VMM spec banger's code builds from it.
+type floorVM struct {
+	rec  store.VM
+	spec vmm.Spec
+}
+
+// newVM is floor VM i with a fresh id and agent secret.
+func (f guestFloor) newVM(i int) floorVM {
+	dir := filepath.Join(f.dir, strconv.Itoa(i))
+	rec := store.VM{
+		ID:         vm.NewID(),
+		Name:       "floor-" + strconv.Itoa(i),
+		VCPUs:      guestVCPUs,
+		MemoryMiB:  guestMemory,
+		DiskBytes:  guestDisk,
+		Dir:        dir,
+		RuntimeDir: filepath.Join(dir, "run"),
+		AgentToken: randomToken(),
+	}
+	spec := vm.VMMSpec(rec, f.image)
+	f.net.attachment(rec.ID).Apply(&spec)
+	return floorVM{rec: rec, spec: spec}
+}
+
+// prepare makes v's directories and disks: the root disk copied from the
+// image with v's identity written into it, and the work disk.
+func (f guestFloor) prepare(ctx context.Context, v floorVM) error {
+	for _, d := range []string{v.rec.Dir, v.rec.RuntimeDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	if err := disk.SparseCopy(ctx, f.image.RootFS, v.spec.RootDisk); err != nil {
+		return fmt.Errorf("copy root disk: %w", err)
+	}
+	if err := disk.WriteFiles(ctx, v.spec.RootDisk, diskFiles(vm.IdentityFiles(v.rec))); err != nil {
+		return fmt.Errorf("write identity: %w", err)
+	}
+	if err := f.work.Create(ctx, v.spec.WorkDisk, v.rec.DiskBytes); err != nil {
+		return fmt.Errorf("create work disk: %w", err)
+	}
+	return nil
+}
+
+// floorProc is a running floor qemu.
+type floorProc struct {
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once qemu has been reaped
+}
+
+// kill ends qemu and waits until it is reaped.
+func (p *floorProc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// launch starts qemu for v in the world's network namespace, where the
+// floor's tap is, in its own session, with the console in v's console
+// log and qemu's messages in its VMM log, as banger's qemu driver does.
+func (f guestFloor) launch(v floorVM) (*floorProc, error) {
+	console, err := os.OpenFile(v.spec.ConsoleLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer console.Close()
+	vmmLog, err := os.OpenFile(v.spec.VMMLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer vmmLog.Close()
+	cmd := exec.Command(f.bin, floorArgs(v.spec, f.accel)...)
+	cmd.Stdout, cmd.Stderr = console, vmmLog
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// A child forked from a thread inside the namespace starts there.
+	if err := f.net.ns.Do(cmd.Start); err != nil {
+		return nil, fmt.Errorf("start %s: %w", f.bin, err)
+	}
+	p := &floorProc{cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
 // run boots floor VM i, runs argv in it and returns when it was done. The
 // VM's qemu is killed and its files removed before run returns.
 func (f guestFloor) run(ctx context.Context, i int, argv []string) (s floorSample, out string, err error) {
-	name := "floor-" + strconv.Itoa(i)
-	dir := filepath.Join(f.dir, strconv.Itoa(i))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return s, "", err
-	}
-	defer os.RemoveAll(dir)
-	root, work := filepath.Join(dir, "root.ext4"), filepath.Join(dir, "work.ext4")
-	sock := filepath.Join(dir, "agent.sock")
-	token := randomToken()
-
+	v := f.newVM(i)
+	defer os.RemoveAll(v.rec.Dir)
 	t0 := time.Now()
-	if err := disk.SparseCopy(ctx, f.rootfs, root); err != nil {
-		return s, "", fmt.Errorf("copy root disk: %w", err)
-	}
-	if err := disk.WriteFiles(ctx, root, identity(name, token)); err != nil {
-		return s, "", fmt.Errorf("write identity: %w", err)
-	}
-	if err := f.work.Create(ctx, work, guestDisk); err != nil {
-		return s, "", fmt.Errorf("create work disk: %w", err)
+	if err := f.prepare(ctx, v); err != nil {
+		return s, "", err
 	}
 	s.disks = time.Since(t0)
 
-	console, err := os.Create(filepath.Join(dir, "console.log"))
+	p, err := f.launch(v)
 	if err != nil {
 		return s, "", err
 	}
-	defer console.Close()
-	cmd := exec.Command(f.bin, floorArgs(f.accel, f.kernel, root, work, sock)...)
-	cmd.Stdout, cmd.Stderr = console, console
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return s, "", fmt.Errorf("start %s: %w", f.bin, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	defer func() { // whatever happened, qemu is gone on return
-		_ = cmd.Process.Kill()
-		<-exited
-	}()
-	c, attempts, err := dialAgent(ctx, sock, token, exited)
+	defer p.kill() // whatever happened, qemu is gone on return
+	c, attempts, err := dialAgent(ctx, v.spec.VsockPath, v.rec.AgentToken, p.exited)
 	s.attempts = attempts
 	if err != nil {
-		tail, _ := os.ReadFile(console.Name())
+		tail, _ := os.ReadFile(v.spec.ConsoleLog)
 		return s, "", fmt.Errorf("%w\nconsole:\n%s", err, lastLines(string(tail), 15))
 	}
 	defer c.Close()
 	s.agent = time.Since(t0)
 
 	var stdout firstOutput
-	p, err := c.Exec(ctx, proto.ExecRequest{Argv: argv}, &stdout, nil)
+	proc, err := c.Exec(ctx, proto.ExecRequest{Argv: argv}, &stdout, nil)
 	if err != nil {
 		return s, "", fmt.Errorf("exec %v: %w", argv, err)
 	}
-	code, err := p.Wait()
+	code, err := proc.Wait()
 	at, out := stdout.result()
 	if err != nil || code != 0 {
 		return s, out, fmt.Errorf("exec %v: exit %d: %v", argv, code, err)
@@ -135,7 +204,7 @@ func (f guestFloor) run(ctx context.Context, i int, argv []string) (s floorSampl
 		return s, out, fmt.Errorf("ask the guest to shut down: %w", err)
 	}
 	select {
-	case <-exited:
+	case <-p.exited:
 		s.shutdown = time.Since(asked)
 	case <-time.After(floorShutdownWait):
 	case <-ctx.Done():
@@ -144,39 +213,44 @@ func (f guestFloor) run(ctx context.Context, i int, argv []string) (s floorSampl
 	return s, out, nil
 }
 
-// floorArgs is the hand-written qemu command line of a floor VM: banger's
-// machine, CPU, memory and devices (see qemu.Args), booting at once.
-func floorArgs(accel, kernel, root, work, agentSock string) []string {
-	return []string{
-		"-M", "microvm,acpi=off,x-option-roms=off,rtc=on",
-		"-accel", accel,
-		"-cpu", "max",
-		"-m", strconv.Itoa(guestMemory) + "M",
-		"-smp", strconv.Itoa(guestVCPUs),
-		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-		"-kernel", kernel,
-		"-append", floorBootArgs + " root=/dev/vda rw",
-		"-drive", "id=rootfs,file=" + root + ",format=raw,if=none",
-		"-device", "virtio-blk-device,drive=rootfs",
-		"-drive", "id=work,file=" + work + ",format=raw,if=none",
-		"-device", "virtio-blk-device,drive=work",
-		"-chardev", "stdio,id=con,signal=off",
-		"-serial", "chardev:con",
-		"-device", "i8042",
-		"-device", "virtio-serial-device",
-		"-chardev", "socket,id=agent,path=" + agentSock + ",server=on,wait=off",
-		"-device", "virtserialport,chardev=agent,name=org.banger.agent",
-	}
+// floorDropped are the arguments of banger's qemu command line the floor
+// leaves out, each with whether a value follows: the floor boots at once
+// instead of paused until QMP's cont, and has no QMP socket.
+var floorDropped = map[string]bool{"-S": false, "-qmp": true}
+
+// floorArgs is the floor's qemu command line for spec: qemu.Args, less
+// floorDropped.
+func floorArgs(spec vmm.Spec, accel string) []string {
+	args, _ := dropArgs(qemu.Args(spec, accel), floorDropped)
+	return args
 }
 
-// identity is what banger writes into a VM's root disk before boot.
-func identity(name, token string) []disk.File {
-	hosts := "127.0.0.1\tlocalhost\n127.0.1.1\t" + name + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-	return []disk.File{
-		{Path: "/etc/hostname", Data: []byte(name + "\n"), Mode: 0o644},
-		{Path: "/etc/hosts", Data: []byte(hosts), Mode: 0o644},
-		{Path: "/etc/banger/agent-token", Data: []byte(token), Mode: 0o600},
+// dropArgs returns args without the flags in drop (and their values where
+// drop says one follows), and which of them it found.
+func dropArgs(args []string, drop map[string]bool) (kept []string, found map[string]bool) {
+	found = map[string]bool{}
+	for i := 0; i < len(args); i++ {
+		hasValue, ok := drop[args[i]]
+		if !ok {
+			kept = append(kept, args[i])
+			continue
+		}
+		found[args[i]] = true
+		if hasValue {
+			i++
+		}
 	}
+	return kept, found
+}
+
+// diskFiles converts the vm service's guest files to the disk package's,
+// as the daemon's adapter between them does.
+func diskFiles(files []vm.GuestFile) []disk.File {
+	out := make([]disk.File, 0, len(files))
+	for _, f := range files {
+		out = append(out, disk.File{Path: f.Path, Data: f.Data, Mode: os.FileMode(f.Mode)})
+	}
+	return out
 }
 
 // dialAgent connects to the agent behind sock until it answers Ready,

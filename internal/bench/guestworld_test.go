@@ -1,10 +1,10 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,12 +29,12 @@ const (
 // newGuestWorld is a world whose daemon boots real guests with the qemu
 // driver: its image is the default image imagetest builds once per
 // machine, with the kernel kerneltest builds.
-func newGuestWorld(b *testing.B) *world {
-	b.Helper()
-	testtier.Guest(b)
-	kernel := kerneltest.Vmlinux(b)
-	rootfs := imagetest.RootFS(b)
-	w := newWorld(b)
+func newGuestWorld(tb testing.TB) *world {
+	tb.Helper()
+	testtier.Guest(tb)
+	kernel := kerneltest.Vmlinux(tb)
+	rootfs := imagetest.RootFS(tb)
+	w := newWorld(tb)
 	w.kernel, w.rootfs = kernel, rootfs
 	// The stop timeout is left at its default: vm run --rm waits for it
 	// when the guest does not shut down.
@@ -42,7 +42,7 @@ func newGuestWorld(b *testing.B) *world {
 		"[vm]\nvcpus = %d\nmemory = \"%dM\"\ndisk_size = \"%dM\"\nimage = %q\n",
 		guestVCPUs, guestMemory, guestDisk>>20, imageName)
 	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {
-		b.Fatalf("write config: %v", err)
+		tb.Fatalf("write config: %v", err)
 	}
 	return w
 }
@@ -60,13 +60,13 @@ func (w *world) warmUp(ctx context.Context) (accel string, took time.Duration) {
 		w.tb.Fatalf("warm-up: create and start a VM: %v\ndaemon log:\n%s", err, w.daemonLog())
 	}
 	took = time.Since(t0)
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", v.PID))
+	argv, err := cmdline(v.PID)
 	if err != nil {
-		w.tb.Fatalf("warm-up: read the command line of qemu pid %d: %v", v.PID, err)
+		w.tb.Fatalf("warm-up: %v", err)
 	}
-	accel = argAfter(bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0}), "-accel")
+	accel = argAfter(argv, "-accel")
 	if accel == "" {
-		w.tb.Fatalf("warm-up: qemu pid %d has no -accel argument: %q", v.PID, cmdline)
+		w.tb.Fatalf("warm-up: qemu pid %d has no -accel argument: %q", v.PID, argv)
 	}
 	if _, err := w.client.KillVM(ctx, name, nil); err != nil {
 		w.tb.Fatalf("warm-up: kill VM: %v", err)
@@ -77,11 +77,20 @@ func (w *world) warmUp(ctx context.Context) (accel string, took time.Duration) {
 	return accel, took
 }
 
+// cmdline is the command line of process pid.
+func cmdline(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return nil, fmt.Errorf("read the command line of pid %d: %w", pid, err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00"), nil
+}
+
 // argAfter returns the argument that follows flag in args, or "".
-func argAfter(args [][]byte, flag string) string {
+func argAfter(args []string, flag string) string {
 	for i := 0; i+1 < len(args); i++ {
-		if string(args[i]) == flag {
-			return string(args[i+1])
+		if args[i] == flag {
+			return args[i+1]
 		}
 	}
 	return ""

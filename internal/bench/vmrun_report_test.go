@@ -7,16 +7,24 @@ import (
 	"time"
 )
 
+// floorScope says what the floor's figures include and exclude.
+const floorScope = "floor: the same machine as banger's VM: the qemu argv of vmm/qemu.Args (less -S and -qmp: it boots at once and never talks to qemu)\n" +
+	"  for a spec from vm.VMMSpec, the same kernel args (vm.NetAttachment.Apply: banger.ip/gw/dns), the same image files,\n" +
+	"  identity files from vm.IdentityFiles, a virtio-net device on a tap on banger's bridge in the same namespace;\n" +
+	"  timed from the root-disk copy to the agent's Ready and the command's first output, as banger's samples are\n" +
+	"  excludes: daemon, store, API, CLI, QMP, tap creation (made once, as banger's warm pool does), firewall rules, DNS record\n"
+
 // reportVMRun prints every sample of banger and of the floor, their
 // medians and the ratio against its goal, and reports the medians as
 // metrics.
 //
 // stopTimeouts is how many deletes found the guest still running at the
-// stop timeout and killed its VMM.
-func reportVMRun(b *testing.B, accel string, warm time.Duration, bs []runSample, fs []floorSample, stopTimeouts int, errs []string) {
+// stop timeout and killed its VMM; host says how busy the host was.
+func reportVMRun(b *testing.B, accel string, warm time.Duration, bs []runSample, fs []floorSample, stopTimeouts int, host string, errs []string) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "`banger vm run --rm -- echo hi` against the floor (qemu -accel %s, %d vCPU, %d MiB, %d MiB work disk; same kernel and image)\n",
 		accel, guestVCPUs, guestMemory, guestDisk>>20)
+	sb.WriteString(floorScope)
 	fmt.Fprintf(&sb, "warm-up: a first create+start took %s ms (accelerator probe and work-disk template, once per daemon); not in the samples\n", ms(warm))
 	const row = "  %-8s %16s %12s %12s   %16s %10s %10s %6s\n"
 	fmt.Fprintf(&sb, row, "(ms)", "banger 1st byte", "banger exit", "banger ready", "floor 1st byte", "disks", "agent", "tries")
@@ -50,6 +58,7 @@ func reportVMRun(b *testing.B, accel string, warm time.Duration, bs []runSample,
 	} else {
 		fmt.Fprintf(&sb, "ratio banger/floor: not measured (banger samples %d, floor samples %d): goal missed\n", len(bs), len(fs))
 	}
+	fmt.Fprintln(&sb, host)
 	fmt.Fprintf(&sb, "errors: %d\n", len(errs))
 	for _, e := range errs {
 		fmt.Fprintf(&sb, "  %s\n", e)

@@ -192,13 +192,14 @@ func (w *world) daemonCPU() time.Duration {
 }
 
 // registerImage registers the world's root disk and kernel as the image
-// every benchmark VM uses.
-func (w *world) registerImage(ctx context.Context) {
+// every benchmark VM uses, and returns it as the daemon holds it.
+func (w *world) registerImage(ctx context.Context) api.Image {
 	w.tb.Helper()
-	_, err := w.client.RegisterImage(ctx, api.RegisterImageRequest{Name: imageName, RootFS: w.rootfs, Kernel: w.kernel})
+	img, err := w.client.RegisterImage(ctx, api.RegisterImageRequest{Name: imageName, RootFS: w.rootfs, Kernel: w.kernel})
 	if err != nil {
 		w.tb.Fatalf("register image: %v", err)
 	}
+	return img
 }
 
 func (w *world) daemonLog() string {

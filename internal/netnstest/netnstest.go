@@ -270,13 +270,13 @@ func Veth(name, peer string, ns *NS) error {
 
 // Open returns the named network namespace (as made by "ip netns add"),
 // closed when the test ends.
-func Open(t *testing.T, name string) *NS {
-	t.Helper()
+func Open(tb testing.TB, name string) *NS {
+	tb.Helper()
 	h, err := netns.GetFromName(name)
 	if err != nil {
-		t.Fatalf("open network namespace %s: %v", name, err)
+		tb.Fatalf("open network namespace %s: %v", name, err)
 	}
-	t.Cleanup(func() { _ = h.Close() })
+	tb.Cleanup(func() { _ = h.Close() })
 	return &NS{h: h}
 }
 

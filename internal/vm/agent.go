@@ -115,7 +115,7 @@ func (s *Service) agentFor(ctx context.Context, rec store.VM) (Agent, proto.Read
 	if err != nil {
 		return nil, proto.Ready{}, err
 	}
-	conn, err := s.driverOf(rec).DialAgent(actx, s.spec(rec, img), vmm.AgentPort)
+	conn, err := s.driverOf(rec).DialAgent(actx, VMMSpec(rec, img), vmm.AgentPort)
 	if err != nil {
 		return nil, proto.Ready{}, err
 	}

@@ -140,7 +140,7 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 		{
 			name: "write-identity",
 			do: func(ctx context.Context) error {
-				if err := s.disks.WriteFiles(ctx, root, identityFiles(*rec)); err != nil {
+				if err := s.disks.WriteFiles(ctx, root, IdentityFiles(*rec)); err != nil {
 					return fmt.Errorf("write the identity of %s into its root disk: %w", rec.Name, err)
 				}
 				return nil
@@ -161,9 +161,10 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 	}...)
 }
 
-// identityFiles are what makes a copy of an image this VM: its hostname
-// and the secret its guest agent checks.
-func identityFiles(rec store.VM) []GuestFile {
+// IdentityFiles are what makes a copy of an image this VM: its hostname
+// and the secret its guest agent checks. The benchmarks' floor writes its
+// VMs' identity with it.
+func IdentityFiles(rec store.VM) []GuestFile {
 	hosts := "127.0.0.1\tlocalhost\n127.0.1.1\t" + rec.Name + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 	return []GuestFile{
 		{Path: "/etc/hostname", Data: []byte(rec.Name + "\n"), Mode: 0o644},

@@ -55,6 +55,13 @@ func guestNetArgs(a NetAttachment) string {
 	}, " ")
 }
 
+// Apply puts the attachment into spec: the tap and MAC of the VM's network
+// device, and the guest's network settings on its kernel command line.
+func (a NetAttachment) Apply(spec *vmm.Spec) {
+	spec.Tap, spec.MAC = a.Tap, a.MAC
+	spec.BootArgs = bootArgs + " " + guestNetArgs(a)
+}
+
 func netVM(rec store.VM) NetVM {
 	return NetVM{ID: rec.ID, Name: rec.Name, NAT: rec.NAT, Group: rec.NetGroup}
 }
@@ -87,8 +94,7 @@ func (s *Service) attachStep(rec *store.VM, spec *vmm.Spec) step {
 			if err != nil {
 				return fmt.Errorf("attach %s to the network: %w", rec.Name, err)
 			}
-			spec.Tap, spec.MAC = a.Tap, a.MAC
-			spec.BootArgs = bootArgs + " " + guestNetArgs(a)
+			a.Apply(spec)
 			return nil
 		},
 		undo: func(ctx context.Context) error { return s.detach(ctx, *rec) },

@@ -52,8 +52,10 @@ func (s *Service) Start(ctx context.Context, opID, ref string, progress Progress
 	return s.toVM(ctx, rec), nil
 }
 
-// spec is the VMM configuration of rec.
-func (s *Service) spec(rec store.VM, img store.Image) vmm.Spec {
+// VMMSpec is the VMM configuration of VM rec booting image img, before the
+// network is attached (see NetAttachment.Apply). The benchmarks' floor
+// builds its machine with it, so that it boots what banger boots.
+func VMMSpec(rec store.VM, img store.Image) vmm.Spec {
 	return vmm.Spec{
 		ID:          rec.ID,
 		VCPUs:       rec.VCPUs,
@@ -75,7 +77,7 @@ func (s *Service) spec(rec store.VM, img store.Image) vmm.Spec {
 // startSteps is the start plan. A restarted daemon that finds a VM still
 // "starting" runs all the undo functions in reverse.
 func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
-	spec := s.spec(*rec, img)
+	spec := VMMSpec(*rec, img)
 	var proc vmm.Process
 	return []step{
 		{
