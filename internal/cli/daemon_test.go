@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -130,39 +128,7 @@ func TestHelperListen(t *testing.T) {
 		fmt.Printf("RESULT listen: %v\n", err)
 		return
 	}
-	var (
-		mu           sync.Mutex
-		conns, bytes int64
-		wg           sync.WaitGroup
-	)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns++
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-				n, _ := io.Copy(io.Discard, c)
-				mu.Lock()
-				bytes += n
-				mu.Unlock()
-			}()
-		}
-	}()
-	fmt.Println("READY")
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	ln.Close()
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	fmt.Printf("RESULT conns=%d bytes=%d\n", conns, bytes)
+	peercredtest.ServeAttacker(ln, 5*time.Second)
 }
 
 // victimEnv names the root of the layout TestHelperVictim uses; it is set

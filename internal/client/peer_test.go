@@ -3,12 +3,10 @@ package client
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,38 +39,7 @@ func TestHelperListen(t *testing.T) {
 		fmt.Printf("RESULT chmod: %v\n", err)
 		return
 	}
-	var (
-		mu           sync.Mutex
-		conns, bytes int64
-		wg           sync.WaitGroup
-	)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns++
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				n, _ := io.Copy(io.Discard, c)
-				mu.Lock()
-				bytes += n
-				mu.Unlock()
-			}()
-		}
-	}()
-	fmt.Println("READY")
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	ln.Close()
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	fmt.Printf("RESULT conns=%d bytes=%d\n", conns, bytes)
+	peercredtest.ServeAttacker(ln, 5*time.Second)
 }
 
 // TestRefusesOtherUsersListener: a socket another user listens on, where
