@@ -111,7 +111,7 @@ func Machine(spec vmm.Spec) []error {
 	errs = Append(errs, File("WorkDisk", spec.WorkDisk, false))
 	if spec.Tap != "" {
 		if len(spec.Tap) > MaxIfaceName || strings.ContainsAny(spec.Tap, ", /") {
-			errs = append(errs, fmt.Errorf("Tap: %q is not an interface name of at most %d bytes", spec.Tap, MaxIfaceName))
+			errs = append(errs, fmt.Errorf("%s: %q is not an interface name of at most %d bytes", "Tap", spec.Tap, MaxIfaceName))
 		}
 		if hw, err := net.ParseMAC(spec.MAC); err != nil || len(hw) != 6 {
 			errs = append(errs, fmt.Errorf("MAC: %q is not a 6-byte MAC address like aa:bb:cc:dd:ee:ff", spec.MAC))
