@@ -102,6 +102,13 @@ func TestGuestSSH(t *testing.T) {
 		}
 	})
 
+	t.Run("a port nothing listens on times out clearly", func(t *testing.T) {
+		_, errs, code := w.guestBanger("", "vm", "ssh-proxy", "--wait", "2s", "s", "2222")
+		if code == 0 || !strings.Contains(errs, "nothing listens on port 2222 in VM s") {
+			t.Errorf("ssh-proxy to a closed port: exit %d, stderr:\n%s", code, errs)
+		}
+	})
+
 	t.Run("changed host key is refused", func(t *testing.T) {
 		w.mustGuestBanger("vm", "exec", "s", "--", "sh", "-c",
 			"rm -f /etc/ssh/ssh_host_* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && systemctl restart ssh")
