@@ -33,7 +33,7 @@ func (w *world) runWithHome(t *testing.T, home, bin string, args ...string) (str
 }
 
 // TestGuestSSH drives one offline guest with the real OpenSSH client:
-// banger vm ssh and ssh/scp through the installed Include work on the
+// banger vm ssh and ssh, scp and rsync through the installed Include work on the
 // first connection with StrictHostKeyChecking yes (the host keys came from
 // the agent), a guest whose host keys changed is refused, and deleting the
 // VM removes its pins.
@@ -66,7 +66,7 @@ func TestGuestSSH(t *testing.T) {
 		t.Fatalf("known_hosts after the first connection:\n%s", pins)
 	}
 
-	t.Run("ssh and scp through the include", func(t *testing.T) {
+	t.Run("ssh, scp and rsync through the include", func(t *testing.T) {
 		out, errs, code := w.runWithHome(t, home, w.bin.banger, "ssh-config", "--install")
 		if code != 0 {
 			t.Fatalf("ssh-config --install: exit %d, %s%s", code, out, errs)
@@ -92,6 +92,23 @@ func TestGuestSSH(t *testing.T) {
 		got, err := os.ReadFile(back)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("the file that came back differs (%d bytes, want %d; %v)", len(got), len(data), err)
+		}
+		if _, err := exec.LookPath("rsync"); err == nil {
+			tree := w.path("files/tree")
+			if err := os.MkdirAll(filepath.Join(tree, "sub"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(tree, "sub", "run.sh"), []byte("#!/bin/sh\necho hi\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			rsh := "ssh -F " + cfg + " -o BatchMode=yes"
+			if _, errs, code := w.runWithHome(t, home, "rsync", "-a", "-e", rsh, tree+"/", "s.vm:/root/tree/"); code != 0 {
+				t.Fatalf("rsync in: exit %d: %s", code, errs)
+			}
+			out, errs, code := w.runWithHome(t, home, "ssh", append(sshOpts, "s.vm", "/root/tree/sub/run.sh")...)
+			if code != 0 || out != "hi\n" {
+				t.Fatalf("the rsynced script in the guest: exit %d, stdout %q, stderr %s", code, out, errs)
+			}
 		}
 		out, errs, code = w.runWithHome(t, home, w.bin.banger, "ssh-config", "--uninstall")
 		if code != 0 {
