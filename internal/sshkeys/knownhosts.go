@@ -173,6 +173,9 @@ func (s *Service) write(entries []entry) error {
 		}
 		b.WriteByte('\n')
 	}
+	if old, err := os.ReadFile(s.KnownHostsPath()); err == nil && bytes.Equal(old, b.Bytes()) {
+		return nil // pinned again, unchanged: ssh may be reading it right now
+	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return errdefs.Internalf("create the SSH directory %s: %w", s.dir, err)
 	}

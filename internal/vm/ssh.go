@@ -30,8 +30,8 @@ type SSHKeys interface {
 const authorizedKeysPath = "/etc/ssh/authorized_keys.d/root"
 
 const (
-	// SSHPort is the guest port sshd listens on.
-	SSHPort = 22
+	// sshPort is the guest port sshd listens on.
+	sshPort = 22
 	// pinTimeout bounds asking the agent for host keys.
 	pinTimeout = 5 * time.Second
 )
@@ -137,7 +137,7 @@ func (s *Service) DialGuest(ctx context.Context, ref string, port int, wait time
 		last = err
 		if time.Since(start) > wait {
 			what := fmt.Sprintf("nothing listens on port %d", port)
-			if port == SSHPort {
+			if port == sshPort {
 				what = "sshd does not listen"
 			}
 			return nil, errdefs.Unavailablef("%s in VM %s after %v (last error: %v): check that the image runs it, and see banger vm logs %s", what, rec.Name, wait.Round(time.Second), last, rec.Name)
@@ -159,7 +159,7 @@ func (s *Service) dialOnce(ctx context.Context, rec store.VM, port int) (io.Read
 	if err != nil {
 		return nil, err
 	}
-	if port == SSHPort {
+	if port == sshPort {
 		// sshd listens: the host keys it serves exist by now.
 		if err := s.pinHostKeys(ctx, rec, ag); err != nil {
 			conn.Close()
