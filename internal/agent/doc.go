@@ -34,6 +34,7 @@
 //	GET  /v1/files?path=P   tar of P, entries named from P's base name; trailer Banger-Error on late failure
 //	GET  /v1/ports          [{port, address, proto}] of TCP sockets in LISTEN
 //	GET  /v1/hostkeys       [{type, public_key, fingerprint}] from ssh_host_*_key.pub
+//	POST /v1/tcp?port=N     connect to 127.0.0.1:N (503 when refused), then 101 "Upgrade: banger-tcp" and raw bytes both ways
 //	GET  /v1/metrics        {load1, load5, load15, mem_total, mem_available, disk_total, disk_free, uptime}
 //	POST /v1/shutdown       202, then sync and power off
 //

@@ -152,6 +152,7 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("GET /v1/files", h.handleDownload)
 	mux.HandleFunc("GET /v1/ports", h.handlePorts)
 	mux.HandleFunc("GET /v1/hostkeys", h.handleHostKeys)
+	mux.HandleFunc("POST /v1/tcp", h.handleTCP)
 	mux.HandleFunc("GET /v1/metrics", h.handleMetrics)
 	mux.HandleFunc("POST /v1/shutdown", h.handleShutdown)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -129,7 +129,7 @@ var adapters = []string{
 
 var upper = []string{
 	"banger/internal/daemon", "banger/internal/vm", "banger/internal/images", "banger/internal/doctor",
-	"banger/internal/kernels", "banger/internal/cli", "banger/internal/client", "banger/internal/network",
+	"banger/internal/kernels", "banger/internal/cli", "banger/internal/client", "banger/internal/network", "banger/internal/sshkeys",
 }
 
 func TestImportDirection(t *testing.T) {
@@ -163,7 +163,7 @@ func TestImportDirection(t *testing.T) {
 // adapters and maps their types to the API's wire types.
 var services = []string{
 	"banger/internal/vm", "banger/internal/images", "banger/internal/kernels", "banger/internal/doctor",
-	"banger/internal/network",
+	"banger/internal/network", "banger/internal/sshkeys",
 }
 
 // composers may import the services: the daemon, and bangerd's main that

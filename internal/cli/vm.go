@@ -29,6 +29,8 @@ func (a *app) vmCommand() *cobra.Command {
 		a.vmRunCommand(),
 		a.vmPortsCommand(),
 		a.vmForwardCommand(),
+		a.vmSSHCommand(),
+		a.vmSSHProxyCommand(),
 	)
 	return cmd
 }

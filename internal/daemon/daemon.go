@@ -25,6 +25,7 @@ import (
 	"banger/internal/images"
 	"banger/internal/kernels"
 	"banger/internal/paths"
+	"banger/internal/sshkeys"
 	"banger/internal/store"
 	"banger/internal/vm"
 	"banger/internal/vmm"
@@ -63,6 +64,7 @@ type Daemon struct {
 	net       *netStack // nil when network.enabled is false
 	images    *images.Service
 	kernels   *kernels.Service
+	ssh       *sshkeys.Service
 	// closing is closed when shutdown begins, ending endless streams
 	// (events, followed logs) so in-flight operations can finish.
 	closing chan struct{}
@@ -128,6 +130,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if ns != nil {
 		vmNet = vmNetwork{n: ns}
 	}
+	keys := sshkeys.New(filepath.Join(opts.Layout.StateDir, "ssh"), cfg.DNS.Domain, log)
 	vms := vm.New(vm.Config{
 		Store:    st,
 		Driver:   driver,
@@ -138,6 +141,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Logger:   log,
 		Hooks:    opts.Hooks,
 		Network:  vmNet,
+		SSH:      vmSSH{keys},
 		Agent: func(conn io.ReadWriteCloser, token string) (vm.Agent, error) {
 			return agentclient.New(conn, token)
 		},
@@ -148,6 +152,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		store:  st,
 		driver: driver, driverWhy: why,
 		vms:    vms,
+		ssh:    keys,
 		net:    ns,
 		images: images.New(st, inspector{}, vm.NewID, images.WithBuilder(imageBuilder{}, filepath.Join(opts.Layout.StateDir, "images"))),
 		kernels: kernels.New(kernels.Config{
@@ -162,6 +167,13 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		started:  time.Now(),
 		shutdown: make(chan struct{}),
 	}, nil
+}
+
+// vmSSH adapts the sshkeys service to the vm service.
+type vmSSH struct{ *sshkeys.Service }
+
+func (k vmSSH) Pin(id, name, ip string, keys []string) error {
+	return k.Service.Pin(sshkeys.Target{ID: id, Name: name, IP: ip}, keys)
 }
 
 // vmDirs gives the vm service the layout's VM directories, made privately

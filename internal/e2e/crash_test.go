@@ -15,10 +15,10 @@ import (
 // before each of them in turn.
 var (
 	createSteps = []string{"record", "lease-address", "make-dir", "copy-root-disk", "write-identity", "create-work-disk", "finish"}
-	startSteps  = []string{"mark-starting", "prepare-runtime", "attach-network", "launch-vmm", "boot", "mark-running"}
+	startSteps  = []string{"mark-starting", "prepare-runtime", "write-ssh-key", "attach-network", "launch-vmm", "boot", "mark-running"}
 	stopSteps   = []string{"mark-stopping", "request-shutdown", "wait-exit", "kill-vmm", "detach-network", "release-runtime", "mark-stopped"}
 	killSteps   = []string{"mark-stopping", "kill-vmm", "detach-network", "release-runtime", "mark-stopped"}
-	deleteSteps = append(append([]string{}, stopSteps...), "mark-deleting", "remove-runtime", "remove-files", "release-address", "remove-record")
+	deleteSteps = append(append([]string{}, stopSteps...), "mark-deleting", "remove-runtime", "remove-files", "release-address", "remove-ssh-pins", "remove-record")
 )
 
 // createRounds is how often the create crash loop runs: a crash must be

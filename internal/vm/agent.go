@@ -23,6 +23,11 @@ type Agent interface {
 	// ExecStream starts a command and returns the raw exec stream (frames
 	// of package proto) once the agent has switched protocols.
 	ExecStream(ctx context.Context, req proto.ExecRequest) (io.ReadWriteCloser, error)
+	// HostKeys lists the guest's SSH host keys.
+	HostKeys(ctx context.Context) ([]proto.HostKey, error)
+	// Dial opens a byte stream to TCP port on the guest's loopback; an
+	// unavailable error means nothing listens there (yet).
+	Dial(ctx context.Context, port int) (io.ReadWriteCloser, error)
 	Close() error
 }
 
@@ -129,6 +134,7 @@ func (s *Service) agentFor(ctx context.Context, rec store.VM) (Agent, proto.Read
 		return nil, proto.Ready{}, err
 	}
 	s.agents.put(rec.ID, ag)
+	s.pinOnReady(ctx, rec, ag)
 	return ag, r, nil
 }
 

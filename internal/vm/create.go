@@ -140,7 +140,11 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 		{
 			name: "write-identity",
 			do: func(ctx context.Context) error {
-				if err := s.disks.WriteFiles(ctx, root, IdentityFiles(*rec)); err != nil {
+				keys, err := s.sshFiles()
+				if err != nil {
+					return err
+				}
+				if err := s.disks.WriteFiles(ctx, root, append(IdentityFiles(*rec), keys...)); err != nil {
 					return fmt.Errorf("write the identity of %s into its root disk: %w", rec.Name, err)
 				}
 				return nil

@@ -71,6 +71,7 @@ func (f *faultyDisks) CreateWorkDisk(ctx context.Context, dst string, size int64
 
 type envOpts struct {
 	hooks       Hooks
+	ssh         SSHKeys
 	stopTimeout time.Duration
 }
 
@@ -117,6 +118,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 			VCPUs: 1, MemoryMiB: 128, DiskBytes: 64 << 20, Image: "default", StopTimeout: o.stopTimeout,
 		},
 		Hooks:         o.hooks,
+		SSH:           o.ssh,
 		WatchInterval: 50 * time.Millisecond,
 	})
 	e := &env{t: t, svc: svc, store: st, root: root, img: img, disks: fd}

@@ -96,6 +96,9 @@ type Config struct {
 	// Network wires VMs to the host network; nil means VMs get no network
 	// device.
 	Network Network
+	// SSH is banger's SSH key and known_hosts; nil means VMs get no key
+	// and their host keys are not pinned.
+	SSH SSHKeys
 	// WatchInterval is how often running VMMs are checked for exit; zero
 	// means one second.
 	WatchInterval time.Duration
@@ -116,6 +119,7 @@ type Service struct {
 	connect  AgentConnector
 	agents   agents
 	net      Network
+	ssh      SSHKeys
 
 	watchEvery time.Duration
 	stop       chan struct{}
@@ -151,6 +155,7 @@ func New(cfg Config) *Service {
 		events:     NewBroker(),
 		connect:    cfg.Agent,
 		net:        cfg.Network,
+		ssh:        cfg.SSH,
 		watchEvery: every,
 		stop:       make(chan struct{}),
 	}

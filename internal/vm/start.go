@@ -107,6 +107,7 @@ func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 			},
 			undo: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) },
 		},
+		s.writeSSHKeyStep(rec, spec.RootDisk),
 		s.attachStep(rec, &spec),
 		{
 			name: "launch-vmm",

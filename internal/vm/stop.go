@@ -157,6 +157,12 @@ func (s *Service) deleteSteps(rec *store.VM) []step {
 			}
 			return s.net.Release(ctx, rec.ID)
 		}},
+		{name: "remove-ssh-pins", do: func(ctx context.Context) error {
+			if s.ssh == nil {
+				return nil
+			}
+			return s.ssh.Unpin(rec.ID)
+		}},
 		{name: "remove-record", do: func(ctx context.Context) error { return ignoreNotFound(s.store.DeleteVM(ctx, rec.ID)) }},
 	}
 }

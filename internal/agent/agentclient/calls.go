@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"banger/internal/agent/proto"
@@ -90,3 +91,15 @@ func (d *download) Read(p []byte) (int, error) {
 }
 
 func (d *download) Close() error { return d.resp.Body.Close() }
+
+// Dial connects to TCP port on the guest's loopback and returns the raw
+// byte stream to it. An unavailable error means nothing listens there.
+// Cancelling ctx closes the stream.
+func (c *Client) Dial(ctx context.Context, port int) (io.ReadWriteCloser, error) {
+	path := "/tcp?port=" + strconv.Itoa(port)
+	stream, rd, stop, err := c.openUpgrade(ctx, path, proto.TCPUpgrade, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &rawExec{Conn: stream, rd: rd, stop: stop}, nil
+}

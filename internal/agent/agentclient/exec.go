@@ -99,9 +99,15 @@ func (c *Client) openExec(ctx context.Context, req proto.ExecRequest) (net.Conn,
 	if err != nil {
 		return nil, nil, nil, errdefs.InvalidArgumentf("encode exec request: %w", err)
 	}
+	return c.openUpgrade(ctx, "/exec", proto.ExecUpgrade, body)
+}
+
+// openUpgrade opens a stream, POSTs body to path asking to switch to
+// protocol upgrade, and waits for the agent to switch.
+func (c *Client) openUpgrade(ctx context.Context, path, upgrade string, body []byte) (net.Conn, *bufio.Reader, func() bool, error) {
 	stream, err := c.sess.Open()
 	if err != nil {
-		return nil, nil, nil, c.transportError(ctx, http.MethodPost, "/exec", err)
+		return nil, nil, nil, c.transportError(ctx, http.MethodPost, path, err)
 	}
 	stop := context.AfterFunc(ctx, func() { stream.SetDeadline(time.Now()); stream.Close() })
 	fail := func(err error) (net.Conn, *bufio.Reader, func() bool, error) {
@@ -109,31 +115,33 @@ func (c *Client) openExec(ctx context.Context, req proto.ExecRequest) (net.Conn,
 		stream.Close()
 		return nil, nil, nil, err
 	}
-	hreq, err := http.NewRequest(http.MethodPost, baseURL+"/exec", bytes.NewReader(body))
+	hreq, err := http.NewRequest(http.MethodPost, baseURL+path, bytes.NewReader(body))
 	if err != nil {
-		return fail(errdefs.Internalf("build exec request: %w", err))
+		return fail(errdefs.Internalf("build %s request: %w", path, err))
 	}
 	hreq.Header.Set("Authorization", "Bearer "+c.token)
-	hreq.Header.Set("Content-Type", "application/json")
+	if len(body) > 0 {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
 	hreq.Header.Set("Connection", "Upgrade")
-	hreq.Header.Set("Upgrade", proto.ExecUpgrade)
+	hreq.Header.Set("Upgrade", upgrade)
 	if err := hreq.Write(stream); err != nil {
-		return fail(c.transportError(ctx, http.MethodPost, "/exec", err))
+		return fail(c.transportError(ctx, http.MethodPost, path, err))
 	}
 	rd := bufio.NewReader(stream)
 	resp, err := http.ReadResponse(rd, hreq)
 	if err != nil {
-		return fail(c.transportError(ctx, http.MethodPost, "/exec", err))
+		return fail(c.transportError(ctx, http.MethodPost, path, err))
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		defer resp.Body.Close()
 		if resp.StatusCode/100 == 2 {
-			return fail(errdefs.Internalf("agent answered exec with %s instead of switching protocols: is it a banger-agent?", resp.Status))
+			return fail(errdefs.Internalf("agent answered %s with %s instead of switching protocols: is it a banger-agent?", path, resp.Status))
 		}
 		return fail(decodeError(resp))
 	}
-	if !strings.EqualFold(resp.Header.Get("Upgrade"), proto.ExecUpgrade) {
-		return fail(errdefs.Internalf("agent switched exec to protocol %q, want %q", resp.Header.Get("Upgrade"), proto.ExecUpgrade))
+	if !strings.EqualFold(resp.Header.Get("Upgrade"), upgrade) {
+		return fail(errdefs.Internalf("agent switched %s to protocol %q, want %q", path, resp.Header.Get("Upgrade"), upgrade))
 	}
 	return stream, rd, stop, nil
 }

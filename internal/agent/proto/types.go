@@ -13,6 +13,9 @@ const (
 	SerialPortName = "org.banger.agent"
 	// ExecUpgrade is the Upgrade token of POST /v1/exec.
 	ExecUpgrade = "banger-exec"
+	// TCPUpgrade is the Upgrade token of POST /v1/tcp: after it the stream
+	// carries raw bytes to and from a guest TCP port.
+	TCPUpgrade = "banger-tcp"
 	// ErrorTrailer is the HTTP trailer that carries an error that happened
 	// after a streamed response (GET /v1/files) had started.
 	ErrorTrailer = "Banger-Error"
