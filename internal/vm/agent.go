@@ -23,6 +23,13 @@ type Agent interface {
 	// ExecStream starts a command and returns the raw exec stream (frames
 	// of package proto) once the agent has switched protocols.
 	ExecStream(ctx context.Context, req proto.ExecRequest) (io.ReadWriteCloser, error)
+	// Upload extracts a tar stream under the guest directory dir.
+	Upload(ctx context.Context, dir string, tarStream io.Reader) error
+	// Download returns a tar stream of a guest path; reading it fails,
+	// rather than ending, when the agent failed part-way.
+	Download(ctx context.Context, path string) (io.ReadCloser, error)
+	// Stat reports what a guest path is, symlinks followed.
+	Stat(ctx context.Context, path string) (proto.Stat, error)
 	Close() error
 }
 
