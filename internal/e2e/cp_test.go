@@ -167,6 +167,20 @@ func testCp(t *testing.T, w *world, name string) {
 		t.Errorf("tar from the guest on stdout (-want +got):\n%s", diff)
 	}
 
+	// A hostile tar on stdin is refused by the guest, and the refusal
+	// reaches the user even though the rest of the stream was not read.
+	var hostile bytes.Buffer
+	tw = tar.NewWriter(&hostile)
+	tw.WriteHeader(&tar.Header{Name: "../escaped", Typeflag: tar.TypeReg, Mode: 0o644, Size: 8 << 20})
+	io.CopyN(tw, rand.Reader, 8<<20)
+	tw.Close()
+	if _, errs, code := w.guestBanger(hostile.String(), "vm", "cp", "-", name+":/root/in"); code == 0 || !strings.Contains(errs, `contains ".."`) {
+		t.Errorf("hostile tar on stdin: exit %d, stderr %q; want the guest's refusal", code, errs)
+	}
+	if out := w.mustGuestBanger("vm", "exec", name, "--", "sh", "-c", "ls /root/escaped 2>&1 || true"); !strings.Contains(out, "No such file") {
+		t.Errorf("/root/escaped exists after a refused upload: %q", out)
+	}
+
 	// A path missing in the guest, a missing VM and both sides in VMs.
 	for _, tt := range []struct {
 		args []string
