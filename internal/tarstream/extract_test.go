@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"banger/internal/testtier"
 )
 
 type ent struct {
@@ -55,10 +57,14 @@ func TestSetIDBitsDropped(t *testing.T) {
 			t.Errorf("%s: mode %v, %v; want 0755 without set-id bits", n, st.Mode(), err)
 		}
 	}
-	if os.Geteuid() != 0 {
-		return // keeping owners needs root
-	}
-	dir = t.TempDir()
+}
+
+// TestKeepOwner: with KeepOwner (the agent, as root) owners and set-id
+// bits are kept.
+func TestKeepOwner(t *testing.T) {
+	testtier.Root(t)
+	a := archive(t, ent{name: "suid", typ: tar.TypeReg, mode: 0o4755, body: "x"})
+	dir := t.TempDir()
 	if _, err := Extract(dir, bytes.NewReader(a), Options{KeepOwner: true}); err != nil {
 		t.Fatal(err)
 	}
