@@ -32,6 +32,7 @@
 //	POST /v1/exec           {argv, env, cwd, tty, rows, cols, stdin}, then 101 "Upgrade: banger-exec"
 //	PUT  /v1/files?path=D   tar body extracted under D (created 0755) → {entries}
 //	GET  /v1/files?path=P   tar of P, entries named from P's base name; trailer Banger-Error on late failure
+//	GET  /v1/stat?path=P    {path, dir, mode, size, mod_time} of P, symlinks followed
 //	GET  /v1/ports          [{port, address, proto}] of TCP sockets in LISTEN
 //	GET  /v1/hostkeys       [{type, public_key, fingerprint}] from ssh_host_*_key.pub
 //	POST /v1/tcp?port=N     connect to 127.0.0.1:N (503 when refused), then 101 "Upgrade: banger-tcp" and raw bytes both ways
@@ -55,9 +56,8 @@
 // the working directory defaults to /root. If the host's stream ends or
 // breaks the protocol before the exit, the process group is killed.
 //
-// Tar upload. Entries are resolved through an os.Root on the target
-// directory: names with ".." or absolute names, hard links to outside, and
-// writes through symlinks that leave the directory are refused, as are
-// device nodes, fifos and sockets. Numeric ownership, modes (set-id bits
+// Tar upload. Entries are extracted by package tarstream: names with ".."
+// or absolute names, hard links to outside, and writes through symlinks
+// are refused, as are device nodes, fifos and sockets. Numeric ownership, modes (set-id bits
 // included) and modification times are kept.
 package agent

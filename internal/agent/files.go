@@ -5,10 +5,13 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 
 	"banger/internal/agent/proto"
 	"banger/internal/errdefs"
+	"banger/internal/tarstream"
 )
 
 // handleUpload extracts the tar body under the directory ?path=, creating
@@ -23,8 +26,12 @@ func (h *handler) handleUpload(w http.ResponseWriter, r *http.Request) {
 	if limit <= 0 {
 		limit = defaultMaxUpload
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		writeError(w, errdefs.FailedPreconditionf("create upload directory: %w", err))
+		return
+	}
 	body := http.MaxBytesReader(w, r.Body, limit)
-	n, err := extractTar(dir, body)
+	n, err := tarstream.Extract(dir, body, tarstream.Options{KeepOwner: true})
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -56,8 +63,32 @@ func (h *handler) handleDownload(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.Header().Set("Trailer", proto.ErrorTrailer)
 	w.WriteHeader(http.StatusOK)
-	if err := writeTar(w, p); err != nil {
+	top := filepath.Base(p)
+	if p == "/" {
+		top = "."
+	}
+	if err := tarstream.Write(w, p, top, nil); err != nil {
 		msg := strings.NewReplacer("\r", " ", "\n", " ").Replace(err.Error())
 		w.Header().Set(proto.ErrorTrailer, msg)
 	}
+}
+
+// handleStat reports what ?path= is, following symlinks, so the host can
+// decide where a copy goes (into a directory, over a file, or new).
+func (h *handler) handleStat(w http.ResponseWriter, r *http.Request) {
+	p, err := guestPath("path", r.URL.Query().Get("path"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			writeError(w, errdefs.NotFoundf("%s does not exist in the guest", p))
+			return
+		}
+		writeError(w, errdefs.Internalf("stat %s: %w", p, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, proto.Stat{Path: p, Dir: st.IsDir(), Mode: uint32(st.Mode()), Size: st.Size(), ModTime: st.ModTime()})
 }

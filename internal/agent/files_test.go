@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"banger/internal/agent/proto"
 	"banger/internal/errdefs"
 	"banger/internal/testtier"
 )
@@ -177,6 +178,9 @@ func TestFilesErrors(t *testing.T) {
 		{"download relative", func() error { _, err := c.Download(ctx, "etc/passwd"); return err }, errdefs.InvalidArgument},
 		{"upload relative", func() error { return c.Upload(ctx, "tmp/x", buildTar(t, nil)) }, errdefs.InvalidArgument},
 		{"upload into a file", func() error { return c.Upload(ctx, file, buildTar(t, nil)) }, errdefs.FailedPrecondition},
+		{"stat missing", func() error { _, err := c.Stat(ctx, "/no/such/path"); return err }, errdefs.NotFound},
+		{"stat under a file", func() error { _, err := c.Stat(ctx, file+"/x"); return err }, errdefs.NotFound},
+		{"stat relative", func() error { _, err := c.Stat(ctx, "etc"); return err }, errdefs.InvalidArgument},
 		{"upload garbage", func() error {
 			return c.Upload(ctx, t.TempDir(), bytes.NewReader(bytes.Repeat([]byte("garbage!"), 200)))
 		}, errdefs.InvalidArgument},
@@ -187,6 +191,32 @@ func TestFilesErrors(t *testing.T) {
 				t.Errorf("error kind = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestStat(t *testing.T) {
+	srv, _ := newServer(t)
+	c := serveUnix(t, srv, token)
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("hello"), 0o640)
+	os.Symlink("file", filepath.Join(dir, "link"))
+	for _, tt := range []struct {
+		path string
+		want proto.Stat
+	}{
+		{dir + "/", proto.Stat{Path: dir, Dir: true}},
+		{file, proto.Stat{Path: file, Mode: 0o640, Size: 5}},
+		{filepath.Join(dir, "link"), proto.Stat{Path: filepath.Join(dir, "link"), Mode: 0o640, Size: 5}},
+	} {
+		got, err := c.Stat(ctx, tt.path)
+		if err != nil {
+			t.Fatalf("Stat(%s): %v", tt.path, err)
+		}
+		if got.Path != tt.want.Path || got.Dir != tt.want.Dir || (!got.Dir && (got.Mode != tt.want.Mode || got.Size != tt.want.Size)) || got.ModTime.IsZero() {
+			t.Errorf("Stat(%s) = %+v, want %+v", tt.path, got, tt.want)
+		}
 	}
 }
 

@@ -43,24 +43,3 @@ func TestListeningPortsFromProcFixture(t *testing.T) {
 		t.Errorf("listeningPorts accepted a malformed address")
 	}
 }
-
-func TestEntryName(t *testing.T) {
-	tests := []struct {
-		in, want string
-		ok       bool
-	}{
-		{"a/b", "a/b", true},
-		{"./a//b/", "a/b", true},
-		{"./", ".", true},
-		{"../a", "", false},
-		{"a/../b", "", false},
-		{"/etc/passwd", "", false},
-		{"", "", false},
-	}
-	for _, tt := range tests {
-		got, err := entryName(tt.in)
-		if got != tt.want || (err == nil) != tt.ok {
-			t.Errorf("entryName(%q) = %q, %v; want %q, ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
-}

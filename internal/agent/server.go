@@ -150,6 +150,7 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("POST /v1/exec", h.handleExec)
 	mux.HandleFunc("PUT /v1/files", h.handleUpload)
 	mux.HandleFunc("GET /v1/files", h.handleDownload)
+	mux.HandleFunc("GET /v1/stat", h.handleStat)
 	mux.HandleFunc("GET /v1/ports", h.handlePorts)
 	mux.HandleFunc("GET /v1/hostkeys", h.handleHostKeys)
 	mux.HandleFunc("POST /v1/tcp", h.handleTCP)

@@ -220,3 +220,23 @@ type Check struct {
 type DoctorReport struct {
 	Checks []Check `json:"checks"`
 }
+
+// FileStat is what a path in a running guest is, symlinks followed
+// (GET /v1/vms/{ref}/stat?path=P).
+type FileStat struct {
+	Path    string    `json:"path"`
+	Dir     bool      `json:"dir"`
+	Mode    uint32    `json:"mode"` // Go fs.FileMode bits
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"mod_time"`
+}
+
+// Copy routes: PUT /v1/vms/{ref}/files?path=DIR takes a tar body
+// (Content-Type TarType) and extracts it under DIR in the guest; GET
+// /v1/vms/{ref}/files?path=P answers a tar of P whose entries start with
+// P's base name. An error after a download started is in the
+// FilesErrorTrailer trailer.
+const (
+	TarType           = "application/x-tar"
+	FilesErrorTrailer = "Banger-Error"
+)

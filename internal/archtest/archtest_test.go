@@ -109,9 +109,11 @@ var allowed = map[string][]string{
 	"banger/internal/api":      {"banger/internal/errdefs"},
 	"banger/internal/errdefs":  {},
 	"banger/internal/bytesize": {},
-	"banger/internal/client":   {"banger/internal/api", "banger/internal/errdefs", "banger/internal/agent/proto", "banger/internal/peercred"},
+	// Shared by the guest agent and the CLI: a leaf.
+	"banger/internal/tarstream": {"banger/internal/errdefs"},
+	"banger/internal/client":    {"banger/internal/api", "banger/internal/errdefs", "banger/internal/agent/proto", "banger/internal/peercred"},
 	"banger/internal/cli": {"banger/internal/api", "banger/internal/client", "banger/internal/errdefs",
-		"banger/internal/bytesize", "banger/internal/paths", "banger/internal/agent/proto"},
+		"banger/internal/bytesize", "banger/internal/paths", "banger/internal/agent/proto", "banger/internal/tarstream"},
 	// The agent's wire types are shared by the guest, the daemon and the CLI.
 	"banger/internal/agent/proto": {},
 	"banger/cmd/banger":           {"banger/internal/cli"},

@@ -26,6 +26,7 @@ func (a *app) vmCommand() *cobra.Command {
 		a.vmShowCommand(),
 		a.vmLogsCommand(),
 		a.vmExecCommand(),
+		a.vmCpCommand(),
 		a.vmRunCommand(),
 		a.vmPortsCommand(),
 		a.vmForwardCommand(),

@@ -49,6 +49,9 @@ func (d *Daemon) routes(mux *routeMux) http.Handler {
 	mux.HandleFunc("POST "+v+"/vms/{ref}/exec", d.execVM)
 	mux.HandleFunc("POST "+v+"/vms/{ref}/tcp", d.tcpVM)
 	mux.HandleFunc("GET "+v+"/vms/{ref}/ports", d.vmPorts)
+	mux.HandleFunc("GET "+v+"/vms/{ref}/stat", d.statFile)
+	mux.HandleFunc("GET "+v+"/vms/{ref}/files", d.downloadFiles)
+	mux.HandleFunc(uploadRoute, d.uploadFiles)
 	mux.HandleFunc("GET "+v+"/vms/{ref}/forwards", d.listForwards)
 	mux.HandleFunc("POST "+v+"/vms/{ref}/forwards", d.addForward)
 	mux.HandleFunc("DELETE "+v+"/vms/{ref}/forwards/{port}", d.removeForward)
@@ -69,7 +72,7 @@ func (d *Daemon) routes(mux *routeMux) http.Handler {
 	mux.HandleFunc("GET "+v+"/system/info", d.info)
 	mux.HandleFunc("GET "+v+"/system/doctor", d.doctor)
 	mux.HandleFunc("POST "+v+"/system/shutdown", d.shutdownDaemon)
-	return d.middleware(d.readBody(d.routeErrors(mux)))
+	return d.middleware(d.readBody(mux, d.routeErrors(mux)))
 }
 
 // middleware gives every request an operation id (in its context, in the

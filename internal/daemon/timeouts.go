@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"banger/internal/api"
 	"banger/internal/errdefs"
 )
 
@@ -41,6 +42,11 @@ func (d *Daemon) idleTimeout() time.Duration {
 	return DefaultIdleTimeout
 }
 
+// uploadRoute is the one route whose body is a stream (a tar of any size
+// for vm cp): readBody lets it through unread, and the route reads it
+// under a per-read deadline instead (see uploadFiles).
+const uploadRoute = "PUT " + api.Version + "/vms/{ref}/files"
+
 // readBody reads the whole request body, at most maxBody bytes, before the
 // route runs, under a read deadline of bodyTimeout: a client that trickles
 // its body is answered invalid_argument and disconnected when the deadline
@@ -48,14 +54,15 @@ func (d *Daemon) idleTimeout() time.Duration {
 // what follows may take as long as it needs: long operations, and the
 // streaming routes (exec, followed logs, events, build progress) that keep
 // their connections open on purpose. Requests without a body get no
-// deadline at all.
+// deadline at all. The one exception is uploadRoute, matched by mux's
+// pattern: its body is passed on unread.
 //
 // http.Server's ReadTimeout is not used for this: a route that does not
 // read its body would keep it armed while it runs, and a client cut off by
 // it gets a closed connection with no word of why.
-func (d *Daemon) readBody(next http.Handler) http.Handler {
+func (d *Daemon) readBody(mux *routeMux, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == nil || r.Body == http.NoBody {
+		if _, pattern := mux.Handler(r); r.Body == nil || r.Body == http.NoBody || pattern == uploadRoute {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -99,7 +99,7 @@ func TestGuestRun(t *testing.T) {
 }
 
 // TestGuestLifecycle keeps one guest through stdin, an interactive shell
-// on a terminal, stop/start persistence of /root, a daemon restart and
+// on a terminal, vm cp both ways (and to the stopped VM), stop/start persistence of /root, a daemon restart and
 // delete.
 func TestGuestLifecycle(t *testing.T) {
 	w := newGuestWorld(t)
@@ -121,7 +121,17 @@ func TestGuestLifecycle(t *testing.T) {
 	})
 	w.t = t
 
+	t.Run("vm cp", func(t *testing.T) {
+		w.t = t
+		testCp(t, w, "g")
+	})
+	w.t = t
+
 	w.mustGuestBanger("vm", "stop", "g")
+	_, errs, code = w.guestBanger("", "vm", "cp", "/etc/hostname", "g:/root/")
+	if code == 0 || !strings.Contains(errs, "VM g is stopped: start it with banger vm start g") {
+		t.Errorf("vm cp to a stopped VM: exit %d, stderr %q", code, errs)
+	}
 	// The guest agent ended the guest: the stop did not fall back to a kill.
 	if log := w.daemonLog(); strings.Contains(log, "did not shut down in time") || strings.Contains(log, "did not take the shutdown request") {
 		t.Errorf("graceful stop fell back:\n%s", log)

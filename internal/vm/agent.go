@@ -28,6 +28,13 @@ type Agent interface {
 	// Dial opens a byte stream to TCP port on the guest's loopback; an
 	// unavailable error means nothing listens there (yet).
 	Dial(ctx context.Context, port int) (io.ReadWriteCloser, error)
+	// Upload extracts a tar stream under the guest directory dir.
+	Upload(ctx context.Context, dir string, tarStream io.Reader) error
+	// Download returns a tar stream of a guest path; reading it fails,
+	// rather than ending, when the agent failed part-way.
+	Download(ctx context.Context, path string) (io.ReadCloser, error)
+	// Stat reports what a guest path is, symlinks followed.
+	Stat(ctx context.Context, path string) (proto.Stat, error)
 	Close() error
 }
 

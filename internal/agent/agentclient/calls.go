@@ -103,3 +103,15 @@ func (c *Client) Dial(ctx context.Context, port int) (io.ReadWriteCloser, error)
 	}
 	return &rawExec{Conn: stream, rd: rd, stop: stop}, nil
 }
+
+// Stat reports what path is in the guest, symlinks followed; a missing
+// path is a not_found error.
+func (c *Client) Stat(ctx context.Context, path string) (proto.Stat, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/stat", url.Values{"path": {path}}, nil)
+	if err != nil {
+		return proto.Stat{}, err
+	}
+	defer resp.Body.Close()
+	var st proto.Stat
+	return st, decodeBody(resp, "/stat", &st)
+}

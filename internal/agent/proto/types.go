@@ -89,3 +89,15 @@ type Error struct {
 type UploadResult struct {
 	Entries int `json:"entries"`
 }
+
+// Stat answers GET /v1/stat: what a guest path is, symlinks followed.
+type Stat struct {
+	// Path is the path asked for, cleaned.
+	Path string `json:"path"`
+	// Dir is true for a directory.
+	Dir bool `json:"dir"`
+	// Mode is the Go fs.FileMode bits.
+	Mode    uint32    `json:"mode"`
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"mod_time"`
+}
