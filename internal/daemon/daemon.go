@@ -139,7 +139,11 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Hooks:    opts.Hooks,
 		Network:  vmNet,
 		Agent: func(conn io.ReadWriteCloser, token string) (vm.Agent, error) {
-			return agentclient.New(conn, token)
+			c, err := agentclient.New(conn, token)
+			if err != nil {
+				return nil, err
+			}
+			return agentSession{c}, nil
 		},
 	})
 	return &Daemon{

@@ -47,6 +47,7 @@ func (d *Daemon) routes(mux *routeMux) http.Handler {
 	mux.HandleFunc("GET "+v+"/vms/{ref}/logs", d.vmLogs)
 	mux.HandleFunc("POST "+v+"/vms/{ref}/wait", d.waitVM)
 	mux.HandleFunc("POST "+v+"/vms/{ref}/exec", d.execVM)
+	mux.HandleFunc("PUT "+v+"/vms/{ref}/workspace", d.prepareWorkspace)
 	mux.HandleFunc("GET "+v+"/vms/{ref}/ports", d.vmPorts)
 	mux.HandleFunc("GET "+v+"/vms/{ref}/forwards", d.listForwards)
 	mux.HandleFunc("POST "+v+"/vms/{ref}/forwards", d.addForward)

@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
+	"banger/internal/api"
 	"banger/internal/errdefs"
 )
 
@@ -60,6 +62,12 @@ func (d *Daemon) readBody(next http.Handler) http.Handler {
 			return
 		}
 		rc := http.NewResponseController(w)
+		if isStreamingUpload(r) {
+			r.Body = &idleBoundBody{body: r.Body, rc: rc, idle: d.bodyTimeout()}
+			next.ServeHTTP(w, r)
+			_ = rc.SetReadDeadline(time.Time{})
+			return
+		}
 		_ = rc.SetReadDeadline(time.Now().Add(d.bodyTimeout()))
 		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		_ = rc.SetReadDeadline(time.Time{})
@@ -84,3 +92,39 @@ func bodyError(err error, timeout time.Duration) error {
 	}
 	return errdefs.InvalidArgumentf("read the request body: %v: send the whole body at once", err)
 }
+
+// isStreamingUpload says whether r is one of the routes whose body is a
+// stream of any length, not read whole: the workspace upload (PUT
+// /v1/vms/{ref}/workspace). Its bounds are the agent's upload limit and
+// idleBoundBody's deadline.
+func isStreamingUpload(r *http.Request) bool {
+	if r.Method != http.MethodPut {
+		return false
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, api.Version+"/vms/")
+	if !ok {
+		return false
+	}
+	ref, ok := strings.CutSuffix(rest, "/workspace")
+	return ok && ref != "" && !strings.Contains(ref, "/")
+}
+
+// idleBoundBody is a streamed request body under a read deadline renewed
+// before every read: a client may send for as long as it keeps sending,
+// but one that stalls for idle is cut off.
+type idleBoundBody struct {
+	body io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (b *idleBoundBody) Read(p []byte) (int, error) {
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	n, err := b.body.Read(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = errdefs.InvalidArgumentf("the upload stalled for %v: send the stream without pauses", b.idle)
+	}
+	return n, err
+}
+
+func (b *idleBoundBody) Close() error { return b.body.Close() }

@@ -23,6 +23,11 @@ type Agent interface {
 	// ExecStream starts a command and returns the raw exec stream (frames
 	// of package proto) once the agent has switched protocols.
 	ExecStream(ctx context.Context, req proto.ExecRequest) (io.ReadWriteCloser, error)
+	// Run runs a command to its end, copying its output to stdout and
+	// stderr, and returns its exit code.
+	Run(ctx context.Context, req proto.ExecRequest, stdout, stderr io.Writer) (int, error)
+	// Upload extracts a tar stream under dir in the guest.
+	Upload(ctx context.Context, dir string, tarStream io.Reader) error
 	Close() error
 }
 
@@ -179,6 +184,11 @@ func (s *Service) ExecStream(ctx context.Context, ref string, req proto.ExecRequ
 	ag, _, err := s.agentFor(ctx, rec)
 	if err != nil {
 		return nil, err
+	}
+	if req.Cwd == "" {
+		if ws, err := s.store.GetWorkspace(ctx, rec.ID); err == nil {
+			req.Cwd = ws.GuestPath
+		}
 	}
 	return ag.ExecStream(ctx, req)
 }
