@@ -29,6 +29,7 @@ func (a *app) vmCommand() *cobra.Command {
 		a.vmRunCommand(),
 		a.vmPortsCommand(),
 		a.vmForwardCommand(),
+		a.vmWorkspaceCommand(),
 	)
 	return cmd
 }
