@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -157,10 +158,11 @@ func (a *app) shipWorkspace(ctx context.Context, cl *client.Client, name string,
 	}()
 	v, err := cl.PrepareWorkspace(ctx, name, client.WorkspaceTarget{HostPath: co.Root, GuestPath: gp, Base: co.Head,
 		Branch: co.Branch, Origin: co.Origin, UserName: co.UserName, UserEmail: co.UserEmail}, pr)
-	pr.CloseWithError(fmt.Errorf("the daemon stopped reading the workspace"))
+	pr.CloseWithError(errStoppedReading)
 	wg.Wait()
 	stop()
-	if tarErr != nil {
+	// The daemon's answer says more than the pipe it stopped reading.
+	if tarErr != nil && !errors.Is(tarErr, errStoppedReading) {
 		return api.VM{}, tarErr
 	}
 	if err != nil {
@@ -175,6 +177,9 @@ func (a *app) shipWorkspace(ctx context.Context, cl *client.Client, name string,
 		time.Since(start).Seconds(), on, shortCommit(co.Head))
 	return v, nil
 }
+
+// errStoppedReading ends the tar writer when the request has ended.
+var errStoppedReading = errors.New("the daemon stopped reading the workspace")
 
 // countingWriter counts the bytes written through it.
 type countingWriter struct {
