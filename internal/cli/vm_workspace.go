@@ -202,25 +202,36 @@ func (c *countingWriter) count() int64 {
 	return c.n
 }
 
-// showShipProgress redraws the bytes sent on a terminal stderr until the
-// returned function is called; elsewhere it prints nothing.
+// showShipProgress reports the bytes sent until the returned function is
+// called: redrawn in place on a terminal, elsewhere a line every few
+// seconds once the transfer has taken that long (a small repository
+// prints nothing).
 func (a *app) showShipProgress(cw *countingWriter, files int64) func() {
-	if !isTerminal(a.env.Stderr) {
-		return func() {}
+	tty := isTerminal(a.env.Stderr)
+	every := 200 * time.Millisecond
+	if !tty {
+		every = 3 * time.Second
 	}
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(200 * time.Millisecond)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
-				fmt.Fprint(a.env.Stderr, "\r\033[K")
+				if tty {
+					fmt.Fprint(a.env.Stderr, "\r\033[K")
+				}
 				return
 			case <-t.C:
-				fmt.Fprintf(a.env.Stderr, "\r\033[Kbanger: shipping workspace: %s sent (%s of files)", bytesize.Format(cw.count()), bytesize.Format(files))
+				msg := fmt.Sprintf("banger: shipping workspace: %s sent (%s of files)", bytesize.Format(cw.count()), bytesize.Format(files))
+				if tty {
+					fmt.Fprint(a.env.Stderr, "\r\033[K"+msg)
+				} else {
+					fmt.Fprintln(a.env.Stderr, msg)
+				}
 			}
 		}
 	}()
