@@ -203,3 +203,40 @@ func TestExportCommandRefusesOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyRefusesHostilePatches: the patch comes from the guest, so it is
+// untrusted; git apply must refuse paths that leave the working tree or
+// reach into .git, and change nothing.
+func TestApplyRefusesHostilePatches(t *testing.T) {
+	ctx := context.Background()
+	host := newFixture(t)
+	cp := filepath.Join(t.TempDir(), "copy")
+	git(t, host, "clone", "-q", host, cp)
+	base := git(t, cp, "rev-parse", "HEAD")
+	newFile := func(name string) []byte {
+		return []byte("diff --git a/" + name + " b/" + name + "\nnew file mode 100644\nindex 0000000..e69de29\n--- /dev/null\n+++ b/" + name +
+			"\n@@ -0,0 +1 @@\n+owned\n")
+	}
+	for _, name := range []string{"../outside", ".git/hooks/post-checkout", "src/../../outside2"} {
+		err := Apply(ctx, cp, base, newFile(name))
+		if !errdefs.Is(err, errdefs.FailedPrecondition) {
+			t.Errorf("Apply of a patch creating %s: %v, want failed_precondition", name, err)
+		}
+	}
+	for _, p := range []string{filepath.Join(filepath.Dir(cp), "outside"), filepath.Join(cp, ".git/hooks/post-checkout"), filepath.Join(filepath.Dir(cp), "outside2")} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s was written", p)
+		}
+	}
+	if got := git(t, cp, "status", "--porcelain"); got != "" {
+		t.Errorf("the checkout changed: %q", got)
+	}
+	// The same patch for a path inside the tree applies: the refusals
+	// above are about the paths, not the patch's form.
+	if err := Apply(ctx, cp, base, newFile("inside.txt")); err != nil {
+		t.Fatalf("Apply of a benign patch: %v", err)
+	}
+	if got := git(t, cp, "status", "--porcelain"); got != "A  inside.txt" {
+		t.Errorf("status after a benign apply: %q", got)
+	}
+}
