@@ -215,6 +215,18 @@ echo GUEST_SECRET=1 > .env`
 		t.Errorf("the host's .env after --apply: %q, %v", env, err)
 	}
 
+	// A name that is not a VM, and a stopped VM, are refused.
+	if _, errs, code := w.guestBanger("", "vm", "workspace", "prepare", "nosuch", repo); code == 0 || !strings.Contains(errs, `no VM named "nosuch"`) {
+		t.Errorf("prepare into a missing VM: exit %d, stderr %q", code, errs)
+	}
+	w.mustGuestBanger("vm", "kill", "ws") // stopped at once: a graceful stop adds nothing here
+	if _, errs, code := w.guestBanger("", "vm", "workspace", "prepare", "ws", repo, "--guest-path", "/root/other"); code == 0 || !strings.Contains(errs, "VM ws is stopped") {
+		t.Errorf("prepare into a stopped VM: exit %d, stderr %q", code, errs)
+	}
+	if v := w.vm("ws"); v.Workspace == nil || v.Workspace.GuestPath != "/root/app" {
+		t.Errorf("the refused prepare changed the recorded workspace: %+v", v.Workspace)
+	}
+
 	w.mustGuestBanger("vm", "delete", "ws")
 	w.assertClean()
 }
