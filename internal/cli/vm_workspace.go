@@ -16,7 +16,6 @@ import (
 
 	"banger/internal/agent/proto"
 	"banger/internal/api"
-	"banger/internal/bytesize"
 	"banger/internal/client"
 	"banger/internal/workspace"
 )
@@ -137,7 +136,7 @@ func (a *app) printDryRun(co *workspace.Checkout, gp string, json bool) error {
 		fmt.Fprintln(a.env.Stdout, f.Path)
 	}
 	fmt.Fprintf(a.env.Stderr, "banger: would ship %d files, %s, from %s at %s to %s (nothing was shipped)\n",
-		len(co.Files), bytesize.Format(co.TotalSize()), co.Root, shortCommit(co.Head), gp)
+		len(co.Files), humanBytes(co.TotalSize()), co.Root, shortCommit(co.Head), gp)
 	return nil
 }
 
@@ -173,9 +172,25 @@ func (a *app) shipWorkspace(ctx context.Context, cl *client.Client, name string,
 		on = "branch " + co.Branch
 	}
 	fmt.Fprintf(a.env.Stderr, "banger: shipped %d files (%s, %s with history) from %s to %s:%s in %.1fs (%s at %s)\n",
-		len(co.Files), bytesize.Format(co.TotalSize()), bytesize.Format(cw.count()), co.Root, name, gp,
+		len(co.Files), humanBytes(co.TotalSize()), humanBytes(cw.count()), co.Root, name, gp,
 		time.Since(start).Seconds(), on, shortCommit(co.Head))
 	return v, nil
+}
+
+// humanBytes is n in the largest binary unit that keeps it at or above 1,
+// with one decimal: "2.5 MiB".
+func humanBytes(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, unit := float64(n)/1024, "KiB"
+	for _, u := range []string{"MiB", "GiB", "TiB"} {
+		if f < 1024 {
+			break
+		}
+		f, unit = f/1024, u
+	}
+	return fmt.Sprintf("%.1f %s", f, unit)
 }
 
 // errStoppedReading ends the tar writer when the request has ended.
@@ -226,7 +241,7 @@ func (a *app) showShipProgress(cw *countingWriter, files int64) func() {
 				}
 				return
 			case <-t.C:
-				msg := fmt.Sprintf("banger: shipping workspace: %s sent (%s of files)", bytesize.Format(cw.count()), bytesize.Format(files))
+				msg := fmt.Sprintf("banger: shipping workspace: %s sent (%s of files)", humanBytes(cw.count()), humanBytes(files))
 				if tty {
 					fmt.Fprint(a.env.Stderr, "\r\033[K"+msg)
 				} else {
@@ -286,12 +301,12 @@ func (a *app) vmWorkspaceExportCommand() *cobra.Command {
 				if err := workspace.Apply(ctx, v.Workspace.HostPath, base, patch); err != nil {
 					return err
 				}
-				fmt.Fprintf(a.env.Stderr, "banger: applied %s of changes from %s:%s to %s (staged)\n", bytesize.Format(int64(len(patch))), v.Name, v.Workspace.GuestPath, v.Workspace.HostPath)
+				fmt.Fprintf(a.env.Stderr, "banger: applied %s of changes from %s:%s to %s (staged)\n", humanBytes(int64(len(patch))), v.Name, v.Workspace.GuestPath, v.Workspace.HostPath)
 			case out != "" && out != "-":
 				if err := os.WriteFile(out, patch, 0o644); err != nil {
 					return fmt.Errorf("write the patch: %w", err)
 				}
-				fmt.Fprintf(a.env.Stderr, "banger: wrote %s of changes to %s; apply it with git apply --index %s\n", bytesize.Format(int64(len(patch))), out, out)
+				fmt.Fprintf(a.env.Stderr, "banger: wrote %s of changes to %s; apply it with git apply --index %s\n", humanBytes(int64(len(patch))), out, out)
 			default:
 				_, err := a.env.Stdout.Write(patch)
 				return err

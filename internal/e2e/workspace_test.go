@@ -215,6 +215,12 @@ echo GUEST_SECRET=1 > .env`
 		t.Errorf("the host's .env after --apply: %q, %v", env, err)
 	}
 
+	// With the workspace directory gone, commands start in /root again.
+	w.mustGuestBanger("vm", "exec", "ws", "--", "rm", "-rf", "/root/app")
+	if got := strings.TrimSpace(w.mustGuestBanger("vm", "exec", "ws", "--", "pwd")); got != "/root" {
+		t.Errorf("pwd with the workspace removed: %q, want /root", got)
+	}
+
 	// A name that is not a VM, and a stopped VM, are refused.
 	if _, errs, code := w.guestBanger("", "vm", "workspace", "prepare", "nosuch", repo); code == 0 || !strings.Contains(errs, `no VM named "nosuch"`) {
 		t.Errorf("prepare into a missing VM: exit %d, stderr %q", code, errs)

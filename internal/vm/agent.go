@@ -186,9 +186,7 @@ func (s *Service) ExecStream(ctx context.Context, ref string, req proto.ExecRequ
 		return nil, err
 	}
 	if req.Cwd == "" {
-		if ws, err := s.store.GetWorkspace(ctx, rec.ID); err == nil {
-			req.Cwd = ws.GuestPath
-		}
+		req.Cwd = s.workspaceDir(ctx, ag, rec)
 	}
 	return ag.ExecStream(ctx, req)
 }

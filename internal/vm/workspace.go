@@ -152,3 +152,17 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// workspaceDir is the directory a command starts in when it names none:
+// the VM's workspace while it exists in the guest, else "" (the agent's
+// default, /root), so removing the workspace does not break exec.
+func (s *Service) workspaceDir(ctx context.Context, ag Agent, rec store.VM) string {
+	ws, err := s.store.GetWorkspace(ctx, rec.ID)
+	if err != nil {
+		return ""
+	}
+	if code, _, err := run(ctx, ag, "test", "-d", ws.GuestPath); err != nil || code != 0 {
+		return ""
+	}
+	return ws.GuestPath
+}

@@ -1,0 +1,152 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"banger/internal/api"
+	"banger/internal/netnstest"
+)
+
+// Workspace benchmark parameters: a repository of at least 5,000 files
+// and 100 MiB, as issue 10 asks.
+const (
+	wsFiles       = 5000
+	wsFileSize    = 21 << 10 // 5000 × 21 KiB ≈ 102.5 MiB
+	wsSamples     = 2        // of each, alternating
+	goalWSRatio   = 1.2      // prepare's median over the tar baseline's
+	wsGuestVMName = "ws-bench"
+)
+
+// BenchmarkWorkspacePrepare times `banger vm workspace prepare` of a
+// 5,000-file, 100 MiB repository into a running guest next to the
+// baseline `tar -c | banger vm exec VM -- tar -x` of the same files,
+// alternating, and prints the ratio. Prepare ships the files and a
+// shallow clone of the history (here one commit of the same content), so
+// it carries about twice the bytes. The rsync-over-SSH baseline waits
+// for the SSH work of issue 10.
+func BenchmarkWorkspacePrepare(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*guestBenchTimeout)
+	defer cancel()
+	w := newGuestWorld(b)
+	w.startDaemon(ctx)
+	w.registerImage(ctx)
+	repo := w.path("files/bigrepo")
+	makeBigRepo(b, repo)
+	if _, err := w.client.CreateVM(ctx, api.CreateVMRequest{Name: wsGuestVMName, Image: imageName, Start: true, DiskBytes: 2 << 30}, nil); err != nil {
+		b.Fatalf("create the VM: %v\ndaemon log:\n%s", err, w.daemonLog())
+	}
+	if _, err := w.client.WaitVM(ctx, wsGuestVMName, 5*time.Minute); err != nil {
+		b.Fatalf("wait for the VM: %v", err)
+	}
+	var prep, tars []time.Duration
+	var errs []string
+	var shipped string
+	for round := range b.N * wsSamples {
+		dst := fmt.Sprintf("/root/ws%d", round)
+		t0 := time.Now()
+		_, stderr, err := w.cli(ctx, nil, "vm", "workspace", "prepare", wsGuestVMName, repo, "--guest-path", dst)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("prepare %d: %v: %s", round, err, stderr))
+		} else {
+			prep = append(prep, time.Since(t0))
+			shipped = strings.TrimSpace(stderr)
+		}
+		w.cli(ctx, nil, "vm", "exec", wsGuestVMName, "--", "rm", "-rf", dst)
+
+		dst = fmt.Sprintf("/root/tar%d", round)
+		t0 = time.Now()
+		err = w.tarExec(ctx, repo, dst)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("tar %d: %v", round, err))
+		} else {
+			tars = append(tars, time.Since(t0))
+		}
+		w.cli(ctx, nil, "vm", "exec", wsGuestVMName, "--", "rm", "-rf", dst)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "repository: %d files, %d MiB, one commit; guest: qemu, %d vCPUs\n", wsFiles, wsFiles*wsFileSize>>20, guestVCPUs)
+	fmt.Fprintf(&sb, "  last prepare said: %s\n", shipped)
+	fmt.Fprintf(&sb, "  %-44s %s\n", "banger vm workspace prepare (median)", msList(prep))
+	fmt.Fprintf(&sb, "  %-44s %s\n", "tar -c | banger vm exec -- tar -x (median)", msList(tars))
+	if len(prep) > 0 && len(tars) > 0 {
+		ratio := float64(percentile(prep, 50)) / float64(percentile(tars, 50))
+		fmt.Fprintf(&sb, "  ratio %.2f× (goal ≤ %.1f×: %s)\n", ratio, goalWSRatio, verdict(ratio <= goalWSRatio))
+	}
+	for _, e := range errs {
+		fmt.Fprintf(&sb, "  ERROR %s\n", e)
+	}
+	printFigures(b, sb.String())
+	w.cli(ctx, nil, "vm", "kill", wsGuestVMName)
+	w.cli(ctx, nil, "vm", "delete", wsGuestVMName)
+}
+
+// msList is the median and the samples in milliseconds.
+func msList(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "no samples"
+	}
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = ms(d)
+	}
+	return fmt.Sprintf("%s ms (samples %s)", ms(percentile(ds, 50)), strings.Join(parts, ", "))
+}
+
+// cli runs the banger CLI in the world's namespace.
+func (w *world) cli(ctx context.Context, stdin *os.File, args ...string) (string, string, error) {
+	cmd := netnstest.Command(ctx, w.netns, bangerCLI(w.tb), args...)
+	cmd.Env = w.env
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+// tarExec is the baseline: tar on the host piped into banger vm exec
+// running tar -x in the guest.
+func (w *world) tarExec(ctx context.Context, repo, dst string) error {
+	script := fmt.Sprintf("set -e; tar -C %q --exclude=.git -cf - . | %q vm exec %s -- sh -c 'mkdir -p %s && tar -x -C %s'",
+		repo, bangerCLI(w.tb), wsGuestVMName, dst, dst)
+	cmd := netnstest.Command(ctx, w.netns, "sh", "-c", script)
+	cmd.Env = w.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w: %s", err, out)
+	}
+	return nil
+}
+
+// makeBigRepo writes wsFiles files of random content under 50
+// directories and commits them.
+func makeBigRepo(tb testing.TB, dir string) {
+	tb.Helper()
+	buf := make([]byte, wsFileSize)
+	for i := range wsFiles {
+		p := filepath.Join(dir, fmt.Sprintf("d%02d", i%50), fmt.Sprintf("f%05d.bin", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		_, _ = rand.Read(buf)
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"},
+		{"-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", "files"}} {
+		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			tb.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+}
