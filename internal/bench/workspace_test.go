@@ -3,11 +3,12 @@ package bench
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,31 +17,31 @@ import (
 	"banger/internal/netnstest"
 )
 
-// Workspace benchmark parameters: a repository of at least 5,000 files
-// and 100 MiB, as issue 10 asks.
+// Workspace benchmark parameters. The repository is the Go toolchain's
+// own source tree (GOROOT/src: about 11,000 files and 150 MiB, always at
+// hand where banger is built) committed as one commit: a real repository
+// of at least 5,000 files and 100 MiB, as issue 10 asks.
 const (
-	wsFiles       = 5000
-	wsFileSize    = 21 << 10 // 5000 × 21 KiB ≈ 102.5 MiB
-	wsSamples     = 2        // of each, alternating
-	goalWSRatio   = 1.2      // prepare's median over the tar baseline's
+	wsSamples     = 2   // of each, alternating
+	goalWSRatio   = 1.2 // prepare's median over the tar baseline's
 	wsGuestVMName = "ws-bench"
 )
 
-// BenchmarkWorkspacePrepare times `banger vm workspace prepare` of a
-// 5,000-file, 100 MiB repository into a running guest next to the
-// baseline `tar -c | banger vm exec VM -- tar -x` of the same files,
-// alternating, and prints the ratio. Prepare ships the files and a
-// shallow clone of the history (here one commit of the same content), so
-// it carries about twice the bytes. The rsync-over-SSH baseline waits
-// for the SSH work of issue 10.
+// BenchmarkWorkspacePrepare times `banger vm workspace prepare` of a real
+// repository of over 5,000 files and 100 MiB into a running guest next to
+// the baseline `tar -c | banger vm exec VM -- tar -x` of the same files,
+// alternating, and prints the ratio. Prepare also ships a shallow clone of
+// the history (here one commit of the same content, compressed) and
+// builds the guest's index. The rsync-over-SSH baseline waits for the SSH
+// work of issue 10.
 func BenchmarkWorkspacePrepare(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*guestBenchTimeout)
 	defer cancel()
 	w := newGuestWorld(b)
 	w.startDaemon(ctx)
 	w.registerImage(ctx)
-	repo := w.path("files/bigrepo")
-	makeBigRepo(b, repo)
+	repo := w.path("files/gosrc")
+	files, size := makeBigRepo(b, repo)
 	if _, err := w.client.CreateVM(ctx, api.CreateVMRequest{Name: wsGuestVMName, Image: imageName, Start: true, DiskBytes: 2 << 30}, nil); err != nil {
 		b.Fatalf("create the VM: %v\ndaemon log:\n%s", err, w.daemonLog())
 	}
@@ -73,7 +74,7 @@ func BenchmarkWorkspacePrepare(b *testing.B) {
 		w.cli(ctx, nil, "vm", "exec", wsGuestVMName, "--", "rm", "-rf", dst)
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "repository: %d files, %d MiB, one commit; guest: qemu, %d vCPUs\n", wsFiles, wsFiles*wsFileSize>>20, guestVCPUs)
+	fmt.Fprintf(&sb, "repository: GOROOT/src, %d files, %d MiB, one commit; guest: qemu, %d vCPUs\n", files, size>>20, guestVCPUs)
 	fmt.Fprintf(&sb, "  last prepare said: %s\n", shipped)
 	fmt.Fprintf(&sb, "  %-44s %s\n", "banger vm workspace prepare (median)", msList(prep))
 	fmt.Fprintf(&sb, "  %-44s %s\n", "tar -c | banger vm exec -- tar -x (median)", msList(tars))
@@ -127,26 +128,36 @@ func (w *world) tarExec(ctx context.Context, repo, dst string) error {
 	return nil
 }
 
-// makeBigRepo writes wsFiles files of random content under 50
-// directories and commits them.
-func makeBigRepo(tb testing.TB, dir string) {
+// makeBigRepo copies GOROOT/src to dir, commits it, and returns its
+// number of files and bytes.
+func makeBigRepo(tb testing.TB, dir string) (files int, size int64) {
 	tb.Helper()
-	buf := make([]byte, wsFileSize)
-	for i := range wsFiles {
-		p := filepath.Join(dir, fmt.Sprintf("d%02d", i%50), fmt.Sprintf("f%05d.bin", i))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			tb.Fatal(err)
-		}
-		_, _ = rand.Read(buf)
-		if err := os.WriteFile(p, buf, 0o644); err != nil {
-			tb.Fatal(err)
-		}
+	src := filepath.Join(runtime.GOROOT(), "src")
+	if out, err := exec.Command("cp", "-a", src, dir).CombinedOutput(); err != nil {
+		tb.Fatalf("copy %s: %v\n%s", src, err, out)
 	}
-	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"},
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-f", "-A"},
 		{"-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", "files"}} {
 		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			tb.Fatalf("git %v: %v\n%s", args, err, out)
 		}
 	}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if info, err := d.Info(); err == nil && info.Mode().IsRegular() {
+			files++
+			size += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return files, size
 }
