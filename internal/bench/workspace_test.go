@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -132,7 +131,11 @@ func (w *world) tarExec(ctx context.Context, repo, dst string) error {
 // number of files and bytes.
 func makeBigRepo(tb testing.TB, dir string) (files int, size int64) {
 	tb.Helper()
-	src := filepath.Join(runtime.GOROOT(), "src")
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		tb.Fatalf("go env GOROOT: %v", err)
+	}
+	src := filepath.Join(strings.TrimSpace(string(goroot)), "src")
 	if out, err := exec.Command("cp", "-a", src, dir).CombinedOutput(); err != nil {
 		tb.Fatalf("copy %s: %v\n%s", src, err, out)
 	}
@@ -143,7 +146,7 @@ func makeBigRepo(tb testing.TB, dir string) (files int, size int64) {
 			tb.Fatalf("git %v: %v\n%s", args, err, out)
 		}
 	}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
