@@ -127,7 +127,7 @@ func (w *world) tarExec(ctx context.Context, repo, dst string) error {
 	return nil
 }
 
-// makeBigRepo copies GOROOT/src to dir, commits it, and returns its
+// makeBigRepo copies GOROOT/src to dir, commits and packs it, and returns its
 // number of files and bytes.
 func makeBigRepo(tb testing.TB, dir string) (files int, size int64) {
 	tb.Helper()
@@ -139,8 +139,11 @@ func makeBigRepo(tb testing.TB, dir string) (files int, size int64) {
 	if out, err := exec.Command("cp", "-a", src, dir).CombinedOutput(); err != nil {
 		tb.Fatalf("copy %s: %v\n%s", src, err, out)
 	}
-	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-f", "-A"},
-		{"-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", "files"}} {
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"-c", "gc.auto=0", "add", "-f", "-A"},
+		{"-c", "gc.auto=0", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", "files"},
+		// Packed, as a cloned or long-used repository is: the shallow clone
+		// then reuses the compressed objects instead of deflating 100 MiB.
+		{"gc", "-q"}} {
 		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			tb.Fatalf("git %v: %v\n%s", args, err, out)
