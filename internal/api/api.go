@@ -55,7 +55,32 @@ type VM struct {
 	NAT      bool   `json:"nat"`
 	NetGroup string `json:"net_group,omitempty"`
 	DNSName  string `json:"dns_name,omitempty"`
+	// Workspace is the git checkout shipped into the VM, if any.
+	Workspace *Workspace `json:"workspace,omitempty"`
 }
+
+// Workspace says where a VM's workspace came from (the checkout's top
+// level on the host and the commit its HEAD was at) and where it lives in
+// the guest.
+type Workspace struct {
+	HostPath   string    `json:"host_path"`
+	GuestPath  string    `json:"guest_path"`
+	BaseCommit string    `json:"base_commit"`
+	Branch     string    `json:"branch,omitempty"`
+	PreparedAt time.Time `json:"prepared_at"`
+}
+
+// Query parameters of PUT /v1/vms/{ref}/workspace, whose body is the tar
+// stream of the workspace (files, and a shallow bare clone under .git/).
+const (
+	WorkspaceHostPath  = "host_path"
+	WorkspaceGuestPath = "guest_path"
+	WorkspaceBase      = "base"
+	WorkspaceBranch    = "branch"
+	WorkspaceOrigin    = "origin"
+	WorkspaceUserName  = "user_name"
+	WorkspaceUserEmail = "user_email"
+)
 
 // CreateVMRequest is the body of POST /v1/vms. Zero values take the
 // daemon's configured defaults; an empty name gets a generated one.

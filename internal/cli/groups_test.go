@@ -88,7 +88,7 @@ func TestUnknownSubcommandSuggests(t *testing.T) {
 	}{
 		{[]string{"vm", "strat"}, `unknown command "strat" for "banger vm"; did you mean "start"?`},
 		{[]string{"image", "lis", "x"}, `unknown command "lis" for "banger image"; did you mean "list"?`},
-		{[]string{"vm", "workspace", "export", "x"}, `unknown command "workspace" for "banger vm"`},
+		{[]string{"vm", "workspace", "exprot", "x"}, `unknown command "exprot" for "banger vm workspace"`},
 		{[]string{"kernal"}, `unknown command "kernal" for "banger"`},
 		{[]string{"system", "inf"}, `did you mean "info"?`},
 		{[]string{"help", "bogus"}, `unknown command "bogus" for "banger"`},

@@ -38,7 +38,9 @@ var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 var sampleVMs = []api.VM{
 	{ID: "0123456789abcdef", Name: "web", State: api.StateRunning, Image: "default", VCPUs: 2, MemoryMiB: 1024,
 		DiskBytes: 8 << 30, Driver: "firecracker", PID: 4242, Dir: "/state/vms/0123456789abcdef",
-		CreatedAt: now.Add(-3 * time.Hour), StartedAt: now.Add(-2 * time.Minute)},
+		CreatedAt: now.Add(-3 * time.Hour), StartedAt: now.Add(-2 * time.Minute),
+		Workspace: &api.Workspace{HostPath: "/home/dev/src/web", GuestPath: "/root/web", BaseCommit: "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c",
+			Branch: "main", PreparedAt: now.Add(-time.Minute)}},
 	{ID: "fedcba9876543210", Name: "brave-otter", State: api.StateStopped, Image: "default", VCPUs: 1, MemoryMiB: 512,
 		DiskBytes: 1536 << 20, Driver: "firecracker", Dir: "/state/vms/fedcba9876543210", CreatedAt: now.Add(-72 * time.Hour)},
 	{ID: "00000000000000aa", Name: "broken", State: api.StateError, Image: "default", VCPUs: 1, MemoryMiB: 128,
@@ -118,5 +120,13 @@ func TestSince(t *testing.T) {
 	}
 	if got := since(now, time.Time{}); got != "-" {
 		t.Errorf("since(zero) = %q", got)
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 100 << 20: "100.0 MiB", 3 << 30: "3.0 GiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

@@ -32,6 +32,7 @@ func (a *app) vmCommand() *cobra.Command {
 		a.vmForwardCommand(),
 		a.vmSSHCommand(),
 		a.vmSSHProxyCommand(),
+		a.vmWorkspaceCommand(),
 	)
 	return cmd
 }

@@ -68,17 +68,33 @@ func (a *app) listVMs(cmd *cobra.Command, json, runningOnly bool) error {
 	return table(a.env.Stdout, vmHeader, vmRows(time.Now(), vms))
 }
 
-var vmHeader = []string{"NAME", "STATE", "IP", "IMAGE", "VCPUS", "MEMORY", "DISK", "CREATED"}
+var vmHeader = []string{"NAME", "STATE", "IP", "IMAGE", "VCPUS", "MEMORY", "DISK", "CREATED", "WORKSPACE"}
 
 func vmRows(now time.Time, vms []api.VM) [][]string {
 	rows := make([][]string, 0, len(vms))
 	for _, v := range vms {
 		rows = append(rows, []string{
 			v.Name, v.State, orDash(v.IP), v.Image, strconv.Itoa(v.VCPUs),
-			bytesize.Format(int64(v.MemoryMiB) << 20), bytesize.Format(v.DiskBytes), since(now, v.CreatedAt),
+			bytesize.Format(int64(v.MemoryMiB) << 20), bytesize.Format(v.DiskBytes), since(now, v.CreatedAt), workspaceCell(v.Workspace),
 		})
 	}
 	return rows
+}
+
+// workspaceCell is a VM's workspace in one table cell: where it lives in
+// the guest and the commit it was shipped at.
+func workspaceCell(w *api.Workspace) string {
+	if w == nil {
+		return "-"
+	}
+	return w.GuestPath + "@" + shortCommit(w.BaseCommit)
+}
+
+func shortCommit(c string) string {
+	if len(c) > 12 {
+		return c[:12]
+	}
+	return c
 }
 
 func (a *app) vmShowCommand() *cobra.Command {
@@ -146,6 +162,14 @@ func printVM(a *app, v api.VM) {
 	}
 	if v.State == api.StateRunning {
 		rows = append(rows, []string{"PID:", strconv.Itoa(v.PID)}, []string{"Started:", v.StartedAt.Local().Format(time.RFC3339)})
+	}
+	if w := v.Workspace; w != nil {
+		branch := w.Branch
+		if branch == "" {
+			branch = "detached"
+		}
+		rows = append(rows, []string{"Workspace:", w.GuestPath}, []string{"Shipped from:", w.HostPath},
+			[]string{"Base commit:", w.BaseCommit + " (" + branch + ")"})
 	}
 	if v.LastError != "" {
 		rows = append(rows, []string{"Last error:", v.LastError})

@@ -9,25 +9,34 @@ import (
 
 	"banger/internal/bytesize"
 	"banger/internal/client"
+	"banger/internal/workspace"
 )
 
 func (a *app) vmRunCommand() *cobra.Command {
 	var (
 		c       createFlags
 		o       execOptions
+		ship    shipOptions
 		name    string
 		rm      bool
 		detach  bool
 		timeout time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "run [flags] [-- COMMAND [ARG...]]",
-		Short: "Create and start a VM, then run a command in it (a shell when none is given)",
+		Use:   "run [flags] [PATH] [-- COMMAND [ARG...]]",
+		Short: "Create and start a VM, ship a git checkout into it, then run a command in it (a shell when none is given)",
 		Long: "Create a VM from an image, start it, wait for its guest agent and then run COMMAND in it,\n" +
 			"exiting with its exit code; without a command, open an interactive shell. With --rm the VM is\n" +
 			"deleted afterwards (kept if it never became ready, for a post-mortem); with -d it is left\n" +
-			"running and banger prints how to reach it.",
+			"running and banger prints how to reach it.\n\n" +
+			"With PATH (e.g. \".\"), the git checkout that holds it is shipped into the VM first, as banger vm\n" +
+			"workspace prepare does, and the command or shell starts in it. Without PATH nothing is shipped,\n" +
+			"even when run inside a checkout. The checkout is checked before any VM is created.",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			path, args, err := splitRunArgs(cmd, args)
+			if err != nil {
+				return err
+			}
 			if detach && (rm || len(args) > 0) {
 				return fmt.Errorf("-d cannot be combined with --rm or a command")
 			}
@@ -37,6 +46,15 @@ func (a *app) vmRunCommand() *cobra.Command {
 			}
 			req.Name, req.Start = name, true
 			ctx := cmd.Context()
+			var (
+				co *workspace.Checkout
+				gp string
+			)
+			if path != "" {
+				if co, gp, err = ship.open(ctx, path); err != nil {
+					return err
+				}
+			}
 			cl, err := a.client(ctx)
 			if err != nil {
 				return err
@@ -68,6 +86,16 @@ func (a *app) vmRunCommand() *cobra.Command {
 			fmt.Fprintf(a.env.Stderr, "banger: %s ready in %.1fs (%d vCPU, %s memory, %s work disk, image %s, %s%s)\n",
 				v.Name, time.Since(start).Seconds(), v.VCPUs, bytesize.Format(int64(v.MemoryMiB)<<20),
 				bytesize.Format(v.DiskBytes), v.Image, info.Hostname, where)
+			if co != nil {
+				if _, err := a.shipWorkspace(ctx, cl, v.Name, co, gp, ship.depth); err != nil {
+					if rm {
+						a.deleteAfterRun(cl, v.Name)
+					} else {
+						fmt.Fprintf(a.env.Stderr, "banger: VM %s is running without its workspace; delete it with banger vm delete %s\n", v.Name, v.Name)
+					}
+					return err
+				}
+			}
 			if detach {
 				fmt.Fprintf(a.env.Stdout, "%s\n", v.Name)
 				fmt.Fprintf(a.env.Stderr, "banger: running; reach it with: banger vm exec %s   (stop: banger vm stop %s)\n", v.Name, v.Name)
@@ -88,12 +116,30 @@ func (a *app) vmRunCommand() *cobra.Command {
 	}
 	c.register(cmd)
 	o.register(cmd)
+	ship.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "VM name (default: a generated one)")
 	f.BoolVar(&rm, "rm", false, "delete the VM when the command or shell ends")
 	f.BoolVarP(&detach, "detach", "d", false, "leave the VM running and print how to reach it")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the guest to become ready")
 	return cmd
+}
+
+// splitRunArgs splits vm run's arguments into the optional PATH (before
+// "--") and the command (after it).
+func splitRunArgs(cmd *cobra.Command, args []string) (string, []string, error) {
+	before := args
+	var after []string
+	if dash := cmd.ArgsLenAtDash(); dash >= 0 {
+		before, after = args[:dash], args[dash:]
+	}
+	switch len(before) {
+	case 0:
+		return "", after, nil
+	case 1:
+		return before[0], after, nil
+	}
+	return "", nil, fmt.Errorf("vm run takes at most one PATH before \"--\" (got %q): put the command after \"--\"", before)
 }
 
 // deleteAfterRun deletes a VM after vm run --rm, even when the command

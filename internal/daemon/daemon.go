@@ -143,7 +143,11 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Network:  vmNet,
 		SSH:      vmSSH{keys},
 		Agent: func(conn io.ReadWriteCloser, token string) (vm.Agent, error) {
-			return agentclient.New(conn, token)
+			c, err := agentclient.New(conn, token)
+			if err != nil {
+				return nil, err
+			}
+			return agentSession{c}, nil
 		},
 	})
 	return &Daemon{

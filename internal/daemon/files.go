@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"path"
 	"strings"
-	"time"
 
 	"banger/internal/api"
 	"banger/internal/errdefs"
@@ -51,11 +50,9 @@ func (d *Daemon) uploadFiles(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := d.streamContext(r)
 	defer cancel()
-	body := &stallGuard{r: r.Body, rc: http.NewResponseController(w), timeout: d.bodyTimeout()}
-	defer body.clear()
-	if err := d.vms.Upload(ctx, r.PathValue("ref"), p, body); err != nil {
-		if body.err != nil {
-			err = bodyError(body.err, d.bodyTimeout())
+	if err := d.vms.Upload(ctx, r.PathValue("ref"), p, r.Body); err != nil {
+		if berr := d.bodyFailed(r); berr != nil {
+			err = berr
 		}
 		w.Header().Set("Connection", "close")
 		d.writeError(w, r, err)
@@ -89,24 +86,3 @@ func (d *Daemon) downloadFiles(w http.ResponseWriter, r *http.Request) {
 		d.log.Info("download failed part-way", "op_id", opIDFrom(r.Context()), "vm", r.PathValue("ref"), "err", err)
 	}
 }
-
-// stallGuard arms a read deadline of timeout before every read of a
-// streamed request body and remembers the first read error.
-type stallGuard struct {
-	r       io.Reader
-	rc      *http.ResponseController
-	timeout time.Duration
-	err     error
-}
-
-func (g *stallGuard) Read(p []byte) (int, error) {
-	_ = g.rc.SetReadDeadline(time.Now().Add(g.timeout))
-	n, err := g.r.Read(p)
-	if err != nil && err != io.EOF && g.err == nil {
-		g.err = err
-	}
-	return n, err
-}
-
-// clear removes the deadline once the route is done with the body.
-func (g *stallGuard) clear() { _ = g.rc.SetReadDeadline(time.Time{}) }

@@ -47,7 +47,15 @@ func apiVM(v vm.VM) api.VM {
 		NAT:       v.NAT,
 		NetGroup:  v.NetGroup,
 		DNSName:   v.DNSName,
+		Workspace: apiWorkspace(v.Workspace),
 	}
+}
+
+func apiWorkspace(w *vm.Workspace) *api.Workspace {
+	if w == nil {
+		return nil
+	}
+	return &api.Workspace{HostPath: w.HostPath, GuestPath: w.GuestPath, BaseCommit: w.BaseCommit, Branch: w.Branch, PreparedAt: w.PreparedAt}
 }
 
 // apiState is a VM state as the API names it. A state this daemon does not

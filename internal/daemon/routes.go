@@ -48,6 +48,7 @@ func (d *Daemon) routes(mux *routeMux) http.Handler {
 	mux.HandleFunc("POST "+v+"/vms/{ref}/wait", d.waitVM)
 	mux.HandleFunc("POST "+v+"/vms/{ref}/exec", d.execVM)
 	mux.HandleFunc("POST "+v+"/vms/{ref}/tcp", d.tcpVM)
+	mux.HandleFunc("PUT "+v+"/vms/{ref}/workspace", d.prepareWorkspace)
 	mux.HandleFunc("GET "+v+"/vms/{ref}/ports", d.vmPorts)
 	mux.HandleFunc("GET "+v+"/vms/{ref}/stat", d.statFile)
 	mux.HandleFunc("GET "+v+"/vms/{ref}/files", d.downloadFiles)

@@ -42,10 +42,16 @@ func (d *Daemon) idleTimeout() time.Duration {
 	return DefaultIdleTimeout
 }
 
-// uploadRoute is the one route whose body is a stream (a tar of any size
-// for vm cp): readBody lets it through unread, and the route reads it
-// under a per-read deadline instead (see uploadFiles).
-const uploadRoute = "PUT " + api.Version + "/vms/{ref}/files"
+// uploadRoute and workspaceRoute are the routes whose body is a stream
+// (a tar of any size, for vm cp and for a workspace): readBody passes it on
+// unread, behind a stallGuard, instead of reading it whole.
+const (
+	uploadRoute    = "PUT " + api.Version + "/vms/{ref}/files"
+	workspaceRoute = "PUT " + api.Version + "/vms/{ref}/workspace"
+)
+
+// streamedBody says whether the route pattern takes a streamed body.
+func streamedBody(pattern string) bool { return pattern == uploadRoute || pattern == workspaceRoute }
 
 // readBody reads the whole request body, at most maxBody bytes, before the
 // route runs, under a read deadline of bodyTimeout: a client that trickles
@@ -54,19 +60,28 @@ const uploadRoute = "PUT " + api.Version + "/vms/{ref}/files"
 // what follows may take as long as it needs: long operations, and the
 // streaming routes (exec, followed logs, events, build progress) that keep
 // their connections open on purpose. Requests without a body get no
-// deadline at all. The one exception is uploadRoute, matched by mux's
-// pattern: its body is passed on unread.
+// deadline at all. The exceptions are the streamed bodies (streamedBody,
+// matched by the mux's pattern): they are passed on unread behind a
+// stallGuard, which cuts off a client that stalls for bodyTimeout but not
+// one that keeps sending.
 //
 // http.Server's ReadTimeout is not used for this: a route that does not
 // read its body would keep it armed while it runs, and a client cut off by
 // it gets a closed connection with no word of why.
 func (d *Daemon) readBody(mux *routeMux, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); r.Body == nil || r.Body == http.NoBody || pattern == uploadRoute {
+		if r.Body == nil || r.Body == http.NoBody {
 			next.ServeHTTP(w, r)
 			return
 		}
 		rc := http.NewResponseController(w)
+		if _, pattern := mux.Handler(r); streamedBody(pattern) {
+			g := &stallGuard{r: r.Body, rc: rc, timeout: d.bodyTimeout()}
+			r.Body = g
+			next.ServeHTTP(w, r)
+			g.clear()
+			return
+		}
 		_ = rc.SetReadDeadline(time.Now().Add(d.bodyTimeout()))
 		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		_ = rc.SetReadDeadline(time.Time{})
@@ -90,4 +105,37 @@ func bodyError(err error, timeout time.Duration) error {
 		return errdefs.InvalidArgumentf("request body did not arrive within %v: send the whole body at once", timeout)
 	}
 	return errdefs.InvalidArgumentf("read the request body: %v: send the whole body at once", err)
+}
+
+// stallGuard is a streamed request body under a read deadline of timeout
+// armed before every read, so a client may send for as long as it keeps
+// sending; it remembers the first read error, for the route's answer.
+type stallGuard struct {
+	r       io.ReadCloser
+	rc      *http.ResponseController
+	timeout time.Duration
+	err     error
+}
+
+func (g *stallGuard) Read(p []byte) (int, error) {
+	_ = g.rc.SetReadDeadline(time.Now().Add(g.timeout))
+	n, err := g.r.Read(p)
+	if err != nil && err != io.EOF && g.err == nil {
+		g.err = err
+	}
+	return n, err
+}
+
+func (g *stallGuard) Close() error { return g.r.Close() }
+
+// clear removes the deadline once the route is done with the body.
+func (g *stallGuard) clear() { _ = g.rc.SetReadDeadline(time.Time{}) }
+
+// bodyFailed returns why the streamed body of r could not be read, or nil:
+// a stalled or broken client, rather than what the guest made of it.
+func (d *Daemon) bodyFailed(r *http.Request) error {
+	if g, ok := r.Body.(*stallGuard); ok && g.err != nil {
+		return bodyError(g.err, d.bodyTimeout())
+	}
+	return nil
 }

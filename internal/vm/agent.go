@@ -35,6 +35,9 @@ type Agent interface {
 	Download(ctx context.Context, path string) (io.ReadCloser, error)
 	// Stat reports what a guest path is, symlinks followed.
 	Stat(ctx context.Context, path string) (proto.Stat, error)
+	// Run runs a command to its end, copying its output to stdout and
+	// stderr, and returns its exit code.
+	Run(ctx context.Context, req proto.ExecRequest, stdout, stderr io.Writer) (int, error)
 	Close() error
 }
 
@@ -192,6 +195,9 @@ func (s *Service) ExecStream(ctx context.Context, ref string, req proto.ExecRequ
 	ag, _, err := s.agentFor(ctx, rec)
 	if err != nil {
 		return nil, err
+	}
+	if req.Cwd == "" {
+		req.Cwd = s.workspaceDir(ctx, ag, rec)
 	}
 	return ag.ExecStream(ctx, req)
 }

@@ -37,11 +37,22 @@ func (s *Service) List(ctx context.Context) ([]VM, error) {
 	for _, l := range leases {
 		byVM[l.VMID] = l
 	}
+	wss, err := s.store.ListWorkspaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wsOf := make(map[string]store.Workspace, len(wss))
+	for _, w := range wss {
+		wsOf[w.VMID] = w
+	}
 	out := make([]VM, 0, len(recs))
 	for _, rec := range recs {
 		v := toVM(rec, names[rec.ImageID])
 		if l, ok := byVM[rec.ID]; ok {
 			s.addNet(&v, l)
+		}
+		if w, ok := wsOf[rec.ID]; ok {
+			v.Workspace = toWorkspace(w)
 		}
 		out = append(out, v)
 	}
@@ -57,7 +68,14 @@ func (s *Service) toVM(ctx context.Context, rec store.VM) VM {
 	if l, err := s.store.GetLease(ctx, rec.ID); err == nil {
 		s.addNet(&v, l)
 	}
+	if w, err := s.store.GetWorkspace(ctx, rec.ID); err == nil {
+		v.Workspace = toWorkspace(w)
+	}
 	return v
+}
+
+func toWorkspace(w store.Workspace) *Workspace {
+	return &Workspace{HostPath: w.HostPath, GuestPath: w.GuestPath, BaseCommit: w.BaseCommit, Branch: w.Branch, PreparedAt: w.PreparedAt}
 }
 
 // addNet fills in the network fields of v from its lease.

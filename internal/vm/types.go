@@ -47,6 +47,17 @@ type VM struct {
 	NAT      bool
 	NetGroup string
 	DNSName  string
+	// Workspace is the git checkout shipped into the VM; nil when none.
+	Workspace *Workspace
+}
+
+// Workspace says where a VM's workspace came from and where it lives.
+type Workspace struct {
+	HostPath   string // the checkout's top level on the host
+	GuestPath  string // the repository's directory in the guest
+	BaseCommit string // the commit the host's HEAD was at when it shipped
+	Branch     string // the branch it was on; empty when detached
+	PreparedAt time.Time
 }
 
 // CreateRequest asks for a new VM: see Service.Create. Zero values take the

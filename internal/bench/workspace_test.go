@@ -1,0 +1,166 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"banger/internal/api"
+	"banger/internal/netnstest"
+)
+
+// Workspace benchmark parameters. The repository is the Go toolchain's
+// own source tree (GOROOT/src: about 11,000 files and 150 MiB, always at
+// hand where banger is built) committed as one commit: a real repository
+// of at least 5,000 files and 100 MiB, as issue 10 asks.
+const (
+	wsSamples     = 2   // of each, alternating
+	goalWSRatio   = 1.2 // prepare's median over the tar baseline's
+	wsGuestVMName = "ws-bench"
+)
+
+// BenchmarkWorkspacePrepare times `banger vm workspace prepare` of a real
+// repository of over 5,000 files and 100 MiB into a running guest next to
+// the baseline `tar -c | banger vm exec VM -- tar -x` of the same files,
+// alternating, and prints the ratio. Prepare also ships a shallow clone of
+// the history (here one commit of the same content, compressed) and
+// builds the guest's index. The rsync-over-SSH baseline waits for the SSH
+// work of issue 10.
+func BenchmarkWorkspacePrepare(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*guestBenchTimeout)
+	defer cancel()
+	w := newGuestWorld(b)
+	w.startDaemon(ctx)
+	w.registerImage(ctx)
+	repo := w.path("files/gosrc")
+	files, size := makeBigRepo(b, repo)
+	if _, err := w.client.CreateVM(ctx, api.CreateVMRequest{Name: wsGuestVMName, Image: imageName, Start: true, DiskBytes: 2 << 30}, nil); err != nil {
+		b.Fatalf("create the VM: %v\ndaemon log:\n%s", err, w.daemonLog())
+	}
+	if _, err := w.client.WaitVM(ctx, wsGuestVMName, 5*time.Minute); err != nil {
+		b.Fatalf("wait for the VM: %v", err)
+	}
+	var prep, tars []time.Duration
+	var errs []string
+	var shipped string
+	for round := range b.N * wsSamples {
+		dst := fmt.Sprintf("/root/ws%d", round)
+		t0 := time.Now()
+		stderr, err := w.cliStderr(ctx, "vm", "workspace", "prepare", wsGuestVMName, repo, "--guest-path", dst)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("prepare %d: %v: %s", round, err, stderr))
+		} else {
+			prep = append(prep, time.Since(t0))
+			shipped = strings.TrimSpace(stderr)
+		}
+		_, _ = w.cli(ctx, nil, nil, "vm", "exec", wsGuestVMName, "--", "rm", "-rf", dst)
+
+		dst = fmt.Sprintf("/root/tar%d", round)
+		t0 = time.Now()
+		err = w.tarExec(ctx, repo, dst)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("tar %d: %v", round, err))
+		} else {
+			tars = append(tars, time.Since(t0))
+		}
+		_, _ = w.cli(ctx, nil, nil, "vm", "exec", wsGuestVMName, "--", "rm", "-rf", dst)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "repository: GOROOT/src, %d files, %d MiB, one commit; guest: qemu, %d vCPUs\n", files, size>>20, guestVCPUs)
+	fmt.Fprintf(&sb, "  last prepare said: %s\n", shipped)
+	fmt.Fprintf(&sb, "  %-44s %s\n", "banger vm workspace prepare (median)", msList(prep))
+	fmt.Fprintf(&sb, "  %-44s %s\n", "tar -c | banger vm exec -- tar -x (median)", msList(tars))
+	if len(prep) > 0 && len(tars) > 0 {
+		ratio := float64(percentile(prep, 50)) / float64(percentile(tars, 50))
+		fmt.Fprintf(&sb, "  ratio %.2f× (goal ≤ %.1f×: %s)\n", ratio, goalWSRatio, verdict(ratio <= goalWSRatio))
+	}
+	for _, e := range errs {
+		fmt.Fprintf(&sb, "  ERROR %s\n", e)
+	}
+	printFigures(b, sb.String())
+	_, _ = w.cli(ctx, nil, nil, "vm", "kill", wsGuestVMName)
+	_, _ = w.cli(ctx, nil, nil, "vm", "delete", wsGuestVMName)
+}
+
+// msList is the median and the samples in milliseconds.
+func msList(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "no samples"
+	}
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = ms(d)
+	}
+	return fmt.Sprintf("%s ms (samples %s)", ms(percentile(ds, 50)), strings.Join(parts, ", "))
+}
+
+// cliStderr runs the banger CLI in the world's namespace, as cli does,
+// and also returns what it said on stderr when it succeeds.
+func (w *world) cliStderr(ctx context.Context, args ...string) (string, error) {
+	var errb bytes.Buffer
+	cmd := netnstest.Command(ctx, w.netns, bangerCLI(w.tb), args...)
+	cmd.Env = w.env
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	return errb.String(), err
+}
+
+// tarExec is the baseline: tar on the host piped into banger vm exec
+// running tar -x in the guest.
+func (w *world) tarExec(ctx context.Context, repo, dst string) error {
+	script := fmt.Sprintf("set -e; tar -C %q --exclude=.git -cf - . | %q vm exec %s -- sh -c 'mkdir -p %s && tar -x -C %s'",
+		repo, bangerCLI(w.tb), wsGuestVMName, dst, dst)
+	cmd := netnstest.Command(ctx, w.netns, "sh", "-c", script)
+	cmd.Env = w.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w: %s", err, out)
+	}
+	return nil
+}
+
+// makeBigRepo copies GOROOT/src to dir, commits and packs it, and returns its
+// number of files and bytes.
+func makeBigRepo(tb testing.TB, dir string) (files int, size int64) {
+	tb.Helper()
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		tb.Fatalf("go env GOROOT: %v", err)
+	}
+	src := filepath.Join(strings.TrimSpace(string(goroot)), "src")
+	if out, err := exec.Command("cp", "-a", src, dir).CombinedOutput(); err != nil {
+		tb.Fatalf("copy %s: %v\n%s", src, err, out)
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"-c", "gc.auto=0", "add", "-f", "-A"},
+		{"-c", "gc.auto=0", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", "files"},
+		// Packed, as a cloned or long-used repository is: the shallow clone
+		// then reuses the compressed objects instead of deflating 100 MiB.
+		{"gc", "-q"}} {
+		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			tb.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if info, err := d.Info(); err == nil && info.Mode().IsRegular() {
+			files++
+			size += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return files, size
+}

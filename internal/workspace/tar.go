@@ -1,0 +1,152 @@
+package workspace
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"banger/internal/errdefs"
+)
+
+// DefaultDepth is how many commits of history ship by default.
+const DefaultDepth = 50
+
+// WriteTar writes the checkout as a tar stream to w: the parent
+// directories and files of c.Files with their modes (symlinks as symlinks),
+// then, under .git/, a shallow bare clone of the repository holding the
+// last depth commits of HEAD's history. Every entry is owned by root (the
+// guest's user). The stream ends with the tar trailer.
+func (c *Checkout) WriteTar(ctx context.Context, w io.Writer, depth int) error {
+	if depth < 1 {
+		depth = DefaultDepth
+	}
+	tmp, err := os.MkdirTemp("", "banger-workspace-")
+	if err != nil {
+		return fmt.Errorf("make a temporary directory for the shallow clone: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	clone := filepath.Join(tmp, "git")
+	if _, err := gitOut(ctx, tmp, "clone", "-q", "--bare", "--no-tags", "--depth", strconv.Itoa(depth),
+		"file://"+c.Root, clone); err != nil {
+		return errdefs.FailedPreconditionf("make a shallow clone of %s: %w", c.Root, err)
+	}
+	head, err := gitOptional(ctx, clone, "rev-parse", "--verify", "-q", "HEAD^{commit}")
+	if err != nil {
+		return err
+	}
+	if head != c.Head {
+		return errdefs.FailedPreconditionf("HEAD of %s moved from %s to %s while it was read: run the command again", c.Root, short(c.Head), short(head))
+	}
+	tw := tar.NewWriter(w)
+	now := time.Now()
+	dirs := make(map[string]bool)
+	for _, f := range c.Files {
+		if err := writeParents(tw, dirs, f.Path, now); err != nil {
+			return err
+		}
+		if err := writeFile(tw, filepath.Join(c.Root, filepath.FromSlash(f.Path)), f); err != nil {
+			return err
+		}
+	}
+	if err := writeTree(ctx, tw, clone, ".git"); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// writeParents writes a directory entry for every parent of p not written
+// yet.
+func writeParents(tw *tar.Writer, done map[string]bool, p string, mtime time.Time) error {
+	dir := path.Dir(p)
+	if dir == "." || done[dir] {
+		return nil
+	}
+	if err := writeParents(tw, done, dir, mtime); err != nil {
+		return err
+	}
+	done[dir] = true
+	return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755, ModTime: mtime, Format: tar.FormatPAX})
+}
+
+// writeFile writes one file or symlink of the working tree.
+func writeFile(tw *tar.Writer, full string, f File) error {
+	st, err := os.Lstat(full)
+	if err != nil {
+		return errdefs.FailedPreconditionf("%s changed while it was shipped: %w: run the command again", full, err)
+	}
+	hdr := &tar.Header{Name: f.Path, Mode: int64(st.Mode().Perm()), ModTime: st.ModTime(), Format: tar.FormatPAX}
+	if f.Link != "" {
+		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, f.Link
+		return tw.WriteHeader(hdr)
+	}
+	if !st.Mode().IsRegular() {
+		return errdefs.FailedPreconditionf("%s changed while it was shipped (now %v): run the command again", full, st.Mode().Type())
+	}
+	hdr.Typeflag, hdr.Size = tar.TypeReg, st.Size()
+	return copyFile(tw, hdr, full)
+}
+
+// copyFile writes hdr and the content of full, which must still be
+// hdr.Size bytes long.
+func copyFile(tw *tar.Writer, hdr *tar.Header, full string) error {
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	fh, err := os.Open(full)
+	if err != nil {
+		return errdefs.FailedPreconditionf("open %s: %w", full, err)
+	}
+	defer fh.Close()
+	n, err := io.CopyN(tw, fh, hdr.Size)
+	if errors.Is(err, io.EOF) {
+		return errdefs.FailedPreconditionf("%s shrank from %d to %d bytes while it was shipped: run the command again", full, hdr.Size, n)
+	}
+	return err
+}
+
+// writeTree writes the directory tree src under the name prefix.
+func writeTree(ctx context.Context, tw *tar.Writer, src, prefix string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		name := path.Join(prefix, filepath.ToSlash(rel))
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		hdr := &tar.Header{Name: name, Mode: int64(info.Mode().Perm()), ModTime: info.ModTime(), Format: tar.FormatPAX}
+		switch {
+		case d.IsDir():
+			hdr.Typeflag, hdr.Name = tar.TypeDir, name+"/"
+			return tw.WriteHeader(hdr)
+		case info.Mode().IsRegular():
+			hdr.Typeflag, hdr.Size = tar.TypeReg, info.Size()
+			return copyFile(tw, hdr, p)
+		}
+		return nil // git's clone holds only directories and files
+	})
+}
+
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	return strings.TrimSpace(commit)
+}
