@@ -17,6 +17,10 @@ import (
 
 const mib = 1 << 20
 
+// allocSlack is how many more bytes a copy may have allocated than its
+// source for filesystem metadata: a few extent-tree blocks.
+const allocSlack = 16 * 4096
+
 var copiers = []struct {
 	name string
 	c    copier
@@ -59,7 +63,11 @@ func TestSparseCopyLayouts(t *testing.T) {
 				if diff := cmp.Diff(dataExtents(t, src), dataExtents(t, dst)); diff != "" {
 					t.Errorf("data extents differ (-src +dst):\n%s", diff)
 				}
-				if got, want := allocated(t, dst), allocated(t, src); got > want {
+				// The data extents above are the exact check; allocation may
+				// differ by the filesystem's own metadata (an extent-tree
+				// block when the copy's extents came out split), never by
+				// a filled hole, which is at least a megabyte here.
+				if got, want := allocated(t, dst), allocated(t, src); got > want+allocSlack {
 					t.Errorf("dst has %d bytes allocated, src %d: holes were filled", got, want)
 				}
 				st, err := os.Stat(dst)
