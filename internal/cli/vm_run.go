@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,8 +28,9 @@ func (a *app) vmRunCommand() *cobra.Command {
 		Short: "Create and start a VM, ship a git checkout into it, then run a command in it (a shell when none is given)",
 		Long: "Create a VM from an image, start it, wait for its guest agent and then run COMMAND in it,\n" +
 			"exiting with its exit code; without a command, open an interactive shell. With --rm the VM is\n" +
-			"deleted afterwards (kept if it never became ready, for a post-mortem); with -d it is left\n" +
-			"running and banger prints how to reach it.\n\n" +
+			"deleted afterwards (kept if it never became ready, for a post-mortem); without it the VM keeps\n" +
+			"running and banger says so on exit, with how to get back in and how to delete it; with -d it is\n" +
+			"left running at once and banger prints how to reach it.\n\n" +
 			"With PATH (e.g. \".\"), the git checkout that holds it is shipped into the VM first, as banger vm\n" +
 			"workspace prepare does, and the command or shell starts in it. Without PATH nothing is shipped,\n" +
 			"even when run inside a checkout. The checkout is checked before any VM is created.",
@@ -104,6 +106,8 @@ func (a *app) vmRunCommand() *cobra.Command {
 			code, runErr := a.runInGuest(ctx, cl, v.Name, args, o)
 			if rm {
 				a.deleteAfterRun(cl, v.Name)
+			} else {
+				stillRunning(a.env.Stderr, v.Name)
 			}
 			if runErr != nil {
 				return runErr
@@ -140,6 +144,13 @@ func splitRunArgs(cmd *cobra.Command, args []string) (string, []string, error) {
 		return before[0], after, nil
 	}
 	return "", nil, fmt.Errorf("vm run takes at most one PATH before \"--\" (got %q): put the command after \"--\"", before)
+}
+
+// stillRunning tells, after vm run without --rm, that the VM outlives the
+// command, and how to get back in or get rid of it.
+func stillRunning(w io.Writer, name string) {
+	fmt.Fprintf(w, "banger: VM %s is still running; get back in with banger vm exec %s or banger vm ssh %s; delete it with banger vm delete %s\n",
+		name, name, name, name)
 }
 
 // deleteAfterRun deletes a VM after vm run --rm, even when the command
