@@ -98,8 +98,9 @@ func planCp(srcArg, dstArg string) (cpPlan, error) {
 func (a *app) vmCpCommand() *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "cp SRC DST",
-		Short: "Copy files and directories between the host and a VM",
+		Use:               "cp SRC DST",
+		ValidArgsFunction: a.completeCpEnd,
+		Short:             "Copy files and directories between the host and a VM",
 		Long: "Copy a file or a directory tree between the host and a running VM, like docker cp: one side is\n" +
 			"NAME:PATH (relative guest paths start at /root), the other a host path or - for a tar stream on\n" +
 			"stdin (unpacked into the guest directory NAME:PATH) or stdout (a tar of NAME:PATH).\n\n" +

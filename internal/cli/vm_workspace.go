@@ -65,8 +65,9 @@ func (a *app) vmWorkspacePrepareCommand() *cobra.Command {
 		json   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "prepare NAME PATH",
-		Short: "Ship the git checkout at PATH into the running VM NAME",
+		Use:               "prepare NAME PATH",
+		ValidArgsFunction: a.completeVMThenDir,
+		Short:             "Ship the git checkout at PATH into the running VM NAME",
 		Long: "Ship the git checkout that holds PATH into the running VM NAME, at /root/<repository directory\n" +
 			"name> (or --guest-path): the tracked files as they are in the working tree (modified, with their\n" +
 			"modifications; deleted ones left out), untracked files only with --include-untracked, ignored\n" +
@@ -143,8 +144,9 @@ func (a *app) vmWorkspaceExportCommand() *cobra.Command {
 		apply bool
 	)
 	cmd := &cobra.Command{
-		Use:   "export NAME",
-		Short: "Print the changes made in a VM's workspace as one binary git patch",
+		Use:               "export NAME",
+		ValidArgsFunction: a.completeVMs(1),
+		Short:             "Print the changes made in a VM's workspace as one binary git patch",
 		Long: "Print (or write with -o) one binary-safe git patch of everything that changed in VM NAME's\n" +
 			"workspace since the commit it was shipped at (or --base): commits made in the guest, staged and\n" +
 			"unstaged changes, untracked files that .gitignore does not ignore, deletions, renames, mode\n" +
