@@ -21,6 +21,7 @@ func (a *app) vmRunCommand() *cobra.Command {
 		name    string
 		rm      bool
 		detach  bool
+		json    bool
 		timeout time.Duration
 	)
 	cmd := &cobra.Command{
@@ -41,6 +42,9 @@ func (a *app) vmRunCommand() *cobra.Command {
 			}
 			if detach && (rm || len(args) > 0) {
 				return fmt.Errorf("-d cannot be combined with --rm or a command")
+			}
+			if json && !detach {
+				return fmt.Errorf("--json needs -d: without it, the output is the command's or the shell's")
 			}
 			req, err := c.request()
 			if err != nil {
@@ -89,7 +93,8 @@ func (a *app) vmRunCommand() *cobra.Command {
 				v.Name, time.Since(start).Seconds(), v.VCPUs, bytesize.Format(int64(v.MemoryMiB)<<20),
 				bytesize.Format(v.DiskBytes), v.Image, info.Hostname, where)
 			if co != nil {
-				if _, err := a.shipWorkspace(ctx, cl, v.Name, co, gp, ship.depth); err != nil {
+				shipped, err := a.shipWorkspace(ctx, cl, v.Name, co, gp, ship.depth)
+				if err != nil {
 					if rm {
 						a.deleteAfterRun(cl, v.Name)
 					} else {
@@ -97,9 +102,16 @@ func (a *app) vmRunCommand() *cobra.Command {
 					}
 					return err
 				}
+				v = shipped
 			}
 			if detach {
-				fmt.Fprintf(a.env.Stdout, "%s\n", v.Name)
+				if json {
+					if err := writeJSON(a.env.Stdout, v); err != nil {
+						return err
+					}
+				} else {
+					fmt.Fprintf(a.env.Stdout, "%s\n", v.Name)
+				}
 				fmt.Fprintf(a.env.Stderr, "banger: running; reach it with: banger vm exec %s   (stop: banger vm stop %s)\n", v.Name, v.Name)
 				return nil
 			}
@@ -125,6 +137,7 @@ func (a *app) vmRunCommand() *cobra.Command {
 	f.StringVar(&name, "name", "", "VM name (default: a generated one)")
 	f.BoolVar(&rm, "rm", false, "delete the VM when the command or shell ends")
 	f.BoolVarP(&detach, "detach", "d", false, "leave the VM running and print how to reach it")
+	f.BoolVar(&json, "json", false, "with -d: print the VM as JSON instead of its name")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the guest to become ready")
 	return cmd
 }
