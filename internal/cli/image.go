@@ -102,9 +102,10 @@ func imageRows(now time.Time, imgs []api.Image) [][]string {
 func (a *app) imageShowCommand() *cobra.Command {
 	var json bool
 	cmd := &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show an image",
-		Args:  cobra.ExactArgs(1),
+		Use:               "show NAME",
+		ValidArgsFunction: a.completeNames(1, listImageNames),
+		Short:             "Show an image",
+		Args:              cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := a.client(cmd.Context())
 			if err != nil {
@@ -140,10 +141,11 @@ func (a *app) imageRemoveCommand() *cobra.Command {
 // failure reported, a non-zero exit if any failed.
 func (a *app) removeCommand(noun, short string, remove func(*client.Client, context.Context, string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:     "rm NAME...",
-		Aliases: []string{"remove"},
-		Short:   short,
-		Args:    cobra.MinimumNArgs(1),
+		Use:               "rm NAME...",
+		ValidArgsFunction: a.completeNames(-1, listImageNames),
+		Aliases:           []string{"remove"},
+		Short:             short,
+		Args:              cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := a.client(cmd.Context())
 			if err != nil {

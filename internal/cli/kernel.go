@@ -144,9 +144,10 @@ func kernelDash(s string) string {
 func (a *app) kernelShowCommand() *cobra.Command {
 	var json bool
 	cmd := &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show a kernel",
-		Args:  cobra.ExactArgs(1),
+		Use:               "show NAME",
+		ValidArgsFunction: a.completeNames(1, listKernelNames),
+		Short:             "Show a kernel",
+		Args:              cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := a.client(cmd.Context())
 			if err != nil {

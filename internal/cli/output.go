@@ -28,9 +28,35 @@ func table(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		for _, line := range tableLines(r) {
+			fmt.Fprintln(tw, strings.Join(line, "\t"))
+		}
 	}
 	return tw.Flush()
+}
+
+// tableLines splits a row whose cells span lines into one table line per
+// line of its tallest cell, each cell's continuation lines under the cell
+// (the other columns blank), so that a multi-line detail keeps the columns
+// aligned. A tab in a cell would start a new column: it becomes a space.
+func tableLines(row []string) [][]string {
+	cells := make([][]string, len(row))
+	height := 1
+	for i, c := range row {
+		c = strings.ReplaceAll(strings.TrimRight(c, "\n"), "\t", " ")
+		cells[i] = strings.Split(c, "\n")
+		height = max(height, len(cells[i]))
+	}
+	lines := make([][]string, height)
+	for l := range lines {
+		lines[l] = make([]string, len(row))
+		for i, c := range cells {
+			if l < len(c) {
+				lines[l][i] = c[l]
+			}
+		}
+	}
+	return lines
 }
 
 // since renders a past time as a coarse age ("3m", "2h", "5d").

@@ -80,6 +80,8 @@ func TestDoctorOutput(t *testing.T) {
 		{Name: "kvm", Status: api.CheckPass, Detail: "/dev/kvm is readable and writable (KVM API 12)"},
 		{Name: "vmm firecracker", Status: api.CheckFail, Detail: "firecracker 1.4.0 is too old", Fix: "install Firecracker 1.5 or newer"},
 		{Name: "disk space", Status: api.CheckWarn, Detail: "1.0 GiB free", Fix: "free space"},
+		{Name: "socket", Status: api.CheckFail, Detail: "/run/banger/bangerd.sock:\n  mode 0666, want 0600\n  owner 1001, want 0\n", Fix: "chmod 0600 /run/banger/bangerd.sock\nchown root /run/banger/bangerd.sock"},
+		{Name: "state", Status: api.CheckPass, Detail: "ok"},
 	}})
 	golden(t, "doctor.txt", out.Bytes())
 }

@@ -24,6 +24,11 @@ func WriteReference(w io.Writer) error {
 	fmt.Fprintln(w, "A group command (`banger vm`, `banger image`, ...) run alone prints its help and exits 0, as")
 	fmt.Fprintln(w, "`docker container` does; run with a word that is none of its subcommands it fails with")
 	fmt.Fprintln(w, "`unknown command \"x\" for \"banger vm\"`, a suggestion when one is close, and exit status 1.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Shell completion: `banger completion bash|zsh|fish|powershell` prints the script to load (for example")
+	fmt.Fprintln(w, "`banger completion bash > ~/.local/share/bash-completion/completions/banger`). It completes commands,")
+	fmt.Fprintln(w, "flags, and the names of VMs, images and kernels wherever a command takes one (`NAME:` for `vm cp`),")
+	fmt.Fprintln(w, "asking a running bangerd; with no daemon running it offers no names and never starts one.")
 	var walk func(c *cobra.Command) error
 	walk = func(c *cobra.Command) error {
 		if c.Hidden || c.Name() == "help" {

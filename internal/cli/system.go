@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -51,7 +52,9 @@ func printDoctor(a *app, rep api.DoctorReport) {
 	_ = table(a.env.Stdout, []string{"STATUS", "CHECK", "DETAIL"}, rows)
 	for _, c := range rep.Checks {
 		if c.Fix != "" && c.Status != api.CheckPass {
-			fmt.Fprintf(a.env.Stdout, "%s %s: fix: %s\n", c.Status, c.Name, c.Fix)
+			// A fix that spans lines is indented under its first line.
+			fix := strings.ReplaceAll(strings.TrimRight(c.Fix, "\n"), "\n", "\n  ")
+			fmt.Fprintf(a.env.Stdout, "%s %s: fix: %s\n", c.Status, c.Name, fix)
 		}
 	}
 }

@@ -43,9 +43,10 @@ type vmOpFunc func(c *client.Client, ctx context.Context, ref string, p client.P
 // several VMs and runs them concurrently.
 func (a *app) vmLifecycleCommand(verb, short, past string, fn vmOpFunc) *cobra.Command {
 	return &cobra.Command{
-		Use:   verb + " NAME...",
-		Short: short,
-		Args:  cobra.MinimumNArgs(1),
+		Use:               verb + " NAME...",
+		ValidArgsFunction: a.completeVMs(-1),
+		Short:             short,
+		Args:              cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := a.client(cmd.Context())
 			if err != nil {

@@ -96,10 +96,14 @@ func planCp(srcArg, dstArg string) (cpPlan, error) {
 }
 
 func (a *app) vmCpCommand() *cobra.Command {
-	var timeout time.Duration
+	var (
+		timeout time.Duration
+		json    bool
+	)
 	cmd := &cobra.Command{
-		Use:   "cp SRC DST",
-		Short: "Copy files and directories between the host and a VM",
+		Use:               "cp SRC DST",
+		ValidArgsFunction: a.completeCpEnd,
+		Short:             "Copy files and directories between the host and a VM",
 		Long: "Copy a file or a directory tree between the host and a running VM, like docker cp: one side is\n" +
 			"NAME:PATH (relative guest paths start at /root), the other a host path or - for a tar stream on\n" +
 			"stdin (unpacked into the guest directory NAME:PATH) or stdout (a tar of NAME:PATH).\n\n" +
@@ -114,6 +118,9 @@ func (a *app) vmCpCommand() *cobra.Command {
 			plan, err := planCp(args[0], args[1])
 			if err != nil {
 				return err
+			}
+			if json && plan.dst.std {
+				return fmt.Errorf("--json cannot be combined with DST -: the tar stream is the output")
 			}
 			cl, err := a.client(cmd.Context())
 			if err != nil {
@@ -138,6 +145,9 @@ func (a *app) vmCpCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if json {
+				return writeJSON(a.env.Stdout, cpResult{Source: plan.src.String(), Destination: plan.dst.String(), TarBytes: n.bytes})
+			}
 			if !plan.dst.std {
 				fmt.Fprintf(a.env.Stderr, "copied %s to %s (%d entries, %s)\n", bytesize.Format(n.bytes), plan.dst, n.entries, time.Since(start).Round(time.Millisecond))
 			}
@@ -145,7 +155,16 @@ func (a *app) vmCpCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for a booting guest to become ready")
+	cmd.Flags().BoolVar(&json, "json", false, "print what was copied as JSON (not with DST -)")
 	return cmd
+}
+
+// cpResult is what vm cp --json prints: the ends, and the size of the tar
+// stream that went between them (headers and padding included).
+type cpResult struct {
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	TarBytes    int64  `json:"tar_bytes"`
 }
 
 // cpCount counts what a copy moved.

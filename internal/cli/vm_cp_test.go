@@ -447,3 +447,39 @@ func TestCpToGuestShapes(t *testing.T) {
 		}
 	})
 }
+
+// TestCpJSON: --json prints what was copied, both ways, and is refused
+// when the tar stream is the output.
+func TestCpJSON(t *testing.T) {
+	host := t.TempDir()
+	f := filepath.Join(host, "f.txt")
+	os.WriteFile(f, []byte("hello"), 0o600)
+	guestFS := map[string]bool{"/root": true, "/root/dir": true}
+	archive := tarOf(t, []entry{{name: "x/", typ: tar.TypeDir}, {name: "x/a", typ: tar.TypeReg, body: "abc"}})
+	dst := filepath.Join(host, "out")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{f, "dev:/root/dir"}, `{"source":"` + f + `","destination":"dev:/root/dir","tar_bytes":2048}`},
+		{[]string{"dev:x", dst}, `{"source":"dev:/root/x","destination":"` + dst + `","tar_bytes":2560}`},
+	}
+	for _, tt := range tests {
+		uploads := make(chan upload, 1)
+		sock := fakeGuest(t, archive, guestFS, uploads)
+		var stdout, stderr bytes.Buffer
+		code := Run(context.Background(), append([]string{"--socket", sock, "vm", "cp", "--json"}, tt.args...), Env{
+			Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" },
+		})
+		var got bytes.Buffer
+		if err := json.Compact(&got, stdout.Bytes()); code != 0 || err != nil || got.String() != tt.want || stderr.Len() != 0 {
+			t.Errorf("vm cp --json %v: exit %d, stdout %s (%v), stderr %q; want %s", tt.args, code, stdout.String(), err, stderr.String(), tt.want)
+		}
+	}
+	var stderr bytes.Buffer
+	if code := Run(context.Background(), []string{"--socket", "/nonexistent/sock", "vm", "cp", "--json", "dev:x", "-"}, Env{
+		Stdout: io.Discard, Stderr: &stderr, Getenv: func(string) string { return "" },
+	}); code == 0 || !strings.Contains(stderr.String(), "the tar stream is the output") {
+		t.Errorf("vm cp --json dev:x -: exit %d, stderr %q", code, stderr.String())
+	}
+}

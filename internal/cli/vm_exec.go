@@ -35,8 +35,9 @@ func (a *app) vmExecCommand() *cobra.Command {
 		timeout time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "exec NAME [-- COMMAND [ARG...]]",
-		Short: "Run a command in a running VM (a shell when no command is given)",
+		Use:               "exec NAME [-- COMMAND [ARG...]]",
+		ValidArgsFunction: a.completeVMs(1),
+		Short:             "Run a command in a running VM (a shell when no command is given)",
 		Long: "Run a command in a running VM through its guest agent and exit with the command's exit code.\n" +
 			"Without a command, start an interactive login shell on a terminal.",
 		Args: cobra.MinimumNArgs(1),

@@ -100,10 +100,11 @@ func shortCommit(c string) string {
 func (a *app) vmShowCommand() *cobra.Command {
 	var json bool
 	cmd := &cobra.Command{
-		Use:     "show NAME...",
-		Aliases: []string{"inspect"},
-		Short:   "Show VMs in detail",
-		Args:    cobra.MinimumNArgs(1),
+		Use:               "show NAME...",
+		ValidArgsFunction: a.completeVMs(-1),
+		Aliases:           []string{"inspect"},
+		Short:             "Show VMs in detail",
+		Args:              cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := a.client(cmd.Context())
 			if err != nil {
@@ -187,9 +188,10 @@ func (a *app) vmLogsCommand() *cobra.Command {
 		tail   int
 	)
 	cmd := &cobra.Command{
-		Use:   "logs NAME",
-		Short: "Show a VM's serial console log",
-		Args:  cobra.ExactArgs(1),
+		Use:               "logs NAME",
+		ValidArgsFunction: a.completeVMs(1),
+		Short:             "Show a VM's serial console log",
+		Args:              cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if tail < 0 {
 				return fmt.Errorf("--tail %d: must not be negative", tail)

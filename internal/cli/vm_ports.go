@@ -14,9 +14,10 @@ import (
 func (a *app) vmPortsCommand() *cobra.Command {
 	var json bool
 	cmd := &cobra.Command{
-		Use:   "ports NAME",
-		Short: "List the TCP ports a running VM listens on, with the endpoints that reach them",
-		Args:  cobra.ExactArgs(1),
+		Use:               "ports NAME",
+		ValidArgsFunction: a.completeVMs(1),
+		Short:             "List the TCP ports a running VM listens on, with the endpoints that reach them",
+		Args:              cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := a.client(cmd.Context())
 			if err != nil {
@@ -51,8 +52,9 @@ func (a *app) vmForwardCommand() *cobra.Command {
 		address    string
 	)
 	cmd := &cobra.Command{
-		Use:   "forward NAME [[HOSTPORT:]GUESTPORT]",
-		Short: "Forward a host loopback port to a guest port while the VM runs",
+		Use:               "forward NAME [[HOSTPORT:]GUESTPORT]",
+		ValidArgsFunction: a.completeVMs(1),
+		Short:             "Forward a host loopback port to a guest port while the VM runs",
 		Long: "Forward a host loopback port to a guest TCP port for as long as the VM runs; the forward\n" +
 			"survives daemon restarts and ends when the VM stops. Without HOSTPORT the host port is the\n" +
 			"guest port; HOSTPORT 0 picks a free one. --list shows the VM's forwards, --stop ends one.",

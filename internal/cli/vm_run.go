@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,7 @@ func (a *app) vmRunCommand() *cobra.Command {
 		name    string
 		rm      bool
 		detach  bool
+		json    bool
 		timeout time.Duration
 	)
 	cmd := &cobra.Command{
@@ -27,8 +29,9 @@ func (a *app) vmRunCommand() *cobra.Command {
 		Short: "Create and start a VM, ship a git checkout into it, then run a command in it (a shell when none is given)",
 		Long: "Create a VM from an image, start it, wait for its guest agent and then run COMMAND in it,\n" +
 			"exiting with its exit code; without a command, open an interactive shell. With --rm the VM is\n" +
-			"deleted afterwards (kept if it never became ready, for a post-mortem); with -d it is left\n" +
-			"running and banger prints how to reach it.\n\n" +
+			"deleted afterwards (kept if it never became ready, for a post-mortem); without it the VM keeps\n" +
+			"running and banger says so on exit, with how to get back in and how to delete it; with -d it is\n" +
+			"left running at once and banger prints how to reach it.\n\n" +
 			"With PATH (e.g. \".\"), the git checkout that holds it is shipped into the VM first, as banger vm\n" +
 			"workspace prepare does, and the command or shell starts in it. Without PATH nothing is shipped,\n" +
 			"even when run inside a checkout. The checkout is checked before any VM is created.",
@@ -39,6 +42,9 @@ func (a *app) vmRunCommand() *cobra.Command {
 			}
 			if detach && (rm || len(args) > 0) {
 				return fmt.Errorf("-d cannot be combined with --rm or a command")
+			}
+			if json && !detach {
+				return fmt.Errorf("--json needs -d: without it, the output is the command's or the shell's")
 			}
 			req, err := c.request()
 			if err != nil {
@@ -87,7 +93,8 @@ func (a *app) vmRunCommand() *cobra.Command {
 				v.Name, time.Since(start).Seconds(), v.VCPUs, bytesize.Format(int64(v.MemoryMiB)<<20),
 				bytesize.Format(v.DiskBytes), v.Image, info.Hostname, where)
 			if co != nil {
-				if _, err := a.shipWorkspace(ctx, cl, v.Name, co, gp, ship.depth); err != nil {
+				shipped, err := a.shipWorkspace(ctx, cl, v.Name, co, gp, ship.depth)
+				if err != nil {
 					if rm {
 						a.deleteAfterRun(cl, v.Name)
 					} else {
@@ -95,15 +102,24 @@ func (a *app) vmRunCommand() *cobra.Command {
 					}
 					return err
 				}
+				v = shipped
 			}
 			if detach {
-				fmt.Fprintf(a.env.Stdout, "%s\n", v.Name)
+				if json {
+					if err := writeJSON(a.env.Stdout, v); err != nil {
+						return err
+					}
+				} else {
+					fmt.Fprintf(a.env.Stdout, "%s\n", v.Name)
+				}
 				fmt.Fprintf(a.env.Stderr, "banger: running; reach it with: banger vm exec %s   (stop: banger vm stop %s)\n", v.Name, v.Name)
 				return nil
 			}
 			code, runErr := a.runInGuest(ctx, cl, v.Name, args, o)
 			if rm {
 				a.deleteAfterRun(cl, v.Name)
+			} else {
+				stillRunning(a.env.Stderr, v.Name)
 			}
 			if runErr != nil {
 				return runErr
@@ -121,6 +137,7 @@ func (a *app) vmRunCommand() *cobra.Command {
 	f.StringVar(&name, "name", "", "VM name (default: a generated one)")
 	f.BoolVar(&rm, "rm", false, "delete the VM when the command or shell ends")
 	f.BoolVarP(&detach, "detach", "d", false, "leave the VM running and print how to reach it")
+	f.BoolVar(&json, "json", false, "with -d: print the VM as JSON instead of its name")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the guest to become ready")
 	return cmd
 }
@@ -140,6 +157,13 @@ func splitRunArgs(cmd *cobra.Command, args []string) (string, []string, error) {
 		return before[0], after, nil
 	}
 	return "", nil, fmt.Errorf("vm run takes at most one PATH before \"--\" (got %q): put the command after \"--\"", before)
+}
+
+// stillRunning tells, after vm run without --rm, that the VM outlives the
+// command, and how to get back in or get rid of it.
+func stillRunning(w io.Writer, name string) {
+	fmt.Fprintf(w, "banger: VM %s is still running; get back in with banger vm exec %s or banger vm ssh %s; delete it with banger vm delete %s\n",
+		name, name, name, name)
 }
 
 // deleteAfterRun deletes a VM after vm run --rm, even when the command

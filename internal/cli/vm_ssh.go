@@ -23,8 +23,9 @@ const sshWait = 2 * time.Minute
 
 func (a *app) vmSSHCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "ssh NAME [-- COMMAND [ARG...]]",
-		Short: "Log into a VM with the system's OpenSSH client",
+		Use:               "ssh NAME [-- COMMAND [ARG...]]",
+		ValidArgsFunction: a.completeVMs(1),
+		Short:             "Log into a VM with the system's OpenSSH client",
 		Long: "Run ssh as root into the VM with banger's key and banger's known_hosts (StrictHostKeyChecking yes),\n" +
 			"through a relay in the daemon: it works for VMs without a network and without host DNS.\n" +
 			"A VM whose sshd is still starting is waited for.",
@@ -108,10 +109,11 @@ func shellQuote(s string) string {
 func (a *app) vmSSHProxyCommand() *cobra.Command {
 	var wait time.Duration
 	cmd := &cobra.Command{
-		Use:    "ssh-proxy NAME [PORT]",
-		Short:  "Relay stdin and stdout to a TCP port of a VM (ssh's ProxyCommand)",
-		Hidden: true,
-		Args:   cobra.RangeArgs(1, 2),
+		Use:               "ssh-proxy NAME [PORT]",
+		ValidArgsFunction: a.completeVMs(1),
+		Short:             "Relay stdin and stdout to a TCP port of a VM (ssh's ProxyCommand)",
+		Hidden:            true,
+		Args:              cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			port := 22
 			if len(args) == 2 {

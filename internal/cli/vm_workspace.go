@@ -65,8 +65,9 @@ func (a *app) vmWorkspacePrepareCommand() *cobra.Command {
 		json   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "prepare NAME PATH",
-		Short: "Ship the git checkout at PATH into the running VM NAME",
+		Use:               "prepare NAME PATH",
+		ValidArgsFunction: a.completeVMThenDir,
+		Short:             "Ship the git checkout at PATH into the running VM NAME",
 		Long: "Ship the git checkout that holds PATH into the running VM NAME, at /root/<repository directory\n" +
 			"name> (or --guest-path): the tracked files as they are in the working tree (modified, with their\n" +
 			"modifications; deleted ones left out), untracked files only with --include-untracked, ignored\n" +
@@ -141,21 +142,26 @@ func (a *app) vmWorkspaceExportCommand() *cobra.Command {
 		out   string
 		base  string
 		apply bool
+		json  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "export NAME",
-		Short: "Print the changes made in a VM's workspace as one binary git patch",
+		Use:               "export NAME",
+		ValidArgsFunction: a.completeVMs(1),
+		Short:             "Print the changes made in a VM's workspace as one binary git patch",
 		Long: "Print (or write with -o) one binary-safe git patch of everything that changed in VM NAME's\n" +
 			"workspace since the commit it was shipped at (or --base): commits made in the guest, staged and\n" +
 			"unstaged changes, untracked files that .gitignore does not ignore, deletions, renames, mode\n" +
 			"changes and binary files. The guest's index and working tree are left untouched. With --apply\n" +
 			"the patch is applied (git apply --index) to the host checkout it was shipped from, which must\n" +
 			"still be at the base commit with no uncommitted changes or untracked files; otherwise nothing\n" +
-			"is changed.",
+			"is changed. With -o or --apply, --json prints what was written or applied.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if apply && out != "" {
 				return fmt.Errorf("--apply and -o cannot be combined: apply, or write the patch to a file")
+			}
+			if json && !apply && (out == "" || out == "-") {
+				return fmt.Errorf("--json describes a patch written with -o FILE or applied with --apply; without them the patch itself is the output")
 			}
 			ctx := cmd.Context()
 			cl, err := a.client(ctx)
@@ -184,15 +190,23 @@ func (a *app) vmWorkspaceExportCommand() *cobra.Command {
 				if err := workspace.Apply(ctx, v.Workspace.HostPath, base, patch); err != nil {
 					return err
 				}
-				fmt.Fprintf(a.env.Stderr, "banger: applied %s of changes from %s:%s to %s (staged)\n", humanBytes(int64(len(patch))), v.Name, v.Workspace.GuestPath, v.Workspace.HostPath)
+				if !json {
+					fmt.Fprintf(a.env.Stderr, "banger: applied %s of changes from %s:%s to %s (staged)\n", humanBytes(int64(len(patch))), v.Name, v.Workspace.GuestPath, v.Workspace.HostPath)
+				}
 			case out != "" && out != "-":
 				if err := os.WriteFile(out, patch, 0o644); err != nil {
 					return fmt.Errorf("write the patch: %w", err)
 				}
-				fmt.Fprintf(a.env.Stderr, "banger: wrote %s of changes to %s; apply it with git apply --index %s\n", humanBytes(int64(len(patch))), out, out)
+				if !json {
+					fmt.Fprintf(a.env.Stderr, "banger: wrote %s of changes to %s; apply it with git apply --index %s\n", humanBytes(int64(len(patch))), out, out)
+				}
 			default:
 				_, err := a.env.Stdout.Write(patch)
 				return err
+			}
+			if json {
+				return writeJSON(a.env.Stdout, exportResult{VM: v.Name, GuestPath: v.Workspace.GuestPath, HostPath: v.Workspace.HostPath,
+					BaseCommit: base, Bytes: int64(len(patch)), Output: out, Applied: apply})
 			}
 			return nil
 		},
@@ -201,7 +215,19 @@ func (a *app) vmWorkspaceExportCommand() *cobra.Command {
 	f.StringVarP(&out, "output", "o", "", "write the patch to FILE instead of standard output")
 	f.StringVar(&base, "base", "", "the commit to diff against (default: the commit the workspace was shipped at)")
 	f.BoolVar(&apply, "apply", false, "apply the patch to the host checkout the workspace came from")
+	f.BoolVar(&json, "json", false, "with -o or --apply: print JSON (the VM, paths, base commit, patch size, where it went)")
 	return cmd
+}
+
+// exportResult is what export --json prints.
+type exportResult struct {
+	VM         string `json:"vm"`
+	GuestPath  string `json:"guest_path"`
+	HostPath   string `json:"host_path"`
+	BaseCommit string `json:"base_commit"`
+	Bytes      int64  `json:"bytes"`
+	Output     string `json:"output,omitempty"`
+	Applied    bool   `json:"applied"`
 }
 
 // exportPatch runs the export in the guest and returns the patch.

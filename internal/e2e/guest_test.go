@@ -73,8 +73,8 @@ func (w *world) guestBanger(stdin string, args ...string) (stdout, stderr string
 }
 
 // TestGuestRun boots real guests through banger vm run: a command's output
-// and exit code come back, a missing command is reported, and --rm leaves
-// nothing behind.
+// and exit code come back, a missing command is reported, --rm leaves
+// nothing behind, and without --rm vm run says the VM is still running.
 func TestGuestRun(t *testing.T) {
 	w := newGuestWorld(t)
 	out, errs, code := w.guestBanger("", "vm", "run", "--rm", "--name", "r1", "--", "uname", "-a")
@@ -88,10 +88,18 @@ func TestGuestRun(t *testing.T) {
 	if code != 7 {
 		t.Errorf("vm run -- sh -c 'exit 7': exit %d, want 7\nstderr: %s", code, errs)
 	}
-	_, errs, code = w.guestBanger("", "vm", "run", "--rm", "--", "no-such-command")
+	if strings.Contains(errs, "still running") {
+		t.Errorf("vm run --rm said the VM is still running: %s", errs)
+	}
+	// Without --rm the VM outlives the command, and vm run says so.
+	_, errs, code = w.guestBanger("", "vm", "run", "--name", "r3", "--", "no-such-command")
 	if code != 127 || !strings.Contains(errs, "no-such-command") {
 		t.Errorf("missing command: exit %d, want 127, stderr %q", code, errs)
 	}
+	if want := "banger: VM r3 is still running; get back in with banger vm exec r3 or banger vm ssh r3; delete it with banger vm delete r3\n"; !strings.HasSuffix(errs, want) {
+		t.Errorf("vm run without --rm: stderr %q, want it to end with %q", errs, want)
+	}
+	w.mustGuestBanger("vm", "delete", "r3")
 	if vms := w.vms(); len(vms) != 0 {
 		t.Errorf("vm run --rm left VMs: %v", vms)
 	}

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"banger/internal/api"
 )
 
 // hostGit runs the host's git in dir, away from the user's configuration,
@@ -137,9 +142,14 @@ func TestGuestWorkspace(t *testing.T) {
 	}
 
 	// vm run PATH ships it; commands start in it.
-	out, errs, code = w.guestBanger("", "vm", "run", "-d", "--name", "ws", repo)
+	out, errs, code = w.guestBanger("", "vm", "run", "-d", "--json", "--name", "ws", repo)
 	if code != 0 || !strings.Contains(errs, "shipped 9 files") {
-		t.Fatalf("vm run -d %s: exit %d\nstdout: %s\nstderr: %s\ndaemon log:\n%s", repo, code, out, errs, w.daemonLog())
+		t.Fatalf("vm run -d --json %s: exit %d\nstdout: %s\nstderr: %s\ndaemon log:\n%s", repo, code, out, errs, w.daemonLog())
+	}
+	// -d --json prints the VM with its workspace.
+	var ran api.VM
+	if err := json.Unmarshal([]byte(out), &ran); err != nil || ran.Name != "ws" || ran.Workspace == nil || ran.Workspace.GuestPath != "/root/app" {
+		t.Errorf("vm run -d --json: %v, stdout %q", err, out)
 	}
 	check := `pwd; git rev-parse HEAD; git symbolic-ref --short HEAD; git remote get-url origin; git config user.name; git config user.email
 git rev-list --count HEAD; stat -c %a tool.sh staged.sh; readlink link; test ! -e .env && echo no-env; git status --porcelain | sort`
@@ -176,7 +186,7 @@ echo GUEST_SECRET=1 > .env`
 	statusBefore := w.mustGuestBanger("vm", "exec", "ws", "--", "git", "status", "--porcelain")
 
 	patchFile := w.path("files/ws.patch")
-	w.mustGuestBanger("vm", "workspace", "export", "ws", "-o", patchFile)
+	out = w.mustGuestBanger("vm", "workspace", "export", "ws", "-o", patchFile, "--json")
 	if statusAfter := w.mustGuestBanger("vm", "exec", "ws", "--", "git", "status", "--porcelain"); statusAfter != statusBefore {
 		t.Errorf("export changed the guest's status:\n%s\nwas:\n%s", statusAfter, statusBefore)
 	}
@@ -186,6 +196,11 @@ echo GUEST_SECRET=1 > .env`
 	}
 	if strings.Contains(string(patch), "GUEST_SECRET") || !strings.Contains(string(patch), "GIT binary patch") {
 		t.Errorf("patch carries the ignored .env or lacks the binary hunk:\n%s", patch)
+	}
+	wantExport := fmt.Sprintf(`{"vm":"ws","guest_path":"/root/app","host_path":%q,"base_commit":%q,"bytes":%d,"output":%q,"applied":false}`,
+		repo, base, len(patch), patchFile)
+	if got := compactJSON(t, out); got != wantExport {
+		t.Errorf("export -o --json = %s, want %s", got, wantExport)
 	}
 
 	// git apply on a host copy at the base commit reproduces the guest's tree.
@@ -207,7 +222,10 @@ echo GUEST_SECRET=1 > .env`
 	}
 	// Once clean, --apply brings the guest's tree home.
 	hostGit(t, repo, "stash", "-q", "-u")
-	w.mustGuestBanger("vm", "workspace", "export", "ws", "--apply")
+	out = w.mustGuestBanger("vm", "workspace", "export", "ws", "--apply", "--json")
+	if want := fmt.Sprintf(`{"vm":"ws","guest_path":"/root/app","host_path":%q,"base_commit":%q,"bytes":%d,"applied":true}`, repo, base, len(patch)); compactJSON(t, out) != want {
+		t.Errorf("export --apply --json = %s, want %s", compactJSON(t, out), want)
+	}
 	if diff := cmp.Diff(sortedLines(guestTree), sortedLines(hostTree(t, repo))); diff != "" {
 		t.Errorf("host checkout after --apply differs from the guest (-guest +host):\n%s", diff)
 	}
@@ -235,4 +253,14 @@ echo GUEST_SECRET=1 > .env`
 
 	w.mustGuestBanger("vm", "delete", "ws")
 	w.assertClean()
+}
+
+// compactJSON is s without its indentation.
+func compactJSON(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(s)); err != nil {
+		t.Fatalf("not JSON: %v: %q", err, s)
+	}
+	return b.String()
 }
