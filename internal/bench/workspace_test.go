@@ -65,7 +65,7 @@ func BenchmarkWorkspacePrepare(b *testing.B) {
 			errs = append(errs, fmt.Sprintf("prepare %d: %v: %s", round, err, stderr))
 		} else {
 			prep = append(prep, time.Since(t0))
-			shipped = strings.TrimSpace(stderr)
+			shipped = lastLines(strings.TrimSpace(stderr), 1) // the summary, not the progress
 		}
 		_, _ = w.cli(ctx, nil, nil, "vm", "exec", wsGuestVMName, "--", "rm", "-rf", dst)
 
@@ -96,12 +96,12 @@ func BenchmarkWorkspacePrepare(b *testing.B) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "repository: GOROOT/src, %d files, %d MiB, one commit; guest: qemu, %d vCPUs\n", files, size>>20, guestVCPUs)
 	fmt.Fprintf(&sb, "  last prepare said: %s\n", shipped)
-	fmt.Fprintf(&sb, "  %-44s %s\n", "banger vm workspace prepare (median)", msList(prep))
-	fmt.Fprintf(&sb, "  %-44s %s\n", "tar -c | banger vm exec -- tar -x (median)", msList(tars))
+	fmt.Fprintf(&sb, "  %-52s %s\n", "banger vm workspace prepare (median)", msList(prep))
+	fmt.Fprintf(&sb, "  %-52s %s\n", "tar -c | banger vm exec -- tar -x (median)", msList(tars))
 	if ssh != nil {
-		fmt.Fprintf(&sb, "  %-44s %s\n", "rsync -a -e 'ssh -F ...' over the Include (median)", msList(rsyncs))
+		fmt.Fprintf(&sb, "  %-52s %s\n", "rsync -a -e 'ssh -F ...' over the Include (median)", msList(rsyncs))
 	} else {
-		fmt.Fprintf(&sb, "  %-44s not measured: %v\n", "rsync -a over ssh", rsyncErr)
+		fmt.Fprintf(&sb, "  %-52s not measured: %v\n", "rsync -a over ssh", rsyncErr)
 	}
 	sb.WriteString("  prepare: the work tree and a shallow clone of the history, the guest's index built\n" +
 		"  tar:     the work tree without .git, one tar stream through the agent's exec stream\n" +
