@@ -149,7 +149,13 @@ func (a *app) vmCpCommand() *cobra.Command {
 				return writeJSON(a.env.Stdout, cpResult{Source: plan.src.String(), Destination: plan.dst.String(), TarBytes: n.bytes})
 			}
 			if !plan.dst.std {
-				fmt.Fprintf(a.env.Stderr, "copied %s to %s (%d entries, %s)\n", bytesize.Format(n.bytes), plan.dst, n.entries, time.Since(start).Round(time.Millisecond))
+				// Entries are counted where the tar is unpacked: on the
+				// host, not in the guest.
+				entries := ""
+				if plan.dst.vm == "" {
+					entries = fmt.Sprintf("%d entries, ", n.entries)
+				}
+				fmt.Fprintf(a.env.Stderr, "copied %s to %s (%s%s)\n", bytesize.Format(n.bytes), plan.dst, entries, time.Since(start).Round(time.Millisecond))
 			}
 			return nil
 		},
