@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -39,44 +38,14 @@ func (c *Client) ExecVM(ctx context.Context, ref string, req proto.ExecRequest) 
 	if err != nil {
 		return nil, err
 	}
-	conn, err := c.dial(ctx)
-	if err != nil {
-		if refusal := untrusted(err); refusal != nil {
-			return nil, refusal
-		}
-		return nil, errdefs.Unavailablef("cannot reach bangerd at %s: %w", c.Socket, err)
-	}
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
 	hreq, err := http.NewRequest(http.MethodPost, "http://bangerd"+api.Version+"/vms/"+esc(ref)+"/exec", bytes.NewReader(body))
 	if err != nil {
-		conn.Close()
 		return nil, err
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Connection", "Upgrade")
-	hreq.Header.Set("Upgrade", proto.ExecUpgrade)
-	if err := hreq.Write(conn); err != nil {
-		conn.Close()
-		return nil, errdefs.Unavailablef("send exec request to bangerd: %w", err)
-	}
-	rd := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(rd, hreq)
+	conn, rd, err := c.upgrade(ctx, hreq, proto.ExecUpgrade, "exec")
 	if err != nil {
-		conn.Close()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, errdefs.Unavailablef("lost the connection to bangerd before it answered exec: %w", err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		defer conn.Close()
-		defer resp.Body.Close()
-		return nil, decodeError(resp)
-	}
-	if !strings.EqualFold(resp.Header.Get("Upgrade"), proto.ExecUpgrade) {
-		conn.Close()
-		return nil, errdefs.Internalf("bangerd switched exec to %q, want %q", resp.Header.Get("Upgrade"), proto.ExecUpgrade)
+		return nil, err
 	}
 	return &Exec{conn: conn, rd: rd}, nil
 }

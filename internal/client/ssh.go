@@ -8,11 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"banger/internal/api"
-	"banger/internal/errdefs"
 )
 
 // SSHInfo returns banger's SSH key and known_hosts paths and the VMs'
@@ -27,44 +25,14 @@ func (c *Client) SSHInfo(ctx context.Context) (api.SSHInfo, error) {
 // VM and the port. The returned connection is the stream; cancelling ctx
 // before it returns aborts the dial.
 func (c *Client) DialVM(ctx context.Context, ref string, port int, wait time.Duration) (io.ReadWriteCloser, error) {
-	conn, err := c.dial(ctx)
-	if err != nil {
-		if refusal := untrusted(err); refusal != nil {
-			return nil, refusal
-		}
-		return nil, errdefs.Unavailablef("cannot reach bangerd at %s: %w", c.Socket, err)
-	}
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
 	q := url.Values{"port": {strconv.Itoa(port)}, "wait": {wait.String()}}
 	hreq, err := http.NewRequest(http.MethodPost, "http://bangerd"+api.Version+"/vms/"+esc(ref)+"/tcp?"+q.Encode(), nil)
 	if err != nil {
-		conn.Close()
 		return nil, err
 	}
-	hreq.Header.Set("Connection", "Upgrade")
-	hreq.Header.Set("Upgrade", api.TCPUpgrade)
-	if err := hreq.Write(conn); err != nil {
-		conn.Close()
-		return nil, errdefs.Unavailablef("send tcp request to bangerd: %w", err)
-	}
-	rd := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(rd, hreq)
+	conn, rd, err := c.upgrade(ctx, hreq, api.TCPUpgrade, "tcp")
 	if err != nil {
-		conn.Close()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, errdefs.Unavailablef("lost the connection to bangerd before it answered tcp: %w", err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		defer conn.Close()
-		defer resp.Body.Close()
-		return nil, decodeError(resp)
-	}
-	if !strings.EqualFold(resp.Header.Get("Upgrade"), api.TCPUpgrade) {
-		conn.Close()
-		return nil, errdefs.Internalf("bangerd switched tcp to %q, want %q", resp.Header.Get("Upgrade"), api.TCPUpgrade)
+		return nil, err
 	}
 	return &relayConn{Conn: conn, rd: rd}, nil
 }
