@@ -2,9 +2,11 @@ package dns
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -94,15 +96,8 @@ func startUpstream(t *testing.T) *fakeUpstream {
 		}
 		_ = w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := loopbackPair(t)
 	f.addr = pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, srv := range []*mdns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
 		started := make(chan struct{})
 		srv.NotifyStartedFunc = func() { close(started) }
@@ -124,14 +119,7 @@ func (f *fakeUpstream) questions() []string {
 // and never answers.
 func silentUpstream(t *testing.T) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := loopbackPair(t)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		buf := make([]byte, 65535)
@@ -170,4 +158,25 @@ func deadUpstream(t *testing.T) string {
 	addr := pc.LocalAddr().String()
 	_ = pc.Close()
 	return addr
+}
+
+// loopbackPair listens on UDP and TCP on the same free loopback port, as a
+// DNS server does. The UDP port is free when picked, but its TCP twin may
+// be taken by someone else: then it picks again, as Server.Listen does.
+func loopbackPair(t *testing.T) (net.PacketConn, net.Listener) {
+	t.Helper()
+	for try := 0; ; try++ {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln
+		}
+		_ = pc.Close()
+		if !errors.Is(err, syscall.EADDRINUSE) || try == bindRetries {
+			t.Fatal(err)
+		}
+	}
 }
