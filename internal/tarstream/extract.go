@@ -51,19 +51,12 @@ func Extract(dir string, r io.Reader, o Options) (int, error) {
 	tr := tar.NewReader(r)
 	n := 0
 	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return n, errdefs.InvalidArgumentf("read tar stream after %d entries: %w", n, err)
-		}
-		if hdr.Typeflag == tar.TypeXGlobalHeader {
-			continue
-		}
-		name, err := o.rename(hdr.Name)
+		hdr, name, err := o.next(tr, n)
 		if err != nil {
 			return n, err
+		}
+		if hdr == nil {
+			break
 		}
 		if name == "." {
 			continue // the target directory itself
@@ -96,19 +89,12 @@ func Check(r io.Reader, w io.Writer, o Options) (int, error) {
 	}
 	n := 0
 	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return n, errdefs.InvalidArgumentf("read tar stream after %d entries: %w", n, err)
-		}
-		if hdr.Typeflag == tar.TypeXGlobalHeader {
-			continue
-		}
-		name, err := o.rename(hdr.Name)
+		hdr, name, err := o.next(tr, n)
 		if err != nil {
 			return n, err
+		}
+		if hdr == nil {
+			break
 		}
 		if err := checkType(hdr); err != nil {
 			return n, err
@@ -160,6 +146,26 @@ func EntryName(name string) (string, error) {
 		return "", errdefs.InvalidArgumentf("tar entry %q is not a relative path inside the target directory: refused", name)
 	}
 	return filepath.FromSlash(clean), nil
+}
+
+// next reads the next entry of tr (n read so far), skipping global
+// headers, and returns it with its name renamed by o; a nil header means
+// the stream ended.
+func (o Options) next(tr *tar.Reader, n int) (*tar.Header, string, error) {
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, "", nil
+		}
+		if err != nil {
+			return nil, "", errdefs.InvalidArgumentf("read tar stream after %d entries: %w", n, err)
+		}
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		name, err := o.rename(hdr.Name)
+		return hdr, name, err
+	}
 }
 
 // rename checks name and applies From and To.
