@@ -28,9 +28,19 @@ func TestLifecycle(t *testing.T) {
 	if Alive(pid, start+1) {
 		t.Fatal("Alive = true for a different start time (pid reuse not detected)")
 	}
-	pids, err := FindByArg(marker)
-	if err != nil {
-		t.Fatal(err)
+	// Start returns once the child's close-on-exec pipe closes, which the
+	// kernel does before it has set up the new argv; /proc/PID/cmdline can
+	// still read empty for a moment, so look again until it shows.
+	var pids []int
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		pids, err = FindByArg(marker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pids) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if len(pids) != 1 || pids[0] != pid {
 		t.Fatalf("FindByArg = %v, want [%d]", pids, pid)
