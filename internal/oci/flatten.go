@@ -147,14 +147,14 @@ func (f *flattener) applyLayer(ctx context.Context, l Layer) error {
 			break
 		}
 		if err != nil {
-			return errdefs.InvalidArgumentf("layer %s: read the tar stream after %d entries: %w", l.Digest, f.read, err)
+			return vr.Blame(errdefs.InvalidArgumentf("layer %s: read the tar stream after %d entries: %w", l.Digest, f.read, err))
 		}
 		f.read++
 		if f.read > f.opts.MaxEntries {
 			return errdefs.InvalidArgumentf("layer %s: more than %d entries in the image: refused", l.Digest, f.opts.MaxEntries)
 		}
 		if err := f.apply(hdr, tr); err != nil {
-			return err
+			return vr.Blame(err)
 		}
 	}
 	if err := vr.Verify(); err != nil {

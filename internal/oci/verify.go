@@ -59,16 +59,29 @@ func (v *verifiedReader) Close() error {
 	return nil
 }
 
+// Blame returns a badBlobError when the blob does not match its digest
+// (read to its end for this), and err otherwise: an error met while
+// reading a corrupt blob is the corruption's fault, not the layer's.
+func (v *verifiedReader) Blame(err error) error {
+	if _, rerr := io.Copy(io.Discard, v.raw); rerr != nil {
+		return err
+	}
+	if got := sha256Hex(v.blob); got != v.digest {
+		return &badBlobError{digest: v.digest, err: errdefs.InvalidArgumentf("layer %s: the blob's sha256 is %s: the layer is corrupt or was tampered with; pull again", v.digest, got)}
+	}
+	return err
+}
+
 // Verify reads what is left of both streams and checks the hashes.
 func (v *verifiedReader) Verify() error {
 	if _, err := io.Copy(io.Discard, v.plain); err != nil {
-		return errdefs.InvalidArgumentf("layer %s: read to its end: %w", v.digest, err)
+		return v.Blame(errdefs.InvalidArgumentf("layer %s: read to its end: %w", v.digest, err))
 	}
 	if _, err := io.Copy(io.Discard, v.raw); err != nil {
 		return errdefs.InvalidArgumentf("layer %s: read to its end: %w", v.digest, err)
 	}
 	if got := sha256Hex(v.blob); got != v.digest {
-		return errdefs.InvalidArgumentf("layer %s: the blob's sha256 is %s: the layer is corrupt or was tampered with; pull again", v.digest, got)
+		return &badBlobError{digest: v.digest, err: errdefs.InvalidArgumentf("layer %s: the blob's sha256 is %s: the layer is corrupt or was tampered with; pull again", v.digest, got)}
 	}
 	if got := sha256Hex(v.diff); v.diffID != "" && got != v.diffID {
 		return errdefs.InvalidArgumentf("layer %s: its uncompressed tar has sha256 %s but the image config says %s: refused", v.digest, got, v.diffID)
@@ -78,3 +91,12 @@ func (v *verifiedReader) Verify() error {
 
 // sha256Hex is the digest form of a hash.
 func sha256Hex(h hash.Hash) string { return fmt.Sprintf("sha256:%x", h.Sum(nil)) }
+
+// badBlobError is a blob whose content does not match its digest.
+type badBlobError struct {
+	digest string
+	err    error
+}
+
+func (e *badBlobError) Error() string { return e.err.Error() }
+func (e *badBlobError) Unwrap() error { return e.err }
