@@ -12,6 +12,38 @@ type Image struct {
 	Kernel     string
 	Initrd     string // empty when the kernel needs none
 	CreatedAt  time.Time
+	// State is StateReady, or StatePulled for an OCI image flattened to a
+	// root filesystem tar that cannot boot yet.
+	State string
+	// Source, Digest, Config and Layers describe a pulled image: the
+	// normalised reference, the manifest digest, the config's run
+	// defaults and the layer digests (oldest first).
+	Source string
+	Digest string
+	Config *RunConfig
+	Layers []string
+}
+
+// Image states.
+const (
+	StateReady  = "ready"
+	StatePulled = "pulled"
+)
+
+// RunConfig is what an OCI image's config says about running it.
+type RunConfig struct {
+	Env        []string `json:"env,omitempty"`
+	WorkingDir string   `json:"working_dir,omitempty"`
+	User       string   `json:"user,omitempty"`
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
+}
+
+// PullRequest asks for an OCI image: see Service.Pull. An empty Name is
+// derived from the reference ("debian:12" → "debian-12").
+type PullRequest struct {
+	Ref  string
+	Name string
 }
 
 // RegisterRequest names existing host files to record as an image: see
@@ -40,4 +72,8 @@ type Progress struct {
 	Total    int // steps of the build
 	Detail   string
 	Fraction float64
+	// Item names what bytes are being counted (a layer digest during a
+	// pull; one progress bar each), with Done of Size bytes done.
+	Item       string
+	Done, Size int64
 }
