@@ -71,7 +71,7 @@ func (d *Daemon) buildImage(w http.ResponseWriter, r *http.Request) {
 		}
 		progress := func(ip images.Progress) {
 			if p != nil {
-				p(apiImageProgress(ip, opID, name))
+				p(apiImageProgress(ip, opImageBuild, opID, name))
 			}
 		}
 		img, err := d.images.Build(ctx, imageBuildRequest(req), progress)

@@ -59,6 +59,7 @@ func (d *Daemon) routes(mux *routeMux) http.Handler {
 	mux.HandleFunc("GET "+v+"/images", d.listImages)
 	mux.HandleFunc("POST "+v+"/images", d.registerImage)
 	mux.HandleFunc("POST "+v+"/images/build", d.buildImage)
+	mux.HandleFunc("POST "+v+"/images/pull", d.pullImage)
 	mux.HandleFunc("GET "+v+"/images/{ref}", d.getImage)
 	mux.HandleFunc("DELETE "+v+"/images/{ref}", d.removeImage)
 	mux.HandleFunc("GET "+v+"/kernels", d.listKernels)

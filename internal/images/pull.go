@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"banger/internal/bytesize"
 	"banger/internal/errdefs"
 	"banger/internal/names"
 	"banger/internal/store"
@@ -193,8 +194,9 @@ func (s *Service) removeUnusedLayers(ctx context.Context) error {
 	return s.pulls.puller.RemoveUnusedLayers(keep)
 }
 
-// downloadProgress turns per-layer byte counts into progress reports
-// with the fraction of all bytes known so far.
+// downloadProgress turns per-layer byte counts into progress reports:
+// the fraction of all bytes known so far, and the layer with its bytes
+// in the detail.
 type downloadProgress struct {
 	report func(LayerProgress)
 }
@@ -209,13 +211,13 @@ func newDownloadProgress(progress func(Progress)) *downloadProgress {
 			d += done[k]
 			t += total[k]
 		}
-		p := Progress{Step: stepDownload, Index: 1, Total: 2, Item: lp.Layer, Done: lp.Done, Size: lp.Total}
+		p := Progress{Step: stepDownload, Index: 1, Total: 2}
 		if t > 0 {
 			p.Fraction = float64(d) / float64(t)
 		}
-		p.Detail = shortDigest(lp.Layer)
+		p.Detail = fmt.Sprintf("%s %s/%s", shortDigest(lp.Layer), bytesize.Format(lp.Done), bytesize.Format(lp.Total))
 		if lp.Cached {
-			p.Detail += " cached"
+			p.Detail = shortDigest(lp.Layer) + " cached"
 		}
 		progress(p)
 	}}

@@ -72,8 +72,4 @@ type Progress struct {
 	Total    int // steps of the build
 	Detail   string
 	Fraction float64
-	// Item names what bytes are being counted (a layer digest during a
-	// pull; one progress bar each), with Done of Size bytes done.
-	Item       string
-	Done, Size int64
 }
