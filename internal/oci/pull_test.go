@@ -291,3 +291,23 @@ func TestFetchNotFound(t *testing.T) {
 		t.Errorf("err = %v, want not_found", err)
 	}
 }
+
+// TestRemoveUnused: blobs not kept and leftovers in tmp/ are deleted,
+// kept blobs stay.
+func TestRemoveUnused(t *testing.T) {
+	p := newPuller(t)
+	for _, d := range []string{digestOf([]byte("a")), digestOf([]byte("b"))} {
+		os.MkdirAll(filepath.Dir(p.BlobPath(d)), 0o700)
+		os.WriteFile(p.BlobPath(d), []byte("12345"), 0o600)
+	}
+	os.MkdirAll(filepath.Join(p.Dir, "tmp"), 0o700)
+	os.WriteFile(filepath.Join(p.Dir, "tmp", "blob-123"), []byte("partial"), 0o600)
+	n, size, err := p.RemoveUnused(map[string]bool{digestOf([]byte("a")): true})
+	if err != nil || n != 1 || size != 5 {
+		t.Fatalf("RemoveUnused = %d, %d, %v; want 1 blob of 5 bytes", n, size, err)
+	}
+	blobs, tmp := cacheFiles(t, p)
+	if diff := cmp.Diff([]string{strings.TrimPrefix(digestOf([]byte("a")), "sha256:")}, blobs); diff != "" || len(tmp) != 0 {
+		t.Errorf("cache after (-want +got):\n%s\ntmp: %v", diff, tmp)
+	}
+}

@@ -54,9 +54,17 @@ func (p *Puller) FlattenTo(ctx context.Context, img Image, dest string) (Flatten
 	return st, nil
 }
 
-// RemoveUnused deletes the cached blobs whose digests are not in keep
-// and returns how many it deleted and their bytes.
+// RemoveUnused deletes the cached blobs whose digests are not in keep,
+// and whatever is in tmp/ (downloads and spools of pulls a crash cut
+// short), and returns how many blobs it deleted and their bytes. It must
+// not run while a pull does.
 func (p *Puller) RemoveUnused(keep map[string]bool) (int, int64, error) {
+	tmp := filepath.Join(p.Dir, "tmp")
+	if ents, err := os.ReadDir(tmp); err == nil {
+		for _, e := range ents {
+			_ = os.RemoveAll(filepath.Join(tmp, e.Name()))
+		}
+	}
 	dir := filepath.Join(p.Dir, "blobs", "sha256")
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
