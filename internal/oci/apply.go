@@ -51,7 +51,7 @@ func (f *flattener) apply(hdr *tar.Header, body io.Reader) error {
 		} else {
 			n = newDir(base, parent, inodeOf(hdr))
 		}
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
+	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeCont: // archive/tar reads the old TypeRegA as TypeReg
 		ino, err := f.spoolBody(hdr, body)
 		if err != nil {
 			return err

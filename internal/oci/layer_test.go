@@ -24,7 +24,6 @@ type ent struct {
 	gid   int
 	pax   map[string]string
 	mtime time.Time
-	size  int64 // header size when the body is not given (a sparse or lying entry)
 }
 
 var epoch = time.Unix(1_600_000_000, 0).UTC()

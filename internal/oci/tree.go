@@ -86,15 +86,6 @@ func splitPath(p string) []string {
 	return strings.Split(p, "/")
 }
 
-// countNodes returns how many paths lie under n, n included.
-func countNodes(n *node) int {
-	c := 1
-	for _, ch := range n.children {
-		c += countNodes(ch)
-	}
-	return c
-}
-
 func join(dir, name string) string {
 	if dir == "." {
 		return name
