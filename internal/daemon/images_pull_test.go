@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -28,20 +29,39 @@ import (
 // registry on loopback and returns its reference.
 func pushTestImage(t *testing.T, files map[string]string) string {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
+	var hdrs []*tar.Header
+	var bodies []string
+	for n, body := range files {
+		hdrs = append(hdrs, &tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))})
+		bodies = append(bodies, body)
+	}
+	return pushLayers(t, testLayerOf(t, hdrs, bodies))
+}
+
+// testLayerOf is a layer of the entries hdrs with bodies.
+func testLayerOf(t *testing.T, hdrs []*tar.Header, bodies []string) v1.Layer {
+	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for n, body := range files {
-		tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))})
-		io.WriteString(tw, body)
+	for i, h := range hdrs {
+		tw.WriteHeader(h)
+		io.WriteString(tw, bodies[i])
 	}
 	tw.Close()
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	return layer
+}
+
+// pushLayers serves a linux/amd64 image of layers from an in-process
+// registry on loopback and returns its reference.
+func pushLayers(t *testing.T, layers ...v1.Layer) string {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	img, err := mutate.AppendLayers(empty.Image, layers...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,4 +144,38 @@ func TestPullImageBadRef(t *testing.T) {
 	td := startDaemon(t, daemonOpts{})
 	r, b := td.do("POST", "/v1/images/pull", `{"ref":"Not A Ref"}`)
 	td.checkAPIError(r, b, errdefs.InvalidArgument)
+}
+
+// TestPullHostileImage: an image whose second layer writes through a
+// symlink planted by the first is refused with an error naming that
+// layer and the entry, and leaves no image record and nothing in the
+// image store.
+func TestPullHostileImage(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("DOCKER_CONFIG", filepath.Join(home, ".docker"))
+	plant := testLayerOf(t, []*tar.Header{{Name: "up", Typeflag: tar.TypeSymlink, Linkname: "../../../../etc"}}, []string{""})
+	write := testLayerOf(t, []*tar.Header{{Name: "up/cron.d/x", Typeflag: tar.TypeReg, Mode: 0o644, Size: 2}}, []string{"x\n"})
+	ref := pushLayers(t, plant, write)
+	td := startDaemon(t, daemonOpts{})
+
+	body, _ := json.Marshal(api.PullImageRequest{Ref: ref, Name: "evil"})
+	resp := td.open("POST", "/v1/images/pull", string(body), "Accept", api.NDJSON)
+	evs := readEvents(t, resp.Body)
+	resp.Body.Close()
+	last := evs[len(evs)-1]
+	d, _ := write.Digest()
+	if last.Type != api.EventError || last.Error.Code != string(errdefs.InvalidArgument) ||
+		!strings.Contains(last.Error.Message, d.String()) || !strings.Contains(last.Error.Message, `"up/cron.d/x"`) {
+		t.Fatalf("last event = %+v, want invalid_argument naming layer %s and entry up/cron.d/x", last, d)
+	}
+	if r, b := td.do("GET", "/v1/images", ""); r.StatusCode != http.StatusOK || strings.TrimSpace(string(b)) != "[]" {
+		t.Errorf("images after a refused pull: %d %s", r.StatusCode, b)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(td.layout.StateDir, "images")); len(ents) != 0 {
+		t.Errorf("left in the image store: %v", ents)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(td.layout.CacheDir, "oci", "tmp")); len(ents) != 0 {
+		t.Errorf("left in the cache's tmp: %v", ents)
+	}
 }
