@@ -3,6 +3,7 @@ package oci
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -309,5 +310,30 @@ func TestRemoveUnused(t *testing.T) {
 	blobs, tmp := cacheFiles(t, p)
 	if diff := cmp.Diff([]string{strings.TrimPrefix(digestOf([]byte("a")), "sha256:")}, blobs); diff != "" || len(tmp) != 0 {
 		t.Errorf("cache after (-want +got):\n%s\ntmp: %v", diff, tmp)
+	}
+}
+
+// TestFetchCancelled: a pull cancelled part-way through a download
+// returns the cancellation and leaves neither the blob nor a partial
+// download in the cache.
+func TestFetchCancelled(t *testing.T) {
+	dockerConfig(t, nil)
+	reg := newTestRegistry(t)
+	l := randomLayer(t, "big", 3<<20)
+	reg.push(t, "app:1", testImage(t, "amd64", l))
+	reg.stall[digestString(t, l)] = true
+	p := newPuller(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := p.Fetch(ctx, reg.ref("app:1"), func(pr Progress) {
+		if pr.Done > 0 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if blobs, tmp := cacheFiles(t, p); len(blobs) != 0 || len(tmp) != 0 {
+		t.Errorf("cache after a cancelled pull: blobs %v, tmp %v", blobs, tmp)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,11 +38,12 @@ type testRegistry struct {
 	user     string         // required basic auth when set
 	password string
 	corrupt  map[string]bool // blob digests served with a flipped byte
+	stall    map[string]bool // blob digests served half, then held until the client hangs up
 }
 
 func newTestRegistry(t *testing.T) *testRegistry {
 	t.Helper()
-	r := &testRegistry{gets: map[string]int{}, corrupt: map[string]bool{}}
+	r := &testRegistry{gets: map[string]int{}, corrupt: map[string]bool{}, stall: map[string]bool{}}
 	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
@@ -58,8 +60,19 @@ func newTestRegistry(t *testing.T) *testRegistry {
 			d := req.URL.Path[i+len("/blobs/"):]
 			r.mu.Lock()
 			r.gets[d]++
-			bad := r.corrupt[d]
+			bad, stall := r.corrupt[d], r.stall[d]
 			r.mu.Unlock()
+			if stall {
+				rec := httptest.NewRecorder()
+				inner.ServeHTTP(rec, req)
+				body := rec.Body.Bytes()
+				w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+				w.WriteHeader(rec.Code)
+				w.Write(body[:len(body)/2])
+				w.(http.Flusher).Flush()
+				<-req.Context().Done()
+				return
+			}
 			if bad {
 				rec := httptest.NewRecorder()
 				inner.ServeHTTP(rec, req)
