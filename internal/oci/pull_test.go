@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -335,5 +336,30 @@ func TestFetchCancelled(t *testing.T) {
 	}
 	if blobs, tmp := cacheFiles(t, p); len(blobs) != 0 || len(tmp) != 0 {
 		t.Errorf("cache after a cancelled pull: blobs %v, tmp %v", blobs, tmp)
+	}
+}
+
+// TestFetchConcurrent: layers download Jobs at a time. The registry
+// holds each download until two are in flight, so a pull that downloads
+// one at a time never finishes (the test times out); it also records the
+// most downloads in flight, which must not pass Jobs.
+func TestFetchConcurrent(t *testing.T) {
+	dockerConfig(t, nil)
+	reg := newTestRegistry(t)
+	var layers []v1.Layer
+	var digests []string
+	for i := range 5 {
+		l := randomLayer(t, fmt.Sprintf("f%d", i), 1000)
+		layers = append(layers, l)
+		digests = append(digests, digestString(t, l))
+	}
+	reg.push(t, "app:1", testImage(t, "amd64", layers...))
+	reg.gate = newGate(2, digests...)
+	p := newPuller(t) // Jobs: 2
+	if _, err := p.Fetch(context.Background(), reg.ref("app:1"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if reg.gate.max != 2 {
+		t.Errorf("at most %d downloads in flight, want 2", reg.gate.max)
 	}
 }

@@ -39,6 +39,52 @@ type testRegistry struct {
 	password string
 	corrupt  map[string]bool // blob digests served with a flipped byte
 	stall    map[string]bool // blob digests served half, then held until the client hangs up
+
+	// gate, when set, holds the GETs of its blobs until as many are in
+	// flight as it wants, and records the most ever in flight.
+	gate *gate
+}
+
+// gate holds blob downloads until want of them (or all that are left)
+// are in flight at once, so a client that downloads one at a time never
+// gets past it, and records the most in flight.
+type gate struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	want     int
+	left     map[string]bool // blobs not served yet
+	inflight int
+	max      int
+}
+
+func newGate(want int, blobs ...string) *gate {
+	g := &gate{want: want, left: map[string]bool{}}
+	g.cond = sync.NewCond(&g.mu)
+	for _, b := range blobs {
+		g.left[b] = true
+	}
+	return g
+}
+
+func (g *gate) pass(blob string) (done func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.left[blob] {
+		return func() {}
+	}
+	g.inflight++
+	g.max = max(g.max, g.inflight)
+	g.cond.Broadcast()
+	for g.inflight < min(g.want, len(g.left)) {
+		g.cond.Wait()
+	}
+	return func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		delete(g.left, blob)
+		g.inflight--
+		g.cond.Broadcast()
+	}
 }
 
 func newTestRegistry(t *testing.T) *testRegistry {
@@ -60,8 +106,11 @@ func newTestRegistry(t *testing.T) *testRegistry {
 			d := req.URL.Path[i+len("/blobs/"):]
 			r.mu.Lock()
 			r.gets[d]++
-			bad, stall := r.corrupt[d], r.stall[d]
+			bad, stall, g := r.corrupt[d], r.stall[d], r.gate
 			r.mu.Unlock()
+			if g != nil {
+				defer g.pass(d)()
+			}
 			if stall {
 				rec := httptest.NewRecorder()
 				inner.ServeHTTP(rec, req)
