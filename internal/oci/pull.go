@@ -33,7 +33,8 @@ type Puller struct {
 	// the Docker config ($DOCKER_CONFIG or ~/.docker/config.json, with its
 	// credential helpers) of the user the process runs as.
 	Keychain authn.Keychain
-	// Transport is the HTTP transport (nil: the default).
+	// Transport is the HTTP transport (nil: go-containerregistry's
+	// default). Plain HTTP is refused except to loopback, whatever it is.
 	Transport http.RoundTripper
 	// Jobs bounds concurrent layer downloads (DefaultJobs when zero).
 	Jobs int
@@ -90,10 +91,12 @@ func (p *Puller) Fetch(ctx context.Context, ref string, progress func(Progress))
 	if kc == nil {
 		kc = authn.DefaultKeychain
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithPlatform(Platform)}
-	if p.Transport != nil {
-		opts = append(opts, remote.WithTransport(p.Transport))
+	base := p.Transport
+	if base == nil {
+		base = remote.DefaultTransport
 	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithPlatform(Platform),
+		remote.WithTransport(httpsOnly{base})}
 	img, err := remote.Image(r, opts...)
 	if err != nil {
 		return Image{}, registryError(r.Name(), err)
