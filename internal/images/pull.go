@@ -26,7 +26,8 @@ type Puller interface {
 	// Fetch brings ref's linux/amd64 image into the layer cache.
 	Fetch(ctx context.Context, ref string, progress func(LayerProgress)) (Pulled, error)
 	// Flatten writes the image's flattened root filesystem tar to dest,
-	// all or nothing.
+	// all or nothing, removing what a crash left of an earlier Flatten to
+	// dest. It is never called twice at once for one dest.
 	Flatten(ctx context.Context, img Pulled, dest string) error
 	// RemoveUnusedLayers deletes the cached layers not in keep.
 	RemoveUnusedLayers(keep map[string]bool) error
@@ -116,6 +117,12 @@ func (s *Service) Pull(ctx context.Context, req PullRequest, progress func(Progr
 	if err != nil {
 		return Image{}, err
 	}
+	// One flattening per image at a time: it writes next to the image's
+	// file and clears what a crashed one left there.
+	if !s.pulls.claim("digest " + pulled.Digest) {
+		return Image{}, errdefs.Unavailablef("%s (%s) is being pulled already under another name: try again once that pull is done", pulled.Ref, pulled.Digest)
+	}
+	defer s.pulls.release("digest " + pulled.Digest)
 	progress(Progress{Step: stepFlatten, Index: 2, Total: 2})
 	dir := filepath.Join(s.pulls.dir, strings.TrimPrefix(pulled.Digest, "sha256:"))
 	dest := filepath.Join(dir, "rootfs.tar")

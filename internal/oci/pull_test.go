@@ -99,8 +99,13 @@ func TestFetchMultiPlatform(t *testing.T) {
 		}
 	}
 	dest := filepath.Join(t.TempDir(), "rootfs.tar")
+	stale := filepath.Join(filepath.Dir(dest), ".rootfs.tar.123.tmp") // a crashed flattening's
+	os.WriteFile(stale, []byte("half"), 0o600)
 	if _, err := p.FlattenTo(context.Background(), img, dest); err != nil {
 		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(dest)); len(ents) != 1 {
+		t.Errorf("next to the flattened image: %v, want only it", ents)
 	}
 	b, err := os.ReadFile(dest)
 	if err != nil {

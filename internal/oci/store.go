@@ -23,11 +23,19 @@ func (p *Puller) Layers(img Image) []Layer {
 
 // FlattenTo flattens img's cached layers into the tar file dest. The tar
 // is written next to dest and renamed into place only once complete, so
-// a failed or cancelled flattening leaves no dest behind. A cached blob
-// that no longer matches its digest is removed from the cache, so the
-// next pull downloads it again.
+// a failed or cancelled flattening leaves no dest behind; what a crash
+// left of an earlier flattening to dest is removed first, so the caller
+// must not flatten to one dest twice at once. A cached blob that no
+// longer matches its digest is removed from the cache, so the next pull
+// downloads it again.
 func (p *Puller) FlattenTo(ctx context.Context, img Image, dest string) (FlattenStats, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".*.tmp")
+	pattern := "." + filepath.Base(dest) + ".*.tmp"
+	if stale, err := filepath.Glob(filepath.Join(filepath.Dir(dest), pattern)); err == nil {
+		for _, f := range stale {
+			_ = os.Remove(f)
+		}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dest), pattern)
 	if err != nil {
 		return FlattenStats{}, fmt.Errorf("create the flattened image next to %s: %w", dest, err)
 	}
