@@ -36,7 +36,6 @@ const (
 	StatusInstalled = "installed" // every install command succeeded
 	StatusFailed    = "failed"    // something failed; Message says what
 	StatusOffline   = "offline"   // the VM has no internet access
-	StatusSkipped   = "skipped"   // --no-bootstrap
 )
 
 // Result is what became of a plan.
