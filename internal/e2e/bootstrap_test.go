@@ -39,8 +39,10 @@ exit $(cat /root/mise.exit 2>/dev/null || echo 0)
 // VM name (the test guests have NAT but no way out of their network
 // namespace, so a fake mise on the guest's PATH stands for the real one
 // and records how it was called): the exact invocations, --json's
-// bootstrap object, --no-bootstrap, and a failed install that is a
-// warning. It returns the guest path of the last workspace prepared.
+// bootstrap object, --no-bootstrap, a failed install that is a warning,
+// then, without mise, apt-get and dpkg-query (fakes again) and the
+// distribution's versions. It returns the guest path of the last
+// workspace prepared.
 func testToolBootstrap(t *testing.T, w *world, name string) string {
 	t.Helper()
 	repo := w.path("files/tools")
@@ -87,9 +89,48 @@ func testToolBootstrap(t *testing.T, w *world, name string) string {
 	if log := w.mustGuestBanger("vm", "exec", name, "--", "cat", "/root/mise.log"); log != wantLog {
 		t.Errorf("mise invocations:\n%s\nwant:\n%s", log, wantLog)
 	}
+
+	// Without mise, apt-get: fakes ahead of the real ones on the PATH
+	// record the calls, and dpkg-query answers with made-up versions.
 	w.mustGuestBanger("vm", "exec", name, "--", "rm", "-f", "/usr/local/bin/mise", "/root/mise.log", "/root/mise.exit")
-	return "/root/tools3"
+	for bin, script := range map[string]string{"apt-get": fakeAptGet, "dpkg-query": fakeDpkgQuery} {
+		if _, errs, code := w.guestBanger(script, "vm", "exec", name, "--", "sh", "-c", "cat > /usr/local/bin/"+bin+" && chmod 755 /usr/local/bin/"+bin); code != 0 {
+			t.Fatalf("install the fake %s: exit %d, %s", bin, code, errs)
+		}
+	}
+	out, errs, code = w.guestBanger("", "vm", "workspace", "prepare", name, repo, "--guest-path", "/root/tools4", "--json")
+	for _, want := range []string{
+		"banger: the guest has no mise: installing nodejs npm python3 python3-pip python3-venv golang-go with apt-get; the distribution's versions may differ from the pinned ones (node 20.11.0, python 3.12.1, go 1.22.1)\n",
+		"banger: go: the distribution gave golang-go 9.9-golang-go; go.mod pins 1.22.1, the exact version may differ\n",
+	} {
+		if code != 0 || !strings.Contains(errs, want) {
+			t.Errorf("prepare with apt-get: exit %d, stderr %q lacks %q", code, errs, want)
+		}
+	}
+	got.Bootstrap = nil
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.Bootstrap == nil || got.Bootstrap.Status != bootstrap.StatusInstalled || got.Bootstrap.Manager != bootstrap.Apt ||
+		len(got.Bootstrap.Packages) != 3 || got.Bootstrap.Packages[2] != (bootstrap.Package{Tool: "go", Pinned: "1.22.1", Name: "golang-go", Version: "9.9-golang-go"}) {
+		t.Errorf("prepare --json with apt-get: %v: %s", err, out)
+	}
+	wantApt := "noninteractive|update -q\nnoninteractive|install -y -q --no-install-recommends nodejs npm python3 python3-pip python3-venv golang-go\n"
+	if log := w.mustGuestBanger("vm", "exec", name, "--", "cat", "/root/apt.log"); log != wantApt {
+		t.Errorf("apt-get invocations:\n%s\nwant:\n%s", log, wantApt)
+	}
+	w.mustGuestBanger("vm", "exec", name, "--", "rm", "-f", "/usr/local/bin/apt-get", "/usr/local/bin/dpkg-query", "/root/apt.log")
+	return "/root/tools4"
 }
+
+// fakeAptGet records DEBIAN_FRONTEND and its arguments; fakeDpkgQuery
+// answers dpkg-query -W -f FORMAT PACKAGE... with a made-up version each.
+const (
+	fakeAptGet = `#!/bin/sh
+printf '%s|%s\n' "$DEBIAN_FRONTEND" "$*" >> /root/apt.log
+`
+	fakeDpkgQuery = `#!/bin/sh
+shift 3
+for p; do echo "$p 9.9-$p"; done
+`
+)
 
 // offlineToolsNote is what vm run says about the tools fixture's
 // declarations when its VM is offline.
