@@ -78,19 +78,16 @@ func manager(probe string) string {
 }
 
 // MiseCommands install the plan with mise in the workspace at dir: mise
-// trust for the repository's own mise configuration (mise refuses to read
-// an untrusted one), then one mise use --global, which installs the
-// pinned versions and makes them the guest's defaults without writing
-// into the workspace (so a workspace export carries no change of banger's).
+// trust for the repository's own mise configuration (mise refuses to run
+// where an untrusted one is, tools or not), then one mise use --global,
+// which installs the pinned versions and makes them the guest's defaults
+// without writing into the workspace (so a workspace export carries no
+// change of banger's).
 func MiseCommands(p Plan, dir string) []Command {
 	env := []string{"MISE_YES=1"}
 	var cmds []Command
-	trusted := map[string]bool{}
-	for _, t := range p.Tools {
-		if (t.Source == ".mise.toml" || t.Source == "mise.toml") && !trusted[t.Source] {
-			trusted[t.Source] = true
-			cmds = append(cmds, Command{Argv: []string{"mise", "trust", path.Join(dir, t.Source)}, Env: env, Dir: dir})
-		}
+	for _, f := range p.MiseConfigs {
+		cmds = append(cmds, Command{Argv: []string{"mise", "trust", path.Join(dir, f)}, Env: env, Dir: dir})
 	}
 	use := []string{"mise", "use", "--global"}
 	for _, t := range p.Tools {

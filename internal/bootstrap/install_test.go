@@ -64,7 +64,7 @@ func (g *fakeGuest) Run(_ context.Context, c Command, stdout, stderr io.Writer) 
 	return 0, nil
 }
 
-var plan = Plan{Tools: []Tool{{"go", "1.22.1", ".tool-versions", 1}, {"node", "20", ".mise.toml", 3}, {"python", "3.12", ".python-version", 1}}}
+var plan = Plan{Tools: []Tool{{"go", "1.22.1", ".tool-versions", 1}, {"node", "20", ".mise.toml", 3}, {"python", "3.12", ".python-version", 1}}, MiseConfigs: []string{".mise.toml"}}
 
 func TestMiseCommands(t *testing.T) {
 	env := []string{"MISE_YES=1"}
@@ -74,6 +74,20 @@ func TestMiseCommands(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, MiseCommands(plan, "/root/app")); diff != "" {
 		t.Errorf("MiseCommands (-want +got):\n%s", diff)
+	}
+	// A mise file with no tools (only [env], say) is trusted too; with
+	// none, nothing is.
+	p := Detect(map[string][]byte{"mise.toml": []byte("[env]\nA = \"1\"\n"), ".nvmrc": []byte("20\n")})
+	want = []Command{
+		{Argv: []string{"mise", "trust", "/w/mise.toml"}, Env: env, Dir: "/w"},
+		{Argv: []string{"mise", "use", "--global", "node@20"}, Env: env, Dir: "/w"},
+	}
+	if diff := cmp.Diff(want, MiseCommands(p, "/w")); diff != "" {
+		t.Errorf("MiseCommands with a tool-less mise.toml (-want +got):\n%s", diff)
+	}
+	p = Detect(map[string][]byte{"mise.toml": []byte("[tools\n"), ".nvmrc": []byte("20\n")})
+	if got := MiseCommands(p, "/w"); len(got) != 1 {
+		t.Errorf("MiseCommands with a broken mise.toml = %v, want only mise use", got)
 	}
 }
 

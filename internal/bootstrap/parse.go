@@ -136,24 +136,24 @@ func parseToolVersions(file string, data []byte) ([]Tool, []warning) {
 
 // parseMise reads the [tools] table of a mise configuration file. A
 // tool's value is a version string, an array whose first entry is used,
-// or a table with a version key.
-func parseMise(file string, data []byte) ([]Tool, []warning) {
+// or a table with a version key. ok is false when the file is not TOML.
+func parseMise(file string, data []byte) ([]Tool, []warning, bool) {
 	var doc map[string]any
 	md, err := toml.Decode(string(data), &doc)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, []warning{{file, pe.Position.Line, "not valid TOML (" + pe.Message + "): file ignored"}}
+			return nil, []warning{{file, pe.Position.Line, "not valid TOML (" + pe.Message + "): file ignored"}}, false
 		}
-		return nil, []warning{{file, 0, fmt.Sprintf("not valid TOML (%v): file ignored", err)}}
+		return nil, []warning{{file, 0, fmt.Sprintf("not valid TOML (%v): file ignored", err)}}, false
 	}
 	raw, ok := doc["tools"]
 	if !ok {
-		return nil, nil
+		return nil, nil, true
 	}
 	table, ok := raw.(map[string]any)
 	if !ok {
-		return nil, []warning{{file, lineOf(data, "", "tools"), "tools is not a table: write [tools] with NAME = \"VERSION\" lines"}}
+		return nil, []warning{{file, lineOf(data, "", "tools"), "tools is not a table: write [tools] with NAME = \"VERSION\" lines"}}, true
 	}
 	var (
 		tools []Tool
@@ -184,7 +184,7 @@ func parseMise(file string, data []byte) ([]Tool, []warning) {
 		}
 		tools = append(tools, Tool{Name: name, Version: version, Source: file, Line: n})
 	}
-	return tools, warns
+	return tools, warns, true
 }
 
 // miseVersion is the version a [tools] value asks for.

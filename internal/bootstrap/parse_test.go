@@ -15,6 +15,7 @@ func TestDetect(t *testing.T) {
 		tools    []Tool
 		warnings []string
 		notes    []string
+		configs  []string // the mise files to trust
 	}{
 		{
 			name:  "nothing declared",
@@ -89,6 +90,7 @@ java = {}
 				`.mise.toml:8: ruby = 3.3: write the version as a string, e.g. ruby = "3.3"`,
 				`.mise.toml:9: java: the table has no version = "..."`,
 			},
+			configs: []string{".mise.toml"},
 		},
 		{
 			name:     "mise config that is not TOML",
@@ -99,6 +101,7 @@ java = {}
 			name:     "mise tools that is not a table",
 			files:    map[string][]byte{".mise.toml": []byte("tools = \"go\"\n")},
 			warnings: []string{`.mise.toml:1: tools is not a table: write [tools] with NAME = "VERSION" lines`},
+			configs:  []string{".mise.toml"},
 		},
 		{
 			name: "merge: mise over tool-versions over single-tool files, each override noted",
@@ -115,6 +118,7 @@ java = {}
 				"go 1.21 in go.mod is overridden by go 1.22.1 in .tool-versions",
 				"node 18 in .nvmrc is overridden by node 22 in .mise.toml",
 			},
+			configs: []string{".mise.toml"},
 		},
 		{
 			name:     "huge files are ignored",
@@ -131,7 +135,7 @@ java = {}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := Detect(tt.files)
-			want := Plan{Tools: tt.tools, Warnings: tt.warnings, Notes: tt.notes}
+			want := Plan{Tools: tt.tools, Warnings: tt.warnings, Notes: tt.notes, MiseConfigs: tt.configs}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("Detect (-want +got):\n%s", diff)
 			}

@@ -21,6 +21,10 @@ type Plan struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Notes say which declarations another file overrode.
 	Notes []string `json:"notes,omitempty"`
+	// MiseConfigs are the repository's mise files that parsed, whether or
+	// not they declared a tool: mise must be told to trust them before it
+	// runs in the workspace.
+	MiseConfigs []string `json:"-"`
 }
 
 // Empty reports whether there is nothing to install.
@@ -79,7 +83,10 @@ func Detect(files map[string][]byte) Plan {
 			p.Warnings = append(p.Warnings, warning{file, 0, fmt.Sprintf("larger than %d KiB: ignored", MaxFileSize>>10)}.String())
 			continue
 		}
-		tools, warns := parse(file, data)
+		tools, warns, ok := parse(file, data)
+		if ok && (file == ".mise.toml" || file == "mise.toml") {
+			p.MiseConfigs = append(p.MiseConfigs, file)
+		}
 		for _, w := range warns {
 			p.Warnings = append(p.Warnings, w.String())
 		}
@@ -101,19 +108,20 @@ func Detect(files map[string][]byte) Plan {
 	return p
 }
 
-// parse reads one declaration file.
-func parse(file string, data []byte) ([]Tool, []warning) {
+// parse reads one declaration file; ok is false when the whole file was
+// ignored.
+func parse(file string, data []byte) (tools []Tool, warns []warning, ok bool) {
 	switch file {
 	case ".mise.toml", "mise.toml":
 		return parseMise(file, data)
 	case ".tool-versions":
-		return parseToolVersions(file, data)
+		tools, warns = parseToolVersions(file, data)
 	case "go.mod":
-		return parseGoMod(file, data)
+		tools, warns = parseGoMod(file, data)
 	case ".nvmrc":
-		return parseSingle(file, "node", data)
+		tools, warns = parseSingle(file, "node", data)
 	case ".python-version":
-		return parseSingle(file, "python", data)
+		tools, warns = parseSingle(file, "python", data)
 	}
-	return nil, nil
+	return tools, warns, true
 }
