@@ -68,7 +68,7 @@ func buildAs(ctx context.Context, o Options, find func(string) (string, error), 
 	line := func(s string) { report(s, 0) }
 
 	begin(0)
-	mode, ids, err := chooseMode(host)
+	mode, ids, _, err := chooseMode(host)
 	if err != nil {
 		return Result{}, err
 	}

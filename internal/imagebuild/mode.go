@@ -147,10 +147,11 @@ func readSysctl(path string) int {
 
 // chooseMode picks root mode for root and unshare mode for anyone else
 // whose host allows it. Otherwise the FailedPrecondition error lists
-// every missing piece with the command that supplies it.
-func chooseMode(h hostFacts) (Mode, idMap, error) {
+// every missing piece with the command that supplies it, and fix is those
+// commands alone (doctor shows them).
+func chooseMode(h hostFacts) (mode Mode, ids idMap, fix string, err error) {
 	if h.EUID == 0 {
-		return ModeRoot, idMap{}, nil
+		return ModeRoot, idMap{}, "", nil
 	}
 	who := fmt.Sprintf("uid %d", h.UID)
 	name := h.User
@@ -159,20 +160,29 @@ func chooseMode(h hostFacts) (Mode, idMap, error) {
 	} else {
 		name = strconv.Itoa(h.UID)
 	}
-	var p []string
+	var p, fixes []string
+	add := func(what, fix string) {
+		p = append(p, what+": run \""+fix+"\"")
+		for _, f := range fixes {
+			if f == fix {
+				return
+			}
+		}
+		fixes = append(fixes, fix)
+	}
 	switch {
 	case h.MaxUserNS == 0:
-		p = append(p, "user namespaces are disabled (user.max_user_namespaces is 0): run \"sudo sysctl -w user.max_user_namespaces=15000\"")
+		add("user namespaces are disabled (user.max_user_namespaces is 0)", "sudo sysctl -w user.max_user_namespaces=15000")
 	case h.UnprivClone == 0:
-		p = append(p, "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone is 0): run \"sudo sysctl -w kernel.unprivileged_userns_clone=1\"")
+		add("unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone is 0)", "sudo sysctl -w kernel.unprivileged_userns_clone=1")
 	}
 	if h.AppArmorUserNS == 1 {
-		p = append(p, "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns is 1): run \"sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0\"")
+		add("AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns is 1)", "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0")
 	}
 	if len(h.Missing) > 0 {
-		p = append(p, fmt.Sprintf("%s not installed: run \"sudo apt-get install uidmap util-linux\"", strings.Join(h.Missing, " and ")))
+		add(strings.Join(h.Missing, " and ")+" not installed", "sudo apt-get install uidmap util-linux")
 	}
-	fix := fmt.Sprintf("\"sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s\"", name)
+	usermod := "sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 " + name
 	sub, okU := fitRange(h.SubUID)
 	subg, okG := fitRange(h.SubGID)
 	for _, f := range []struct {
@@ -183,17 +193,17 @@ func chooseMode(h hostFacts) (Mode, idMap, error) {
 	}{{"/etc/subuid", h.SubUIDErr, h.SubUID, okU}, {"/etc/subgid", h.SubGIDErr, h.SubGID, okG}} {
 		switch {
 		case f.err != nil:
-			p = append(p, fmt.Sprintf("cannot read %s: %v: make it readable (mode 0644)", f.file, f.err))
+			add(fmt.Sprintf("cannot read %s: %v", f.file, f.err), "sudo chmod 0644 "+f.file)
 		case len(f.ranges) == 0:
-			p = append(p, fmt.Sprintf("%s has no subordinate ids for %s: run %s", f.file, name, fix))
+			add(fmt.Sprintf("%s has no subordinate ids for %s", f.file, name), usermod)
 		case !f.ok:
-			p = append(p, fmt.Sprintf("%s gives %s no range of %d ids (the image's system users need ids 1-%d): run %s", f.file, name, nsIDs, nsIDs, fix))
+			add(fmt.Sprintf("%s gives %s no range of %d ids (the image's system users need ids 1-%d)", f.file, name, nsIDs, nsIDs), usermod)
 		}
 	}
 	if len(p) > 0 {
-		return ModeRoot, idMap{}, errdefs.FailedPreconditionf(
+		return ModeRoot, idMap{}, strings.Join(fixes, " && ") + " (or run bangerd as root)", errdefs.FailedPreconditionf(
 			"building an image as %s needs root or a user namespace with subordinate ids: %s; or run bangerd as root",
 			who, strings.Join(p, "; "))
 	}
-	return ModeUnshare, idMap{UID: h.UID, GID: h.GID, SubUID: sub.Start, SubGID: subg.Start}, nil
+	return ModeUnshare, idMap{UID: h.UID, GID: h.GID, SubUID: sub.Start, SubGID: subg.Start}, "", nil
 }

@@ -63,12 +63,12 @@ func TestChooseMode(t *testing.T) {
 	root := goodHost()
 	root.EUID = 0
 	root.SubUID, root.SubGID = nil, nil
-	mode, _, err := chooseMode(root)
+	mode, _, _, err := chooseMode(root)
 	if err != nil || mode != ModeRoot {
 		t.Errorf("chooseMode(root) = %v, %v; want root mode", mode, err)
 	}
 
-	mode, ids, err := chooseMode(goodHost())
+	mode, ids, _, err := chooseMode(goodHost())
 	if err != nil || mode != ModeUnshare {
 		t.Fatalf("chooseMode(user) = %v, %v; want unshare mode", mode, err)
 	}
@@ -89,35 +89,38 @@ func TestChooseModeErrors(t *testing.T) {
 		change func(*hostFacts)
 		want   []string // every one must be in the message
 		not    []string
+		fix    string
 	}{
 		{"no subuids", func(h *hostFacts) { h.SubUID = nil },
 			[]string{"uid 1000 (alice)", "/etc/subuid has no subordinate ids for alice: run " + usermod, "or run bangerd as root"},
-			[]string{"/etc/subgid"}},
+			[]string{"/etc/subgid"}, usermod[1:len(usermod)-1] + " (or run bangerd as root)"},
 		{"no subids at all", func(h *hostFacts) { h.SubUID, h.SubGID = nil, nil },
-			[]string{"/etc/subuid has no subordinate ids", "/etc/subgid has no subordinate ids"}, nil},
+			[]string{"/etc/subuid has no subordinate ids", "/etc/subgid has no subordinate ids"}, nil,
+			usermod[1:len(usermod)-1] + " (or run bangerd as root)"},
 		{"range too small", func(h *hostFacts) { h.SubGID = []idRange{{200000, 1000}} },
-			[]string{"/etc/subgid gives alice no range of 65535 ids", usermod}, []string{"/etc/subuid"}},
+			[]string{"/etc/subgid gives alice no range of 65535 ids", usermod}, []string{"/etc/subuid"}, ""},
 		{"unreadable", func(h *hostFacts) { h.SubUIDErr = errors.New("permission denied") },
-			[]string{"cannot read /etc/subuid: permission denied"}, nil},
+			[]string{"cannot read /etc/subuid: permission denied"}, nil, "sudo chmod 0644 /etc/subuid (or run bangerd as root)"},
 		{"no name", func(h *hostFacts) { h.User = ""; h.SubUID = nil },
-			[]string{"uid 1000 needs", "--add-subgids 100000-165535 1000\""}, nil},
+			[]string{"uid 1000 needs", "--add-subgids 100000-165535 1000\""}, nil, ""},
 		{"namespaces off", func(h *hostFacts) { h.MaxUserNS = 0 },
-			[]string{"user.max_user_namespaces is 0", "sudo sysctl -w user.max_user_namespaces=15000"}, []string{"usermod"}},
+			[]string{"user.max_user_namespaces is 0", "sudo sysctl -w user.max_user_namespaces=15000"}, []string{"usermod"}, ""},
 		{"debian clone off", func(h *hostFacts) { h.UnprivClone = 0 },
-			[]string{"sudo sysctl -w kernel.unprivileged_userns_clone=1"}, nil},
+			[]string{"sudo sysctl -w kernel.unprivileged_userns_clone=1"}, nil, ""},
 		{"apparmor", func(h *hostFacts) { h.AppArmorUserNS = 1 },
-			[]string{"kernel.apparmor_restrict_unprivileged_userns=0"}, nil},
+			[]string{"kernel.apparmor_restrict_unprivileged_userns=0"}, nil, ""},
 		{"no uidmap", func(h *hostFacts) { h.Missing = []string{"newuidmap (uidmap)", "newgidmap (uidmap)"} },
-			[]string{"newuidmap (uidmap) and newgidmap (uidmap) not installed", "apt-get install uidmap"}, nil},
+			[]string{"newuidmap (uidmap) and newgidmap (uidmap) not installed", "apt-get install uidmap"}, nil, ""},
 		{"everything", func(h *hostFacts) {
 			h.MaxUserNS, h.SubUID, h.Missing = 0, nil, []string{"newuidmap (uidmap)"}
-		}, []string{"max_user_namespaces", "/etc/subuid has no", "newuidmap"}, nil},
+		}, []string{"max_user_namespaces", "/etc/subuid has no", "newuidmap"}, nil,
+			"sudo sysctl -w user.max_user_namespaces=15000 && sudo apt-get install uidmap util-linux && " + usermod[1:len(usermod)-1] + " (or run bangerd as root)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := goodHost()
 			tt.change(&h)
-			_, _, err := chooseMode(h)
+			_, _, fix, err := chooseMode(h)
 			if errdefs.KindOf(err) != errdefs.FailedPrecondition {
 				t.Fatalf("chooseMode = %v (%s), want FailedPrecondition", err, errdefs.KindOf(err))
 			}
@@ -125,6 +128,9 @@ func TestChooseModeErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q\nlacks %q", err, w)
 				}
+			}
+			if tt.fix != "" && fix != tt.fix {
+				t.Errorf("fix = %q, want %q", fix, tt.fix)
 			}
 			for _, n := range tt.not {
 				if strings.Contains(err.Error(), n) {

@@ -174,19 +174,20 @@ func (w *lineWriter) tail() string {
 
 // Preflight reports whether this process can build an image: as root,
 // or as an ordinary user in a user namespace (subordinate ids, sysctls,
-// uidmap), and whether the tools are installed. It names the bootstrap
-// tool and the mode; doctor shows it.
-func Preflight() (string, error) {
-	mode, m, err := chooseMode(readHostFacts(findTool))
+// uidmap), and whether the tools are installed. It describes the
+// bootstrap tool and the mode, or returns the error and the commands that
+// fix it; doctor shows them.
+func Preflight() (what, fix string, err error) {
+	mode, m, fix, err := chooseMode(readHostFacts(findTool))
 	if err != nil {
-		return "", err
+		return "", fix, err
 	}
 	t, err := checkTools(findTool, mode)
 	if err != nil {
-		return "", err
+		return "", "sudo " + aptInstall, err
 	}
 	if mode == ModeUnshare {
-		return fmt.Sprintf("%s, without root (user namespace, subordinate uids from %d, gids from %d)", t.bootstrap, m.SubUID, m.SubGID), nil
+		return fmt.Sprintf("%s, without root (user namespace, subordinate uids from %d, gids from %d)", t.bootstrap, m.SubUID, m.SubGID), "", nil
 	}
-	return t.bootstrap + ", as root", nil
+	return t.bootstrap + ", as root", "", nil
 }
