@@ -185,12 +185,17 @@ func chooseMode(h hostFacts) (mode Mode, ids idMap, fix string, err error) {
 	usermod := "sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 " + name
 	sub, okU := fitRange(h.SubUID)
 	subg, okG := fitRange(h.SubGID)
-	for _, f := range []struct {
+	files := []struct {
 		file   string
 		err    error
 		ranges []idRange
 		ok     bool
-	}{{"/etc/subuid", h.SubUIDErr, h.SubUID, okU}, {"/etc/subgid", h.SubGIDErr, h.SubGID, okG}} {
+	}{{"/etc/subuid", h.SubUIDErr, h.SubUID, okU}, {"/etc/subgid", h.SubGIDErr, h.SubGID, okG}}
+	if h.SubUIDErr == nil && h.SubGIDErr == nil && len(h.SubUID) == 0 && len(h.SubGID) == 0 {
+		add("/etc/subuid and /etc/subgid have no subordinate ids for "+name+" (any free range of 65536 ids will do)", usermod)
+		files = nil
+	}
+	for _, f := range files {
 		switch {
 		case f.err != nil:
 			add(fmt.Sprintf("cannot read %s: %v", f.file, f.err), "sudo chmod 0644 "+f.file)

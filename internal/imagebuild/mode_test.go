@@ -95,7 +95,7 @@ func TestChooseModeErrors(t *testing.T) {
 			[]string{"uid 1000 (alice)", "/etc/subuid has no subordinate ids for alice: run " + usermod, "or run bangerd as root"},
 			[]string{"/etc/subgid"}, usermod[1:len(usermod)-1] + " (or run bangerd as root)"},
 		{"no subids at all", func(h *hostFacts) { h.SubUID, h.SubGID = nil, nil },
-			[]string{"/etc/subuid has no subordinate ids", "/etc/subgid has no subordinate ids"}, nil,
+			[]string{"/etc/subuid and /etc/subgid have no subordinate ids for alice (any free range of 65536 ids will do): run " + usermod}, []string{"/etc/subuid has"},
 			usermod[1:len(usermod)-1] + " (or run bangerd as root)"},
 		{"range too small", func(h *hostFacts) { h.SubGID = []idRange{{200000, 1000}} },
 			[]string{"/etc/subgid gives alice no range of 65535 ids", usermod}, []string{"/etc/subuid"}, ""},
