@@ -146,6 +146,11 @@ func preflight(o Options, find func(string) (string, error), mode Mode) (tools, 
 	if err != nil {
 		return tools{}, nil, err
 	}
+	if mode == ModeUnshare {
+		if err := checkUnshare(t.unshare); err != nil {
+			return tools{}, nil, err
+		}
+	}
 	agent, err := readAgent(o.AgentBinary)
 	if err != nil {
 		return tools{}, nil, err

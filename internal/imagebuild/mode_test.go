@@ -1,7 +1,9 @@
 package imagebuild
 
 import (
+	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -190,5 +192,31 @@ func TestDevNodes(t *testing.T) {
 	listing[3] = "     17   20000 (3)      0      0       0  3-Dec-2026 08:59 full"
 	if err := checkDevNodes(listing); err == nil || !strings.Contains(err.Error(), "/dev/full") {
 		t.Errorf("checkDevNodes(full with mode 0) = %v, want an error naming /dev/full", err)
+	}
+}
+
+func TestUnshareHelp(t *testing.T) {
+	old := " -r, --map-root-user       map current user to root (implies --user)\n"
+	if err := unshareHelpOK("/usr/bin/unshare", old); errdefs.KindOf(err) != errdefs.FailedPrecondition || !strings.Contains(err.Error(), "util-linux 2.38") {
+		t.Errorf("unshare without --map-users: %v", err)
+	}
+	cur := old + " --map-users=<outeruid>,<inneruid>,<count>\n --map-groups=<outergid>,<innergid>,<count>\n"
+	if err := unshareHelpOK("/usr/bin/unshare", cur); err != nil {
+		t.Errorf("unshare with --map-users: %v", err)
+	}
+}
+
+// TestBuildWithoutRootOrSubIDs: an ordinary user with no subordinate ids
+// gets the error that names the fix, before anything is created.
+func TestBuildWithoutRootOrSubIDs(t *testing.T) {
+	h := goodHost()
+	h.SubUID, h.SubGID = nil, nil
+	o := Options{AgentBinary: "/nonexistent/banger-agent", WorkDir: t.TempDir() + "/images"}
+	_, err := buildAs(context.Background(), o, findTool, h, nil)
+	if errdefs.KindOf(err) != errdefs.FailedPrecondition || !strings.Contains(err.Error(), "sudo usermod --add-subuids") {
+		t.Fatalf("build = %v, want FailedPrecondition naming usermod", err)
+	}
+	if _, err := os.Stat(o.WorkDir); err == nil {
+		t.Errorf("work dir was created before the checks passed")
 	}
 }

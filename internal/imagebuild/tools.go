@@ -187,6 +187,9 @@ func Preflight() (what, fix string, err error) {
 		return "", "sudo " + aptInstall, err
 	}
 	if mode == ModeUnshare {
+		if err := checkUnshare(t.unshare); err != nil {
+			return "", "upgrade util-linux to 2.38 or newer, or run bangerd as root", err
+		}
 		return fmt.Sprintf("%s, without root (user namespace, subordinate uids from %d, gids from %d)", t.bootstrap, m.SubUID, m.SubGID), "", nil
 	}
 	return t.bootstrap + ", as root", "", nil

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"banger/internal/errdefs"
 )
 
 // An unshare build runs mmdebstrap (in its root mode, which supports
@@ -25,6 +28,20 @@ func (m idMap) nsArgs(unshare string) []string {
 		fmt.Sprintf("--map-users=%d,1,%d", m.SubUID, nsIDs),
 		fmt.Sprintf("--map-groups=%d,1,%d", m.SubGID, nsIDs),
 		"--map-root-user", "--mount", "--pid", "--fork", "--kill-child", "--"}
+}
+
+// checkUnshare checks that unshare can map ranges of ids (--map-users,
+// util-linux 2.38 and later).
+func checkUnshare(bin string) error {
+	out, _ := exec.Command(bin, "--help").CombinedOutput()
+	return unshareHelpOK(bin, string(out))
+}
+
+func unshareHelpOK(bin, help string) error {
+	if !strings.Contains(help, "--map-users") || !strings.Contains(help, "--map-groups") {
+		return errdefs.FailedPreconditionf("%s cannot map ranges of ids (no --map-users; util-linux 2.38 or newer has it): upgrade util-linux, or run bangerd as root", bin)
+	}
+	return nil
 }
 
 // runner runs a tool for a build: directly in root mode, inside the user
