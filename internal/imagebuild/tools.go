@@ -93,10 +93,16 @@ const termGrace = 15 * time.Second
 // ctx is cancelled the whole group gets SIGTERM, then SIGKILL after
 // termGrace. A failure carries the last lines of output.
 func runTool(ctx context.Context, line func(string), bin string, args ...string) error {
+	return runToolSignal(ctx, syscall.SIGTERM, line, bin, args...)
+}
+
+// runToolSignal is runTool with the signal cancellation sends to the
+// group first.
+func runToolSignal(ctx context.Context, cancelSig syscall.Signal, line func(string), bin string, args ...string) error {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, cancelSig) }
 	cmd.WaitDelay = termGrace
 	out := &lineWriter{line: line}
 	cmd.Stdout, cmd.Stderr = out, out

@@ -20,11 +20,10 @@ import (
 // as root of the build's user namespace, it makes a tree with files of
 // another user (_apt, 42) in a directory only that user may enter, a
 // setuid binary and an empty /dev, as the real one leaves them. With
-// FAKE_BOOTSTRAP=fail it fails after making them.
+// FAKE_BOOTSTRAP=fail it fails after making them; with =hang it waits.
 const fakeUnshareBootstrap = `#!/bin/sh
 set -e
 dir="$5"
-echo "I: running apt-get update..."
 [ "$(id -u)" = 0 ] || { echo "E: not root in the namespace: $(id)" >&2; exit 4; }
 mkdir -p "$dir/etc/ssh" "$dir/etc/skel" "$dir/root" "$dir/dev" "$dir/usr/bin" "$dir/var/cache/apt/archives/partial/deep"
 echo 'root:*:20000:0:99999:7:::' > "$dir/etc/shadow"
@@ -35,13 +34,18 @@ chown -R 42:65534 "$dir/var/cache/apt/archives/partial"
 chmod 0700 "$dir/var/cache/apt/archives/partial" "$dir/var/cache/apt/archives/partial/deep"
 printf 'bin' > "$dir/usr/bin/su"
 chmod 4755 "$dir/usr/bin/su"
+echo "I: running apt-get update..."
 [ "$FAKE_BOOTSTRAP" = fail ] && { echo "E: cannot reach the mirror" >&2; exit 3; }
+[ "$FAKE_BOOTSTRAP" = hang ] && { sleep 600 & wait; }
 echo "I: success in 0.1 seconds"
 `
 
 const (
 	unshareWorkEnv = "BANGER_UNSHARE_TEST_WORK"
 	unshareFakeEnv = "BANGER_UNSHARE_TEST_FAKE"
+	// unshareCancelEnv makes the helper cancel the build when the
+	// bootstrap reports progress.
+	unshareCancelEnv = "BANGER_UNSHARE_TEST_CANCEL"
 )
 
 // TestHelperUnshareBuild is not a test: TestUnshareBuild re-executes the
@@ -61,9 +65,14 @@ func TestHelperUnshareBuild(t *testing.T) {
 	agent := filepath.Join(work, "banger-agent")
 	writeELF(t, agent, false)
 	var mode string
-	res, err := build(context.Background(), Options{AgentBinary: agent, WorkDir: filepath.Join(work, "images")}, find, func(p Progress) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res, err := build(ctx, Options{AgentBinary: agent, WorkDir: filepath.Join(work, "images")}, find, func(p Progress) {
 		if strings.HasPrefix(p.Detail, "without root") {
 			mode = "unshare"
+		}
+		if strings.HasPrefix(p.Detail, "I: running apt-get update") && os.Getenv(unshareCancelEnv) != "" {
+			cancel()
 		}
 	})
 	if err != nil {
@@ -178,15 +187,17 @@ func TestUnshareBuild(t *testing.T) {
 		if !strings.HasPrefix(res, "error ") || !strings.Contains(res, "cannot reach the mirror") {
 			t.Fatalf("build = %s, want the bootstrap's error", res)
 		}
-		left, _ := filepath.Glob(filepath.Join(dir, "work-*", "images", "*"))
-		var builds []string
-		for _, l := range left {
-			if strings.Contains(filepath.Base(l), buildPrefix) {
-				builds = append(builds, l)
-			}
+		if left := leftAreas(dir); len(left) != 0 {
+			t.Errorf("a failed build left %v", left)
 		}
-		if len(builds) != 0 {
-			t.Errorf("a failed build left %v", builds)
+	})
+	t.Run("cancel leaves nothing", func(t *testing.T) {
+		res := run(t, "FAKE_BOOTSTRAP=hang", unshareCancelEnv+"=1")
+		if !strings.HasPrefix(res, "error ") || !strings.Contains(res, "context canceled") {
+			t.Fatalf("build = %s, want a cancellation error", res)
+		}
+		if left := leftAreas(dir); len(left) != 0 {
+			t.Errorf("a cancelled build left %v", left)
 		}
 	})
 }
@@ -194,3 +205,9 @@ func TestUnshareBuild(t *testing.T) {
 // unshareTestUser is the unprivileged account with subordinate ids the
 // unshare build tests run as; .ci/run creates it.
 const unshareTestUser = "banger-ci"
+
+// leftAreas lists the build areas under dir's work directories.
+func leftAreas(dir string) []string {
+	left, _ := filepath.Glob(filepath.Join(dir, "work-*", "images", buildPrefix+"*"))
+	return left
+}

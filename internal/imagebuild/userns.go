@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"banger/internal/errdefs"
 )
@@ -55,7 +56,12 @@ func (r runner) run(ctx context.Context, line func(string), bin string, args ...
 		return runTool(ctx, line, bin, args...)
 	}
 	all := append(append(append([]string{}, r.ns[1:]...), bin), args...)
-	return runTool(ctx, line, r.ns[0], all...)
+	// Cancelling kills the namespace outright: the tool is the init of
+	// its pid namespace, which drops a SIGTERM it has no handler for,
+	// and there is nothing to clean up that the namespace does not take
+	// with it (its mounts end with its mount namespace; purge removes
+	// the tree).
+	return runToolSignal(ctx, syscall.SIGKILL, line, r.ns[0], all...)
 }
 
 // purge deletes dir from inside the namespace, where root may remove the
