@@ -5,7 +5,6 @@
 // stores it content-addressed under a work directory. It runs as root, or
 // as an ordinary user inside a user namespace of its subordinate ids
 // (mode.go, userns.go) with the same owners and modes in the image. It
-// never mounts a
-// filesystem it makes and never records images: deciding names, kernels
-// and store records is the images service's job.
+// never mounts a filesystem it makes and never records images: deciding
+// names, kernels and store records is the images service's job.
 package imagebuild
