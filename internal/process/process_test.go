@@ -1,8 +1,8 @@
 package process
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
