@@ -163,8 +163,10 @@ type Event struct {
 	// Current of TotalUnits, when TotalUnits is non-zero, counts how far
 	// the step (or Bar) has got in Unit: bytes of a download, objects of
 	// a kernel compile, packages of an image bootstrap (see the Unit
-	// constants). Fraction is then at most Current/TotalUnits: a count that
-	// is an estimate (a compile's objects) stays below 1 until the step ends.
+	// constants). Fraction stays the measure of the step's progress: a
+	// TotalUnits may be an estimate (a compile's objects, from the last
+	// build) or grow as work is announced (an image bootstrap learns its
+	// remaining packages part-way).
 	Current    int64  `json:"current,omitempty"`
 	TotalUnits int64  `json:"total_units,omitempty"`
 	Unit       string `json:"unit,omitempty"`
