@@ -298,3 +298,24 @@ func quietCobra(cmd *cobra.Command) {
 	cmd.SetOut(io.Discard)
 	cmd.SetErr(io.Discard)
 }
+
+func TestETAText(t *testing.T) {
+	tests := []struct {
+		fraction float64
+		inStep   time.Duration
+		want     string
+	}{
+		{0.01, time.Minute, ""},    // too early to say
+		{0.5, 2 * time.Second, ""}, // too soon to say
+		{1, time.Minute, ""},       // done
+		{0.5, 4 * time.Second, "a few seconds left"},
+		{0.25, 10 * time.Second, "about 30s left"},
+		{0.1, time.Minute, "about 9m left"},
+		{0.05, time.Hour, "about 19h left"},
+	}
+	for _, tt := range tests {
+		if got := etaText(tt.fraction, tt.inStep); got != tt.want {
+			t.Errorf("etaText(%v, %v) = %q, want %q", tt.fraction, tt.inStep, got, tt.want)
+		}
+	}
+}

@@ -352,6 +352,8 @@ func etaText(fraction float64, inStep time.Duration) string {
 	}
 	left := time.Duration(float64(inStep) * (1 - fraction) / fraction)
 	switch {
+	case left < 5*time.Second:
+		return "a few seconds left"
 	case left < time.Minute:
 		return fmt.Sprintf("about %ds left", int(left.Round(5*time.Second).Seconds()))
 	case left < time.Hour:
