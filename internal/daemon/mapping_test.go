@@ -134,7 +134,9 @@ func sameByName(a, b reflect.Value) bool {
 func TestMappingCarriesEveryField(t *testing.T) {
 	t.Run("vm.VM", func(t *testing.T) { checkMapping(t, apiVM) })
 	t.Run("vm.CreateRequest", func(t *testing.T) { checkMapping(t, vmCreateRequest) })
-	t.Run("vm.Event", func(t *testing.T) { checkMapping(t, apiVMEvent, "Detail", "Fraction", "Current", "TotalUnits", "Unit", "Bar", "VM", "Error", "Result") })
+	t.Run("vm.Event", func(t *testing.T) {
+		checkMapping(t, apiVMEvent, "Detail", "Fraction", "Current", "TotalUnits", "Unit", "Bar", "VM", "Error", "Result")
+	})
 	t.Run("vm.AgentInfo", func(t *testing.T) { checkMapping(t, apiAgentInfo) })
 	t.Run("vm.Port", func(t *testing.T) { checkMapping(t, apiPort) })
 	t.Run("images.Image", func(t *testing.T) { checkMapping(t, apiImage) })
