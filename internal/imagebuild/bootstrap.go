@@ -122,15 +122,13 @@ func (m *bootstrapMeter) line(s string) (fraction float64, done, total int) {
 	return m.reached, len(m.setUp), max(m.total, len(m.setUp))
 }
 
-// nextFraction is where the band after the current one starts.
+// nextFraction is where the band after the current one starts: the next
+// in the list, which holds each tool's bands in order.
 func (m *bootstrapMeter) nextFraction() float64 {
-	next := 1.0
-	for _, b := range bands {
-		if b.fraction > bands[m.band].fraction && b.fraction < next {
-			next = b.fraction
-		}
+	if i := m.band + 1; i < len(bands) && bands[i].fraction > bands[m.band].fraction {
+		return bands[i].fraction
 	}
-	return next
+	return 1
 }
 
 // packageName is the package a dpkg line names after prefix ("Unpacking

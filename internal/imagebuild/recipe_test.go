@@ -96,6 +96,10 @@ func TestBootstrapProgress(t *testing.T) {
 		if f < last || f > 1 {
 			t.Fatalf("line %d %q: fraction %v after %v", n+1, line, f, last)
 		}
+		// Each phase is worked through up to the next: no line jumps far.
+		if f-last > 0.06 {
+			t.Errorf("line %d %q: fraction jumps from %v to %v", n+1, line, last, f)
+		}
 		if done < lastDone || total < lastTotal || done > total {
 			t.Fatalf("line %d %q: %d of %d packages after %d of %d", n+1, line, done, total, lastDone, lastTotal)
 		}
