@@ -2,7 +2,9 @@ package kernelbuild
 
 import (
 	"context"
+	"crypto/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -107,5 +109,65 @@ func TestCompileRecorded(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(work, "compile-steps"))
 	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(objects) {
 		t.Errorf("compile-steps = %q (%v), want %d", b, err, objects)
+	}
+}
+
+// TestExtractReportsBytes extracts a small linux-source-like tarball and
+// checks the extract step counts the tarball's bytes as tar reads them,
+// rising to its size, then ends at 1 naming the tree's directory.
+func TestExtractReportsBytes(t *testing.T) {
+	if _, err := exec.LookPath("xz"); err != nil {
+		t.Skip("needs xz (apt-get install xz-utils)")
+	}
+	src := t.TempDir()
+	tree := filepath.Join(src, "linux-source-6.1")
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	noise := make([]byte, 512<<10) // incompressible, so tar reads it in many chunks
+	if _, err := rand.Read(noise); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"Makefile": []byte("all:\n"), "noise": noise} {
+		if err := os.WriteFile(filepath.Join(tree, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tarball := filepath.Join(t.TempDir(), "linux-source-6.1.tar.xz")
+	if out, err := exec.Command("tar", "-cJf", tarball, "-C", src, "linux-source-6.1").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	st, err := os.Stat(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	var got []Progress
+	dir, err := extract(context.Background(), tarball, strings.Repeat("ab", 32), work, func(p Progress) { got = append(got, p) })
+	if err != nil {
+		t.Fatalf("extract: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "noise")); err != nil {
+		t.Errorf("extracted tree: %v", err)
+	}
+	var counted []Progress
+	for _, p := range got {
+		if p.Unit == "bytes" {
+			counted = append(counted, p)
+		}
+	}
+	if len(counted) < 5 {
+		t.Fatalf("%d byte counts, want one per hundredth read: %+v", len(counted), got)
+	}
+	for i, p := range counted {
+		if p.TotalUnits != st.Size() || p.Fraction >= 1 || (i > 0 && (p.Current < counted[i-1].Current || p.Fraction < counted[i-1].Fraction)) {
+			t.Fatalf("count %d: %+v after %+v (size %d)", i, p, counted[max(i-1, 0)], st.Size())
+		}
+	}
+	if last := counted[len(counted)-1]; last.Current != st.Size() {
+		t.Errorf("last count %d, want the tarball's %d bytes", last.Current, st.Size())
+	}
+	if end := got[len(got)-1]; end.Fraction != 1 || end.Detail != filepath.Dir(dir) {
+		t.Errorf("last report %+v, want 1 naming %s", end, filepath.Dir(dir))
 	}
 }
