@@ -97,9 +97,9 @@ func TestProgressViewItems(t *testing.T) {
 	v.report(layer("sha256:aaa", 2<<20))
 	v.finish(true)
 	want := []string{
-		"sha256:aaa: [1/2] pull 0B/4MiB (0s)",
-		"sha256:bbb: [1/2] pull  25% 1MiB/4MiB (0s)",
-		"sha256:aaa: [1/2] pull  50% 2MiB/4MiB, about 5s left (5s)",
+		"sha256:aaa: [1/2] pull 0 B/4.0 MiB (0s)",
+		"sha256:bbb: [1/2] pull  25% 1.0 MiB/4.0 MiB (0s)",
+		"sha256:aaa: [1/2] pull  50% 2.0 MiB/4.0 MiB, about 5s left (5s)",
 	}
 	if diff := cmp.Diff(want, strings.Split(strings.TrimSpace(out.String()), "\n")); diff != "" {
 		t.Errorf("item progress (-want +got):\n%s", diff)

@@ -15,7 +15,6 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"banger/internal/api"
-	"banger/internal/bytesize"
 	"banger/internal/client"
 )
 
@@ -333,13 +332,13 @@ func stepText(ev api.Event) string {
 	return ev.Step
 }
 
-// countText is an event's count: "712/1690 objects", "12.5 MiB/30 MiB".
+// countText is an event's count: "712/1690 objects", "12.5 MiB/30.0 MiB".
 func countText(ev api.Event) string {
 	if ev.TotalUnits <= 0 {
 		return ""
 	}
 	if ev.Unit == api.UnitBytes {
-		return bytesize.Format(ev.Current) + "/" + bytesize.Format(ev.TotalUnits)
+		return humanBytes(ev.Current) + "/" + humanBytes(ev.TotalUnits)
 	}
 	return strings.TrimSpace(fmt.Sprintf("%d/%d %s", ev.Current, ev.TotalUnits, ev.Unit))
 }
