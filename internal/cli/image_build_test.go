@@ -301,21 +301,49 @@ func quietCobra(cmd *cobra.Command) {
 
 func TestETAText(t *testing.T) {
 	tests := []struct {
-		fraction float64
-		inStep   time.Duration
-		want     string
+		fraction, base float64
+		span           time.Duration
+		want           string
 	}{
-		{0.01, time.Minute, ""},    // too early to say
-		{0.5, 2 * time.Second, ""}, // too soon to say
-		{1, time.Minute, ""},       // done
-		{0.5, 4 * time.Second, "a few seconds left"},
-		{0.25, 10 * time.Second, "about 30s left"},
-		{0.1, time.Minute, "about 9m left"},
-		{0.05, time.Hour, "about 19h left"},
+		{0.01, 0, time.Minute, ""},    // too early to say
+		{0.5, 0, 2 * time.Second, ""}, // too soon to say
+		{1, 0, time.Minute, ""},       // done
+		{0.5, 0.5, time.Minute, ""},   // stuck: no rate
+		{0.5, 0, 4 * time.Second, "a few seconds left"},
+		{0.25, 0, 10 * time.Second, "about 30s left"},
+		{0.1, 0, time.Minute, "about 9m left"},
+		{0.05, 0, time.Hour, "about 19h left"},
+		{0.6, 0.5, time.Minute, "about 4m left"}, // the recent rate, not the whole step's
 	}
 	for _, tt := range tests {
-		if got := etaText(tt.fraction, tt.inStep); got != tt.want {
-			t.Errorf("etaText(%v, %v) = %q, want %q", tt.fraction, tt.inStep, got, tt.want)
+		if got := etaText(tt.fraction, tt.base, tt.span); got != tt.want {
+			t.Errorf("etaText(%v, %v, %v) = %q, want %q", tt.fraction, tt.base, tt.span, got, tt.want)
 		}
+	}
+}
+
+// TestETAWindow: a step that went fast at first (a compile's host tools)
+// and slowly since is estimated from its recent rate.
+func TestETAWindow(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := &barState{}
+	f := 0.0
+	for s := 0; s <= 10; s++ { // 0 to 50% in 10 s
+		f = float64(s) * 0.05
+		b.ev.Fraction = f
+		b.addSample(start.Add(time.Duration(s)*time.Second), f)
+	}
+	for s := 20; s <= 210; s += 10 { // then 1% each 10 s
+		f += 0.01
+		b.ev.Fraction = f
+		b.addSample(start.Add(time.Duration(s)*time.Second), f)
+	}
+	now := start.Add(210 * time.Second)
+	if got, want := b.eta(now), "about 5m left"; got != want {
+		t.Errorf("eta at %.0f%% = %q, want %q (the whole step's rate says %q)", f*100, got, want,
+			etaText(f, 0, 210*time.Second))
+	}
+	if len(b.samples) > 12 {
+		t.Errorf("%d samples kept, want only the last %v's", len(b.samples), etaWindow)
 	}
 }

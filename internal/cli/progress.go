@@ -64,9 +64,43 @@ type barState struct {
 	label     string // the VM for VM operations, the item for item bars
 	ev        api.Event
 	stepStart time.Time         // when the current step (or item) began
+	samples   []sample          // how far the step was when, over the last etaWindow
 	lastLine  time.Time         // plain: when the last line was printed
 	bar       *mpb.Bar          // under barMu
 	details   map[string]string // the last detail of each step
+}
+
+// sample is how far a step had got at a time.
+type sample struct {
+	t time.Time
+	f float64
+}
+
+// etaWindow is how far back the time left is estimated from: the rate of
+// the last minute and a half, not of the whole step, whose start may have
+// gone faster or slower (a kernel compile builds its host tools first).
+const etaWindow = 90 * time.Second
+
+// addSample records how far the step has got, at most once a second,
+// keeping one sample at least etaWindow old.
+func (b *barState) addSample(now time.Time, f float64) {
+	if n := len(b.samples); n > 0 && now.Sub(b.samples[n-1].t) < time.Second {
+		return
+	}
+	b.samples = append(b.samples, sample{now, f})
+	for len(b.samples) > 2 && now.Sub(b.samples[1].t) >= etaWindow {
+		b.samples = b.samples[1:]
+	}
+}
+
+// eta is the time left of b's step as text, from the rate since its
+// oldest sample.
+func (b *barState) eta(now time.Time) string {
+	if len(b.samples) == 0 {
+		return ""
+	}
+	base := b.samples[0]
+	return etaText(b.ev.Fraction, base.f, now.Sub(base.t))
 }
 
 // newProgressView returns a view writing to w, live when w is a terminal.
@@ -157,8 +191,10 @@ func (v *progressView) reportFor(key, label string, ev api.Event) {
 	}
 	if newStep {
 		b.stepStart = now
+		b.samples = b.samples[:0]
 	}
 	b.ev = ev
+	b.addSample(now, ev.Fraction)
 	if ev.Detail != "" {
 		b.details[ev.Step] = ev.Detail
 	}
@@ -171,6 +207,9 @@ func (v *progressView) reportFor(key, label string, ev api.Event) {
 			b.bar = v.newBar(b)
 		}
 		b.bar.SetCurrent(int64(math.Round(clamp01(ev.Fraction) * (barScale - 1))))
+		if ev.Bar != "" && ev.Fraction >= 1 {
+			b.bar.SetTotal(-1, true) // an item is done; the operation's bar goes on to its next step
+		}
 	}
 }
 
@@ -225,7 +264,7 @@ func (v *progressView) describe(b *barState, now time.Time) string {
 	if c := countText(b.ev); c != "" {
 		s.WriteString(" " + c)
 	}
-	if eta := etaText(b.ev.Fraction, now.Sub(b.stepStart)); eta != "" {
+	if eta := b.eta(now); eta != "" {
 		s.WriteString(", " + eta)
 	}
 	fmt.Fprintf(&s, " (%s)", now.Sub(v.start).Round(time.Second))
@@ -257,7 +296,7 @@ func (v *progressView) newBar(b *barState) *mpb.Bar {
 			if c := countText(b.ev); c != "" {
 				parts = append(parts, c)
 			}
-			if eta := etaText(b.ev.Fraction, now.Sub(b.stepStart)); eta != "" {
+			if eta := b.eta(now); eta != "" {
 				parts = append(parts, eta)
 			}
 			parts = append(parts, now.Sub(v.start).Round(time.Second).String())
@@ -343,13 +382,14 @@ func countText(ev api.Event) string {
 	return strings.TrimSpace(fmt.Sprintf("%d/%d %s", ev.Current, ev.TotalUnits, ev.Unit))
 }
 
-// etaText estimates the time left from how far a step has got in how long,
-// once there is enough to go on: "about 3m left", "about 40s left".
-func etaText(fraction float64, inStep time.Duration) string {
-	if fraction < 0.02 || fraction >= 1 || inStep < 3*time.Second {
+// etaText estimates the time left of a step that has got to fraction,
+// having gone from base in span, once there is enough to go on: "about
+// 3m left", "about 40s left".
+func etaText(fraction, base float64, span time.Duration) string {
+	if fraction < 0.02 || fraction >= 1 || fraction <= base || span < 3*time.Second {
 		return ""
 	}
-	left := time.Duration(float64(inStep) * (1 - fraction) / fraction)
+	left := time.Duration(float64(span) * (1 - fraction) / (fraction - base))
 	switch {
 	case left < 5*time.Second:
 		return "a few seconds left"
