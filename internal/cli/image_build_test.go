@@ -125,8 +125,8 @@ func TestProgressViewQuiet(t *testing.T) {
 }
 
 // TestProgressViewLive feeds the mpb view from several goroutines (run
-// with -race) and checks it ends: bars are completed or aborted, and
-// finish waits for mpb.
+// with -race) and checks it ends: items complete at 1, the rest are
+// completed or aborted by finish, which waits for mpb.
 func TestProgressViewLive(t *testing.T) {
 	for _, ok := range []bool{true, false} {
 		var out bytes.Buffer
@@ -136,13 +136,15 @@ func TestProgressViewLive(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for i := range 50 {
+				for i := range 51 { // items reach 1 and complete
 					v.report(api.Event{Type: api.EventStep, Step: "pull", Index: 1, Total: 1, Bar: bar,
 						Detail: strings.Repeat("x", 200), Fraction: float64(i) / 50})
 				}
 			}()
 		}
 		wg.Wait()
+		// A completed item's bar takes no more: an event for it must not block.
+		v.report(api.Event{Type: api.EventStep, Step: "pull", Index: 1, Total: 1, Bar: "a", Fraction: 0.5})
 		v.finish(ok)
 		v.report(api.Event{Type: api.EventStep, Step: "late", Index: 1, Total: 1})
 	}
