@@ -68,9 +68,9 @@ func TestProgressViewPlain(t *testing.T) {
 	want := []string{
 		"[3/7] extract 100% (0s)  /cache/src-1",
 		"[5/7] compile 0/1000 objects (1s)  make -j2 vmlinux bzImage",
-		"[5/7] compile  10% 100/1000 objects, about 45s left (6s)    CC      obj",
-		"[5/7] compile  20% 200/1000 objects, about 40s left (11s)    CC      obj",
-		"[5/7] compile  24% 240/1000 objects, about 50s left (17s)    CC      obj",
+		"[5/7] compile  10% 100/1000 objects, about 45s left (6s)  CC      obj",
+		"[5/7] compile  20% 200/1000 objects, about 40s left (11s)  CC      obj",
+		"[5/7] compile  24% 240/1000 objects, about 50s left (17s)  CC      obj",
 		"[6/7] install (17s)",
 	}
 	if diff := cmp.Diff(want, strings.Split(strings.TrimSpace(out.String()), "\n")); diff != "" {

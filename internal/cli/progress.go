@@ -19,8 +19,8 @@ import (
 )
 
 // plainEvery is how often, at most, the plain view prints a line for a bar
-// whose step has not changed; and how often a quiet bar is repeated so a
-// log shows the work is alive.
+// whose step has not changed, and how often it repeats the line of a bar
+// that had no event, so a log shows the work is alive.
 const plainEvery = 5 * time.Second
 
 // barScale is the resolution of a live bar: fractions are drawn in
@@ -61,13 +61,12 @@ type progressView struct {
 
 // barState is what the view knows of one bar.
 type barState struct {
-	label     string // the VM for VM operations, the item for item bars
-	ev        api.Event
-	stepStart time.Time         // when the current step (or item) began
-	samples   []sample          // how far the step was when, over the last etaWindow
-	lastLine  time.Time         // plain: when the last line was printed
-	bar       *mpb.Bar          // under barMu
-	details   map[string]string // the last detail of each step
+	label    string // the VM for VM operations, the item for item bars
+	ev       api.Event
+	samples  []sample          // how far the step was when, over the last etaWindow
+	lastLine time.Time         // plain: when the last line was printed
+	bar      *mpb.Bar          // under barMu
+	details  map[string]string // the last detail of each step
 }
 
 // sample is how far a step had got at a time.
@@ -190,7 +189,6 @@ func (v *progressView) reportFor(key, label string, ev api.Event) {
 		v.order = append(v.order, key)
 	}
 	if newStep {
-		b.stepStart = now
 		b.samples = b.samples[:0]
 	}
 	b.ev = ev
@@ -245,7 +243,7 @@ func (v *progressView) printLine(b *barState, now time.Time) {
 	b.lastLine = now
 	line := v.describe(b, now)
 	if b.ev.Detail != "" {
-		line += "  " + truncate(b.ev.Detail, 2*detailWidth)
+		line += "  " + truncate(strings.TrimSpace(b.ev.Detail), 2*detailWidth)
 	}
 	fmt.Fprintln(v.w, line)
 }
