@@ -79,9 +79,9 @@ func (a *app) vmRunCommand() *cobra.Command {
 				return err
 			}
 			start := time.Now()
-			pr := a.newProgress(false)
+			pr := a.vmView(false)
 			v, err := cl.CreateVM(ctx, req, pr.forVM(name))
-			pr.done()
+			pr.finish(err == nil)
 			if err != nil {
 				return err
 			}

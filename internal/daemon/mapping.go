@@ -166,15 +166,18 @@ const opImageBuild = "image.build"
 // operation opID, as a step event.
 func apiImageProgress(p images.Progress, opID, target string) api.Event {
 	return api.Event{
-		Type:     api.EventStep,
-		OpID:     opID,
-		Kind:     opImageBuild,
-		Target:   target,
-		Step:     p.Step,
-		Index:    p.Index,
-		Total:    p.Total,
-		Detail:   p.Detail,
-		Fraction: p.Fraction,
+		Type:       api.EventStep,
+		OpID:       opID,
+		Kind:       opImageBuild,
+		Target:     target,
+		Step:       p.Step,
+		Index:      p.Index,
+		Total:      p.Total,
+		Detail:     p.Detail,
+		Fraction:   p.Fraction,
+		Current:    p.Current,
+		TotalUnits: p.TotalUnits,
+		Unit:       p.Unit,
 	}
 }
 
@@ -217,16 +220,19 @@ func kernelBuildRequest(r api.BuildKernelRequest) kernels.BuildRequest {
 
 func apiKernelProgress(p kernels.Progress) api.Event {
 	return api.Event{
-		Type:     api.EventStep,
-		Time:     p.Time,
-		OpID:     p.OpID,
-		Kind:     p.Kind,
-		Target:   p.Target,
-		Step:     p.Step,
-		Index:    p.Index,
-		Total:    p.Total,
-		Detail:   p.Detail,
-		Fraction: p.Fraction,
+		Type:       api.EventStep,
+		Time:       p.Time,
+		OpID:       p.OpID,
+		Kind:       p.Kind,
+		Target:     p.Target,
+		Step:       p.Step,
+		Index:      p.Index,
+		Total:      p.Total,
+		Detail:     p.Detail,
+		Fraction:   p.Fraction,
+		Current:    p.Current,
+		TotalUnits: p.TotalUnits,
+		Unit:       p.Unit,
 	}
 }
 

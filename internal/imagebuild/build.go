@@ -14,12 +14,18 @@ import (
 // Progress is one report from a build: the step it is in (1-based Index
 // of Total) and optionally a line of tool output or a note (Detail) and
 // how far the step has got (Fraction, 0..1).
+//
+// When TotalUnits is non-zero, Current of TotalUnits counts the step's
+// work in Unit: the bootstrap counts "packages" unpacked and set up.
 type Progress struct {
-	Step     string
-	Index    int
-	Total    int
-	Detail   string
-	Fraction float64
+	Step       string
+	Index      int
+	Total      int
+	Detail     string
+	Fraction   float64
+	Current    int64
+	TotalUnits int64
+	Unit       string
 }
 
 // Result is a built image.
@@ -94,7 +100,10 @@ func buildAs(ctx context.Context, o Options, find func(string) (string, error), 
 	image := filepath.Join(area.dir, RootFSName)
 
 	begin(1)
-	if err := bootstrap(ctx, r, t.bootstrap, o, treeDir, report); err != nil {
+	if err := bootstrap(ctx, r, t.bootstrap, o, treeDir, func(p Progress) {
+		p.Step, p.Index, p.Total = Steps[step], step+1, len(Steps)
+		progress(p)
+	}); err != nil {
 		return Result{}, fmt.Errorf("bootstrap %s from %s: %w", o.Suite, o.Mirror, err)
 	}
 	begin(2)

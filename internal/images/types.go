@@ -40,4 +40,9 @@ type Progress struct {
 	Total    int // steps of the build
 	Detail   string
 	Fraction float64
+	// Current of TotalUnits, when TotalUnits is non-zero, counts the
+	// step's work in Unit (e.g. "packages" set up).
+	Current    int64
+	TotalUnits int64
+	Unit       string
 }
