@@ -23,7 +23,7 @@ import (
 // FAKE_BOOTSTRAP=fail it fails after making them; with =hang it waits.
 const fakeUnshareBootstrap = `#!/bin/sh
 set -e
-dir="$5"
+for a; do dir="$mirror"; mirror="$a"; done # the tree is the last-but-one argument
 [ "$(id -u)" = 0 ] || { echo "E: not root in the namespace: $(id)" >&2; exit 4; }
 mkdir -p "$dir/etc/ssh" "$dir/etc/skel" "$dir/root" "$dir/dev" "$dir/usr/bin" "$dir/var/cache/apt/archives/partial/deep"
 echo 'root:*:20000:0:99999:7:::' > "$dir/etc/shadow"
