@@ -145,6 +145,13 @@ const (
 	EventVM     = "vm"     // a VM changed state (on /v1/events)
 )
 
+// Units of an Event's Current and TotalUnits.
+const (
+	UnitBytes    = "bytes"    // a download or copy
+	UnitObjects  = "objects"  // kbuild targets of a kernel compile
+	UnitPackages = "packages" // Debian packages of an image bootstrap
+)
+
 // Event is one line of an NDJSON stream.
 type Event struct {
 	Type   string    `json:"type"`
@@ -161,8 +168,23 @@ type Event struct {
 	// far the step has got, from 0 to 1.
 	Detail   string  `json:"detail,omitempty"`
 	Fraction float64 `json:"fraction,omitempty"`
-	VM       *VM     `json:"vm,omitempty"`
-	Error    *Error  `json:"error,omitempty"`
+	// Current of TotalUnits, when TotalUnits is non-zero, counts how far
+	// the step (or Bar) has got in Unit: bytes of a download, objects of
+	// a kernel compile, packages of an image bootstrap (see the Unit
+	// constants). Fraction stays the measure of the step's progress: a
+	// TotalUnits may be an estimate (a compile's objects, from the last
+	// build) or grow as work is announced (an image bootstrap learns its
+	// remaining packages part-way).
+	Current    int64  `json:"current,omitempty"`
+	TotalUnits int64  `json:"total_units,omitempty"`
+	Unit       string `json:"unit,omitempty"`
+	// Bar, when set, names one of several items the step works on at once
+	// (e.g. one layer of an image pull, by digest): its Detail, Fraction
+	// and counts are that item's, and a client draws a bar per Bar. Events
+	// without Bar are the operation's own progress.
+	Bar   string `json:"bar,omitempty"`
+	VM    *VM    `json:"vm,omitempty"`
+	Error *Error `json:"error,omitempty"`
 	// Result is the value of a finished operation that is not a VM (an
 	// image, a kernel), as JSON.
 	Result json.RawMessage `json:"result,omitempty"`

@@ -30,9 +30,9 @@ func (a *app) ensureImage(ctx context.Context, cl *client.Client, image string) 
 	}
 	if _, err := cl.GetKernel(ctx, defaultKernel); errdefs.Is(err, errdefs.NotFound) {
 		fmt.Fprintf(a.env.Stderr, "banger: no kernel yet: building the default kernel from linux-source (once; about 10 minutes on 2 cores)\n")
-		pr := newBuildProgress(a.env.Stderr, isTerminal(a.env.Stderr))
-		_, err := cl.BuildKernel(ctx, api.BuildKernelRequest{Name: defaultKernel}, pr.report)
-		pr.done()
+		_, _, err := watchBuild(ctx, a, false, keptByKernelBuild, func(p client.Progress) (api.Kernel, error) {
+			return cl.BuildKernel(ctx, api.BuildKernelRequest{Name: defaultKernel}, p)
+		})
 		if err != nil {
 			return fmt.Errorf("build the default kernel: %w", err)
 		}
@@ -40,9 +40,9 @@ func (a *app) ensureImage(ctx context.Context, cl *client.Client, image string) 
 		return err
 	}
 	fmt.Fprintf(a.env.Stderr, "banger: no image %q yet: building it from Debian packages (once; a minute or two)\n", image)
-	pr := newBuildProgress(a.env.Stderr, isTerminal(a.env.Stderr))
-	_, err = cl.BuildImage(ctx, api.BuildImageRequest{Name: image, Kernel: defaultKernel}, pr.report)
-	pr.done()
+	_, _, err = watchBuild(ctx, a, false, keptByImageBuild, func(p client.Progress) (api.Image, error) {
+		return cl.BuildImage(ctx, api.BuildImageRequest{Name: image, Kernel: defaultKernel}, p)
+	})
 	if err != nil {
 		return fmt.Errorf("build the default image: %w", err)
 	}

@@ -67,6 +67,12 @@ func (f *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func serveFake(t *testing.T, f *fakeDaemon) *client.Client {
 	t.Helper()
+	return serveFakeHandler(t, f)
+}
+
+// serveFakeHandler serves h on a fresh unix socket and returns a client.
+func serveFakeHandler(t *testing.T, h http.Handler) *client.Client {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "bgens")
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +83,7 @@ func serveFake(t *testing.T, f *fakeDaemon) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: f}
+	srv := &http.Server{Handler: h}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
 	return &client.Client{Socket: sock}

@@ -8,11 +8,12 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/bytesize"
+	"banger/internal/client"
 )
 
 func (a *app) imagePullCommand() *cobra.Command {
 	var req api.PullImageRequest
-	var json bool
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "pull REF [--name NAME]",
 		Short: "Pull an OCI image from a registry (Docker Hub, ghcr.io, ...) and flatten its layers",
@@ -20,7 +21,9 @@ func (a *app) imagePullCommand() *cobra.Command {
 			"\"image@sha256:...\") and flatten its layers into one checked root filesystem tree.\n" +
 			"Layers are cached by digest, so a later pull downloads only new layers. Registry\n" +
 			"credentials come from the Docker config of the user bangerd runs as (\"docker login\").\n" +
-			"A pulled image cannot boot yet: it is listed with state \"pulled\".",
+			"Progress shows a bar per layer on a terminal, a line every few seconds otherwise,\n" +
+			"the events themselves with --json. A pulled image cannot boot yet: it is listed\n" +
+			"with state \"pulled\".",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Ref = args[0]
@@ -28,22 +31,25 @@ func (a *app) imagePullCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			bp := newBuildProgress(a.env.Stderr, isTerminal(a.env.Stderr))
-			img, err := cl.PullImage(cmd.Context(), req, bp.report)
-			bp.done()
-			if err != nil {
+			img, took, err := watchBuild(cmd.Context(), a, asJSON, keptByImagePull, func(p client.Progress) (api.Image, error) {
+				return cl.PullImage(cmd.Context(), req, p)
+			})
+			if err != nil || asJSON {
 				return err
 			}
-			if json {
-				return writeJSON(a.env.Stdout, img)
-			}
 			fmt.Fprintf(a.env.Stdout, "pulled image %s (%s) from %s: %d layers, %s tree, in %s\n", img.Name, img.ID,
-				img.Source, len(img.Layers), bytesize.Format(img.RootFSSize), time.Since(bp.start).Round(time.Second))
+				img.Source, len(img.Layers), bytesize.Format(img.RootFSSize), took.Round(time.Second))
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.Name, "name", "", "image name (default: from REF, \"debian:12\" → \"debian-12\")")
-	f.BoolVar(&json, "json", false, "print the image as JSON")
+	f.BoolVar(&asJSON, "json", false, "print the progress events and the image as JSON lines")
 	return cmd
+}
+
+// keptByImagePull says what a cancelled pull leaves: the layers it had
+// downloaded whole, in the cache.
+func keptByImagePull(*progressView) string {
+	return "the layers downloaded whole are kept in the cache for the next pull; no image was recorded"
 }

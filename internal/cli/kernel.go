@@ -20,13 +20,17 @@ func (a *app) kernelCommand() *cobra.Command {
 
 func (a *app) kernelBuildCommand() *cobra.Command {
 	var req api.BuildKernelRequest
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "build [--name NAME] [--source TARBALL] [--jobs N]",
 		Short: "Build the banger guest kernel from the distribution's linux-source",
 		Long: "Build banger's guest kernel (virtio-mmio, virtio block/net/vsock/console, ext4,\n" +
 			"everything built in) from a linux-source tarball, by default the newest\n" +
 			"/usr/src/linux-source-*.tar.xz (apt-get install linux-source-6.1). The first\n" +
-			"build takes about 8 minutes on 2 cores; later builds reuse the daemon's cache.",
+			"build takes about 8 minutes on 2 cores; later builds reuse the daemon's cache.\n" +
+			"Progress shows the objects compiled of the expected total and the time left: a\n" +
+			"bar on a terminal, a line every few seconds otherwise, the events themselves\n" +
+			"with --json. Ctrl-C cancels the build; the extracted source is kept for the next.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if req.Source != "" {
@@ -40,14 +44,13 @@ func (a *app) kernelBuildCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			bp := newBuildProgress(a.env.Stderr, isTerminal(a.env.Stderr))
-			k, err := cl.BuildKernel(cmd.Context(), req, bp.report)
-			bp.done()
-			if err != nil {
+			k, took, err := watchBuild(cmd.Context(), a, asJSON, keptByKernelBuild, func(p client.Progress) (api.Kernel, error) {
+				return cl.BuildKernel(cmd.Context(), req, p)
+			})
+			if err != nil || asJSON {
 				return err
 			}
-			fmt.Fprintf(a.env.Stdout, "built kernel %s (%s, %s) in %s\n", k.Name, k.ID, k.Version,
-				time.Since(bp.start).Round(time.Second))
+			fmt.Fprintf(a.env.Stdout, "built kernel %s (%s, %s) in %s\n", k.Name, k.ID, k.Version, took.Round(time.Second))
 			return nil
 		},
 	}
@@ -55,6 +58,7 @@ func (a *app) kernelBuildCommand() *cobra.Command {
 	f.StringVar(&req.Name, "name", "default", "kernel name")
 	f.StringVar(&req.Source, "source", "", "kernel source tarball (default: newest /usr/src/linux-source-*.tar.xz)")
 	f.IntVar(&req.Jobs, "jobs", 0, "parallel compile jobs (default: one per CPU)")
+	f.BoolVar(&asJSON, "json", false, "print the progress events and the kernel as JSON lines")
 	return cmd
 }
 

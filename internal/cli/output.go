@@ -6,14 +6,10 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"golang.org/x/term"
-
-	"banger/internal/api"
-	"banger/internal/client"
 )
 
 // writeJSON prints v as indented JSON.
@@ -81,47 +77,4 @@ func since(now, t time.Time) string {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// progress draws operation steps on stderr when it is a terminal: one
-// updating line per VM. Elsewhere it prints nothing.
-type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	live  bool
-	multi bool
-}
-
-func (a *app) newProgress(multi bool) *progress {
-	return &progress{w: a.env.Stderr, live: isTerminal(a.env.Stderr), multi: multi}
-}
-
-// for returns the client callback that reports progress for one VM.
-func (p *progress) forVM(name string) client.Progress {
-	return func(ev api.Event) {
-		if !p.live || ev.Type != api.EventStep {
-			return
-		}
-		target := ev.Target
-		if target == "" {
-			target = name
-		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		verb := strings.TrimPrefix(ev.Kind, "vm.")
-		if p.multi {
-			fmt.Fprintf(p.w, "%s %s: [%d/%d] %s\n", verb, target, ev.Index, ev.Total, ev.Step)
-			return
-		}
-		fmt.Fprintf(p.w, "\r\033[K%s %s: [%d/%d] %s", verb, target, ev.Index, ev.Total, ev.Step)
-	}
-}
-
-// done clears the live line.
-func (p *progress) done() {
-	if p.live && !p.multi {
-		p.mu.Lock()
-		fmt.Fprint(p.w, "\r\033[K")
-		p.mu.Unlock()
-	}
 }

@@ -29,6 +29,14 @@ func WriteReference(w io.Writer) error {
 	fmt.Fprintln(w, "`banger completion bash > ~/.local/share/bash-completion/completions/banger`). It completes commands,")
 	fmt.Fprintln(w, "flags, and the names of VMs, images and kernels wherever a command takes one (`NAME:` for `vm cp`),")
 	fmt.Fprintln(w, "asking a running bangerd; with no daemon running it offers no names and never starts one.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Progress of long work goes to stderr. On a terminal: a bar per operation (and per item when a step")
+	fmt.Fprintln(w, "works on several at once) with the step, percent, a count (objects compiled, packages set up, bytes)")
+	fmt.Fprintln(w, "and the time left. Elsewhere (a pipe, a CI log): for builds, a line when a step starts and then one")
+	fmt.Fprintln(w, "every 5 seconds, even while the step is quiet; VM operations print nothing there. `kernel build")
+	fmt.Fprintln(w, "--json` and `image build --json` print the progress events themselves on stdout, one per line (see")
+	fmt.Fprintln(w, "docs/api.md), then a `result` line. Ctrl-C cancels a build (the daemon stops it), says what was kept")
+	fmt.Fprintln(w, "and exits 130.")
 	var walk func(c *cobra.Command) error
 	walk = func(c *cobra.Command) error {
 		if c.Hidden || c.Name() == "help" {

@@ -52,14 +52,16 @@ func (a *app) vmLifecycleCommand(verb, short, past string, fn vmOpFunc) *cobra.C
 			if err != nil {
 				return err
 			}
-			pr := a.newProgress(len(args) > 1)
-			defer pr.done()
+			pr := a.vmView(len(args) > 1)
+			defer pr.finish(false)
 			return a.forEach(cmd.Context(), verb, args, func(ctx context.Context, name string) error {
 				v, err := fn(cl, ctx, name, pr.forVM(name))
 				if err != nil {
 					return err
 				}
-				pr.done()
+				if len(args) == 1 {
+					pr.finish(true)
+				}
 				fmt.Fprintf(a.env.Stdout, "%s %s\n", past, v.Name)
 				return nil
 			})

@@ -95,8 +95,8 @@ func (a *app) vmCreateCommand() *cobra.Command {
 			if len(names) == 0 {
 				names = []string{""}
 			}
-			pr := a.newProgress(len(names) > 1)
-			defer pr.done()
+			pr := a.vmView(len(names) > 1)
+			defer pr.finish(false)
 			var (
 				mu      sync.Mutex
 				created []api.VM
@@ -108,7 +108,9 @@ func (a *app) vmCreateCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				pr.done()
+				if len(names) == 1 {
+					pr.finish(true)
+				}
 				if json {
 					mu.Lock()
 					created = append(created, v)

@@ -49,7 +49,8 @@ func (imageBuilder) Build(ctx context.Context, spec images.BuildSpec, progress f
 	opts := imagebuild.Options{Suite: spec.Suite, Packages: spec.Packages, AgentBinary: agent, WorkDir: spec.Dir}
 	res, err := imagebuild.Build(ctx, opts, func(p imagebuild.Progress) {
 		if progress != nil {
-			progress(images.Progress{Step: p.Step, Index: p.Index, Total: p.Total, Detail: p.Detail, Fraction: p.Fraction})
+			progress(images.Progress{Step: p.Step, Index: p.Index, Total: p.Total, Detail: p.Detail, Fraction: p.Fraction,
+				Current: p.Current, TotalUnits: p.TotalUnits, Unit: p.Unit})
 		}
 	})
 	if err != nil {

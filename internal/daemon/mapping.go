@@ -185,15 +185,19 @@ const opImagePull = "image.pull"
 // (opImagePull) of image target, run as operation opID, as a step event.
 func apiImageProgress(p images.Progress, kind, opID, target string) api.Event {
 	return api.Event{
-		Type:     api.EventStep,
-		OpID:     opID,
-		Kind:     kind,
-		Target:   target,
-		Step:     p.Step,
-		Index:    p.Index,
-		Total:    p.Total,
-		Detail:   p.Detail,
-		Fraction: p.Fraction,
+		Type:       api.EventStep,
+		OpID:       opID,
+		Kind:       kind,
+		Target:     target,
+		Step:       p.Step,
+		Index:      p.Index,
+		Total:      p.Total,
+		Detail:     p.Detail,
+		Fraction:   p.Fraction,
+		Current:    p.Current,
+		TotalUnits: p.TotalUnits,
+		Unit:       p.Unit,
+		Bar:        p.Bar,
 	}
 }
 
@@ -236,16 +240,19 @@ func kernelBuildRequest(r api.BuildKernelRequest) kernels.BuildRequest {
 
 func apiKernelProgress(p kernels.Progress) api.Event {
 	return api.Event{
-		Type:     api.EventStep,
-		Time:     p.Time,
-		OpID:     p.OpID,
-		Kind:     p.Kind,
-		Target:   p.Target,
-		Step:     p.Step,
-		Index:    p.Index,
-		Total:    p.Total,
-		Detail:   p.Detail,
-		Fraction: p.Fraction,
+		Type:       api.EventStep,
+		Time:       p.Time,
+		OpID:       p.OpID,
+		Kind:       p.Kind,
+		Target:     p.Target,
+		Step:       p.Step,
+		Index:      p.Index,
+		Total:      p.Total,
+		Detail:     p.Detail,
+		Fraction:   p.Fraction,
+		Current:    p.Current,
+		TotalUnits: p.TotalUnits,
+		Unit:       p.Unit,
 	}
 }
 

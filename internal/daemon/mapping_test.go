@@ -134,7 +134,9 @@ func sameByName(a, b reflect.Value) bool {
 func TestMappingCarriesEveryField(t *testing.T) {
 	t.Run("vm.VM", func(t *testing.T) { checkMapping(t, apiVM) })
 	t.Run("vm.CreateRequest", func(t *testing.T) { checkMapping(t, vmCreateRequest) })
-	t.Run("vm.Event", func(t *testing.T) { checkMapping(t, apiVMEvent, "Detail", "Fraction", "VM", "Error", "Result") })
+	t.Run("vm.Event", func(t *testing.T) {
+		checkMapping(t, apiVMEvent, "Detail", "Fraction", "Current", "TotalUnits", "Unit", "Bar", "VM", "Error", "Result")
+	})
 	t.Run("vm.AgentInfo", func(t *testing.T) { checkMapping(t, apiAgentInfo) })
 	t.Run("vm.Port", func(t *testing.T) { checkMapping(t, apiPort) })
 	t.Run("images.Image", func(t *testing.T) { checkMapping(t, apiImage) })
@@ -148,7 +150,7 @@ func TestMappingCarriesEveryField(t *testing.T) {
 	t.Run("kernels.Kernel", func(t *testing.T) { checkMapping(t, apiKernel) })
 	t.Run("kernels.ImportRequest", func(t *testing.T) { checkMapping(t, kernelImportRequest) })
 	t.Run("kernels.BuildRequest", func(t *testing.T) { checkMapping(t, kernelBuildRequest) })
-	t.Run("kernels.Progress", func(t *testing.T) { checkMapping(t, apiKernelProgress, "State", "VM", "Error", "Result") })
+	t.Run("kernels.Progress", func(t *testing.T) { checkMapping(t, apiKernelProgress, "State", "Bar", "VM", "Error", "Result") })
 	t.Run("doctor.Check", func(t *testing.T) { checkMapping(t, apiCheck) })
 	t.Run("doctor.Report", func(t *testing.T) { checkMapping(t, apiDoctorReport) })
 }

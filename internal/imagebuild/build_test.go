@@ -16,10 +16,11 @@ import (
 )
 
 // fakeBootstrap is a stand-in for mmdebstrap: it prints progress lines
-// like the real one and makes a tiny tree in its fifth argument. With
-// FAKE_BOOTSTRAP=fail it fails half-way; with =hang it waits forever.
+// like the real one and makes a tiny tree in its last but one argument
+// (the mirror comes last). With FAKE_BOOTSTRAP=fail it fails half-way;
+// with =hang it waits forever.
 const fakeBootstrap = `#!/bin/sh
-dir="$5"
+for a; do dir="$mirror"; mirror="$a"; done
 echo "I: running apt-get update..."
 echo "I: downloading packages with apt..." >&2
 mkdir -p "$dir/etc/ssh" "$dir/etc/skel" "$dir/root" "$dir/var/lib/apt/lists"
@@ -116,7 +117,7 @@ func TestBuildWithFakeBootstrap(t *testing.T) {
 		t.Errorf("/etc/shadow = %q", got)
 	}
 	args := debugfsCat(t, res.RootFS, "/args")
-	wantArgs := "--variant=minbase --mode=root --include=" + strings.Join(append(append([]string{}, basePackages...), "htop"), ",") +
+	wantArgs := "--verbose --variant=minbase --mode=root --include=" + strings.Join(append(append([]string{}, basePackages...), "htop"), ",") +
 		" bookworm "
 	if !strings.HasPrefix(args, "args: "+wantArgs) || !strings.HasSuffix(args, " http://deb.debian.org/debian\n") {
 		t.Errorf("bootstrap args = %q, want %q DIR mirror", args, wantArgs)

@@ -1,6 +1,7 @@
 package imagebuild
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -77,20 +78,73 @@ func TestBootstrapArgs(t *testing.T) {
 	}
 }
 
-func TestPhaseFraction(t *testing.T) {
-	tests := []struct {
-		line string
-		want float64
-	}{
-		{"I: downloading packages with apt...", 0.08},
-		{"I: installing remaining packages inside the chroot...", 0.45},
-		{"Setting up git (1:2.39.5-0+deb12u2) ...", 0},
-		{"I: Configuring the base system...", 0.80},
+// TestBootstrapProgress drives the bootstrap's progress with the output
+// of a real build (mmdebstrap 1.3.5 --verbose, bookworm, the base
+// packages, recorded on a 2-core Debian host): the fraction only goes up,
+// moves through the packages rather than jumping between phases, and ends
+// at 1; the count ends at every package announced, all set up.
+func TestBootstrapProgress(t *testing.T) {
+	b, err := os.ReadFile("testdata/mmdebstrap-bookworm-verbose.log")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		if got := phaseFraction(tt.line); got != tt.want {
-			t.Errorf("phaseFraction(%q) = %v, want %v", tt.line, got, tt.want)
+	m := newBootstrapMeter()
+	last, lastDone, lastTotal := 0.0, 0, 0
+	distinct := map[float64]bool{}
+	for n, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		f, done, total := m.line(line)
+		if f < last || f > 1 {
+			t.Fatalf("line %d %q: fraction %v after %v", n+1, line, f, last)
 		}
+		// Each phase is worked through up to the next: no line jumps far.
+		if f-last > 0.06 {
+			t.Errorf("line %d %q: fraction jumps from %v to %v", n+1, line, last, f)
+		}
+		if done < lastDone || total < lastTotal || done > total {
+			t.Fatalf("line %d %q: %d of %d packages after %d of %d", n+1, line, done, total, lastDone, lastTotal)
+		}
+		last, lastDone, lastTotal = f, done, total
+		distinct[f] = true
+	}
+	if last != 1 {
+		t.Errorf("final fraction = %v, want 1", last)
+	}
+	// apt announced 69 essential and 123 remaining packages.
+	if lastDone != 192 || lastTotal != 192 {
+		t.Errorf("final count = %d of %d packages, want 192 of 192", lastDone, lastTotal)
+	}
+	if len(distinct) < 300 {
+		t.Errorf("%d distinct fractions: progress jumps instead of following the packages", len(distinct))
+	}
+}
+
+// TestBootstrapProgressPartial checks the meter on output it cannot
+// count (debootstrap's phases, stray lines, an announcement without
+// package lines): it still only goes up and never passes 1.
+func TestBootstrapProgressPartial(t *testing.T) {
+	lines := []string{
+		"Setting up git (1:2.39.5-0+deb12u2) ...",
+		"I: Retrieving Release",
+		"I: Extracting base-files...",
+		"I: Retrieving Packages",
+		"0 upgraded, 3 newly installed, 0 to remove and 0 not upgraded.",
+		"Get:1 http://deb.debian.org/debian bookworm/main amd64 a amd64 1 [1 kB]",
+		"Get:2 http://deb.debian.org/debian bookworm/main amd64 b amd64 1 [1 kB]",
+		"Get:3 http://deb.debian.org/debian bookworm/main amd64 c amd64 1 [1 kB]",
+		"Get:4 http://deb.debian.org/debian bookworm/main amd64 d amd64 1 [1 kB]",
+		"Unpacking",
+		"I: Configuring the base system...",
+		"I: Base system installed successfully.",
+	}
+	m := newBootstrapMeter()
+	want := []float64{0, 0.02, 0.30, 0.30, 0.30, 0.30, 0.30, 0.30, 0.30, 0.30, 0.80, 1}
+	var got []float64
+	for _, l := range lines {
+		f, _, _ := m.line(l)
+		got = append(got, f)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("fractions (-want +got):\n%s", diff)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"banger/internal/bytesize"
 	"banger/internal/errdefs"
 	"banger/internal/names"
 	"banger/internal/store"
@@ -202,11 +201,14 @@ func (s *Service) removeUnusedLayers(ctx context.Context) error {
 }
 
 // downloadProgress turns per-layer byte counts into progress reports:
-// the fraction of all bytes known so far, and the layer with its bytes
-// in the detail.
+// one for the layer's bar (Bar is its short digest), then one for the
+// step, over the bytes of every layer known so far.
 type downloadProgress struct {
 	report func(LayerProgress)
 }
+
+// unitBytes is the Unit of byte counts.
+const unitBytes = "bytes"
 
 func newDownloadProgress(progress func(Progress)) *downloadProgress {
 	done := map[string]int64{}
@@ -218,16 +220,22 @@ func newDownloadProgress(progress func(Progress)) *downloadProgress {
 			d += done[k]
 			t += total[k]
 		}
-		p := Progress{Step: stepDownload, Index: 1, Total: 2}
-		if t > 0 {
-			p.Fraction = float64(d) / float64(t)
-		}
-		p.Detail = fmt.Sprintf("%s %s/%s", shortDigest(lp.Layer), bytesize.Format(lp.Done), bytesize.Format(lp.Total))
+		layer := Progress{Step: stepDownload, Index: 1, Total: 2, Bar: shortDigest(lp.Layer),
+			Current: lp.Done, TotalUnits: lp.Total, Unit: unitBytes, Fraction: fraction(lp.Done, lp.Total)}
 		if lp.Cached {
-			p.Detail = shortDigest(lp.Layer) + " cached"
+			layer.Detail = "cached"
 		}
-		progress(p)
+		progress(layer)
+		progress(Progress{Step: stepDownload, Index: 1, Total: 2, Current: d, TotalUnits: t, Unit: unitBytes,
+			Fraction: fraction(d, t), Detail: fmt.Sprintf("%d layers", len(total))})
 	}}
+}
+
+func fraction(done, total int64) float64 {
+	if total <= 0 {
+		return 1
+	}
+	return float64(done) / float64(total)
 }
 
 func shortDigest(d string) string {

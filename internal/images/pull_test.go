@@ -125,8 +125,10 @@ func TestPull(t *testing.T) {
 	if err != nil || !cmp.Equal(img, got) {
 		t.Errorf("Get = %+v, %v; want what Pull returned", got, err)
 	}
-	if len(steps) != 3 || steps[1].Fraction != 1 || !strings.HasPrefix(steps[1].Detail, "222222222222 20B/20B") || steps[2].Step != stepFlatten {
-		t.Errorf("progress = %+v, want two layer reports then the flatten step", steps)
+	want2 := Progress{Step: stepDownload, Index: 1, Total: 2, Bar: "222222222222", Current: 20, TotalUnits: 20, Unit: "bytes", Fraction: 1}
+	all := Progress{Step: stepDownload, Index: 1, Total: 2, Current: 30, TotalUnits: 30, Unit: "bytes", Fraction: 1, Detail: "2 layers"}
+	if len(steps) != 5 || !cmp.Equal(steps[2], want2) || !cmp.Equal(steps[3], all) || steps[4].Step != stepFlatten {
+		t.Errorf("progress = %+v, want a layer bar and the step's bytes for each layer, then the flatten step", steps)
 	}
 }
 

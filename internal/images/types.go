@@ -72,4 +72,12 @@ type Progress struct {
 	Total    int // steps of the build
 	Detail   string
 	Fraction float64
+	// Current of TotalUnits, when TotalUnits is non-zero, counts the
+	// step's work in Unit (e.g. "packages" set up).
+	Current    int64
+	TotalUnits int64
+	Unit       string
+	// Bar, when set, names one of several items the step works on at
+	// once (a layer of a pull, by digest): the report is that item's.
+	Bar string
 }

@@ -54,11 +54,16 @@ type Result struct {
 }
 
 // Progress is one report from a running build. Fraction is the step's
-// estimated completion (0..1); Detail is a line of output or a note.
+// estimated completion (0..1); Detail is a line of output or a note. When
+// TotalUnits is non-zero, Current of TotalUnits counts the step's work in
+// Unit (the compile's kbuild targets, "objects").
 type Progress struct {
-	Step     string
-	Detail   string
-	Fraction float64
+	Step       string
+	Detail     string
+	Fraction   float64
+	Current    int64
+	TotalUnits int64
+	Unit       string
 }
 
 // Build compiles banger's kernel from a linux-source tarball, or returns

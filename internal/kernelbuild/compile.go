@@ -30,29 +30,51 @@ func compile(ctx context.Context, tree, workDir string, jobs int, progress func(
 	}
 	_, err := os.Stat(filepath.Join(tree, "vmlinux"))
 	fresh := os.IsNotExist(err)
-	progress(Progress{Step: StepCompile, Detail: fmt.Sprintf("make -j%d vmlinux bzImage", jobs)})
-	done := 0
-	onLine := func(line string) {
-		if kbuildLine.MatchString(line) {
-			done++
-		}
-		progress(Progress{Step: StepCompile, Detail: line, Fraction: estimate(done, total)})
-	}
+	progress(Progress{Step: StepCompile, Detail: fmt.Sprintf("make -j%d vmlinux bzImage", jobs), TotalUnits: int64(total), Unit: unitObjects})
+	c := compileCounter{total: total}
+	onLine := func(line string) { progress(c.line(line)) }
 	if _, err := run(ctx, tree, onLine, "make", "-j"+strconv.Itoa(jobs), "vmlinux", "bzImage"); err != nil {
 		return fmt.Errorf("compile the kernel in %s: %w", tree, err)
 	}
-	if fresh && done > 0 {
-		_ = os.WriteFile(countFile, []byte(strconv.Itoa(done)+"\n"), 0o644)
+	if fresh && c.done > 0 {
+		_ = os.WriteFile(countFile, []byte(strconv.Itoa(c.done)+"\n"), 0o644)
 	}
-	progress(Progress{Step: StepCompile, Fraction: 1})
+	progress(c.finish())
 	return nil
 }
 
-// estimate is done/total, held below 1 until make has finished.
-func estimate(done, total int) float64 {
-	f := float64(done) / float64(total)
+// unitObjects is the unit of the compile's count: kbuild targets.
+const unitObjects = "objects"
+
+// compileCounter turns make's output into progress: each kbuild line
+// ("  CC      fs/inode.o") is one object of an expected total (the count of
+// the previous full build, or defaultCompileSteps). The total is an
+// estimate, so the fraction stays below 1 until make has finished, and a
+// build that makes more objects than expected counts on at 99%.
+type compileCounter struct {
+	total int
+	done  int
+}
+
+// line counts one line of make's output and reports it.
+func (c *compileCounter) line(line string) Progress {
+	if kbuildLine.MatchString(line) {
+		c.done++
+	}
+	total := max(c.total, c.done)
+	f := float64(c.done) / float64(total)
 	if f > 0.99 {
 		f = 0.99
 	}
-	return f
+	return Progress{Step: StepCompile, Detail: line, Fraction: f, Current: int64(c.done), TotalUnits: int64(total), Unit: unitObjects}
+}
+
+// finish reports the end of the compile: every object made (no count
+// when make had nothing to do).
+func (c *compileCounter) finish() Progress {
+	p := Progress{Step: StepCompile, Fraction: 1}
+	if c.done > 0 {
+		p.Current, p.TotalUnits, p.Unit = int64(c.done), int64(c.done), unitObjects
+	}
+	return p
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -24,8 +25,14 @@ var buildEnv = []string{"LC_ALL=C", "KBUILD_BUILD_USER=banger", "KBUILD_BUILD_HO
 // (only the last lines when onLine is set); a failure's error includes
 // those last lines.
 func run(ctx context.Context, dir string, onLine func(string), name string, args ...string) (string, error) {
+	return runInput(ctx, dir, nil, onLine, name, args...)
+}
+
+// runInput is run with stdin (nil for none) as the command's input.
+func runInput(ctx context.Context, dir string, stdin io.Reader, onLine func(string), name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
+	cmd.Stdin = stdin
 	cmd.Env = append(os.Environ(), buildEnv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

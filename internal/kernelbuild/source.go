@@ -130,6 +130,29 @@ func hashFile(ctx context.Context, path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// unitBytes is the unit of the extraction's count: bytes of the tarball.
+const unitBytes = "bytes"
+
+// countingReader reports how much of a file of size bytes has been read,
+// once per hundredth of it and when all of it has.
+type countingReader struct {
+	r      io.Reader
+	size   int64
+	n      int64
+	next   int64
+	report func(n int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n += int64(k)
+	if c.size > 0 && k > 0 && (c.n >= c.next || c.n >= c.size) {
+		c.report(c.n)
+		c.next = c.n + max(c.size/100, 1)
+	}
+	return k, err
+}
+
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
@@ -165,8 +188,23 @@ func extract(ctx context.Context, src, srcSum, workDir string, progress func(Pro
 	if err != nil {
 		return "", fmt.Errorf("create extraction directory: %w", err)
 	}
-	progress(Progress{Step: StepExtract, Detail: "extracting " + src + " into " + dir})
-	_, err = run(ctx, tmp, nil, "tar", "-xJf", src, "-C", tmp)
+	detail := "extracting " + src + " into " + dir
+	progress(Progress{Step: StepExtract, Detail: detail})
+	f, err := userfile.Open(src, maxSource)
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return "", fmt.Errorf("read kernel source: %w", err)
+	}
+	defer f.Close()
+	var size int64
+	if st, err := f.Stat(); err == nil {
+		size = st.Size()
+	}
+	in := &countingReader{r: f, size: size, report: func(n int64) {
+		progress(Progress{Step: StepExtract, Detail: detail, Fraction: min(float64(n)/float64(size), 0.99),
+			Current: n, TotalUnits: size, Unit: unitBytes})
+	}}
+	_, err = runInput(ctx, tmp, in, nil, "tar", "-xJf", "-", "-C", tmp)
 	if err == nil {
 		err = os.WriteFile(filepath.Join(tmp, completeMarker), nil, 0o644)
 	}

@@ -41,21 +41,21 @@ func (s *Service) Build(ctx context.Context, opID string, req BuildRequest, prog
 		return Kernel{}, err
 	}
 	steps := append(append([]string(nil), kernelbuild.Steps...), stepRecord)
-	report := func(step, detail string, fraction float64) {
+	report := func(p kernelbuild.Progress) {
 		if progress == nil {
 			return
 		}
 		progress(Progress{
 			Time: s.cfg.Now(), OpID: opID, Kind: OpBuild, Target: name,
-			Step: step, Index: indexOf(steps, step), Total: len(steps), Detail: detail, Fraction: fraction,
+			Step: p.Step, Index: indexOf(steps, p.Step), Total: len(steps), Detail: p.Detail, Fraction: p.Fraction,
+			Current: p.Current, TotalUnits: p.TotalUnits, Unit: p.Unit,
 		})
 	}
-	res, err := s.cfg.Host.Build(ctx, kernelbuild.Options{Source: req.Source, WorkDir: s.cfg.WorkDir, Jobs: req.Jobs},
-		func(p kernelbuild.Progress) { report(p.Step, p.Detail, p.Fraction) })
+	res, err := s.cfg.Host.Build(ctx, kernelbuild.Options{Source: req.Source, WorkDir: s.cfg.WorkDir, Jobs: req.Jobs}, report)
 	if err != nil {
 		return Kernel{}, err
 	}
-	report(stepRecord, "copying into the kernel store", 0)
+	report(kernelbuild.Progress{Step: stepRecord, Detail: "copying into the kernel store"})
 	// The build is done: finish recording it even if the caller hangs up.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
@@ -63,7 +63,7 @@ func (s *Service) Build(ctx context.Context, opID string, req BuildRequest, prog
 	if err != nil {
 		return Kernel{}, err
 	}
-	report(stepRecord, k.Name+" "+k.Version, 1)
+	report(kernelbuild.Progress{Step: stepRecord, Detail: k.Name + " " + k.Version, Fraction: 1})
 	return k, nil
 }
 

@@ -56,4 +56,9 @@ type Progress struct {
 	// Detail is a line of output or a note about the step.
 	Detail   string
 	Fraction float64
+	// Current of TotalUnits, when TotalUnits is non-zero, counts the
+	// step's work in Unit (e.g. "objects" compiled).
+	Current    int64
+	TotalUnits int64
+	Unit       string
 }

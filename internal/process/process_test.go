@@ -2,15 +2,31 @@ package process
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
 	"time"
 )
 
+// sleeperEnv makes the test binary, run as a child, sleep instead of
+// testing: a child that neither forks nor rewrites its argv, so exactly
+// one process carries the marker.
+const sleeperEnv = "BANGER_PROCESS_TEST_SLEEPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(sleeperEnv) == "1" {
+		time.Sleep(30 * time.Second)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
 func TestLifecycle(t *testing.T) {
-	marker := "banger-process-test-" + t.Name()
-	cmd := exec.Command("sh", "-c", "sleep 30", marker)
+	// Unique per test process: another run of this test may be alive.
+	marker := fmt.Sprintf("banger-process-test-%d-%s", os.Getpid(), t.Name())
+	cmd := exec.Command(os.Args[0], "-test.run=^$", marker)
+	cmd.Env = append(os.Environ(), sleeperEnv+"=1")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
