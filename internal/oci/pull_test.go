@@ -167,6 +167,8 @@ func TestFetchSharedLayers(t *testing.T) {
 	if second.Fetched != second.Layers[2].Size || first.Fetched != first.Layers[0].Size+first.Layers[1].Size {
 		t.Errorf("fetched %d then %d bytes", first.Fetched, second.Fetched)
 	}
+	t.Logf("first pull fetched %d layer bytes; the second, of an image sharing all but one layer, %d (the new layer is %d)",
+		first.Fetched, second.Fetched, second.Layers[2].Size)
 	if diff := cmp.Diff([]string{digestString(t, l1), digestString(t, l2)}, cached); diff != "" {
 		t.Errorf("cached layers reported (-want +got):\n%s", diff)
 	}
