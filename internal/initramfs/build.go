@@ -54,6 +54,11 @@ func Write(w io.Writer, s Spec) error {
 			return err
 		}
 	}
+	// The kernel opens /dev/console for init's standard streams before
+	// init runs (and so before banger-init mounts devtmpfs there).
+	if err := c.CharDev("dev/console", 0o600, 5, 1); err != nil {
+		return err
+	}
 	if err := c.File(InitPath, 0o755, s.Init); err != nil {
 		return err
 	}
@@ -73,3 +78,9 @@ func Write(w io.Writer, s Spec) error {
 	}
 	return nil
 }
+
+// ErrorMarker starts the one console line banger-init prints when it
+// cannot hand over to the root filesystem, just before it ends the VM.
+// The host looks for it in the console log to fail a start at once with
+// that line instead of waiting for an agent that never comes.
+const ErrorMarker = "banger-init: error: "

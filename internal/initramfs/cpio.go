@@ -22,6 +22,7 @@ type CPIOWriter struct {
 	ino    uint32
 	closed bool
 	err    error
+	rdev   [2]uint32 // of the entry being written
 }
 
 // NewCPIOWriter returns a writer of a cpio archive to w.
@@ -30,6 +31,14 @@ func NewCPIOWriter(w io.Writer) *CPIOWriter { return &CPIOWriter{w: w} }
 // Dir adds a directory.
 func (c *CPIOWriter) Dir(name string, perm fs.FileMode) error {
 	return c.entry(name, 0o040000|uint32(perm.Perm()), 2, nil)
+}
+
+// CharDev adds a character device node (the kernel creates it when it
+// unpacks the archive, as root, so no privilege is needed here).
+func (c *CPIOWriter) CharDev(name string, perm fs.FileMode, major, minor uint32) error {
+	c.rdev = [2]uint32{major, minor}
+	defer func() { c.rdev = [2]uint32{} }()
+	return c.entry(name, 0o020000|uint32(perm.Perm()), 1, nil)
 }
 
 // File adds a regular file with data.
@@ -70,7 +79,7 @@ func (c *CPIOWriter) write(name string, mode, nlink uint32, data []byte, ino uin
 	// magic, ino, mode, uid, gid, nlink, mtime, filesize, devmajor,
 	// devminor, rdevmajor, rdevminor, namesize (with its NUL), check.
 	hdr := fmt.Sprintf("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
-		ino, mode, 0, 0, nlink, 0, len(data), 0, 0, 0, 0, len(name)+1, 0)
+		ino, mode, 0, 0, nlink, 0, len(data), 0, 0, c.rdev[0], c.rdev[1], len(name)+1, 0)
 	buf := make([]byte, 0, len(hdr)+len(name)+8)
 	buf = append(buf, hdr...)
 	buf = append(buf, name...)

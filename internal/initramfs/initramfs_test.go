@@ -195,6 +195,7 @@ func readCPIO(t *testing.T, b []byte) []cpioEntry {
 			t.Fatalf("no newc header at offset %d", off)
 		}
 		mode, nlink, size, namesize := field(1), field(4), field(6), field(11)
+		rdev := fmt.Sprintf("rdev %d:%d", field(9), field(10))
 		if field(2) != 0 || field(3) != 0 || field(5) != 0 {
 			t.Errorf("entry at %d: uid, gid or mtime not 0", off)
 		}
@@ -210,6 +211,9 @@ func readCPIO(t *testing.T, b []byte) []cpioEntry {
 				t.Errorf("%d bytes after the trailer", len(b)-off)
 			}
 			return out
+		}
+		if mode&0o170000 == 0o020000 {
+			data = rdev
 		}
 		out = append(out, cpioEntry{name, mode, nlink, data})
 	}
@@ -227,6 +231,9 @@ func TestCPIOWriter(t *testing.T) {
 		}
 	}
 	if err := c.File("empty", 0o600, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CharDev("etc/console", 0o600, 5, 1); err != nil {
 		t.Fatal(err)
 	}
 	for _, bad := range []string{"", "/abs", "../up", "a/../b", "./a", "a/", ".", "TRAILER!!!"} {
@@ -247,6 +254,7 @@ func TestCPIOWriter(t *testing.T) {
 		{"etc/abc", 0o100644, 1, "etc/abc"},
 		{"etc/abcd", 0o100644, 1, "etc/abcd"},
 		{"empty", 0o100600, 1, ""},
+		{"etc/console", 0o020600, 1, "rdev 5:1"},
 	}
 	if diff := cmp.Diff(want, readCPIO(t, buf.Bytes())); diff != "" {
 		t.Errorf("archive (-want +got):\n%s", diff)
@@ -282,6 +290,7 @@ func TestWrite(t *testing.T) {
 	want := map[string]string{
 		"dev 40755": "", "proc 40755": "", "sys 40755": "", "root 40755": "", "etc 40755": "",
 		"etc/banger-init 40755": "", "lib 40755": "", "lib/modules 40755": "",
+		"dev/console 20600":                "rdev 5:1",
 		"init 100755":                      "ELF init",
 		"etc/banger-init/modules 100644":   "virtio.ko\nvirtio_blk.ko\n",
 		"lib/modules/virtio.ko 100644":     "virtio.ko",
