@@ -77,7 +77,9 @@ func run() error {
 	if err := unix.Mount(dev, newRoot, cfg.fstype, flags, cfg.flags); err != nil {
 		return fmt.Errorf("mount the root filesystem %s (%s) on %s: %w", dev, cfg.fstype, newRoot, err)
 	}
-	if _, err := os.Stat(filepath.Join(newRoot, cfg.init)); err != nil {
+	// Lstat: init is often an absolute symlink, which only resolves once
+	// the new root is "/".
+	if _, err := os.Lstat(filepath.Join(newRoot, cfg.init)); err != nil {
 		return fmt.Errorf("the root filesystem %s has no %s to hand over to: %w", dev, cfg.init, err)
 	}
 	for _, m := range []string{"/dev", "/proc", "/sys"} {
