@@ -81,7 +81,29 @@ func ParseModinfo(data []byte) (Modinfo, error) {
 		return Modinfo{}, errors.New(".modinfo has no name= entry")
 	}
 	m.Name = ModuleName(m.Name)
+	if !validName(m.Name) {
+		return Modinfo{}, fmt.Errorf("module name %q: only a-z, 0-9 and _ are allowed", m.Name)
+	}
+	for _, d := range m.Depends {
+		if !validName(d) {
+			return Modinfo{}, fmt.Errorf("module %s depends on %q: only a-z, 0-9 and _ are allowed", m.Name, d)
+		}
+	}
 	return m, nil
+}
+
+// validName reports whether s is a module name banger accepts: it becomes
+// a file name in the initramfs.
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // ModuleName normalises a module name as the kernel does: "virtio-rng"
