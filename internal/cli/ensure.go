@@ -29,12 +29,8 @@ func (a *app) ensureImage(ctx context.Context, cl *client.Client, image string) 
 		return err
 	}
 	if _, err := cl.GetKernel(ctx, defaultKernel); errdefs.Is(err, errdefs.NotFound) {
-		fmt.Fprintf(a.env.Stderr, "banger: no kernel yet: building the default kernel from linux-source (once; about 10 minutes on 2 cores)\n")
-		pr := newBuildProgress(a.env.Stderr, isTerminal(a.env.Stderr))
-		_, err := cl.BuildKernel(ctx, api.BuildKernelRequest{Name: defaultKernel}, pr.report)
-		pr.done()
-		if err != nil {
-			return fmt.Errorf("build the default kernel: %w", err)
+		if err := a.ensureKernel(ctx, cl); err != nil {
+			return err
 		}
 	} else if err != nil {
 		return err
@@ -45,6 +41,27 @@ func (a *app) ensureImage(ctx context.Context, cl *client.Client, image string) 
 	pr.done()
 	if err != nil {
 		return fmt.Errorf("build the default image: %w", err)
+	}
+	return nil
+}
+
+// ensureKernel makes the default kernel: the distribution's kernel
+// package when it is installed or the mirror has it (seconds), else a
+// build from linux-source (minutes).
+func (a *app) ensureKernel(ctx context.Context, cl *client.Client) error {
+	fmt.Fprintf(a.env.Stderr, "banger: no kernel yet: taking the distribution's kernel package (once; seconds)\n")
+	pr := newBuildProgress(a.env.Stderr, isTerminal(a.env.Stderr))
+	_, err := cl.FetchKernel(ctx, api.FetchKernelRequest{Name: defaultKernel}, pr.report)
+	pr.done()
+	if err == nil || ctx.Err() != nil || errdefs.Is(err, errdefs.AlreadyExists) {
+		return err
+	}
+	fmt.Fprintf(a.env.Stderr, "banger: no distribution kernel (%v): building the default kernel from linux-source (once; about 10 minutes on 2 cores)\n", err)
+	pr = newBuildProgress(a.env.Stderr, isTerminal(a.env.Stderr))
+	_, err = cl.BuildKernel(ctx, api.BuildKernelRequest{Name: defaultKernel}, pr.report)
+	pr.done()
+	if err != nil {
+		return fmt.Errorf("build the default kernel: %w", err)
 	}
 	return nil
 }
