@@ -243,6 +243,19 @@ func isNotEmpty(err error) bool {
 	return errors.As(err, &le) && (errors.Is(le.Err, fs.ErrExist) || strings.Contains(le.Err.Error(), "not empty"))
 }
 
+// DistroPreflight checks what Distro needs on the host, apt-cache and
+// apt-get, and returns apt-get's path.
+func DistroPreflight() (string, error) {
+	if _, err := exec.LookPath("apt-cache"); err != nil {
+		return "", errdefs.FailedPreconditionf("apt-cache not found: the distro kernel comes from apt")
+	}
+	p, err := exec.LookPath("apt-get")
+	if err != nil {
+		return "", errdefs.FailedPreconditionf("apt-get not found: the distro kernel comes from apt")
+	}
+	return p, nil
+}
+
 // validPackage reports whether s is a Debian package name (and so safe as
 // an apt argument).
 func validPackage(s string) bool {
