@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"strconv"
 	"strings"
 
@@ -63,6 +64,9 @@ func decompressTar(name string, r io.Reader) (io.ReadCloser, error) {
 	case "data.tar":
 		return io.NopCloser(r), nil
 	case "data.tar.xz":
+		if p, err := exec.LookPath("xz"); err == nil {
+			return xzProgram(p, r)
+		}
 		xr, err := xz.NewReader(bufio.NewReaderSize(r, 1<<20))
 		if err != nil {
 			return nil, errdefs.InvalidArgumentf("the .deb's %s: %v", name, err)
@@ -82,6 +86,52 @@ func decompressTar(name string, r io.Reader) (io.ReadCloser, error) {
 		return zr, nil
 	}
 	return nil, errdefs.InvalidArgumentf("the .deb's data member %q is compressed in a way banger does not read", name)
+}
+
+// xzProgram decompresses r with the xz program, several times faster than
+// the pure-Go reader on a kernel package's 100 MB of tar. Close kills xz
+// if the stream was not read to its end and waits for it.
+func xzProgram(path string, r io.Reader) (io.ReadCloser, error) {
+	cmd := exec.Command(path, "--decompress", "--stdout", "--quiet")
+	cmd.Stdin = r
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("run xz: %w", err)
+	}
+	return &xzReader{cmd: cmd, out: out, stderr: &stderr}, nil
+}
+
+type xzReader struct {
+	cmd    *exec.Cmd
+	out    io.ReadCloser
+	stderr *bytes.Buffer
+	done   bool
+}
+
+func (x *xzReader) Read(p []byte) (int, error) {
+	n, err := x.out.Read(p)
+	if errors.Is(err, io.EOF) && !x.done {
+		x.done = true
+		if werr := x.cmd.Wait(); werr != nil {
+			return n, errdefs.InvalidArgumentf("the .deb's data.tar.xz: xz: %v %s", werr, strings.TrimSpace(x.stderr.String()))
+		}
+	}
+	return n, err
+}
+
+func (x *xzReader) Close() error {
+	if !x.done {
+		x.done = true
+		_ = x.cmd.Process.Kill()
+		_ = x.out.Close()
+		_ = x.cmd.Wait()
+	}
+	return nil
 }
 
 // walkDeb calls fn for every regular file of the .deb's data tar, by its
