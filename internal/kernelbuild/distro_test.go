@@ -139,6 +139,7 @@ func TestDebDataBadContainers(t *testing.T) {
 		"no data member": {noData, "no data.tar member"},
 		"bad size":       {badSize, "bad size"},
 		"unknown format": {lzma, "does not read"},
+		"corrupt xz":     {arMember([]byte(arMagic), "data.tar.xz", []byte("this is not xz data")), "data.tar.xz"},
 		"truncated":      {good[:len(good)/2], ""},
 		"corrupt header": {append([]byte(arMagic), bytes.Repeat([]byte("x"), 60)...), "corrupt ar member header"},
 	} {
