@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -49,7 +48,11 @@ func InitBinary(t testing.TB) string {
 			return
 		}
 		initPath = filepath.Join(dir, "banger-init")
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			initErr = err
+			return
+		}
 		cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags", "-s -w", "-o", initPath, "banger/cmd/banger-init")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
