@@ -156,7 +156,7 @@ func Distro(ctx context.Context, opts DistroOptions, progress func(Progress)) (D
 	var src kernelSource
 	if installed {
 		progress(Progress{Step: StepDownload, Detail: "installed: nothing to download", Fraction: 1})
-		src = installedSource(res.Release)
+		src = installedSource("/", res.Release)
 	} else {
 		deb, err := download(ctx, opts.WorkDir, res.Package, res.PackageVersion, progress)
 		if err != nil {
@@ -502,19 +502,23 @@ func (kf *kernelFiles) check(release string) error {
 	return nil
 }
 
-// installedSource reads the installed package's files.
-func installedSource(release string) kernelSource {
+// installedSource reads the installed package's files under root ("/").
+func installedSource(root, release string) kernelSource {
 	return kernelSource{
 		scan: func(ctx context.Context) (kernelFiles, error) {
 			kf := kernelFiles{modules: map[string]modFile{}}
 			var names []string
 			names = append(names, "boot/vmlinuz-"+release, "boot/config-"+release, "lib/modules/"+release+"/modules.builtin")
-			err := filepath.WalkDir(filepath.Join("/lib/modules", release, "kernel"), func(p string, d fs.DirEntry, err error) error {
+			err := filepath.WalkDir(filepath.Join(root, "lib/modules", release, "kernel"), func(p string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
 				}
 				if d.Type().IsRegular() && strings.HasSuffix(p, ".ko") {
-					names = append(names, strings.TrimPrefix(p, "/"))
+					rel, err := filepath.Rel(root, p)
+					if err != nil {
+						return err
+					}
+					names = append(names, filepath.ToSlash(rel))
 				}
 				return ctx.Err()
 			})
@@ -527,7 +531,7 @@ func installedSource(release string) kernelSource {
 					kf.vmlinuz = n
 					continue
 				}
-				f, err := os.Open("/" + n)
+				f, err := os.Open(filepath.Join(root, n))
 				if errors.Is(err, fs.ErrNotExist) && what == "builtin" {
 					continue
 				}
@@ -545,7 +549,7 @@ func installedSource(release string) kernelSource {
 		read: func(ctx context.Context, paths []string) (map[string][]byte, error) {
 			out := map[string][]byte{}
 			for _, p := range paths {
-				b, err := readLimited("/"+p, maxVmlinuz)
+				b, err := readLimited(filepath.Join(root, p), maxVmlinuz)
 				if err != nil {
 					return nil, err
 				}

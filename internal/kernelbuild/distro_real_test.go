@@ -3,9 +3,12 @@ package kernelbuild_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"banger/internal/errdefs"
 	"banger/internal/kernelbuild"
@@ -49,5 +52,34 @@ func TestDistroMissingModule(t *testing.T) {
 	leftovers, _ := filepath.Glob(filepath.Join(dir, ".distro-*"))
 	if len(leftovers) != 0 {
 		t.Errorf("work directories left behind: %v", leftovers)
+	}
+}
+
+// TestInstalledSourceMatchesDeb: the kernel package unpacked to a
+// directory, as dpkg installs it, gives the same kernel, modules and
+// module order as reading the .deb itself.
+func TestInstalledSourceMatchesDeb(t *testing.T) {
+	kerneltest.Distro(t)
+	dir, err := kerneltest.DistroCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, "debs", "*.deb"))
+	if len(debs) == 0 {
+		t.Skip("the package was taken from the installed system: no .deb to compare with")
+	}
+	root := t.TempDir()
+	if out, err := exec.Command("dpkg-deb", "-x", debs[0], root).CombinedOutput(); err != nil {
+		t.Skipf("dpkg-deb -x: %v %s", err, out)
+	}
+	fromDeb, fromTree, err := kernelbuild.CompareSourcesForTest(context.Background(), debs[0], root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(fromDeb, fromTree); diff != "" {
+		t.Errorf("installed tree vs .deb (-deb +tree):\n%s", diff)
+	}
+	if len(fromDeb) < 5 {
+		t.Errorf("too few files compared: %v", fromDeb)
 	}
 }

@@ -4,9 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -305,4 +308,45 @@ func CheckVmlinuxForTest(path string) error {
 		return err
 	}
 	return checkELF(b)
+}
+
+// CompareSourcesForTest scans the .deb and the tree it was unpacked to
+// (root) for the release in the .deb's name, resolves the needed modules
+// in each and reads them, and returns for each the needed files in load
+// order (the kernel first) with their sha256.
+func CompareSourcesForTest(ctx context.Context, deb, root string) (fromDeb, fromTree []string, err error) {
+	base := filepath.Base(deb) // linux-image-R_V_amd64.deb
+	release := strings.TrimPrefix(strings.SplitN(base, "_", 2)[0], "linux-image-")
+	list := func(src kernelSource) ([]string, error) {
+		kf, err := src.scan(ctx)
+		if err != nil {
+			return nil, err
+		}
+		infos := map[string]initramfs.Modinfo{}
+		for n, m := range kf.modules {
+			infos[n] = m.info
+		}
+		order, err := initramfs.Resolve(initramfs.Needed, infos, kf.builtin)
+		if err != nil {
+			return nil, err
+		}
+		paths := []string{kf.vmlinuz}
+		for _, n := range order {
+			paths = append(paths, kf.modules[n].path)
+		}
+		files, err := src.read(ctx, paths)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, p := range paths {
+			out = append(out, fmt.Sprintf("%s %x", p, sha256.Sum256(files[p])))
+		}
+		return out, nil
+	}
+	if fromDeb, err = list(debSource(deb, release)); err != nil {
+		return nil, nil, err
+	}
+	fromTree, err = list(installedSource(root, release))
+	return fromDeb, fromTree, err
 }
