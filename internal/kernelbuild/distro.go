@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"banger/internal/errdefs"
@@ -80,6 +81,7 @@ type DistroResult struct {
 	Release        string // kernel release, "6.1.0-57-cloud-amd64"
 	Package        string // the versioned package, "linux-image-6.1.0-57-cloud-amd64"
 	PackageVersion string // "6.1.192-3"
+	PackageSize    int64  // of the .deb, as apt's lists say; 0 if unknown
 	Installed      bool   // taken from the installed package, not downloaded
 	Discovery      string // DiscoveryCmdline or DiscoveryACPI
 	Modules        []string
@@ -158,7 +160,7 @@ func Distro(ctx context.Context, opts DistroOptions, progress func(Progress)) (D
 		progress(Progress{Step: StepDownload, Detail: "installed: nothing to download", Fraction: 1})
 		src = installedSource("/", res.Release)
 	} else {
-		deb, err := download(ctx, opts.WorkDir, res.Package, res.PackageVersion, progress)
+		deb, err := download(ctx, opts.WorkDir, res.Package, res.PackageVersion, res.PackageSize, progress)
 		if err != nil {
 			return DistroResult{}, err
 		}
@@ -300,7 +302,8 @@ func resolvePackage(ctx context.Context, pkg string) (DistroResult, error) {
 	if version == "" {
 		return DistroResult{}, errdefs.FailedPreconditionf("apt has no version of %s to install (run \"apt-get update\"?)", image)
 	}
-	return DistroResult{Package: image, PackageVersion: version, Release: release}, nil
+	size, _ := strconv.ParseInt(field(out, "Size"), 10, 64)
+	return DistroResult{Package: image, PackageVersion: version, Release: release, PackageSize: size}, nil
 }
 
 func field(control, name string) string {
@@ -349,7 +352,7 @@ func installedVersion(ctx context.Context, pkg, fallback string) string {
 // download fetches pkg=version with apt-get into dir/debs (kept for the
 // next fetch) and returns the .deb's path. apt-get verifies it against
 // the hashes of its signed package lists.
-func download(ctx context.Context, dir, pkg, version string, progress func(Progress)) (string, error) {
+func download(ctx context.Context, dir, pkg, version string, size int64, progress func(Progress)) (string, error) {
 	debs := filepath.Join(dir, "debs")
 	if err := os.MkdirAll(debs, 0o755); err != nil {
 		return "", fmt.Errorf("create %s: %w", debs, err)
@@ -364,8 +367,22 @@ func download(ctx context.Context, dir, pkg, version string, progress func(Progr
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	out, err := run(ctx, tmp, func(line string) { progress(Progress{Step: StepDownload, Detail: line}) },
-		"apt-get", "download", "-q", pkg+"="+version)
+	// APT::Status-Fd=1 makes apt print "dlstatus:N:PERCENT:message" lines:
+	// the download's progress in bytes.
+	// Other lines carry the fraction so far: it never goes back.
+	fraction := 0.0
+	out, err := run(ctx, tmp, func(line string) {
+		if pct, ok := dlstatus(line); ok {
+			fraction = max(fraction, pct/100)
+			detail := fmt.Sprintf("%.0f%%", pct)
+			if size > 0 {
+				detail = fmt.Sprintf("%.1f of %.1f MiB", pct/100*float64(size)/(1<<20), float64(size)/(1<<20))
+			}
+			progress(Progress{Step: StepDownload, Detail: detail, Fraction: fraction})
+			return
+		}
+		progress(Progress{Step: StepDownload, Detail: line, Fraction: fraction})
+	}, "apt-get", "download", "-q", "-o", "APT::Status-Fd=1", pkg+"="+version)
 	if err != nil {
 		return "", errdefs.Unavailablef("download %s %s with apt-get: %v: check the mirror in /etc/apt/sources.list, or install the package", pkg, version, lastLine(out, err))
 	}
@@ -381,6 +398,24 @@ func download(ctx context.Context, dir, pkg, version string, progress func(Progr
 		progress(Progress{Step: StepDownload, Detail: fmt.Sprintf("%s (%d MiB)", filepath.Base(dst), st.Size()>>20), Fraction: 1})
 	}
 	return dst, nil
+}
+
+// dlstatus reads the percentage of an apt status line
+// ("dlstatus:1:45.2000:Retrieving file 1 of 1").
+func dlstatus(line string) (float64, bool) {
+	rest, ok := strings.CutPrefix(line, "dlstatus:")
+	if !ok {
+		return 0, false
+	}
+	f := strings.SplitN(rest, ":", 3)
+	if len(f) < 2 {
+		return 0, false
+	}
+	pct, err := strconv.ParseFloat(f[1], 64)
+	if err != nil || pct < 0 || pct > 100 {
+		return 0, false
+	}
+	return pct, true
 }
 
 // findDeb finds pkg_version_*.deb in dir (apt writes an epoch's colon as

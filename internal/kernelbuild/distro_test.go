@@ -350,3 +350,20 @@ func CompareSourcesForTest(ctx context.Context, deb, root string) (fromDeb, from
 	fromTree, err = list(installedSource(root, release))
 	return fromDeb, fromTree, err
 }
+
+func TestDlstatus(t *testing.T) {
+	for line, want := range map[string]float64{
+		"dlstatus:1:0.0000:Retrieving file 1 of 1":                                     0,
+		"dlstatus:1:45.2500:Retrieving file 1 of 1":                                    45.25,
+		"dlstatus:1:100.0000:Retrieving file 1 of 1":                                   100,
+		"Get:1 http://deb.debian.org/debian bookworm/main amd64 linux-image [26.7 MB]": -1,
+		"dlstatus:1:abc:x": -1,
+		"dlstatus:1:250:x": -1,
+		"dlstatus:":        -1,
+	} {
+		got, ok := dlstatus(line)
+		if (want < 0) == ok || (ok && got != want) {
+			t.Errorf("dlstatus(%q) = %v, %v; want %v", line, got, ok, want)
+		}
+	}
+}
