@@ -215,6 +215,8 @@ func apiKernel(k kernels.Kernel) api.Kernel {
 		SHA256:    k.SHA256,
 		Size:      k.Size,
 		CreatedAt: k.CreatedAt,
+		Origin:    k.Origin,
+		Discovery: k.Discovery,
 	}
 }
 
@@ -226,12 +228,18 @@ func apiKernelSource(s kernels.Source) string {
 		return api.KernelBuilt
 	case kernels.SourceImported:
 		return api.KernelImported
+	case kernels.SourceDistro:
+		return api.KernelDistro
 	}
 	return string(s)
 }
 
 func kernelImportRequest(r api.ImportKernelRequest) kernels.ImportRequest {
 	return kernels.ImportRequest{Name: r.Name, Path: r.Path, Initrd: r.Initrd}
+}
+
+func kernelFetchRequest(r api.FetchKernelRequest) kernels.FetchRequest {
+	return kernels.FetchRequest{Name: r.Name, Package: r.Package}
 }
 
 func kernelBuildRequest(r api.BuildKernelRequest) kernels.BuildRequest {

@@ -65,6 +65,7 @@ func (d *Daemon) routes(mux *routeMux) http.Handler {
 	mux.HandleFunc("GET "+v+"/kernels", d.listKernels)
 	mux.HandleFunc("POST "+v+"/kernels", d.importKernel)
 	mux.HandleFunc("POST "+v+"/kernels/build", d.buildKernel)
+	mux.HandleFunc("POST "+v+"/kernels/fetch", d.fetchKernel)
 	mux.HandleFunc("GET "+v+"/kernels/{ref}", d.getKernel)
 	mux.HandleFunc("DELETE "+v+"/kernels/{ref}", d.removeKernel)
 	mux.HandleFunc("GET "+v+"/operations", d.listOperations)
