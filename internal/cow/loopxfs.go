@@ -1,0 +1,203 @@
+package cow
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"banger/internal/disk"
+	"banger/internal/errdefs"
+)
+
+// Names inside the state directory and the XFS filesystem.
+const (
+	xfsFile  = "cow.xfs" // the backing file
+	xfsMount = "cow"     // its mount point
+	basesDir = "bases"   // one copy of each image cloned so far
+	vmsDir   = "vms"     // the VMs' directories
+)
+
+// loopXFS keeps an XFS filesystem (reflink=1) in a file under the state
+// directory, mounted over a loop device. An image outside it is copied in
+// once (to bases/) and every VM disk is a reflink clone of that copy.
+type loopXFS struct {
+	file, mnt string
+	mounter   Mounter
+
+	mu    sync.Mutex
+	bases map[string]*sync.Mutex // per base file: one copy at a time
+}
+
+func (l *loopXFS) Name() string { return NameLoopXFS }
+func (l *loopXFS) Dir() string  { return filepath.Join(l.mnt, vmsDir) }
+
+func (l *loopXFS) Clone(ctx context.Context, src, dst string) error {
+	// A source on the XFS filesystem (a VM's disk) clones directly.
+	err := disk.CloneFile(ctx, src, dst)
+	if !errors.Is(err, disk.ErrNoReflink) {
+		return err
+	}
+	base, err := l.base(ctx, src)
+	if err != nil {
+		return err
+	}
+	return disk.CloneFile(ctx, base, dst)
+}
+
+func (l *loopXFS) Remove(path string) error         { return removeFile(path) }
+func (l *loopXFS) Usage(path string) (Usage, error) { return fileUsage(path) }
+
+// base returns the copy of src inside the filesystem, making it the first
+// time. The copy is named for src's identity (device, inode, size, mtime),
+// so a file replaced at the same path gets a new copy.
+func (l *loopXFS) base(ctx context.Context, src string) (string, error) {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", src, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || !fi.Mode().IsRegular() {
+		return "", errdefs.InvalidArgumentf("%s is not a regular file: only image files can be cloned", src)
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d\x00%d\x00%d", src, st.Dev, st.Ino, fi.Size(), fi.ModTime().UnixNano()))
+	base := filepath.Join(l.mnt, basesDir, hex.EncodeToString(sum[:12])+".img")
+
+	l.mu.Lock()
+	if l.bases == nil {
+		l.bases = map[string]*sync.Mutex{}
+	}
+	m := l.bases[base]
+	if m == nil {
+		m = &sync.Mutex{}
+		l.bases[base] = m
+	}
+	l.mu.Unlock()
+	m.Lock()
+	defer m.Unlock()
+	if _, err := os.Stat(base); err == nil {
+		return base, nil
+	}
+	if err := disk.SparseCopy(ctx, src, base); err != nil {
+		return "", fmt.Errorf("copy image %s into %s: %w", src, l.mnt, err)
+	}
+	return base, nil
+}
+
+// openLoopXFS makes (when create is set and it is missing) and mounts the
+// XFS file of stateDir, or finds it mounted already, and returns the
+// strategy. size is the new file's size (sparse); uid owns the state
+// directory and must own the file.
+func openLoopXFS(ctx context.Context, stateDir string, uid int, size int64, create bool, m Mounter) (*loopXFS, error) {
+	l := &loopXFS{file: filepath.Join(stateDir, xfsFile), mnt: filepath.Join(stateDir, xfsMount), mounter: m}
+	if err := checkBacking(l.file, uid); err != nil {
+		if !errors.Is(err, os.ErrNotExist) || !create {
+			return nil, err
+		}
+		if err := makeXFS(ctx, l.file, size); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Mkdir(l.mnt, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("make mount point %s: %w", l.mnt, err)
+	}
+	if fi, err := os.Lstat(l.mnt); err != nil || !fi.IsDir() {
+		return nil, errdefs.FailedPreconditionf("mount point %s is not a directory: remove it and restart bangerd", l.mnt)
+	}
+	mt, mounted, err := findMount(l.mnt)
+	if err != nil {
+		return nil, err
+	}
+	if mounted {
+		if err := checkMount(mt, l.file, l.mnt); err != nil {
+			return nil, err
+		}
+	} else if err := m.MountXFS(l.file, l.mnt); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{l.mnt, filepath.Join(l.mnt, basesDir), filepath.Join(l.mnt, vmsDir)} {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("make %s: %w", d, err)
+		}
+		if err := os.Lchown(d, uid, -1); err != nil {
+			return nil, fmt.Errorf("chown %s: %w", d, err)
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return nil, fmt.Errorf("chmod %s: %w", d, err)
+		}
+	}
+	return l, nil
+}
+
+// checkBacking refuses a backing file that is not a regular file owned by
+// uid and writable by it alone. A missing file wraps os.ErrNotExist.
+func checkBacking(file string, uid int) error {
+	fi, err := os.Lstat(file)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		return fmt.Errorf("check %s: %w", file, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.Mode().IsRegular():
+		return errdefs.FailedPreconditionf("%s is not a regular file (%v): remove it and restart bangerd", file, fi.Mode().Type())
+	case !ok || int(st.Uid) != uid:
+		return errdefs.FailedPreconditionf("%s is not owned by uid %d: remove it and restart bangerd", file, uid)
+	case fi.Mode().Perm()&0o022 != 0:
+		return errdefs.FailedPreconditionf("%s is writable by others (mode %v): chmod 600 it", file, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// makeXFS makes a sparse file of size bytes holding an empty XFS
+// filesystem with reflink enabled, under a temporary name renamed into
+// place when complete.
+func makeXFS(ctx context.Context, file string, size int64) error {
+	bin, err := exec.LookPath("mkfs.xfs")
+	if err != nil {
+		return errdefs.FailedPreconditionf("mkfs.xfs is not installed (%w): install xfsprogs, or set vm.disk_strategy = \"sparse\"", err)
+	}
+	tmp := file + ".tmp"
+	_ = os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	terr := f.Truncate(size)
+	cerr := f.Close()
+	if err := errors.Join(terr, cerr); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("size %s: %w", tmp, err)
+	}
+	out, err := exec.CommandContext(ctx, bin, "-q", "-m", "reflink=1", "-L", "banger-cow", tmp).CombinedOutput()
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("mkfs.xfs %s: %w: %s", tmp, err, strings.TrimSpace(string(out)))
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	return nil
+}
+
+// Unmount unmounts the loop-XFS filesystem of s (its loop device goes with
+// it); other strategies have nothing to unmount. The daemon leaves the
+// filesystem mounted across restarts (running VMs use it); tests and
+// uninstall call this.
+func Unmount(s Strategy) error {
+	l, ok := s.(*loopXFS)
+	if !ok {
+		return nil
+	}
+	return l.mounter.UnmountXFS(l.file, l.mnt)
+}
