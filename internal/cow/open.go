@@ -114,4 +114,3 @@ func fsName(dir string) string {
 	}
 	return fmt.Sprintf("filesystem 0x%x", st.Type)
 }
-
