@@ -104,6 +104,9 @@ func openLoopXFS(ctx context.Context, stateDir string, uid int, size int64, crea
 		if err := makeXFS(ctx, l.file, size); err != nil {
 			return nil, err
 		}
+		if err := os.Lchown(l.file, uid, -1); err != nil {
+			return nil, fmt.Errorf("chown %s: %w", l.file, err)
+		}
 	}
 	if err := os.Mkdir(l.mnt, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("make mount point %s: %w", l.mnt, err)

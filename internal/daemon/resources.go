@@ -139,6 +139,8 @@ func (d *Daemon) info(w http.ResponseWriter, r *http.Request) {
 		PID:          os.Getpid(),
 		StartedAt:    d.started,
 		Driver:       d.driver.Name(),
+		DiskStrategy:    d.cow.Name(),
+		DiskStrategyWhy: d.cowWhy,
 		StateDir:     d.opts.Layout.StateDir,
 		RuntimeDir:   d.opts.Layout.RuntimeDir,
 		Socket:       d.opts.Layout.Socket(),
