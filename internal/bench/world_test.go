@@ -55,9 +55,11 @@ func bangerd(tb testing.TB) string {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command(goBin, "build", "-o", buildDir+string(filepath.Separator), "banger/cmd/bangerd", "banger/cmd/banger")
+		// The test build: BANGERD_TEST_CPU_PROFILE makes it write a CPU
+		// profile (BenchmarkLifecycle prints its top).
+		cmd := exec.Command(goBin, "build", "-tags", "bangertest", "-o", buildDir+string(filepath.Separator), "banger/cmd/bangerd", "banger/cmd/banger")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build banger/cmd/bangerd banger/cmd/banger: %w\n%s", err, out)
+			buildErr = fmt.Errorf("go build -tags bangertest banger/cmd/bangerd banger/cmd/banger: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
