@@ -30,6 +30,9 @@ func BenchmarkLifecycle(b *testing.B) {
 	w.env = append(w.env, "BANGERD_TEST_CPU_PROFILE="+profile)
 	w.startDaemon(ctx)
 	w.registerImage(ctx)
+	if in, err := w.client.Info(ctx); err == nil {
+		printFigures(b, fmt.Sprintf("root disks: %s (%s)", in.DiskStrategy, in.DiskStrategyWhy))
+	}
 
 	// The first create of a size makes the work-disk template; a host does
 	// that once, so it is measured apart from the rest.

@@ -110,3 +110,27 @@ func TestParseMountInfo(t *testing.T) {
 		t.Error("garbage parsed")
 	}
 }
+
+// A file attached to a loop device but not mounted here (mounted in
+// another mount namespace) is not mounted a second time.
+func TestLoopXFSRefusesFileAttachedElsewhere(t *testing.T) {
+	testtier.Root(t)
+	needXFS(t)
+	state := t.TempDir()
+	file := filepath.Join(state, xfsFile)
+	if err := makeXFS(context.Background(), file, minXFSSize); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := attachLoop(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close() // autoclear detaches it
+	_, _, err = Open(context.Background(), Options{StateDir: state, UID: os.Getuid(), Mounter: Local{}})
+	if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "another mount namespace") {
+		t.Fatalf("Open: %v, want failed precondition naming another mount namespace", err)
+	}
+	if _, ok, _ := findMount(filepath.Join(state, xfsMount)); ok {
+		t.Error("the file was mounted a second time")
+	}
+}

@@ -186,6 +186,19 @@ func checkMount(m mount, file, dir string) error {
 	return nil
 }
 
+// loopsBacking lists the loop devices whose backing file is file.
+func loopsBacking(file string) []string {
+	matches, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	var out []string
+	for _, m := range matches {
+		b, err := os.ReadFile(m)
+		if err == nil && strings.TrimSpace(string(b)) == file {
+			out = append(out, "/dev/"+filepath.Base(filepath.Dir(filepath.Dir(m))))
+		}
+	}
+	return out
+}
+
 // loopBackingFile returns the file behind the loop device dev ("/dev/loop3").
 func loopBackingFile(dev string) (string, error) {
 	name := filepath.Base(dev)

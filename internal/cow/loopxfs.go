@@ -122,8 +122,16 @@ func openLoopXFS(ctx context.Context, stateDir string, uid int, size int64, crea
 		if err := checkMount(mt, l.file, l.mnt); err != nil {
 			return nil, err
 		}
-	} else if err := m.MountXFS(l.file, l.mnt); err != nil {
-		return nil, err
+	} else {
+		// Mounted in another mount namespace (a daemon started by a
+		// service manager with a private one) is mounted all the same:
+		// mounting it twice would corrupt it.
+		if loops := loopsBacking(l.file); len(loops) > 0 {
+			return nil, errdefs.FailedPreconditionf("%s is attached to %s but not mounted on %s here: it is mounted in another mount namespace (another bangerd, or VMs it started, still use it); stop them, or detach it with losetup -d", l.file, strings.Join(loops, ", "), l.mnt)
+		}
+		if err := m.MountXFS(l.file, l.mnt); err != nil {
+			return nil, err
+		}
 	}
 	for _, d := range []string{l.mnt, filepath.Join(l.mnt, basesDir), filepath.Join(l.mnt, vmsDir)} {
 		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
