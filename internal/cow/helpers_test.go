@@ -20,7 +20,7 @@ func mountScratchXFS(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	file, mnt := filepath.Join(dir, "scratch.xfs"), filepath.Join(dir, "mnt")
-	if err := makeXFS(context.Background(), file, 1<<30); err != nil {
+	if err := makeXFS(context.Background(), file, 1<<30, -1, -1); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Mkdir(mnt, 0o700); err != nil {

@@ -22,7 +22,7 @@ func TestLoopXFSRefusesPlantedFiles(t *testing.T) {
 	}{
 		{"symlink", func(t *testing.T, state string) {
 			target := filepath.Join(t.TempDir(), "elsewhere.xfs")
-			if err := makeXFS(context.Background(), target, minXFSSize); err != nil {
+			if err := makeXFS(context.Background(), target, minXFSSize, -1, -1); err != nil {
 				t.Fatal(err)
 			}
 			if err := os.Symlink(target, filepath.Join(state, xfsFile)); err != nil {
@@ -31,7 +31,7 @@ func TestLoopXFSRefusesPlantedFiles(t *testing.T) {
 		}, "not a regular file"},
 		{"other owner", func(t *testing.T, state string) {
 			f := filepath.Join(state, xfsFile)
-			if err := makeXFS(context.Background(), f, minXFSSize); err != nil {
+			if err := makeXFS(context.Background(), f, minXFSSize, -1, -1); err != nil {
 				t.Fatal(err)
 			}
 			if err := os.Chown(f, 65534, 65534); err != nil {
@@ -40,7 +40,7 @@ func TestLoopXFSRefusesPlantedFiles(t *testing.T) {
 		}, "not owned by"},
 		{"group writable", func(t *testing.T, state string) {
 			f := filepath.Join(state, xfsFile)
-			if err := makeXFS(context.Background(), f, minXFSSize); err != nil {
+			if err := makeXFS(context.Background(), f, minXFSSize, -1, -1); err != nil {
 				t.Fatal(err)
 			}
 			if err := os.Chmod(f, 0o660); err != nil {
@@ -49,12 +49,12 @@ func TestLoopXFSRefusesPlantedFiles(t *testing.T) {
 		}, "writable by others"},
 		{"foreign mount", func(t *testing.T, state string) {
 			f := filepath.Join(state, xfsFile)
-			if err := makeXFS(context.Background(), f, minXFSSize); err != nil {
+			if err := makeXFS(context.Background(), f, minXFSSize, -1, -1); err != nil {
 				t.Fatal(err)
 			}
 			// Another XFS file mounted where banger's goes.
 			other := filepath.Join(t.TempDir(), "other.xfs")
-			if err := makeXFS(context.Background(), other, minXFSSize); err != nil {
+			if err := makeXFS(context.Background(), other, minXFSSize, -1, -1); err != nil {
 				t.Fatal(err)
 			}
 			mnt := filepath.Join(state, xfsMount)
@@ -118,7 +118,7 @@ func TestLoopXFSRefusesFileAttachedElsewhere(t *testing.T) {
 	needXFS(t)
 	state := t.TempDir()
 	file := filepath.Join(state, xfsFile)
-	if err := makeXFS(context.Background(), file, minXFSSize); err != nil {
+	if err := makeXFS(context.Background(), file, minXFSSize, -1, -1); err != nil {
 		t.Fatal(err)
 	}
 	dev, err := attachLoop(file)

@@ -19,7 +19,8 @@ import (
 // daemon runs as root).
 type Mounter interface {
 	// MountXFS attaches file to a free loop device (detached again when
-	// unmounted) and mounts it on dir as XFS, nosuid, nodev, with discard.
+	// unmounted) and mounts it on dir as XFS, nosuid, nodev, noexec, with
+	// discard.
 	MountXFS(file, dir string) error
 	// UnmountXFS unmounts dir, which must be file's mount.
 	UnmountXFS(file, dir string) error
@@ -37,7 +38,7 @@ func (Local) MountXFS(file, dir string) error {
 		return err
 	}
 	defer dev.Close()
-	if err := unix.Mount(dev.Name(), dir, "xfs", unix.MS_NOSUID|unix.MS_NODEV, "discard"); err != nil {
+	if err := unix.Mount(dev.Name(), dir, "xfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "discard"); err != nil {
 		return fmt.Errorf("mount %s (%s) on %s as xfs: %w", file, dev.Name(), dir, err)
 	}
 	return nil
@@ -72,6 +73,11 @@ func attachLoop(file string) (*os.File, error) {
 		return nil, fmt.Errorf("open %s for its loop device: %w", file, err)
 	}
 	defer back.Close()
+	return attachLoopFile(back, file)
+}
+
+// attachLoopFile is attachLoop of an open file, recorded as name.
+func attachLoopFile(back *os.File, file string) (*os.File, error) {
 	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, errdefs.FailedPreconditionf("open /dev/loop-control (%w): load the loop module (modprobe loop) or use vm.disk_strategy = \"sparse\"", err)

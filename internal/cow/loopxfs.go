@@ -101,7 +101,11 @@ func openLoopXFS(ctx context.Context, stateDir string, uid int, size int64, crea
 		if !errors.Is(err, os.ErrNotExist) || !create {
 			return nil, err
 		}
-		if err := makeXFS(ctx, l.file, size); err != nil {
+		var st syscall.Stat_t
+		if err := syscall.Stat(stateDir, &st); err != nil {
+			return nil, fmt.Errorf("stat %s: %w", stateDir, err)
+		}
+		if err := makeXFS(ctx, l.file, size, uid, int(st.Gid)); err != nil {
 			return nil, err
 		}
 		if err := os.Lchown(l.file, uid, -1); err != nil {
@@ -171,8 +175,10 @@ func checkBacking(file string, uid int) error {
 
 // makeXFS makes a sparse file of size bytes holding an empty XFS
 // filesystem with reflink enabled, under a temporary name renamed into
-// place when complete.
-func makeXFS(ctx context.Context, file string, size int64) error {
+// place when complete. Its root directory belongs to uid and gid (mode
+// 0700) when uid is not negative, so that an unprivileged daemon can use
+// it once the root helper has mounted it.
+func makeXFS(ctx context.Context, file string, size int64, uid, gid int) error {
 	bin, err := exec.LookPath("mkfs.xfs")
 	if err != nil {
 		return errdefs.FailedPreconditionf("mkfs.xfs is not installed (%w): install xfsprogs, or set vm.disk_strategy = \"sparse\"", err)
@@ -189,7 +195,18 @@ func makeXFS(ctx context.Context, file string, size int64) error {
 		os.Remove(tmp)
 		return fmt.Errorf("size %s: %w", tmp, err)
 	}
-	out, err := exec.CommandContext(ctx, bin, "-q", "-m", "reflink=1", "-L", "banger-cow", tmp).CombinedOutput()
+	args := []string{"-q", "-m", "reflink=1", "-L", "banger-cow"}
+	if uid >= 0 {
+		// A prototype file sets the root directory's owner and mode.
+		proto := file + ".proto"
+		if err := os.WriteFile(proto, fmt.Appendf(nil, "/dev/null\n0 0\nd--700 %d %d\n$\n", uid, gid), 0o600); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("write %s: %w", proto, err)
+		}
+		defer os.Remove(proto)
+		args = append(args, "-p", proto)
+	}
+	out, err := exec.CommandContext(ctx, bin, append(args, tmp)...).CombinedOutput()
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("mkfs.xfs %s: %w: %s", tmp, err, strings.TrimSpace(string(out)))
