@@ -26,6 +26,7 @@ import (
 	"banger/internal/images"
 	"banger/internal/kernels"
 	"banger/internal/paths"
+	"banger/internal/privileged"
 	"banger/internal/sshkeys"
 	"banger/internal/store"
 	"banger/internal/vm"
@@ -124,7 +125,9 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	log.Info("vmm driver selected", "driver", driver.Name(), "why", why)
 	cfg := opts.Config
-	var mounter cow.Mounter
+	// loop-xfs mounts in-process as root, else through the root helper
+	// (started with --cow-dir set to the state directory).
+	var mounter cow.Mounter = privileged.CowMounts{Client: &privileged.Client{Socket: cfg.Network.HelperSocket}}
 	if os.Geteuid() == 0 {
 		mounter = cow.Local{}
 	}
