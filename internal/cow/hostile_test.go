@@ -134,3 +134,26 @@ func TestLoopXFSRefusesFileAttachedElsewhere(t *testing.T) {
 		t.Error("the file was mounted a second time")
 	}
 }
+
+// lostMounter claims to mount but mounts nothing, as a root helper in
+// another mount namespace appears to.
+type lostMounter struct{}
+
+func (lostMounter) MountXFS(file, dir string) error   { return nil }
+func (lostMounter) UnmountXFS(file, dir string) error { return nil }
+
+// A mount the daemon cannot see is an error, not a directory written to
+// under the mount point.
+func TestLoopXFSMountNotSeen(t *testing.T) {
+	if err := makeXFSProbe(); err != nil {
+		t.Skipf("mkfs.xfs missing (install xfsprogs): %v", err)
+	}
+	state := t.TempDir()
+	_, _, err := Open(context.Background(), Options{StateDir: state, UID: os.Getuid(), Force: NameLoopXFS, Mounter: lostMounter{}, XFSSize: minXFSSize})
+	if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "mount namespace") {
+		t.Fatalf("Open: %v, want failed precondition naming the mount namespace", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(state, xfsMount)); len(entries) != 0 {
+		t.Errorf("wrote %v under the unmounted mount point", entries)
+	}
+}

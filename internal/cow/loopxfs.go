@@ -136,6 +136,18 @@ func openLoopXFS(ctx context.Context, stateDir string, uid int, size int64, crea
 		if err := m.MountXFS(l.file, l.mnt); err != nil {
 			return nil, err
 		}
+		// A root helper in another mount namespace mounts where this
+		// daemon cannot see.
+		mt, mounted, err := findMount(l.mnt)
+		if err != nil {
+			return nil, err
+		}
+		if !mounted {
+			return nil, errdefs.FailedPreconditionf("%s was mounted on %s but this bangerd does not see the mount: run bangerd and the root helper in the same mount namespace (no PrivateMounts, ProtectSystem or ProtectHome in their units)", l.file, l.mnt)
+		}
+		if err := checkMount(mt, l.file, l.mnt); err != nil {
+			return nil, err
+		}
 	}
 	for _, d := range []string{l.mnt, filepath.Join(l.mnt, basesDir), filepath.Join(l.mnt, vmsDir)} {
 		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
