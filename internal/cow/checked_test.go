@@ -68,7 +68,7 @@ func TestMountCheckedForAnUnprivilegedDaemon(t *testing.T) {
 	if _, ok, _ := findMount(mnt); ok {
 		t.Error("still mounted after UnmountChecked")
 	}
-	if loops := loopsOf(t, filepath.Join(state, xfsFile)); len(loops) != 0 {
+	if loops := loopsLeft(t, filepath.Join(state, xfsFile)); len(loops) != 0 {
 		t.Errorf("loop devices %v left", loops)
 	}
 	if err := UnmountChecked(state, daemonUID); err != nil {
@@ -156,7 +156,7 @@ func TestMountCheckedRefusals(t *testing.T) {
 			if n := countMounts(t); n != before {
 				t.Errorf("mounts went from %d to %d", before, n)
 			}
-			if loops := loopsOf(t, filepath.Join(state, xfsFile)); len(loops) != 0 {
+			if loops := loopsLeft(t, filepath.Join(state, xfsFile)); len(loops) != 0 {
 				t.Errorf("loop devices %v attached", loops)
 			}
 		})

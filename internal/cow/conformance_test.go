@@ -350,3 +350,51 @@ func TestOpenChoice(t *testing.T) {
 		t.Errorf("probing left %v in the state directory", entries)
 	}
 }
+
+// loop-xfs keeps one copy of each image it cloned; a restarted daemon
+// drops the copies of images that were removed or replaced, and the VM
+// disks cloned from them keep their data.
+func TestLoopXFSPrunesCopiesOfRemovedImages(t *testing.T) {
+	testtier.Root(t)
+	needXFS(t)
+	opts := Options{StateDir: t.TempDir(), UID: os.Getuid(), Force: NameLoopXFS, Mounter: Local{}, XFSSize: 1 << 30}
+	k := open(t, NameLoopXFS, opts)
+	t.Cleanup(func() { unmountAll(t, opts.StateDir) })
+	img := writeImage(t, k)
+	orig := read(t, img)
+	a := vmDisk(t, k, "a")
+	clone(t, k, img, a)
+	keep := filepath.Join(opts.StateDir, "images", "keep.ext4")
+	if err := os.WriteFile(keep, []byte("kept image"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clone(t, k, keep, vmDisk(t, k, "b"))
+	bases := filepath.Join(opts.StateDir, xfsMount, basesDir)
+	if n := len(readDir(t, bases)); n != 4 {
+		t.Fatalf("%d files in %s, want 2 copies and their records", n, bases)
+	}
+	if err := os.Remove(img); err != nil {
+		t.Fatal(err)
+	}
+	open(t, NameLoopXFS, opts)
+	got := readDir(t, bases)
+	if len(got) != 2 {
+		t.Errorf("after the image was removed: %v in %s, want only the kept image's copy and record", got, bases)
+	}
+	if !bytes.Equal(read(t, a), orig) {
+		t.Error("the VM disk cloned from the removed copy lost its data")
+	}
+}
+
+func readDir(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func makeXFSProbe() error {
@@ -33,7 +34,7 @@ func mountScratchXFS(t *testing.T) string {
 		if err := (Local{}).UnmountXFS(file, mnt); err != nil {
 			t.Errorf("unmount scratch XFS: %v", err)
 		}
-		if loops := loopsOf(t, file); len(loops) != 0 {
+		if loops := loopsLeft(t, file); len(loops) != 0 {
 			t.Errorf("loop devices %v still back %s", loops, file)
 		}
 	})
@@ -48,8 +49,23 @@ func unmountAll(t *testing.T, stateDir string) {
 	if err := (Local{}).UnmountXFS(file, mnt); err != nil {
 		t.Errorf("unmount %s: %v", mnt, err)
 	}
-	if loops := loopsOf(t, file); len(loops) != 0 {
+	if loops := loopsLeft(t, file); len(loops) != 0 {
 		t.Errorf("loop devices %v still back %s", loops, file)
+	}
+}
+
+// loopsLeft waits up to two seconds for the loop devices of file to go
+// (the kernel detaches an autoclear device asynchronously after the last
+// close) and returns those still there.
+func loopsLeft(t *testing.T, file string) []string {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		loops := loopsOf(t, file)
+		if len(loops) == 0 || time.Now().After(deadline) {
+			return loops
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -85,7 +85,7 @@ func TestLoopXFSRefusesPlantedFiles(t *testing.T) {
 			if n := countMounts(t); n != mountsBefore {
 				t.Errorf("mounts went from %d to %d", mountsBefore, n)
 			}
-			if loops := loopsOf(t, filepath.Join(state, xfsFile)); len(loops) != 0 {
+			if loops := loopsLeft(t, filepath.Join(state, xfsFile)); len(loops) != 0 {
 				t.Errorf("loop devices %v attached to the refused file", loops)
 			}
 		})

@@ -67,8 +67,7 @@ func (l *loopXFS) base(ctx context.Context, src string) (string, error) {
 	if !ok || !fi.Mode().IsRegular() {
 		return "", errdefs.InvalidArgumentf("%s is not a regular file: only image files can be cloned", src)
 	}
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d\x00%d\x00%d", src, st.Dev, st.Ino, fi.Size(), fi.ModTime().UnixNano()))
-	base := filepath.Join(l.mnt, basesDir, hex.EncodeToString(sum[:12])+".img")
+	base := filepath.Join(l.mnt, basesDir, baseKey(src, st, fi.Size(), fi.ModTime().UnixNano())+".img")
 
 	l.mu.Lock()
 	if l.bases == nil {
@@ -85,10 +84,72 @@ func (l *loopXFS) base(ctx context.Context, src string) (string, error) {
 	if _, err := os.Stat(base); err == nil {
 		return base, nil
 	}
+	// The source's path goes next to the copy first, so that a copy is
+	// never left without a way to tell whether it is still needed.
+	if err := os.WriteFile(strings.TrimSuffix(base, ".img")+".src", []byte(src), 0o600); err != nil {
+		return "", fmt.Errorf("record the source of %s: %w", base, err)
+	}
 	if err := disk.SparseCopy(ctx, src, base); err != nil {
 		return "", fmt.Errorf("copy image %s into %s: %w", src, l.mnt, err)
 	}
 	return base, nil
+}
+
+// baseKey names the copy of src: its path and identity (device, inode,
+// size, mtime), so a file replaced at the same path gets a new copy.
+func baseKey(src string, st *syscall.Stat_t, size, mtime int64) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d\x00%d\x00%d", src, st.Dev, st.Ino, size, mtime))
+	return hex.EncodeToString(sum[:12])
+}
+
+// pruneBases removes the copies of images that are gone or were replaced
+// (their recorded source no longer has the identity the copy was made
+// from), and copies left without a record by a crash. VM disks cloned
+// from a removed copy keep their data: clones share blocks, not files.
+func (l *loopXFS) pruneBases() error {
+	dir := filepath.Join(l.mnt, basesDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		key, ok := strings.CutSuffix(name, ".img")
+		if !ok {
+			key, ok = strings.CutSuffix(name, ".src")
+		}
+		if !ok {
+			// A temporary file of an interrupted copy.
+			errs = append(errs, removeFile(filepath.Join(dir, name)))
+			continue
+		}
+		if l.baseCurrent(dir, key) {
+			continue
+		}
+		errs = append(errs, removeFile(filepath.Join(dir, key+".img")), removeFile(filepath.Join(dir, key+".src")))
+	}
+	return errors.Join(errs...)
+}
+
+// baseCurrent reports whether the copy key still matches its source.
+func (l *loopXFS) baseCurrent(dir, key string) bool {
+	src, err := os.ReadFile(filepath.Join(dir, key+".src"))
+	if err != nil {
+		return false
+	}
+	fi, err := os.Stat(string(src))
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	if _, err := os.Stat(filepath.Join(dir, key+".img")); err != nil {
+		return false
+	}
+	return baseKey(string(src), st, fi.Size(), fi.ModTime().UnixNano()) == key
 }
 
 // openLoopXFS makes (when create is set and it is missing) and mounts the
@@ -159,6 +220,9 @@ func openLoopXFS(ctx context.Context, stateDir string, uid int, size int64, crea
 		if err := os.Chmod(d, 0o700); err != nil {
 			return nil, fmt.Errorf("chmod %s: %w", d, err)
 		}
+	}
+	if err := l.pruneBases(); err != nil {
+		return nil, err
 	}
 	return l, nil
 }
