@@ -38,6 +38,7 @@ func runHelper(args []string, stderr io.Writer) error {
 	socket := fs.String("socket", config.DefaultHelperSocket, "unix socket to serve on (bangerd's network.helper_socket)")
 	allowUID := fs.Int("allow-uid", -1, "uid of the user bangerd runs as (required); root may always call")
 	bridge := fs.String("bridge", "banger0", "the only bridge the helper manages (bangerd's network.bridge)")
+	cowDir := fs.String("cow-dir", "", "bangerd's state directory, whose XFS file (vm.disk_strategy = \"loop-xfs\") the helper may mount; empty: none")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -51,7 +52,7 @@ func runHelper(args []string, stderr io.Writer) error {
 	if euid := os.Geteuid(); euid != 0 {
 		return fmt.Errorf("the root helper must run as root, not euid %d: start it from the system service or with sudo", euid)
 	}
-	policy := privileged.Policy{UID: *allowUID, Bridge: *bridge}
+	policy := privileged.Policy{UID: *allowUID, Bridge: *bridge, CowDir: *cowDir}
 	if err := policy.Validate(); err != nil {
 		return err
 	}
@@ -66,7 +67,7 @@ func runHelper(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("root helper serving", "socket", *socket, "allow_uid", *allowUID, "bridge", *bridge)
+	log.Info("root helper serving", "socket", *socket, "allow_uid", *allowUID, "bridge", *bridge, "cow_dir", *cowDir)
 	if err := privileged.Serve(ctx, ln, policy, privileged.NewLocal(), log); err != nil {
 		return err
 	}

@@ -8,3 +8,7 @@ import "banger/internal/vm"
 // builds have none. Builds with -tags bangertest take it from the
 // environment (hooks_bangertest.go).
 func testHooks() vm.Hooks { return vm.Hooks{} }
+
+// startProfile is the benchmarks' CPU profile of the daemon; release builds
+// have none (see hooks_bangertest.go).
+func startProfile() (stop func()) { return func() {} }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -19,6 +20,31 @@ const crashEnv = "BANGERD_TEST_CRASH_BEFORE"
 // the daemon kills itself with SIGKILL just before that step, as a crash
 // or power loss would.
 func testHooks() vm.Hooks { return crashHooks(os.Getenv(crashEnv)) }
+
+// profileEnv names the file a test build of the daemon writes its CPU
+// profile to, from start to exit (the benchmarks read it with pprof).
+const profileEnv = "BANGERD_TEST_CPU_PROFILE"
+
+// startProfile starts the CPU profile when profileEnv is set and returns
+// what stops and writes it.
+func startProfile() (stop func()) {
+	path := os.Getenv(profileEnv)
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
 
 func crashHooks(spec string) vm.Hooks {
 	kind, step, ok := strings.Cut(spec, ":")

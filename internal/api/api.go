@@ -204,13 +204,17 @@ type Error struct {
 
 // SystemInfo is returned by GET /v1/system/info.
 type SystemInfo struct {
-	Version    string `json:"version"`
-	PID        int    `json:"pid"`
-	Driver     string `json:"driver"`
-	StateDir   string `json:"state_dir"`
-	RuntimeDir string `json:"runtime_dir"`
-	Socket     string `json:"socket"`
-	ConfigFile string `json:"config_file"`
+	Version string `json:"version"`
+	PID     int    `json:"pid"`
+	Driver  string `json:"driver"`
+	// DiskStrategy is how VM root disks are cloned from images (reflink,
+	// loop-xfs, sparse) and DiskStrategyWhy how it was chosen.
+	DiskStrategy    string `json:"disk_strategy"`
+	DiskStrategyWhy string `json:"disk_strategy_why"`
+	StateDir        string `json:"state_dir"`
+	RuntimeDir      string `json:"runtime_dir"`
+	Socket          string `json:"socket"`
+	ConfigFile      string `json:"config_file"`
 	// DefaultImage is the image VMs boot when a request names none.
 	DefaultImage string `json:"default_image"`
 	VMs          int    `json:"vms"`

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -25,8 +26,13 @@ func BenchmarkLifecycle(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
 	defer cancel()
 	w := newWorld(b)
+	profile := w.path("bangerd.pprof")
+	w.env = append(w.env, "BANGERD_TEST_CPU_PROFILE="+profile)
 	w.startDaemon(ctx)
 	w.registerImage(ctx)
+	if in, err := w.client.Info(ctx); err == nil {
+		printFigures(b, fmt.Sprintf("root disks: %s (%s)", in.DiskStrategy, in.DiskStrategyWhy))
+	}
 
 	// The first create of a size makes the work-disk template; a host does
 	// that once, so it is measured apart from the rest.
@@ -66,6 +72,23 @@ func BenchmarkLifecycle(b *testing.B) {
 	if left := processesUnder(w.root); len(left) > 0 {
 		printFigures(b, fmt.Sprintf("WARNING: VMM processes left after every VM was deleted: %v", left))
 	}
+	// The daemon writes its CPU profile as it exits.
+	w.stopDaemon()
+	printFigures(b, "bangerd CPU profile over the whole benchmark (top by cumulative time):\n"+profileTop(profile))
+}
+
+// profileTop is the top of a CPU profile of bangerd by cumulative time,
+// from go tool pprof, or why it could not be read.
+func profileTop(profile string) string {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return "  (no go command to read " + profile + ")"
+	}
+	out, err := exec.Command(goBin, "tool", "pprof", "-top", "-cum", "-nodecount", "40", profile).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("  (go tool pprof %s: %v: %s)", profile, err, out)
+	}
+	return string(out)
 }
 
 // runConcurrent runs fn for VMs 0..n-1 at once and returns their outcomes

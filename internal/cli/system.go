@@ -80,6 +80,7 @@ func (a *app) systemCommand() *cobra.Command {
 			}
 			printFields(a.env.Stdout, [][2]string{
 				{"Version:", in.Version}, {"PID:", fmt.Sprint(in.PID)}, {"Driver:", in.Driver},
+				{"Disks:", in.DiskStrategy + " (" + in.DiskStrategyWhy + ")"},
 				{"Socket:", in.Socket}, {"State dir:", in.StateDir}, {"Runtime dir:", in.RuntimeDir},
 				{"Config:", in.ConfigFile}, {"VMs:", fmt.Sprintf("%d (%d running)", in.VMs, in.Running)},
 				{"Images:", fmt.Sprint(in.Images)},

@@ -36,6 +36,9 @@ type VMDefaults struct {
 	Memory   bytesize.Size `toml:"memory"`
 	DiskSize bytesize.Size `toml:"disk_size"` // the work disk mounted at /root
 	Image    string        `toml:"image"`     // image name for new VMs
+	// DiskStrategy is how root disks are cloned from images: one of
+	// DiskStrategies.
+	DiskStrategy string `toml:"disk_strategy"`
 }
 
 // LogLevels are the valid values of log_level.
@@ -43,6 +46,9 @@ var LogLevels = []string{"debug", "info", "warn", "error"}
 
 // Drivers are the valid values of vmm.driver.
 var Drivers = []string{"firecracker", "qemu", "auto"}
+
+// DiskStrategies are the valid values of vm.disk_strategy.
+var DiskStrategies = []string{"auto", "reflink", "loop-xfs", "sparse"}
 
 // Limits and fixed defaults.
 const (
@@ -53,6 +59,7 @@ const (
 	DefaultStopTimeout    = 10 * time.Second
 	MaxStopTimeout        = 10 * time.Minute
 	DefaultImage          = "default"
+	DefaultDiskStrategy   = "auto"
 
 	DefaultVCPUs = 2
 	MaxVCPUs     = 32 // Firecracker's limit
@@ -90,6 +97,8 @@ func Defaults(h Host) Config {
 			Memory:   bytesize.Size(defaultMemory(h)),
 			DiskSize: bytesize.Size(defaultDiskSize(h)),
 			Image:    DefaultImage,
+
+			DiskStrategy: DefaultDiskStrategy,
 		},
 		Network: defaultNetwork(),
 		DNS:     defaultDNS(),

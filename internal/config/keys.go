@@ -35,6 +35,7 @@ var fields = []field{
 	{"vm.memory", wantSize, func(c *Config) any { return &c.VM.Memory }},
 	{"vm.disk_size", wantSize, func(c *Config) any { return &c.VM.DiskSize }},
 	{"vm.image", wantString, func(c *Config) any { return &c.VM.Image }},
+	{"vm.disk_strategy", wantString, func(c *Config) any { return &c.VM.DiskStrategy }},
 	{"network.enabled", wantBool, func(c *Config) any { return &c.Network.Enabled }},
 	{"network.bridge", wantString, func(c *Config) any { return &c.Network.Bridge }},
 	{"network.subnet", wantString, func(c *Config) any { return &c.Network.Subnet }},

@@ -79,6 +79,7 @@ func (c Config) problems(h Host, skip map[string]bool) []problem {
 	if strings.TrimSpace(c.VM.Image) == "" {
 		check("vm.image", c.VM.Image, "must name an image, e.g. "+fmt.Sprintf("%q", DefaultImage))
 	}
+	check("vm.disk_strategy", c.VM.DiskStrategy, oneOf(c.VM.DiskStrategy, DiskStrategies))
 	c.networkProblems(check)
 	return probs
 }

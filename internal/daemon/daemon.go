@@ -21,11 +21,13 @@ import (
 
 	"banger/internal/agent/agentclient"
 	"banger/internal/config"
+	"banger/internal/cow"
 	"banger/internal/disk"
 	"banger/internal/images"
 	"banger/internal/kernels"
 	"banger/internal/oci"
 	"banger/internal/paths"
+	"banger/internal/privileged"
 	"banger/internal/sshkeys"
 	"banger/internal/store"
 	"banger/internal/vm"
@@ -61,11 +63,15 @@ type Daemon struct {
 	driver vmm.Driver
 	// driverWhy says how the driver was chosen (doctor shows it).
 	driverWhy string
-	vms       *vm.Service
-	net       *netStack // nil when network.enabled is false
-	images    *images.Service
-	kernels   *kernels.Service
-	ssh       *sshkeys.Service
+	// cow clones VM root disks from images; cowWhy says how it was
+	// chosen (doctor and system info show it).
+	cow     cow.Strategy
+	cowWhy  string
+	vms     *vm.Service
+	net     *netStack // nil when network.enabled is false
+	images  *images.Service
+	kernels *kernels.Service
+	ssh     *sshkeys.Service
 	// closing is closed when shutdown begins, ending endless streams
 	// (events, followed logs) so in-flight operations can finish.
 	closing chan struct{}
@@ -120,6 +126,19 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	log.Info("vmm driver selected", "driver", driver.Name(), "why", why)
 	cfg := opts.Config
+	// loop-xfs mounts in-process as root, else through the root helper
+	// (started with --cow-dir set to the state directory).
+	var mounter cow.Mounter = privileged.CowMounts{Client: &privileged.Client{Socket: cfg.Network.HelperSocket}}
+	if os.Geteuid() == 0 {
+		mounter = cow.Local{}
+	}
+	strategy, cowWhy, err := cow.Open(ctx, cow.Options{StateDir: opts.Layout.StateDir, UID: opts.UID, Force: cfg.VM.DiskStrategy, Mounter: mounter})
+	if err != nil {
+		_ = st.Close()
+		release()
+		return nil, fmt.Errorf("root disk strategy: %w", err)
+	}
+	log.Info("disk strategy selected", "strategy", strategy.Name(), "why", cowWhy)
 	host := opts.Host
 	ns, err := newNetStack(cfg, st, log)
 	if err != nil {
@@ -136,8 +155,8 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Store:    st,
 		Driver:   driver,
 		Others:   others,
-		Disks:    vmDisks{work: disk.NewWorkDisks(opts.Layout.CacheDir)},
-		Dirs:     vmDirs{Layout: opts.Layout, uid: opts.UID},
+		Disks:    vmDisks{work: disk.NewWorkDisks(opts.Layout.CacheDir), cow: strategy},
+		Dirs:     vmDirs{Layout: opts.Layout, uid: opts.UID, vmRoot: strategy.Dir()},
 		Defaults: vmDefaults(cfg, host),
 		Logger:   log,
 		Hooks:    opts.Hooks,
@@ -156,6 +175,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		log:    log,
 		store:  st,
 		driver: driver, driverWhy: why,
+		cow: strategy, cowWhy: cowWhy,
 		vms: vms,
 		ssh: keys,
 		net: ns,
@@ -189,6 +209,18 @@ func (k vmSSH) Pin(id, name, ip string, keys []string) error {
 type vmDirs struct {
 	paths.Layout
 	uid int
+	// vmRoot is where new VMs' directories go when the disk strategy
+	// needs them on its own filesystem; "" means the layout's.
+	vmRoot string
+}
+
+// VMDir is where a new VM's directory goes. Existing VMs keep the
+// directory recorded when they were created.
+func (d vmDirs) VMDir(id string) string {
+	if d.vmRoot != "" {
+		return filepath.Join(d.vmRoot, id)
+	}
+	return d.Layout.VMDir(id)
 }
 
 func (d vmDirs) MakeDir(dir string) error { return d.MakePrivateDir(dir, d.uid) }
@@ -316,10 +348,13 @@ func (d *Daemon) requestShutdown() {
 }
 
 // vmDisks adapts the disk package to the vm service.
-type vmDisks struct{ work *disk.WorkDisks }
+type vmDisks struct {
+	work *disk.WorkDisks
+	cow  cow.Strategy
+}
 
-func (vmDisks) SparseCopy(ctx context.Context, src, dst string) error {
-	return disk.SparseCopy(ctx, src, dst)
+func (v vmDisks) CloneRootDisk(ctx context.Context, src, dst string) error {
+	return v.cow.Clone(ctx, src, dst)
 }
 
 func (vmDisks) WriteFiles(ctx context.Context, image string, files []vm.GuestFile) error {

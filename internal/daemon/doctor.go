@@ -17,6 +17,9 @@ func (d *Daemon) doctor(w http.ResponseWriter, r *http.Request) {
 		Driver:     d.driver,
 		DriverName: d.driver.Name(),
 		DriverWhy:  d.driverWhy,
+
+		DiskStrategy:    d.cow.Name(),
+		DiskStrategyWhy: d.cowWhy,
 		Tools: func() []doctor.Tool {
 			var out []doctor.Tool
 			for _, t := range disk.CheckTools() {

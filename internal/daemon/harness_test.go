@@ -59,6 +59,8 @@ type daemonOpts struct {
 	uid int // the owner uid; os.Getuid() when zero
 	// beforeServe runs after the socket exists and before Serve starts.
 	beforeServe func(td *testDaemon, ln net.Listener)
+	// config changes the test configuration before New.
+	config func(c *config.Config)
 }
 
 // setUmask sets the process umask for the rest of the test.
@@ -69,6 +71,13 @@ func setUmask(t *testing.T, mask int) {
 
 // newTestDaemon builds a Daemon under a fresh temp root without serving it.
 func newTestDaemon(t testing.TB, uid int) (*Daemon, string, paths.Layout, *syncBuffer) {
+	t.Helper()
+	return newTestDaemonConfig(t, uid, nil)
+}
+
+// newTestDaemonConfig is newTestDaemon with the configuration changed by
+// change (nil changes nothing).
+func newTestDaemonConfig(t testing.TB, uid int, change func(*config.Config)) (*Daemon, string, paths.Layout, *syncBuffer) {
 	t.Helper()
 	// Unix socket paths must stay short: use /tmp directly.
 	root, err := os.MkdirTemp("", "bgd")
@@ -83,7 +92,11 @@ func newTestDaemon(t testing.TB, uid int) (*Daemon, string, paths.Layout, *syncB
 		RuntimeDir: filepath.Join(root, "run"),
 	}
 	logs := &syncBuffer{}
-	d, err := New(context.Background(), testOptions(t, layout, uid, logs))
+	opts := testOptions(t, layout, uid, logs)
+	if change != nil {
+		change(&opts.Config)
+	}
+	d, err := New(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("daemon.New: %v", err)
 	}
@@ -124,7 +137,7 @@ func startDaemon(t *testing.T, o daemonOpts) *testDaemon {
 	if uid == 0 {
 		uid = os.Getuid()
 	}
-	d, root, layout, logs := newTestDaemon(t, uid)
+	d, root, layout, logs := newTestDaemonConfig(t, uid, o.config)
 	td := &testDaemon{t: t, d: d, root: root, layout: layout, logs: logs, srv: &serving{done: make(chan error, 1)}}
 	ln, err := d.Listen()
 	if err != nil {

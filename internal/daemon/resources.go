@@ -135,19 +135,21 @@ func (d *Daemon) info(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, api.SystemInfo{
-		Version:      d.opts.Version,
-		PID:          os.Getpid(),
-		StartedAt:    d.started,
-		Driver:       d.driver.Name(),
-		StateDir:     d.opts.Layout.StateDir,
-		RuntimeDir:   d.opts.Layout.RuntimeDir,
-		Socket:       d.opts.Layout.Socket(),
-		ConfigFile:   d.opts.ConfigFile,
-		DefaultImage: d.opts.Config.VM.Image,
-		VMs:          len(vms),
-		Running:      running,
-		Images:       len(imgs),
-		Network:      d.net.info(r.Context()),
+		Version:         d.opts.Version,
+		PID:             os.Getpid(),
+		StartedAt:       d.started,
+		Driver:          d.driver.Name(),
+		DiskStrategy:    d.cow.Name(),
+		DiskStrategyWhy: d.cowWhy,
+		StateDir:        d.opts.Layout.StateDir,
+		RuntimeDir:      d.opts.Layout.RuntimeDir,
+		Socket:          d.opts.Layout.Socket(),
+		ConfigFile:      d.opts.ConfigFile,
+		DefaultImage:    d.opts.Config.VM.Image,
+		VMs:             len(vms),
+		Running:         running,
+		Images:          len(imgs),
+		Network:         d.net.info(r.Context()),
 	})
 }
 

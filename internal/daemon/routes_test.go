@@ -90,7 +90,7 @@ func TestSystemInfo(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	wantKeys := []string{"config_file", "default_image", "driver", "images", "pid", "running", "runtime_dir", "socket",
+	wantKeys := []string{"config_file", "default_image", "disk_strategy", "disk_strategy_why", "driver", "images", "pid", "running", "runtime_dir", "socket",
 		"started_at", "state_dir", "version", "vms"}
 	if diff := cmp.Diff(wantKeys, jsonKeys(t, body)); diff != "" {
 		t.Errorf("info keys (-want +got):\n%s", diff)
@@ -98,18 +98,25 @@ func TestSystemInfo(t *testing.T) {
 	var got api.SystemInfo
 	decodeStrict(t, body, &got)
 	want := api.SystemInfo{
-		Version:      testVersion,
-		PID:          os.Getpid(),
-		StartedAt:    td.d.started,
-		Driver:       "firecracker",
-		StateDir:     td.layout.StateDir,
-		RuntimeDir:   td.layout.RuntimeDir,
-		Socket:       td.layout.Socket(),
-		ConfigFile:   td.layout.ConfigFile(),
-		DefaultImage: "default",
+		Version:   testVersion,
+		PID:       os.Getpid(),
+		StartedAt: td.d.started,
+		Driver:    "firecracker",
+		// The test state directory is not on XFS or btrfs here; where it
+		// is, reflink is chosen.
+		DiskStrategy:    got.DiskStrategy,
+		DiskStrategyWhy: got.DiskStrategyWhy,
+		StateDir:        td.layout.StateDir,
+		RuntimeDir:      td.layout.RuntimeDir,
+		Socket:          td.layout.Socket(),
+		ConfigFile:      td.layout.ConfigFile(),
+		DefaultImage:    "default",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("info (-want +got):\n%s", diff)
+	}
+	if s := got.DiskStrategy; (s != "sparse" && s != "reflink") || got.DiskStrategyWhy == "" {
+		t.Errorf("disk strategy %q (%q), want sparse or reflink (auto never makes the XFS file) with a reason", s, got.DiskStrategyWhy)
 	}
 
 	img := td.registerImage("base")

@@ -34,8 +34,11 @@ type Deps struct {
 	}
 	DriverName string
 	DriverWhy  string // how the driver was chosen
-	Tools      func() []Tool
-	Prereqs    func() []Tool // optional: build tools, the guest agent, default kernel and image
+	// DiskStrategy is how root disks are cloned ("" leaves the check
+	// out) and DiskStrategyWhy how it was chosen.
+	DiskStrategy, DiskStrategyWhy string
+	Tools                         func() []Tool
+	Prereqs                       func() []Tool // optional: build tools, the guest agent, default kernel and image
 	// Extra checks made by the daemon's services (networking); optional.
 	Extra      func() []Check
 	Store      interface{ Check(context.Context) error }
@@ -50,6 +53,9 @@ func Run(ctx context.Context, d Deps) Report {
 	var checks []Check
 	checks = append(checks, kvm(d.KVMPath))
 	checks = append(checks, vmmCheck(ctx, d))
+	if d.DiskStrategy != "" {
+		checks = append(checks, pass("root disks", d.DiskStrategy+": "+d.DiskStrategyWhy))
+	}
 	for _, t := range d.Tools() {
 		checks = append(checks, toolCheck(t))
 	}

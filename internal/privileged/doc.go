@@ -9,7 +9,8 @@
 // Serve checks every request against a Policy before Local (or any Host)
 // sees it. It owns the wire format and the checks; it decides nothing about
 // which VMs exist, and must not run commands or touch anything but banger's
-// own bridge, its taps and its firewall tables.
+// own bridge, its taps, its firewall tables and the mount of the XFS file
+// of the one state directory it is told (--cow-dir; see CowMounter).
 //
 // # Wire format
 //
@@ -42,6 +43,8 @@
 //	SetForwarding  {"on"}                                    null
 //	ApplyRules     {"spec": {"bridge", "gateway", "dns_port", "vms": [{"tap", "ip", "mac", "nat", "group"}]}}  null
 //	ReadRules      {}                                        {"present", "chains", "rules", "nat_vms"}
+//	MountCow       {"state_dir"}                             null
+//	UnmountCow     {"state_dir"}                             null
 //
 // # Policy
 //
@@ -76,7 +79,17 @@
 //     made for it;
 //   - firewall specs must be on Policy.Bridge, have a gateway that passes
 //     the bridge address rules, open only port 53 (DNS) to guests, pass
-//     Spec.Validate and name only VM taps.
+//     Spec.Validate and name only VM taps;
+//   - MountCow and UnmountCow take only Policy.CowDir (--cow-dir), and
+//     work for Policy.UID whoever calls: cow.MountChecked opens the
+//     directory, its cow.xfs and its cow/ mount point without following
+//     links and checks them on the descriptors (owned by Policy.UID, not
+//     writable by others, the file regular with one link, nothing mounted
+//     yet), attaches the loop device to the open file and mounts on the open
+//     directory (nosuid, nodev, noexec); cow.UnmountChecked unmounts only a
+//     mount whose device is the loop device of that file. The XFS image is
+//     the user's file: mounting it exposes the kernel's XFS code to a
+//     filesystem the user could have crafted, so --cow-dir is opt-in.
 //
 // Every refusal is logged with the caller's uid and nothing is done.
 package privileged

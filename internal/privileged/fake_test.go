@@ -253,6 +253,20 @@ func (f *fakeHost) Forwarding() (bool, error) {
 	return f.forwarding, nil
 }
 
+func (f *fakeHost) MountCow(stateDir string, uid int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("MountCow %s %d", stateDir, uid)
+	return nil
+}
+
+func (f *fakeHost) UnmountCow(stateDir string, uid int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("UnmountCow %s %d", stateDir, uid)
+	return nil
+}
+
 func (f *fakeHost) SetForwarding(on bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

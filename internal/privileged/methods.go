@@ -34,7 +34,8 @@ func typed[A any](check func(p Policy, c caller, a A) error, do func(h Served, c
 // none checks nothing, for methods without arguments.
 func none(Policy, caller, noArgs) error { return nil }
 
-// methods are the helper's methods by name. Every one is in Host.
+// methods are the helper's methods by name. Every one is in Host, but
+// MountCow and UnmountCow (CowMounter).
 var methods = map[string]handler{
 	"EnsureBridge": typed(func(p Policy, _ caller, a ensureBridgeArgs) error {
 		if err := p.bridge("name", a.Name); err != nil {
@@ -130,6 +131,10 @@ var methods = map[string]handler{
 		}
 		return nil, h.ApplyRules(s)
 	}),
+
+	"MountCow": cowMethod(func(m CowMounter, dir string, uid int) error { return m.MountCow(dir, uid) }),
+
+	"UnmountCow": cowMethod(func(m CowMounter, dir string, uid int) error { return m.UnmountCow(dir, uid) }),
 
 	"ReadRules": typed(none, func(h Served, _ caller, _ noArgs) (any, error) {
 		st, err := h.ReadRules()

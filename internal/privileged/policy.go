@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 
 	"banger/internal/errdefs"
 	"banger/internal/firewall"
@@ -15,6 +16,9 @@ import (
 type Policy struct {
 	UID    int    // the daemon's user; root may always call
 	Bridge string // the only bridge it manages
+	// CowDir is the only state directory whose XFS file (cow.xfs) it
+	// mounts, on CowDir/cow; "" mounts nothing.
+	CowDir string
 }
 
 // Validate checks the policy itself, before anything is served.
@@ -24,6 +28,9 @@ func (p Policy) Validate() error {
 	}
 	if err := netlink.ValidLinkName(p.Bridge); err != nil {
 		return fmt.Errorf("root helper policy: bridge: %w", err)
+	}
+	if p.CowDir != "" && (!filepath.IsAbs(p.CowDir) || filepath.Clean(p.CowDir) != p.CowDir) {
+		return errdefs.InvalidArgumentf("root helper policy: --cow-dir %q is not an absolute, clean path", p.CowDir)
 	}
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 )
 
 var (
-	testPolicy = Policy{UID: 1000, Bridge: "banger0"}
+	testPolicy = Policy{UID: 1000, Bridge: "banger0", CowDir: "/home/u/.local/state/banger"}
 	owner1000  = caller{uid: 1000, gid: 1000}
 	rootCaller = caller{uid: 0, gid: 0}
 )
@@ -184,6 +184,16 @@ var validationCases = []struct {
 	{"read rules", owner1000, "ReadRules", `{}`, "", "ReadRules"},
 	{"read rules with args", owner1000, "ReadRules", `{"all":true}`, errdefs.InvalidArgument, ""},
 
+	// The XFS file is mounted for the policy's uid, whoever asks.
+	{"mount cow", owner1000, "MountCow", `{"state_dir":"/home/u/.local/state/banger"}`, "", "MountCow /home/u/.local/state/banger 1000"},
+	{"mount cow by root", rootCaller, "MountCow", `{"state_dir":"/home/u/.local/state/banger"}`, "", "MountCow /home/u/.local/state/banger 1000"},
+	{"mount another dir", owner1000, "MountCow", `{"state_dir":"/etc"}`, errdefs.FailedPrecondition, ""},
+	{"mount with traversal", owner1000, "MountCow", `{"state_dir":"/home/u/.local/state/banger/../../../../etc"}`, errdefs.FailedPrecondition, ""},
+	{"mount with a trailing slash", owner1000, "MountCow", `{"state_dir":"/home/u/.local/state/banger/"}`, errdefs.FailedPrecondition, ""},
+	{"mount with another field", owner1000, "MountCow", `{"state_dir":"/home/u/.local/state/banger","file":"/dev/sda"}`, errdefs.InvalidArgument, ""},
+	{"unmount cow", owner1000, "UnmountCow", `{"state_dir":"/home/u/.local/state/banger"}`, "", "UnmountCow /home/u/.local/state/banger 1000"},
+	{"unmount another dir", owner1000, "UnmountCow", `{"state_dir":"/"}`, errdefs.FailedPrecondition, ""},
+
 	{"unknown method", rootCaller, "DeleteBridge", `{"name":"banger0"}`, errdefs.InvalidArgument, ""},
 	{"no method", rootCaller, "", `{}`, errdefs.InvalidArgument, ""},
 }
@@ -219,10 +229,12 @@ func TestValidation(t *testing.T) {
 // table has an allowed and a refused case for each.
 func TestValidationCoversEveryMethod(t *testing.T) {
 	var hostMethods, served []string
-	ht := reflect.TypeFor[Host]()
-	for i := range ht.NumMethod() {
-		hostMethods = append(hostMethods, ht.Method(i).Name)
+	for _, ht := range []reflect.Type{reflect.TypeFor[Host](), reflect.TypeFor[CowMounter]()} {
+		for i := range ht.NumMethod() {
+			hostMethods = append(hostMethods, ht.Method(i).Name)
+		}
 	}
+	sort.Strings(hostMethods)
 	for m := range methods {
 		served = append(served, m)
 	}
@@ -265,6 +277,8 @@ func TestPolicy(t *testing.T) {
 		{"the no-owner uid", Policy{UID: 1<<32 - 1, Bridge: "banger0"}, rootCaller, errdefs.InvalidArgument, ""},
 		{"bad bridge name", Policy{UID: 1000, Bridge: "Banger 0"}, owner1000, errdefs.InvalidArgument, ""},
 		{"no bridge", Policy{UID: 1000}, owner1000, errdefs.InvalidArgument, ""},
+		{"relative cow dir", Policy{UID: 1000, Bridge: "banger0", CowDir: "state"}, owner1000, errdefs.InvalidArgument, ""},
+		{"unclean cow dir", Policy{UID: 1000, Bridge: "banger0", CowDir: "/var/lib/../lib/banger"}, owner1000, errdefs.InvalidArgument, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -372,5 +386,21 @@ func TestAttachToAnotherBridge(t *testing.T) {
 	}
 	if diff := cmp.Diff(before, host.state(), cmpNet); diff != "" {
 		t.Errorf("host changed (-before +after):\n%s", diff)
+	}
+}
+
+// A helper started without --cow-dir mounts nothing.
+func TestNoCowDirMountsNothing(t *testing.T) {
+	host := seededHost(t)
+	log, _ := newLogger()
+	p := testPolicy
+	p.CowDir = ""
+	s := newServer(p, host, log, requestTimeout)
+	_, err := s.handle(owner1000, request{Method: "MountCow", Args: json.RawMessage(`{"state_dir":"/home/u/.local/state/banger"}`)})
+	if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "--cow-dir") {
+		t.Errorf("MountCow without --cow-dir: %v, want failed precondition naming --cow-dir", err)
+	}
+	if calls := host.Calls(); len(calls) != 0 {
+		t.Errorf("calls reached the host: %v", calls)
 	}
 }

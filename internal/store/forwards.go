@@ -24,7 +24,7 @@ func (s *Store) AddForward(ctx context.Context, f Forward) error {
 	if f.HostPort < 1 || f.HostPort > 65535 || f.GuestPort < 1 || f.GuestPort > 65535 || f.HostAddr == "" {
 		return errdefs.InvalidArgumentf("invalid forward %s:%d -> %d: ports must be 1-65535", f.HostAddr, f.HostPort, f.GuestPort)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO forwards (host_addr, host_port, vm_id, guest_port, created_at)
+	_, err := s.q.ExecContext(ctx, `INSERT INTO forwards (host_addr, host_port, vm_id, guest_port, created_at)
 		VALUES (?, ?, ?, ?, ?)`, f.HostAddr, f.HostPort, f.VMID, f.GuestPort, nanos(orNow(f.CreatedAt, s.now())))
 	switch sqliteCode(err) {
 	case 0:
@@ -39,7 +39,7 @@ func (s *Store) AddForward(ctx context.Context, f Forward) error {
 
 // RemoveForward deletes the forward of host port; a missing one is NotFound.
 func (s *Store) RemoveForward(ctx context.Context, hostAddr string, hostPort int) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM forwards WHERE host_addr = ? AND host_port = ?`, hostAddr, hostPort)
+	res, err := s.q.ExecContext(ctx, `DELETE FROM forwards WHERE host_addr = ? AND host_port = ?`, hostAddr, hostPort)
 	if err != nil {
 		return fmt.Errorf("remove forward %s:%d: %w", hostAddr, hostPort, err)
 	}
@@ -51,7 +51,7 @@ func (s *Store) RemoveForward(ctx context.Context, hostAddr string, hostPort int
 
 // RemoveForwards deletes every forward to vmID.
 func (s *Store) RemoveForwards(ctx context.Context, vmID string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM forwards WHERE vm_id = ?`, vmID); err != nil {
+	if _, err := s.q.ExecContext(ctx, `DELETE FROM forwards WHERE vm_id = ?`, vmID); err != nil {
 		return fmt.Errorf("remove the forwards of %s: %w", vmID, err)
 	}
 	return nil
@@ -60,7 +60,7 @@ func (s *Store) RemoveForwards(ctx context.Context, vmID string) error {
 // ListForwards returns the forwards to vmID, or every forward when vmID is
 // empty, by host port.
 func (s *Store) ListForwards(ctx context.Context, vmID string) ([]Forward, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT host_addr, host_port, vm_id, guest_port, created_at FROM forwards
+	rows, err := s.q.QueryContext(ctx, `SELECT host_addr, host_port, vm_id, guest_port, created_at FROM forwards
 		WHERE ?1 = '' OR vm_id = ?1 ORDER BY host_port, host_addr`, vmID)
 	if err != nil {
 		return nil, fmt.Errorf("list forwards: %w", err)

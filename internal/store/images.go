@@ -108,7 +108,7 @@ func (s *Store) CreateImage(ctx context.Context, img Image) error {
 	if state == "" {
 		state = ImageReady
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO images (`+imageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.q.ExecContext(ctx, `INSERT INTO images (`+imageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		img.ID, img.Name, img.RootFS, img.Kernel, img.Initrd, img.RootFSSize, nanos(orNow(img.CreatedAt, s.now())),
 		state, img.Source, img.Digest, img.RunConfig, strings.Join(img.Layers, ","))
 	switch sqliteCode(err) {
@@ -127,7 +127,7 @@ func (s *Store) CreateImage(ctx context.Context, img Image) error {
 // GetImage returns the image whose id is ref or, failing that, whose name
 // is ref.
 func (s *Store) GetImage(ctx context.Context, ref string) (Image, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+imageColumns+` FROM images
+	row := s.q.QueryRowContext(ctx, `SELECT `+imageColumns+` FROM images
 		WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1`, ref)
 	img, err := scanImage(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -141,7 +141,7 @@ func (s *Store) GetImage(ctx context.Context, ref string) (Image, error) {
 
 // ListImages returns every image, oldest first (ties by name).
 func (s *Store) ListImages(ctx context.Context) ([]Image, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+imageColumns+` FROM images ORDER BY created_at, name`)
+	rows, err := s.q.QueryContext(ctx, `SELECT `+imageColumns+` FROM images ORDER BY created_at, name`)
 	if err != nil {
 		return nil, fmt.Errorf("list images: %w", err)
 	}

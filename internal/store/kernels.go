@@ -84,7 +84,7 @@ func (s *Store) CreateKernel(ctx context.Context, k Kernel) error {
 	if err := validateKernel(k); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO kernels (`+kernelColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.q.ExecContext(ctx, `INSERT INTO kernels (`+kernelColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.Name, k.Vmlinux, k.BzImage, k.Initrd, k.Version, k.Source, k.SHA256, k.Size,
 		nanos(orNow(k.CreatedAt, s.now())), k.Origin, k.Discovery)
 	switch sqliteCode(err) {
@@ -101,7 +101,7 @@ func (s *Store) CreateKernel(ctx context.Context, k Kernel) error {
 // GetKernel returns the kernel whose id is ref or, failing that, whose name
 // is ref.
 func (s *Store) GetKernel(ctx context.Context, ref string) (Kernel, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+kernelColumns+` FROM kernels
+	row := s.q.QueryRowContext(ctx, `SELECT `+kernelColumns+` FROM kernels
 		WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1`, ref)
 	k, err := scanKernel(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -131,7 +131,7 @@ func (s *Store) KernelDiscovery(ctx context.Context, vmlinux string) (string, er
 
 // ListKernels returns every kernel, oldest first (ties by name).
 func (s *Store) ListKernels(ctx context.Context) ([]Kernel, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+kernelColumns+` FROM kernels ORDER BY created_at, name`)
+	rows, err := s.q.QueryContext(ctx, `SELECT `+kernelColumns+` FROM kernels ORDER BY created_at, name`)
 	if err != nil {
 		return nil, fmt.Errorf("list kernels: %w", err)
 	}

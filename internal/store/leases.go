@@ -80,7 +80,7 @@ func firstFree(subnet netip.Prefix, gateway netip.Addr, taken map[string]bool) (
 
 // GetLease returns the lease of vmID, NotFound when it has none.
 func (s *Store) GetLease(ctx context.Context, vmID string) (Lease, error) {
-	return leaseOf(ctx, s.db, vmID)
+	return leaseOf(ctx, s.q, vmID)
 }
 
 const leaseColumns = `vm_id, ip, mac, created_at`
@@ -115,7 +115,7 @@ func scanLease(sc scanner) (Lease, error) {
 
 // ListLeases returns every lease.
 func (s *Store) ListLeases(ctx context.Context) ([]Lease, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+leaseColumns+` FROM leases ORDER BY created_at`)
+	rows, err := s.q.QueryContext(ctx, `SELECT `+leaseColumns+` FROM leases ORDER BY created_at`)
 	if err != nil {
 		return nil, fmt.Errorf("list leases: %w", err)
 	}
@@ -136,7 +136,7 @@ func (s *Store) ListLeases(ctx context.Context) ([]Lease, error) {
 
 // ReleaseLease drops the lease of vmID; no lease is not an error.
 func (s *Store) ReleaseLease(ctx context.Context, vmID string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM leases WHERE vm_id = ?`, vmID); err != nil {
+	if _, err := s.q.ExecContext(ctx, `DELETE FROM leases WHERE vm_id = ?`, vmID); err != nil {
 		return fmt.Errorf("release the lease of %s: %w", vmID, err)
 	}
 	return nil
@@ -145,7 +145,7 @@ func (s *Store) ReleaseLease(ctx context.Context, vmID string) error {
 // HostFact returns the value stored under key, "" when none.
 func (s *Store) HostFact(ctx context.Context, key string) (string, error) {
 	var v string
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM host_facts WHERE key = ?`, key).Scan(&v)
+	err := s.q.QueryRowContext(ctx, `SELECT value FROM host_facts WHERE key = ?`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -159,9 +159,9 @@ func (s *Store) HostFact(ctx context.Context, key string) (string, error) {
 func (s *Store) SetHostFact(ctx context.Context, key, value string) error {
 	var err error
 	if value == "" {
-		_, err = s.db.ExecContext(ctx, `DELETE FROM host_facts WHERE key = ?`, key)
+		_, err = s.q.ExecContext(ctx, `DELETE FROM host_facts WHERE key = ?`, key)
 	} else {
-		_, err = s.db.ExecContext(ctx, `INSERT INTO host_facts (key, value) VALUES (?, ?)
+		_, err = s.q.ExecContext(ctx, `INSERT INTO host_facts (key, value) VALUES (?, ?)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 	}
 	if err != nil {

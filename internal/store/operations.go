@@ -75,7 +75,7 @@ func (s *Store) CreateOperation(ctx context.Context, op Operation) error {
 	if err := validateOperation(op); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO operations (`+opColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.q.ExecContext(ctx, `INSERT INTO operations (`+opColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		op.ID, op.Kind, op.Target, op.State, op.Step, op.Error,
 		nanos(orNow(op.StartedAt, s.now())), nullNanos(op.FinishedAt))
 	if sqliteCode(err) == codePrimaryKey {
@@ -93,7 +93,7 @@ func (s *Store) UpdateOperation(ctx context.Context, op Operation) error {
 	if err := validateOperation(op); err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE operations SET kind = ?, target = ?, state = ?, step = ?,
+	res, err := s.q.ExecContext(ctx, `UPDATE operations SET kind = ?, target = ?, state = ?, step = ?,
 		error = ?, finished_at = ? WHERE id = ?`,
 		op.Kind, op.Target, op.State, op.Step, op.Error, nullNanos(op.FinishedAt), op.ID)
 	if err != nil {
@@ -115,7 +115,7 @@ func opNotFound(id string) error {
 
 // GetOperation returns the operation with the given id.
 func (s *Store) GetOperation(ctx context.Context, id string) (Operation, error) {
-	op, err := scanOperation(s.db.QueryRowContext(ctx, `SELECT `+opColumns+` FROM operations WHERE id = ?`, id))
+	op, err := scanOperation(s.q.QueryRowContext(ctx, `SELECT `+opColumns+` FROM operations WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Operation{}, opNotFound(id)
 	}
@@ -143,7 +143,7 @@ func (s *Store) RunningOperations(ctx context.Context) ([]Operation, error) {
 }
 
 func (s *Store) queryOperations(ctx context.Context, query string, args ...any) ([]Operation, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list operations: %w", err)
 	}
@@ -169,7 +169,7 @@ func (s *Store) PruneOperations(ctx context.Context, keep int) error {
 	if keep < 0 {
 		return errdefs.InvalidArgumentf("prune operations: keep is %d; it cannot be negative", keep)
 	}
-	_, err := s.db.ExecContext(ctx, `DELETE FROM operations WHERE state <> 'running' AND id NOT IN (
+	_, err := s.q.ExecContext(ctx, `DELETE FROM operations WHERE state <> 'running' AND id NOT IN (
 		SELECT id FROM operations WHERE state <> 'running' ORDER BY started_at DESC, id DESC LIMIT ?)`, keep)
 	if err != nil {
 		return fmt.Errorf("prune operations: %w", err)

@@ -32,7 +32,7 @@ func (s *Store) AddStep(ctx context.Context, rec StepRecord) error {
 	if err := validateStep(rec); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO op_steps (op_id, seq, step, status, at, error)
+	_, err := s.q.ExecContext(ctx, `INSERT INTO op_steps (op_id, seq, step, status, at, error)
 		VALUES (?, ?, ?, ?, ?, ?)`,
 		rec.OpID, rec.Seq, rec.Step, rec.Status, nanos(orNow(rec.At, s.now())), rec.Error)
 	switch sqliteCode(err) {
@@ -51,7 +51,7 @@ func (s *Store) AddStep(ctx context.Context, rec StepRecord) error {
 // Steps returns the step records of an operation ordered by Seq. It fails
 // with NotFound if the operation does not exist.
 func (s *Store) Steps(ctx context.Context, opID string) ([]StepRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT op_id, seq, step, status, at, error FROM op_steps
+	rows, err := s.q.QueryContext(ctx, `SELECT op_id, seq, step, status, at, error FROM op_steps
 		WHERE op_id = ? ORDER BY seq`, opID)
 	if err != nil {
 		return nil, fmt.Errorf("read steps of operation %s: %w", opID, err)
@@ -77,7 +77,7 @@ func (s *Store) Steps(ctx context.Context, opID string) ([]StepRecord, error) {
 	}
 	// No steps: tell an operation without steps from a missing one.
 	var one int
-	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM operations WHERE id = ?`, opID).Scan(&one)
+	err = s.q.QueryRowContext(ctx, `SELECT 1 FROM operations WHERE id = ?`, opID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, opNotFound(opID)
 	}

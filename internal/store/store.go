@@ -34,6 +34,7 @@ const busyTimeout = 5 * time.Second
 // serialises writers inside the process and so never sees SQLITE_BUSY.
 type Store struct {
 	db   *sql.DB
+	q    *stmts // s.db's statements outside transactions, prepared once
 	path string
 	now  func() time.Time // the clock for UpdatedAt and defaulted times
 }
@@ -56,7 +57,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("state database %s: %w", abs, err)
 	}
-	return &Store{db: db, path: abs, now: time.Now}, nil
+	return &Store{db: db, q: &stmts{db: db}, path: abs, now: time.Now}, nil
 }
 
 // openDB creates the file if needed and opens it with banger's connection
@@ -118,7 +119,7 @@ func dsn(abs string) string {
 
 // Close closes the database. The Store must not be used afterwards.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
+	if err := errors.Join(s.q.close(), s.db.Close()); err != nil {
 		return fmt.Errorf("close state database %s: %w", s.path, err)
 	}
 	return nil

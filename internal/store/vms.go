@@ -101,7 +101,7 @@ func (s *Store) CreateVM(ctx context.Context, vm VM) error {
 		return err
 	}
 	now := s.now()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO vms (`+vmColumns+`)
+	_, err := s.q.ExecContext(ctx, `INSERT INTO vms (`+vmColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		vm.ID, vm.Name, vm.State, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, vm.Driver,
 		vm.Dir, vm.RuntimeDir, vm.APISocket, vm.PID, int64(vm.PIDStart), vm.LastError,
@@ -114,7 +114,7 @@ func (s *Store) CreateVM(ctx context.Context, vm VM) error {
 
 // GetVM returns the VM whose id is ref or, failing that, whose name is ref.
 func (s *Store) GetVM(ctx context.Context, ref string) (VM, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+vmColumns+` FROM vms
+	row := s.q.QueryRowContext(ctx, `SELECT `+vmColumns+` FROM vms
 		WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1`, ref)
 	vm, err := scanVM(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -128,7 +128,7 @@ func (s *Store) GetVM(ctx context.Context, ref string) (VM, error) {
 
 // ListVMs returns every VM, oldest first (ties by name).
 func (s *Store) ListVMs(ctx context.Context) ([]VM, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+vmColumns+` FROM vms ORDER BY created_at, name`)
+	rows, err := s.q.QueryContext(ctx, `SELECT `+vmColumns+` FROM vms ORDER BY created_at, name`)
 	if err != nil {
 		return nil, fmt.Errorf("list VMs: %w", err)
 	}
@@ -154,7 +154,7 @@ func (s *Store) UpdateVM(ctx context.Context, vm VM) error {
 	if err := validateVM(vm); err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE vms SET name = ?, state = ?, image_id = ?, vcpus = ?,
+	res, err := s.q.ExecContext(ctx, `UPDATE vms SET name = ?, state = ?, image_id = ?, vcpus = ?,
 		memory_mib = ?, disk_bytes = ?, driver = ?, dir = ?, runtime_dir = ?, api_socket = ?,
 		pid = ?, pid_start = ?, last_error = ?, updated_at = ?, started_at = ?, agent_token = ?, nat = ?, net_group = ? WHERE id = ?`,
 		vm.Name, vm.State, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, vm.Driver, vm.Dir,
@@ -168,7 +168,7 @@ func (s *Store) UpdateVM(ctx context.Context, vm VM) error {
 
 // DeleteVM removes the VM with the given id.
 func (s *Store) DeleteVM(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM vms WHERE id = ?`, id)
+	res, err := s.q.ExecContext(ctx, `DELETE FROM vms WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("delete VM %s: %w", id, err)
 	}

@@ -27,7 +27,7 @@ func (s *Store) SetWorkspace(ctx context.Context, w Workspace) error {
 	if w.HostPath == "" || w.GuestPath == "" || w.BaseCommit == "" {
 		return errdefs.InvalidArgumentf("invalid workspace for VM %s: host path, guest path and base commit are required", w.VMID)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO workspaces
+	_, err := s.q.ExecContext(ctx, `INSERT OR REPLACE INTO workspaces
 		(vm_id, host_path, guest_path, base_commit, branch, prepared_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		w.VMID, w.HostPath, w.GuestPath, w.BaseCommit, w.Branch, nanos(orNow(w.PreparedAt, s.now())))
 	switch sqliteCode(err) {
@@ -41,7 +41,7 @@ func (s *Store) SetWorkspace(ctx context.Context, w Workspace) error {
 
 // GetWorkspace returns the workspace of vmID; NotFound when it has none.
 func (s *Store) GetWorkspace(ctx context.Context, vmID string) (Workspace, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT vm_id, host_path, guest_path, base_commit, branch, prepared_at
+	row := s.q.QueryRowContext(ctx, `SELECT vm_id, host_path, guest_path, base_commit, branch, prepared_at
 		FROM workspaces WHERE vm_id = ?`, vmID)
 	w, err := scanWorkspace(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -52,7 +52,7 @@ func (s *Store) GetWorkspace(ctx context.Context, vmID string) (Workspace, error
 
 // ListWorkspaces returns every VM's workspace.
 func (s *Store) ListWorkspaces(ctx context.Context) ([]Workspace, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT vm_id, host_path, guest_path, base_commit, branch, prepared_at
+	rows, err := s.q.QueryContext(ctx, `SELECT vm_id, host_path, guest_path, base_commit, branch, prepared_at
 		FROM workspaces ORDER BY vm_id`)
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces: %w", err)

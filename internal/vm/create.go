@@ -133,9 +133,9 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 			undo: func(ctx context.Context) error { return os.RemoveAll(rec.Dir) },
 		},
 		{
-			name: "copy-root-disk",
+			name: "copy-root-disk", // a copy-on-write clone where the host allows
 			do: func(ctx context.Context) error {
-				if err := s.disks.SparseCopy(ctx, img.RootFS, root); err != nil {
+				if err := s.disks.CloneRootDisk(ctx, img.RootFS, root); err != nil {
 					return fmt.Errorf("copy root disk of image %s: %w", img.Name, err)
 				}
 				return nil

@@ -47,7 +47,7 @@ type faultyDisks struct {
 	work     *disk.WorkDisks
 }
 
-func (f *faultyDisks) SparseCopy(ctx context.Context, src, dst string) error {
+func (f *faultyDisks) CloneRootDisk(ctx context.Context, src, dst string) error {
 	return disk.SparseCopy(ctx, src, dst)
 }
 

@@ -20,8 +20,9 @@ import (
 
 // Disks prepares the per-VM disk files.
 type Disks interface {
-	// SparseCopy copies src to dst keeping holes, never leaving dst half written.
-	SparseCopy(ctx context.Context, src, dst string) error
+	// CloneRootDisk makes dst a copy of the image src, copy-on-write where
+	// the host allows, never leaving dst half written.
+	CloneRootDisk(ctx context.Context, src, dst string) error
 	// CreateWorkDisk makes an empty ext4 filesystem of size bytes at dst.
 	CreateWorkDisk(ctx context.Context, dst string, size int64) error
 	// WriteFiles writes files into the unmounted ext4 image at path.
