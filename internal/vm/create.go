@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"banger/internal/errdefs"
@@ -29,6 +30,9 @@ const (
 func (s *Service) Create(ctx context.Context, opID string, req CreateRequest, progress Progress) (VM, error) {
 	rec, img, err := s.prepareCreate(ctx, req)
 	if err != nil {
+		return VM{}, err
+	}
+	if err := s.roomForCreate(rec, img); err != nil {
 		return VM{}, err
 	}
 	o, err := s.newOp(ctx, opID, "vm.create", rec.ID, rec.Name, progress)
@@ -131,7 +135,7 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 			name: "copy-root-disk",
 			do: func(ctx context.Context) error {
 				if err := s.disks.SparseCopy(ctx, img.RootFS, root); err != nil {
-					return fmt.Errorf("copy root disk of image %s: %w", img.Name, err)
+					return writeError(err, "copy root disk of image %s", img.Name)
 				}
 				return nil
 			},
@@ -152,7 +156,12 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 		},
 		{
 			name: "create-work-disk",
-			do:   func(ctx context.Context) error { return s.disks.CreateWorkDisk(ctx, work, rec.DiskBytes) },
+			do: func(ctx context.Context) error {
+				if err := s.disks.CreateWorkDisk(ctx, work, rec.DiskBytes); err != nil {
+					return writeError(err, "create the work disk")
+				}
+				return nil
+			},
 			undo: func(ctx context.Context) error { return removeFile(work) },
 		},
 		{
@@ -179,6 +188,17 @@ func IdentityFiles(rec store.VM) []GuestFile {
 
 // agentTokenPath is where the guest agent reads its secret.
 const agentTokenPath = "/etc/banger/agent-token"
+
+// writeError wraps the error of a disk write of a create. A write that ran
+// out of room is a FailedPrecondition saying what to do: the create is
+// rolled back, so freeing space and retrying works.
+func writeError(err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return errdefs.Wrap(errdefs.FailedPrecondition, fmt.Errorf("%s: %w: the filesystem is full; the VM was not created: free some space (\"banger system df\" shows what banger uses) and try again", what, err))
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
 
 func ignoreNotFound(err error) error {
 	if errdefs.Is(err, errdefs.NotFound) {
