@@ -137,6 +137,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Others:   others,
 		Disks:    vmDisks{work: disk.NewWorkDisks(opts.Layout.CacheDir)},
 		Dirs:     vmDirs{Layout: opts.Layout, uid: opts.UID},
+		Space:    roomChecker{},
 		Defaults: vmDefaults(cfg, host),
 		Logger:   log,
 		Hooks:    opts.Hooks,
@@ -328,6 +329,19 @@ func (vmDisks) WriteFiles(ctx context.Context, image string, files []vm.GuestFil
 
 func (v vmDisks) CreateWorkDisk(ctx context.Context, dst string, size int64) error {
 	return v.work.Create(ctx, dst, size)
+}
+
+// roomChecker adapts the disk package's space accounting to the vm
+// service.
+type roomChecker struct{}
+
+func (roomChecker) Allocated(path string) (int64, error) {
+	u, err := disk.UsageOf(path)
+	return u.Allocated, err
+}
+
+func (roomChecker) CheckRoom(dir string, need int64, what string) error {
+	return disk.CheckRoom(dir, need, what)
 }
 
 // inspector adapts the disk package to the images service.
