@@ -108,6 +108,6 @@ func (a *app) systemCommand() *cobra.Command {
 			return table(a.env.Stdout, []string{"ID", "KIND", "TARGET", "STATE", "STEP", "ERROR"}, rows)
 		},
 	}
-	cmd.AddCommand(info, ops)
+	cmd.AddCommand(info, ops, a.systemDFCommand())
 	return cmd
 }
