@@ -57,6 +57,9 @@ func (td *testDaemon) sub(t *testing.T) *testDaemon {
 // daemonOpts tune startDaemon.
 type daemonOpts struct {
 	uid int // the owner uid; os.Getuid() when zero
+	// stateRoot, when set, holds the state and cache directories (for a
+	// test that puts them on a filesystem of its own).
+	stateRoot string
 	// beforeServe runs after the socket exists and before Serve starts.
 	beforeServe func(td *testDaemon, ln net.Listener)
 }
@@ -70,6 +73,13 @@ func setUmask(t *testing.T, mask int) {
 // newTestDaemon builds a Daemon under a fresh temp root without serving it.
 func newTestDaemon(t testing.TB, uid int) (*Daemon, string, paths.Layout, *syncBuffer) {
 	t.Helper()
+	return newTestDaemonOn(t, uid, "")
+}
+
+// newTestDaemonOn is newTestDaemon with the state and cache directories
+// under stateRoot when it is set.
+func newTestDaemonOn(t testing.TB, uid int, stateRoot string) (*Daemon, string, paths.Layout, *syncBuffer) {
+	t.Helper()
 	// Unix socket paths must stay short: use /tmp directly.
 	root, err := os.MkdirTemp("", "bgd")
 	if err != nil {
@@ -81,6 +91,10 @@ func newTestDaemon(t testing.TB, uid int) (*Daemon, string, paths.Layout, *syncB
 		StateDir:   filepath.Join(root, "state"),
 		CacheDir:   filepath.Join(root, "cache"),
 		RuntimeDir: filepath.Join(root, "run"),
+	}
+	if stateRoot != "" {
+		layout.StateDir = filepath.Join(stateRoot, "state")
+		layout.CacheDir = filepath.Join(stateRoot, "cache")
 	}
 	logs := &syncBuffer{}
 	d, err := New(context.Background(), testOptions(t, layout, uid, logs))
@@ -124,7 +138,7 @@ func startDaemon(t *testing.T, o daemonOpts) *testDaemon {
 	if uid == 0 {
 		uid = os.Getuid()
 	}
-	d, root, layout, logs := newTestDaemon(t, uid)
+	d, root, layout, logs := newTestDaemonOn(t, uid, o.stateRoot)
 	td := &testDaemon{t: t, d: d, root: root, layout: layout, logs: logs, srv: &serving{done: make(chan error, 1)}}
 	ln, err := d.Listen()
 	if err != nil {

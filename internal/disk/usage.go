@@ -144,6 +144,25 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
+// nearlyFull is how little room left counts as a full filesystem when a
+// tool that writes fails.
+const nearlyFull = 1 << 20
+
+// OutOfRoom returns err marked to match ENOSPC when the filesystem holding
+// dir has less than 1 MiB available: how to tell that a tool (mkfs.ext4,
+// debugfs), which reports a failure only by its exit status and its
+// message, ran out of room. Call it before the failed work's files are
+// removed. Other errors are returned as they are.
+func OutOfRoom(err error, dir string) error {
+	if err == nil || IsNoSpace(err) {
+		return err
+	}
+	if f, ferr := FreeSpace(dir); ferr == nil && f.Available < nearlyFull {
+		return fmt.Errorf("%w (%w: %s left on the filesystem holding %s)", err, syscall.ENOSPC, humanBytes(f.Available), dir)
+	}
+	return err
+}
+
 // IsNoSpace reports whether err is a filesystem running out of room.
 func IsNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)

@@ -112,3 +112,18 @@ func TestCheckRoom(t *testing.T) {
 		}
 	}
 }
+
+func TestOutOfRoom(t *testing.T) {
+	dir := t.TempDir()
+	toolErr := errors.New("mkfs.ext4 failed: exit status 1")
+	if got := OutOfRoom(toolErr, dir); got != toolErr {
+		t.Errorf("OutOfRoom on a filesystem with room = %v, want the error unchanged", got)
+	}
+	if got := OutOfRoom(nil, dir); got != nil {
+		t.Errorf("OutOfRoom(nil) = %v", got)
+	}
+	enospc := &os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}
+	if got := OutOfRoom(enospc, dir); got != enospc {
+		t.Errorf("OutOfRoom(ENOSPC) = %v, want it unchanged", got)
+	}
+}

@@ -135,7 +135,7 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 			name: "copy-root-disk",
 			do: func(ctx context.Context) error {
 				if err := s.disks.SparseCopy(ctx, img.RootFS, root); err != nil {
-					return writeError(err, "copy root disk of image %s", img.Name)
+					return s.writeError(rec.Dir, err, "copy root disk of image %s", img.Name)
 				}
 				return nil
 			},
@@ -149,7 +149,7 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 					return err
 				}
 				if err := s.disks.WriteFiles(ctx, root, append(IdentityFiles(*rec), keys...)); err != nil {
-					return fmt.Errorf("write the identity of %s into its root disk: %w", rec.Name, err)
+					return s.writeError(rec.Dir, err, "write the identity of %s into its root disk", rec.Name)
 				}
 				return nil
 			},
@@ -158,7 +158,7 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 			name: "create-work-disk",
 			do: func(ctx context.Context) error {
 				if err := s.disks.CreateWorkDisk(ctx, work, rec.DiskBytes); err != nil {
-					return writeError(err, "create the work disk")
+					return s.writeError(rec.Dir, err, "create the work disk")
 				}
 				return nil
 			},
@@ -189,16 +189,25 @@ func IdentityFiles(rec store.VM) []GuestFile {
 // agentTokenPath is where the guest agent reads its secret.
 const agentTokenPath = "/etc/banger/agent-token"
 
-// writeError wraps the error of a disk write of a create. A write that ran
-// out of room is a FailedPrecondition saying what to do: the create is
-// rolled back, so freeing space and retrying works.
-func writeError(err error, format string, args ...any) error {
+// writeError wraps the error of a disk write of a create into dir. A
+// write that ran out of room (ENOSPC, or a tool that failed while the
+// filesystem is nearly full) is a FailedPrecondition saying what to do:
+// the create is rolled back, so freeing space and retrying works.
+func (s *Service) writeError(dir string, err error, format string, args ...any) error {
 	what := fmt.Sprintf(format, args...)
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+	full := errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+	if !full && s.space != nil {
+		full = errors.Is(s.space.CheckRoom(dir, nearlyFull, what), syscall.ENOSPC)
+	}
+	if full {
 		return errdefs.Wrap(errdefs.FailedPrecondition, fmt.Errorf("%s: %w: the filesystem is full; the VM was not created: free some space (\"banger system df\" shows what banger uses) and try again", what, err))
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// nearlyFull is how little room left counts as a full filesystem when a
+// disk tool fails.
+const nearlyFull = 1 << 20
 
 func ignoreNotFound(err error) error {
 	if errdefs.Is(err, errdefs.NotFound) {

@@ -60,11 +60,18 @@ func (s *Service) pruneOne(ctx context.Context, opID, id string, progress Progre
 	return v, true, nil
 }
 
+// workDiskFloor is less than any new work disk occupies: an empty ext4
+// filesystem copied from its template without its zero blocks takes
+// about 336 KiB at the smallest size (256 MiB) and a few MiB at 64 GiB.
+const workDiskFloor = 256 << 10
+
 // roomForCreate refuses, before anything is written, a create whose disks
-// cannot fit on the filesystem of the VM's directory: the image's root
-// filesystem as allocated (what a copy writes) plus the least an empty
-// work disk of the requested size takes (its ext4 metadata: at least a
-// 128th of its size). Without a Space nothing is checked.
+// cannot fit on the filesystem of the VM's directory: the root disk takes
+// up to the image's allocated blocks (a copy skips zero blocks, so it may
+// take less: the check is early by at most the image's zero-filled blocks,
+// such as its journal) and the work disk at least workDiskFloor. A create
+// that passes and still runs out of room is rolled back. Without a Space
+// nothing is checked.
 func (s *Service) roomForCreate(rec store.VM, img store.Image) error {
 	if s.space == nil {
 		return nil
@@ -73,6 +80,5 @@ func (s *Service) roomForCreate(rec store.VM, img store.Image) error {
 	if err != nil {
 		return fmt.Errorf("measure the root filesystem of image %s: %w", img.Name, err)
 	}
-	need := root + rec.DiskBytes/128
-	return s.space.CheckRoom(rec.Dir, need, fmt.Sprintf("creating VM %s (the root disk of image %s and a work disk of %d MiB)", rec.Name, img.Name, rec.DiskBytes>>20))
+	return s.space.CheckRoom(rec.Dir, root+workDiskFloor, fmt.Sprintf("creating VM %s (the root disk of image %s and a work disk of %d MiB)", rec.Name, img.Name, rec.DiskBytes>>20))
 }

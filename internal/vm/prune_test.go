@@ -52,9 +52,9 @@ func TestCreateRefusedWhenShortOfSpace(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	// The need is the image's allocated blocks plus the work disk's floor.
+	// The need is the image's allocated blocks plus the least a work disk takes.
 	root, _ := sp.Allocated(e.img.RootFS)
-	if want := []int64{root + (64<<20)/128}; !cmp.Equal(sp.asked, want) {
+	if want := []int64{root + workDiskFloor}; !cmp.Equal(sp.asked, want) {
 		t.Errorf("CheckRoom asked for %v, want %v", sp.asked, want)
 	}
 	// Nothing was written: no record, no directory, no operation.
@@ -153,5 +153,30 @@ func TestPrune(t *testing.T) {
 	again, err := e.svc.Prune(ctx, "", false, nil)
 	if err != nil || len(again) != 0 {
 		t.Errorf("second prune = %v, %v; want nothing", names(again), err)
+	}
+}
+
+// A disk tool that fails without an errno (mkfs.ext4, debugfs) while the
+// filesystem is nearly full is taken as having run out of room.
+func TestCreateToolFailsOnAFullDisk(t *testing.T) {
+	sp := &fakeSpace{free: 1 << 40}
+	e := newEnv(t, envOpts{space: sp, hooks: Hooks{BeforeStep: func(kind, step string) error {
+		if kind == "vm.create" && step == "create-work-disk" {
+			sp.free = 100 << 10
+		}
+		return nil
+	}}})
+	e.disks.failWork = errors.New("mkfs.ext4 failed: exit status 1")
+	_, err := e.svc.Create(context.Background(), "", CreateRequest{Name: "full"}, nil)
+	if errdefs.KindOf(err) != errdefs.FailedPrecondition || !strings.Contains(err.Error(), "the filesystem is full; the VM was not created") {
+		t.Errorf("error %v (kind %s): want a failed_precondition saying the filesystem is full", err, errdefs.KindOf(err))
+	}
+
+	// The same failure with room to spare is not blamed on space.
+	sp.free = 1 << 40
+	e.svc.hooks = Hooks{}
+	_, err = e.svc.Create(context.Background(), "", CreateRequest{Name: "broken"}, nil)
+	if err == nil || errdefs.KindOf(err) == errdefs.FailedPrecondition || strings.Contains(err.Error(), "full") {
+		t.Errorf("error %v (kind %s): a tool failure with room left must not be called a full disk", err, errdefs.KindOf(err))
 	}
 }
