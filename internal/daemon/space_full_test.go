@@ -18,57 +18,11 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/disk"
+	"banger/internal/disk/disktest"
 	"banger/internal/errdefs"
 	"banger/internal/testtier"
 	"banger/internal/vmm/firecracker/fctest"
 )
-
-// smallFS mounts a fresh ext4 filesystem of size bytes (no blocks
-// reserved for root, so what statfs calls available is what the daemon,
-// running as root here, can write) and returns its mount point. It is
-// unmounted and its loop device detached when the test ends.
-func smallFS(t *testing.T, size int64) string {
-	t.Helper()
-	for _, tool := range []string{"mkfs.ext4", "losetup", "mount", "umount"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (apt-get install e2fsprogs util-linux mount)", tool)
-		}
-	}
-	dir := t.TempDir()
-	img := filepath.Join(dir, "fs.ext4")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, size); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-m", "0", img).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
-	}
-	out, err := exec.Command("losetup", "--find", "--show", img).Output()
-	if err != nil {
-		t.Skipf("cannot attach a loop device: %v", err)
-	}
-	dev := strings.TrimSpace(string(out))
-	t.Cleanup(func() {
-		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
-			t.Errorf("detach %s: %v\n%s", dev, err, out)
-		}
-	})
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", dev, mnt).CombinedOutput(); err != nil {
-		t.Fatalf("mount %s: %v\n%s", dev, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v\n%s", mnt, err, out)
-		}
-	})
-	return mnt
-}
 
 // TestCreateUntilTheDiskIsFull runs a real daemon (fake VMM) whose state
 // and cache directories live on a 32 MiB filesystem and creates VMs until
@@ -80,7 +34,7 @@ func smallFS(t *testing.T, size int64) string {
 // create works again.
 func TestCreateUntilTheDiskIsFull(t *testing.T) {
 	testtier.Root(t)
-	mnt := smallFS(t, 32<<20)
+	mnt := disktest.SmallFS(t, 32<<20)
 	td := startDaemon(t, daemonOpts{stateRoot: mnt})
 	img := td.registerDataImage("default", 6<<20)
 

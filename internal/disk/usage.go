@@ -163,6 +163,22 @@ func OutOfRoom(err error, dir string) error {
 	return err
 }
 
+// RoomError returns err as it is unless it is the filesystem holding dir
+// running out of room (ENOSPC, EDQUOT, or a tool failing with less than
+// 1 MiB left there: see OutOfRoom); then it is a FailedPrecondition that
+// says what to do. Call it before the failed work's files are removed.
+func RoomError(err error, dir string) error {
+	err = OutOfRoom(err, dir)
+	if !IsNoSpace(err) {
+		return err
+	}
+	var kinded *errdefs.Error
+	if errors.As(err, &kinded) {
+		return err
+	}
+	return errdefs.Wrap(errdefs.FailedPrecondition, fmt.Errorf("%w: the filesystem holding %s is full: free some space (\"banger system df\" shows what banger uses) and try again", err, dir))
+}
+
 // IsNoSpace reports whether err is a filesystem running out of room.
 func IsNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
