@@ -180,3 +180,35 @@ func TestCreateToolFailsOnAFullDisk(t *testing.T) {
 		t.Errorf("error %v (kind %s): a tool failure with room left must not be called a full disk", err, errdefs.KindOf(err))
 	}
 }
+
+// A VM being created is never pruned, and its image stays referenced.
+func TestPruneLeavesACreatingVM(t *testing.T) {
+	inside, release := make(chan struct{}), make(chan struct{})
+	e := newEnv(t, envOpts{hooks: Hooks{BeforeStep: func(kind, step string) error {
+		if kind == "vm.create" && step == "create-work-disk" {
+			close(inside)
+			<-release
+		}
+		return nil
+	}}})
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Create(context.Background(), "", CreateRequest{Name: "young"}, nil)
+		done <- err
+	}()
+	<-inside
+	got, err := e.svc.Prune(context.Background(), "", false, nil)
+	close(release)
+	if err != nil || len(got) != 0 {
+		t.Errorf("Prune during a create = %v, %v; want nothing pruned", got, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the create was disturbed: %v", err)
+	}
+	if rec := e.record("young"); rec.State != string(StateStopped) {
+		t.Errorf("young is %s, want stopped", rec.State)
+	}
+	if err := e.store.DeleteImage(context.Background(), e.img.ID); errdefs.KindOf(err) != errdefs.FailedPrecondition {
+		t.Errorf("deleting the image of a VM: %v, want failed_precondition", err)
+	}
+}
