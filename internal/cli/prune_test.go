@@ -172,3 +172,19 @@ func TestSystemDF(t *testing.T) {
 		t.Errorf("--json (-want +got):\n%s", diff)
 	}
 }
+
+func TestConfirm(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want bool
+	}{{"y\n", true}, {"YES\n", true}, {" yes \n", true}, {"n\n", false}, {"\n", false}, {"", false}, {"yep\n", false}} {
+		var errb bytes.Buffer
+		a := &app{env: Env{Stdin: strings.NewReader(tt.in), Stderr: &errb}}
+		if got := a.confirm("Remove these 2 VMs? [y/N] "); got != tt.want {
+			t.Errorf("confirm(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+		if errb.String() != "Remove these 2 VMs? [y/N] " {
+			t.Errorf("the question went to stderr as %q", errb.String())
+		}
+	}
+}
