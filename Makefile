@@ -10,11 +10,11 @@ STATICCHECK_VERSION := v0.8.2
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/banger ./cmd/bangerd ./cmd/banger-agent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/banger ./cmd/bangerd ./cmd/banger-agent ./cmd/banger-init
 
 install: build
 	install -d $(PREFIX)/bin
-	install -m 0755 bin/banger bin/bangerd bin/banger-agent $(PREFIX)/bin/
+	install -m 0755 bin/banger bin/bangerd bin/banger-agent bin/banger-init $(PREFIX)/bin/
 
 # The whole suite: unit tests with the race detector, root tests and the
 # end-to-end tests against the fake Firecracker. Tiers that cannot run on

@@ -107,6 +107,14 @@ type Image struct {
 	Kernel     string    `json:"kernel"`
 	Initrd     string    `json:"initrd,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
+	// State is ImageReady or ImagePulled. Source (the normalised
+	// reference), Digest (the manifest's), Config and Layers (digests,
+	// oldest first) describe a pulled image.
+	State  string       `json:"state"`
+	Source string       `json:"source,omitempty"`
+	Digest string       `json:"digest,omitempty"`
+	Config *ImageConfig `json:"config,omitempty"`
+	Layers []string     `json:"layers,omitempty"`
 }
 
 // RegisterImageRequest is the body of POST /v1/images.

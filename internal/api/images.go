@@ -8,3 +8,26 @@ type BuildImageRequest struct {
 	Packages []string `json:"packages,omitempty"` // extra Debian packages
 	Kernel   string   `json:"kernel,omitempty"`   // kernel name or id; "default"
 }
+
+// PullImageRequest is the body of POST /v1/images/pull: pull an OCI
+// image. An empty name is derived from the reference ("debian:12" →
+// "debian-12").
+type PullImageRequest struct {
+	Ref  string `json:"ref"`
+	Name string `json:"name,omitempty"`
+}
+
+// ImageConfig is what a pulled image's config says about running it.
+type ImageConfig struct {
+	Env        []string `json:"env,omitempty"`
+	WorkingDir string   `json:"working_dir,omitempty"`
+	User       string   `json:"user,omitempty"`
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
+}
+
+// Image states.
+const (
+	ImageReady  = "ready"  // bootable
+	ImagePulled = "pulled" // an OCI image flattened to a root filesystem tar, not bootable yet
+)

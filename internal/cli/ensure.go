@@ -29,12 +29,8 @@ func (a *app) ensureImage(ctx context.Context, cl *client.Client, image string) 
 		return err
 	}
 	if _, err := cl.GetKernel(ctx, defaultKernel); errdefs.Is(err, errdefs.NotFound) {
-		fmt.Fprintf(a.env.Stderr, "banger: no kernel yet: building the default kernel from linux-source (once; about 10 minutes on 2 cores)\n")
-		_, _, err := watchBuild(ctx, a, false, keptByKernelBuild, func(p client.Progress) (api.Kernel, error) {
-			return cl.BuildKernel(ctx, api.BuildKernelRequest{Name: defaultKernel}, p)
-		})
-		if err != nil {
-			return fmt.Errorf("build the default kernel: %w", err)
+		if err := a.ensureKernel(ctx, cl); err != nil {
+			return err
 		}
 	} else if err != nil {
 		return err
@@ -45,6 +41,27 @@ func (a *app) ensureImage(ctx context.Context, cl *client.Client, image string) 
 	})
 	if err != nil {
 		return fmt.Errorf("build the default image: %w", err)
+	}
+	return nil
+}
+
+// ensureKernel makes the default kernel: the distribution's kernel
+// package when it is installed or the mirror has it (seconds), else a
+// build from linux-source (minutes).
+func (a *app) ensureKernel(ctx context.Context, cl *client.Client) error {
+	fmt.Fprintf(a.env.Stderr, "banger: no kernel yet: taking the distribution's kernel package (once; seconds)\n")
+	_, _, err := watchBuild(ctx, a, false, keptByKernelFetch, func(p client.Progress) (api.Kernel, error) {
+		return cl.FetchKernel(ctx, api.FetchKernelRequest{Name: defaultKernel}, p)
+	})
+	if err == nil || ctx.Err() != nil || errdefs.Is(err, errdefs.AlreadyExists) {
+		return err
+	}
+	fmt.Fprintf(a.env.Stderr, "banger: no distribution kernel (%v): building the default kernel from linux-source (once; about 10 minutes on 2 cores)\n", err)
+	_, _, err = watchBuild(ctx, a, false, keptByKernelBuild, func(p client.Progress) (api.Kernel, error) {
+		return cl.BuildKernel(ctx, api.BuildKernelRequest{Name: defaultKernel}, p)
+	})
+	if err != nil {
+		return fmt.Errorf("build the default kernel: %w", err)
 	}
 	return nil
 }

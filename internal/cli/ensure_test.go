@@ -24,6 +24,8 @@ type fakeDaemon struct {
 	calls   []string
 	kernels map[string]bool
 	images  map[string]bool
+	// distro: the daemon can take the distribution's kernel package.
+	distro bool
 }
 
 func (f *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -54,6 +56,14 @@ func (f *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		_ = json.NewEncoder(w).Encode(api.Kernel{Name: "default"})
+	case "POST /v1/kernels/fetch":
+		if !f.distro {
+			w.Header().Set("Content-Type", api.NDJSON)
+			_ = json.NewEncoder(w).Encode(api.Event{Type: api.EventError, Error: &api.Error{Code: "failed_precondition", Message: "apt does not know package linux-image-cloud-amd64"}})
+			return
+		}
+		f.kernels["default"] = true
+		result()
 	case "POST /v1/kernels/build":
 		f.kernels["default"] = true
 		result()
@@ -91,25 +101,28 @@ func serveFakeHandler(t *testing.T, h http.Handler) *client.Client {
 
 func TestEnsureImage(t *testing.T) {
 	tests := []struct {
-		name             string
-		image            string
-		kernel, existing bool
-		wantErr          bool
-		wantCalls        []string
+		name                     string
+		image                    string
+		kernel, existing, distro bool
+		wantErr                  bool
+		wantCalls                []string
 	}{
-		{"fresh machine builds kernel then image", "", false, false, false, []string{
+		{"fresh machine takes the distro kernel then builds the image", "", false, false, true, false, []string{
 			"GET /v1/system/info", "GET /v1/images/default", "GET /v1/kernels/default",
-			"POST /v1/kernels/build", "POST /v1/images/build"}},
-		{"kernel present builds only the image", "default", true, false, false, []string{
+			"POST /v1/kernels/fetch", "POST /v1/images/build"}},
+		{"fresh machine without a distro kernel builds one", "", false, false, false, false, []string{
+			"GET /v1/system/info", "GET /v1/images/default", "GET /v1/kernels/default",
+			"POST /v1/kernels/fetch", "POST /v1/kernels/build", "POST /v1/images/build"}},
+		{"kernel present builds only the image", "default", true, false, true, false, []string{
 			"GET /v1/system/info", "GET /v1/images/default", "GET /v1/kernels/default", "POST /v1/images/build"}},
-		{"image present builds nothing", "", true, true, false, []string{
+		{"image present builds nothing", "", true, true, true, false, []string{
 			"GET /v1/system/info", "GET /v1/images/default"}},
-		{"another missing image is an error", "other", false, false, true, []string{
+		{"another missing image is an error", "other", false, false, true, true, []string{
 			"GET /v1/system/info", "GET /v1/images/other"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeDaemon{kernels: map[string]bool{"default": tc.kernel}, images: map[string]bool{"default": tc.existing}}
+			f := &fakeDaemon{kernels: map[string]bool{"default": tc.kernel}, images: map[string]bool{"default": tc.existing}, distro: tc.distro}
 			cl := serveFake(t, f)
 			var stderr bytes.Buffer
 			a := &app{env: Env{Stdout: &bytes.Buffer{}, Stderr: &stderr}}

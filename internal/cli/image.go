@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,7 +17,7 @@ import (
 
 func (a *app) imageCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Manage the images VMs boot from"}
-	cmd.AddCommand(a.imageBuildCommand(), a.imageRegisterCommand(), a.imageListCommand(), a.imageShowCommand(), a.imageRemoveCommand(), a.imagePruneCommand())
+	cmd.AddCommand(a.imageBuildCommand(), a.imagePullCommand(), a.imageRegisterCommand(), a.imageListCommand(), a.imageShowCommand(), a.imageRemoveCommand(), a.imagePruneCommand())
 	return cmd
 }
 
@@ -89,12 +90,12 @@ func (a *app) imageListCommand() *cobra.Command {
 	return cmd
 }
 
-var imageHeader = []string{"NAME", "ID", "ROOTFS SIZE", "KERNEL", "CREATED"}
+var imageHeader = []string{"NAME", "ID", "STATE", "ROOTFS SIZE", "KERNEL", "CREATED"}
 
 func imageRows(now time.Time, imgs []api.Image) [][]string {
 	rows := make([][]string, 0, len(imgs))
 	for _, img := range imgs {
-		rows = append(rows, []string{img.Name, img.ID, bytesize.Format(img.RootFSSize), img.Kernel, since(now, img.CreatedAt)})
+		rows = append(rows, []string{img.Name, img.ID, orDash(img.State), bytesize.Format(img.RootFSSize), orDash(img.Kernel), since(now, img.CreatedAt)})
 	}
 	return rows
 }
@@ -118,13 +119,19 @@ func (a *app) imageShowCommand() *cobra.Command {
 			if json {
 				return writeJSON(a.env.Stdout, img)
 			}
-			initrd := img.Initrd
-			if initrd == "" {
-				initrd = "-"
+			fields := [][2]string{{"Name:", img.Name}, {"ID:", img.ID}, {"State:", orDash(img.State)}, {"Root FS:", img.RootFS},
+				{"Size:", bytesize.Format(img.RootFSSize)}, {"Kernel:", orDash(img.Kernel)}, {"Initrd:", orDash(img.Initrd)},
+				{"Created:", img.CreatedAt.Local().Format(time.RFC3339)}}
+			if img.Source != "" {
+				fields = append(fields, [2]string{"Source:", img.Source}, [2]string{"Digest:", img.Digest},
+					[2]string{"Layers:", fmt.Sprint(len(img.Layers))})
 			}
-			printFields(a.env.Stdout, [][2]string{{"Name:", img.Name}, {"ID:", img.ID}, {"Root FS:", img.RootFS},
-				{"Size:", bytesize.Format(img.RootFSSize)}, {"Kernel:", img.Kernel}, {"Initrd:", initrd},
-				{"Created:", img.CreatedAt.Local().Format(time.RFC3339)}})
+			if c := img.Config; c != nil {
+				fields = append(fields, [2]string{"Entrypoint:", orDash(strings.Join(c.Entrypoint, " "))},
+					[2]string{"Cmd:", orDash(strings.Join(c.Cmd, " "))}, [2]string{"User:", orDash(c.User)},
+					[2]string{"Workdir:", orDash(c.WorkingDir)}, [2]string{"Env:", orDash(strings.Join(c.Env, " "))})
+			}
+			printFields(a.env.Stdout, fields)
 			return nil
 		},
 	}
@@ -133,7 +140,7 @@ func (a *app) imageShowCommand() *cobra.Command {
 }
 
 func (a *app) imageRemoveCommand() *cobra.Command {
-	return a.removeCommand("image", "Forget images (a built image's files are deleted; a registered image's are left on disk)",
+	return a.removeCommand("image", "Forget images (a built or pulled image's files and unneeded cached layers are deleted; a registered image's are left on disk)",
 		(*client.Client).RemoveImage)
 }
 

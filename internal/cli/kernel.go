@@ -14,7 +14,42 @@ import (
 
 func (a *app) kernelCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "kernel", Short: "Manage guest kernels"}
-	cmd.AddCommand(a.kernelBuildCommand(), a.kernelImportCommand(), a.kernelListCommand(), a.kernelShowCommand(), a.kernelRemoveCommand())
+	cmd.AddCommand(a.kernelFetchCommand(), a.kernelBuildCommand(), a.kernelImportCommand(), a.kernelListCommand(), a.kernelShowCommand(), a.kernelRemoveCommand())
+	return cmd
+}
+
+func (a *app) kernelFetchCommand() *cobra.Command {
+	var req api.FetchKernelRequest
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "fetch [--package PKG] [--name NAME]",
+		Short: "Take the distribution's kernel package, with an initramfs banger builds for it",
+		Long: "Take the kernel of a distribution package, by default Debian's\n" +
+			"linux-image-cloud-amd64: from the installed package, or downloaded with apt-get\n" +
+			"from the configured mirror (no root needed). banger unpacks it to a vmlinux and\n" +
+			"builds a small initramfs that loads the virtio and vsock modules its VMs need and\n" +
+			"hands over to the root disk. It takes seconds; \"banger kernel build\" compiles a\n" +
+			"kernel instead.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			k, took, err := watchBuild(cmd.Context(), a, asJSON, keptByKernelFetch, func(p client.Progress) (api.Kernel, error) {
+				return cl.FetchKernel(cmd.Context(), req, p)
+			})
+			if err != nil || asJSON {
+				return err
+			}
+			fmt.Fprintf(a.env.Stdout, "kernel %s (%s, %s) from %s in %s\n", k.Name, k.ID, k.Version, k.Origin, took.Round(time.Second))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Name, "name", "default", "kernel name")
+	f.StringVar(&req.Package, "package", "linux-image-cloud-amd64", "kernel package (a metapackage or a versioned linux-image-RELEASE)")
+	f.BoolVar(&asJSON, "json", false, "print the progress events and the kernel as JSON lines")
 	return cmd
 }
 
@@ -127,14 +162,25 @@ func (a *app) kernelListCommand() *cobra.Command {
 	return cmd
 }
 
-var kernelHeader = []string{"NAME", "ID", "VERSION", "SOURCE", "SIZE", "CREATED"}
+var kernelHeader = []string{"NAME", "ID", "VERSION", "SOURCE", "SIZE", "CREATED", "ORIGIN"}
 
 func kernelRows(now time.Time, ks []api.Kernel) [][]string {
 	rows := make([][]string, 0, len(ks))
 	for _, k := range ks {
-		rows = append(rows, []string{k.Name, k.ID, kernelDash(k.Version), k.Source, bytesize.Format(k.Size), since(now, k.CreatedAt)})
+		rows = append(rows, []string{k.Name, k.ID, kernelDash(k.Version), k.Source, bytesize.Format(k.Size), since(now, k.CreatedAt), kernelDash(k.Origin)})
 	}
 	return rows
+}
+
+// kernelDiscovery says how a kernel finds its virtio devices.
+func kernelDiscovery(d string) string {
+	switch d {
+	case "acpi":
+		return "virtio-mmio through ACPI"
+	case "", "cmdline":
+		return "virtio-mmio on the command line"
+	}
+	return d
 }
 
 // kernelDash shows an empty field as "-".
@@ -165,7 +211,7 @@ func (a *app) kernelShowCommand() *cobra.Command {
 				return writeJSON(a.env.Stdout, k)
 			}
 			printFields(a.env.Stdout, [][2]string{{"Name:", k.Name}, {"ID:", k.ID}, {"Version:", kernelDash(k.Version)},
-				{"Source:", k.Source}, {"vmlinux:", k.Vmlinux}, {"bzImage:", kernelDash(k.BzImage)},
+				{"Source:", k.Source}, {"Origin:", kernelDash(k.Origin)}, {"Devices:", kernelDiscovery(k.Discovery)}, {"vmlinux:", k.Vmlinux}, {"bzImage:", kernelDash(k.BzImage)},
 				{"Initrd:", kernelDash(k.Initrd)}, {"Size:", bytesize.Format(k.Size)}, {"SHA256:", k.SHA256},
 				{"Created:", k.CreatedAt.Local().Format(time.RFC3339)}})
 			return nil

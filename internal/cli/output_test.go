@@ -65,7 +65,9 @@ func TestVMJSON(t *testing.T) {
 
 func TestImageTable(t *testing.T) {
 	imgs := []api.Image{{ID: "1111111111111111", Name: "default", RootFS: "/img/rootfs.ext4", RootFSSize: 300 << 20,
-		Kernel: "/img/vmlinux", CreatedAt: now.Add(-5 * time.Minute)}}
+		Kernel: "/img/vmlinux", CreatedAt: now.Add(-5 * time.Minute), State: api.ImageReady},
+		{ID: "2222222222222222", Name: "debian-12", RootFS: "/img/x/rootfs.tar", RootFSSize: 120 << 20, State: api.ImagePulled,
+			Source: "index.docker.io/library/debian:12", CreatedAt: now.Add(-time.Minute)}}
 	var buf bytes.Buffer
 	if err := table(&buf, imageHeader, imageRows(now, imgs)); err != nil {
 		t.Fatal(err)

@@ -460,6 +460,12 @@ func keptByKernelBuild(v *progressView) string {
 		" is kept and reused by the next build; no kernel was recorded"
 }
 
+// keptByKernelFetch says what a cancelled kernel fetch leaves: a .deb
+// apt-get finished downloading stays in the cache for the next fetch.
+func keptByKernelFetch(*progressView) string {
+	return "a package download that finished is kept in the cache and reused; no kernel was recorded"
+}
+
 // keptByImageBuild says what a cancelled image build leaves: nothing.
 func keptByImageBuild(*progressView) string {
 	return "the partial image was removed; no image was recorded"

@@ -32,11 +32,11 @@ func WriteReference(w io.Writer) error {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Progress of long work goes to stderr. On a terminal: a bar per operation (and per item when a step")
 	fmt.Fprintln(w, "works on several at once) with the step, percent, a count (objects compiled, packages set up, bytes)")
-	fmt.Fprintln(w, "and the time left. Elsewhere (a pipe, a CI log): for builds, a line when a step starts and then one")
-	fmt.Fprintln(w, "every 5 seconds, even while the step is quiet; VM operations print nothing there. `kernel build")
-	fmt.Fprintln(w, "--json` and `image build --json` print the progress events themselves on stdout, one per line (see")
-	fmt.Fprintln(w, "docs/api.md), then a `result` line. Ctrl-C cancels a build (the daemon stops it), says what was kept")
-	fmt.Fprintln(w, "and exits 130.")
+	fmt.Fprintln(w, "and the time left. Elsewhere (a pipe, a CI log): for builds and pulls, a line when a step starts and")
+	fmt.Fprintln(w, "then one every 5 seconds, even while the step is quiet; VM operations print nothing there. `kernel")
+	fmt.Fprintln(w, "build --json`, `image build --json` and `image pull --json` print the progress events themselves on")
+	fmt.Fprintln(w, "stdout, one per line (see docs/api.md), then a `result` line. Ctrl-C cancels a build or pull (the")
+	fmt.Fprintln(w, "daemon stops it), says what was kept and exits 130.")
 	var walk func(c *cobra.Command) error
 	walk = func(c *cobra.Command) error {
 		if c.Hidden || c.Name() == "help" {

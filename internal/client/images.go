@@ -12,7 +12,17 @@ import (
 
 // BuildImage builds an image from Debian packages, reporting progress.
 func (c *Client) BuildImage(ctx context.Context, req api.BuildImageRequest, progress Progress) (api.Image, error) {
-	ev, err := c.stream(ctx, http.MethodPost, "/images/build", req, progress)
+	return c.imageOp(ctx, "/images/build", req, progress)
+}
+
+// PullImage pulls an OCI image, reporting download and flatten progress.
+func (c *Client) PullImage(ctx context.Context, req api.PullImageRequest, progress Progress) (api.Image, error) {
+	return c.imageOp(ctx, "/images/pull", req, progress)
+}
+
+// imageOp runs a long image operation whose result is an image.
+func (c *Client) imageOp(ctx context.Context, path string, req any, progress Progress) (api.Image, error) {
+	ev, err := c.stream(ctx, http.MethodPost, path, req, progress)
 	if err != nil {
 		return api.Image{}, err
 	}
@@ -21,7 +31,7 @@ func (c *Client) BuildImage(ctx context.Context, req api.BuildImageRequest, prog
 	}
 	var img api.Image
 	if err := json.Unmarshal(ev.Result, &img); err != nil {
-		return api.Image{}, fmt.Errorf("decode the built image: %w", err)
+		return api.Image{}, fmt.Errorf("decode the image: %w", err)
 	}
 	return img, nil
 }

@@ -46,3 +46,28 @@ func TestBuildImage(t *testing.T) {
 		t.Errorf("result without an image: %v, want Internal", err)
 	}
 }
+
+func TestPullImage(t *testing.T) {
+	var got api.PullImageRequest
+	c := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/images/pull" || r.Header.Get("Accept") != api.NDJSON {
+			t.Errorf("request %s %s Accept %q", r.Method, r.URL.Path, r.Header.Get("Accept"))
+		}
+		_ = json.NewDecoder(r.Body).Decode(&got)
+		streamLines(w,
+			`{"type":"step","time":"2026-01-01T00:00:00Z","step":"download layers","index":1,"total":2,"detail":"abc 1B/2B","fraction":0.5}`,
+			`{"type":"result","time":"2026-01-01T00:00:00Z","result":{"id":"00000000000000ab","name":"debian-12","state":"pulled","source":"index.docker.io/library/debian:12","created_at":"2026-01-01T00:00:00Z"}}`)
+	}))
+	req := api.PullImageRequest{Ref: "debian:12", Name: "d"}
+	var steps []api.Event
+	img, err := c.PullImage(context.Background(), req, func(ev api.Event) { steps = append(steps, ev) })
+	if err != nil {
+		t.Fatalf("PullImage: %v", err)
+	}
+	if diff := cmp.Diff(req, got); diff != "" {
+		t.Errorf("request body (-want +got):\n%s", diff)
+	}
+	if img.State != api.ImagePulled || img.Source != "index.docker.io/library/debian:12" || len(steps) != 1 {
+		t.Errorf("image = %+v, progress %+v", img, steps)
+	}
+}

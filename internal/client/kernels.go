@@ -46,6 +46,23 @@ func (c *Client) BuildKernel(ctx context.Context, req api.BuildKernelRequest, pr
 	return k, nil
 }
 
+// FetchKernel takes the kernel of a distribution package with banger's
+// initramfs, reporting progress; a download takes seconds to a minute.
+func (c *Client) FetchKernel(ctx context.Context, req api.FetchKernelRequest, progress Progress) (api.Kernel, error) {
+	ev, err := c.stream(ctx, http.MethodPost, "/kernels/fetch", req, progress)
+	if err != nil {
+		return api.Kernel{}, err
+	}
+	var k api.Kernel
+	if len(ev.Result) == 0 {
+		return api.Kernel{}, errdefs.Internalf("bangerd finished the kernel fetch without a result (op %s)", ev.OpID)
+	}
+	if err := json.Unmarshal(ev.Result, &k); err != nil {
+		return api.Kernel{}, fmt.Errorf("bad kernel fetch result from bangerd: %w", err)
+	}
+	return k, nil
+}
+
 // RemoveKernel deletes a kernel and its files.
 func (c *Client) RemoveKernel(ctx context.Context, ref string) error {
 	return c.do(ctx, http.MethodDelete, "/kernels/"+esc(ref), nil, nil)

@@ -39,6 +39,13 @@ func (b *blockingBuild) Build(ctx context.Context, _ kernelbuild.Options, progre
 	return kernelbuild.Result{}, b.wait(ctx)
 }
 
+// Distro is kernels.Host's: a fetch blocked in its download.
+func (b *blockingBuild) Distro(ctx context.Context, _ kernelbuild.DistroOptions, progress func(kernelbuild.Progress)) (kernelbuild.DistroResult, error) {
+	progress(kernelbuild.Progress{Step: kernelbuild.StepDownload, Detail: "linux-image-6.1.0-57-cloud-amd64", Fraction: 0.5,
+		Current: 13 << 20, TotalUnits: 26 << 20, Unit: "bytes"})
+	return kernelbuild.DistroResult{}, b.wait(ctx)
+}
+
 func (b *blockingBuild) DetectKernel(string) (disk.KernelFormat, error) {
 	return "", errors.New("not used")
 }
@@ -54,12 +61,13 @@ func (b imageBuild) Build(ctx context.Context, _ images.BuildSpec, progress func
 	return images.BuildOutput{}, b.wait(ctx)
 }
 
-// TestBuildCancelledWhenClientGoesAway starts a kernel and an image build
+// TestBuildCancelledWhenClientGoesAway starts a kernel build, a kernel
+// fetch and an image build
 // on a daemon whose builders block, reads the first progress event (with
 // its count) and hangs up: the build's context must end, and nothing is
 // recorded.
 func TestBuildCancelledWhenClientGoesAway(t *testing.T) {
-	b := &blockingBuild{ended: make(chan error, 2)}
+	b := &blockingBuild{ended: make(chan error, 3)}
 	td := startDaemon(t, daemonOpts{beforeServe: func(td *testDaemon, _ net.Listener) {
 		d := td.d
 		d.kernels = kernels.New(kernels.Config{Store: d.store, Host: b, Dir: filepath.Join(td.layout.StateDir, "kernels"),
@@ -72,6 +80,8 @@ func TestBuildCancelledWhenClientGoesAway(t *testing.T) {
 	}{
 		{"/v1/kernels/build", `{"name":"k2"}`, api.Event{Type: api.EventStep, Kind: "kernel.build", Target: "k2", Step: "compile",
 			Detail: "  CC      init/main.o", Fraction: 0.25, Current: 400, TotalUnits: 1600, Unit: "objects"}},
+		{"/v1/kernels/fetch", `{"name":"k3"}`, api.Event{Type: api.EventStep, Kind: "kernel.fetch", Target: "k3", Step: "download",
+			Detail: "linux-image-6.1.0-57-cloud-amd64", Fraction: 0.5, Current: 13 << 20, TotalUnits: 26 << 20, Unit: "bytes"}},
 		{"/v1/images/build", `{"name":"img2"}`, api.Event{Type: api.EventStep, Kind: "image.build", Target: "img2", Step: "bootstrap",
 			Index: 2, Total: 5, Detail: "Setting up libc6:amd64 (2.36-9) ...", Fraction: 0.3, Current: 12, TotalUnits: 69, Unit: "packages"}},
 	}

@@ -24,6 +24,7 @@ import (
 	"banger/internal/disk"
 	"banger/internal/images"
 	"banger/internal/kernels"
+	"banger/internal/oci"
 	"banger/internal/paths"
 	"banger/internal/sshkeys"
 	"banger/internal/store"
@@ -156,16 +157,19 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		log:    log,
 		store:  st,
 		driver: driver, driverWhy: why,
-		vms:    vms,
-		ssh:    keys,
-		net:    ns,
-		images: images.New(st, inspector{}, vm.NewID, images.WithBuilder(imageBuilder{}, filepath.Join(opts.Layout.StateDir, "images"))),
+		vms: vms,
+		ssh: keys,
+		net: ns,
+		images: images.New(st, inspector{}, vm.NewID,
+			images.WithBuilder(imageBuilder{}, filepath.Join(opts.Layout.StateDir, "images")),
+			images.WithPuller(imagePuller{&oci.Puller{Dir: filepath.Join(opts.Layout.CacheDir, "oci")}}, filepath.Join(opts.Layout.StateDir, "images"))),
 		kernels: kernels.New(kernels.Config{
-			Store:   st,
-			Host:    kernelHost{},
-			Dir:     filepath.Join(opts.Layout.StateDir, "kernels"),
-			WorkDir: filepath.Join(opts.Layout.CacheDir, "kernel-build"),
-			NewID:   vm.NewID,
+			Store:     st,
+			Host:      kernelHost{},
+			Dir:       filepath.Join(opts.Layout.StateDir, "kernels"),
+			WorkDir:   filepath.Join(opts.Layout.CacheDir, "kernel-build"),
+			DistroDir: filepath.Join(opts.Layout.CacheDir, "kernel-distro"),
+			NewID:     vm.NewID,
 		}),
 		closing:  make(chan struct{}),
 		locks:    locks,

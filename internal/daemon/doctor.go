@@ -48,9 +48,19 @@ func (d *Daemon) prereqs(ctx context.Context) []doctor.Tool {
 	agent, err := agentBinary()
 	out = append(out, doctor.Tool{Name: "guest agent", Path: agent, Err: err, Optional: true,
 		Fix: "make build (banger-agent must sit next to bangerd)"})
+	apt, err := kernelbuild.DistroPreflight()
+	if err == nil {
+		apt, err = initBinary()
+	}
+	out = append(out, doctor.Tool{Name: "distro kernel", Path: apt, Err: err, Optional: true,
+		Fix: "apt (Debian or Ubuntu) and banger-init next to bangerd (make build); else banger kernel build"})
 	k, err := d.store.GetKernel(ctx, kernels.DefaultName)
-	out = append(out, doctor.Tool{Name: "default kernel", Path: k.Vmlinux, Err: err, Optional: true,
-		Fix: "banger kernel build (banger vm run does it on first use)"})
+	where := k.Vmlinux
+	if k.Origin != "" {
+		where = k.Origin + ": " + k.Vmlinux
+	}
+	out = append(out, doctor.Tool{Name: "default kernel", Path: where, Err: err, Optional: true,
+		Fix: "banger kernel fetch, or banger kernel build (banger vm run does it on first use)"})
 	img, err := d.store.GetImage(ctx, d.opts.Config.VM.Image)
 	out = append(out, doctor.Tool{Name: "default image", Path: img.RootFS, Err: err, Optional: true,
 		Fix: "banger image build (banger vm run does it on first use)"})

@@ -17,23 +17,33 @@ import (
 // puts into the images it builds.
 const AgentBinEnv = "BANGER_AGENT_BIN"
 
+// InitBinEnv overrides where the daemon finds the banger-init binary it
+// puts into the initramfs of distribution kernels.
+const InitBinEnv = "BANGER_INIT_BIN"
+
 // agentBinary returns the banger-agent to embed: $BANGER_AGENT_BIN, or
 // banger-agent next to the daemon's own executable (bin/ after make build,
 // the install prefix's bin/ after make install).
-func agentBinary() (string, error) {
-	if p := os.Getenv(AgentBinEnv); p != "" {
+func agentBinary() (string, error) { return helperBinary("banger-agent", AgentBinEnv) }
+
+// initBinary returns the banger-init for a distro kernel's initramfs,
+// found like the agent: $BANGER_INIT_BIN, or next to bangerd.
+func initBinary() (string, error) { return helperBinary("banger-init", InitBinEnv) }
+
+func helperBinary(name, env string) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		return filepath.Abs(p)
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return "", errdefs.FailedPreconditionf("find the banger-agent binary: %v: set %s", err, AgentBinEnv)
+		return "", errdefs.FailedPreconditionf("find the %s binary: %v: set %s", name, err, env)
 	}
 	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = resolved
 	}
-	p := filepath.Join(filepath.Dir(exe), "banger-agent")
+	p := filepath.Join(filepath.Dir(exe), name)
 	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		return "", errdefs.FailedPreconditionf("banger-agent not found next to bangerd (%s): run \"make build\" (or \"make install\"), or set %s", p, AgentBinEnv)
+		return "", errdefs.FailedPreconditionf("%s not found next to bangerd (%s): run \"make build\" (or \"make install\"), or set %s", name, p, env)
 	}
 	return p, nil
 }
@@ -72,7 +82,7 @@ func (d *Daemon) buildImage(w http.ResponseWriter, r *http.Request) {
 		}
 		progress := func(ip images.Progress) {
 			if p != nil {
-				p(apiImageProgress(ip, opID, name))
+				p(apiImageProgress(ip, opImageBuild, opID, name))
 			}
 		}
 		img, err := d.images.Build(ctx, imageBuildRequest(req), progress)

@@ -53,6 +53,18 @@ func (d *Daemon) buildKernel(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+func (d *Daemon) fetchKernel(w http.ResponseWriter, r *http.Request) {
+	var req api.FetchKernelRequest
+	if err := decode(w, r, &req); err != nil {
+		d.writeError(w, r, err)
+		return
+	}
+	d.runOp(w, r, http.StatusCreated, func(ctx context.Context, opID string, p func(api.Event)) (any, error) {
+		k, err := d.kernels.Fetch(ctx, opID, kernelFetchRequest(req), kernelProgress(p))
+		return apiKernel(k), err
+	})
+}
+
 func (d *Daemon) removeKernel(w http.ResponseWriter, r *http.Request) {
 	if err := d.kernels.Remove(r.Context(), r.PathValue("ref")); err != nil {
 		d.writeError(w, r, err)
@@ -66,6 +78,17 @@ type kernelHost struct{}
 
 func (kernelHost) Build(ctx context.Context, opts kernelbuild.Options, progress func(kernelbuild.Progress)) (kernelbuild.Result, error) {
 	return kernelbuild.Build(ctx, opts, progress)
+}
+
+func (kernelHost) Distro(ctx context.Context, opts kernelbuild.DistroOptions, progress func(kernelbuild.Progress)) (kernelbuild.DistroResult, error) {
+	if opts.Init == "" {
+		init, err := initBinary()
+		if err != nil {
+			return kernelbuild.DistroResult{}, err
+		}
+		opts.Init = init
+	}
+	return kernelbuild.Distro(ctx, opts, progress)
 }
 
 func (kernelHost) DetectKernel(path string) (disk.KernelFormat, error) {

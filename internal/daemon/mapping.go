@@ -148,7 +148,23 @@ func apiImage(img images.Image) api.Image {
 		Kernel:     img.Kernel,
 		Initrd:     img.Initrd,
 		CreatedAt:  img.CreatedAt,
+		State:      img.State,
+		Source:     img.Source,
+		Digest:     img.Digest,
+		Config:     apiImageConfig(img.Config),
+		Layers:     img.Layers,
 	}
+}
+
+func apiImageConfig(c *images.RunConfig) *api.ImageConfig {
+	if c == nil {
+		return nil
+	}
+	return &api.ImageConfig{Env: c.Env, WorkingDir: c.WorkingDir, User: c.User, Entrypoint: c.Entrypoint, Cmd: c.Cmd}
+}
+
+func imagePullRequest(r api.PullImageRequest) images.PullRequest {
+	return images.PullRequest{Ref: r.Ref, Name: r.Name}
 }
 
 func imageRegisterRequest(r api.RegisterImageRequest) images.RegisterRequest {
@@ -162,13 +178,16 @@ func imageBuildRequest(r api.BuildImageRequest) images.BuildRequest {
 // opImageBuild is the operation kind of an image build in progress events.
 const opImageBuild = "image.build"
 
-// apiImageProgress is a report of the build of image target, run as
-// operation opID, as a step event.
-func apiImageProgress(p images.Progress, opID, target string) api.Event {
+// opImagePull is the operation kind of an image pull in progress events.
+const opImagePull = "image.pull"
+
+// apiImageProgress is a report of the build (kind opImageBuild) or pull
+// (opImagePull) of image target, run as operation opID, as a step event.
+func apiImageProgress(p images.Progress, kind, opID, target string) api.Event {
 	return api.Event{
 		Type:       api.EventStep,
 		OpID:       opID,
-		Kind:       opImageBuild,
+		Kind:       kind,
 		Target:     target,
 		Step:       p.Step,
 		Index:      p.Index,
@@ -178,6 +197,7 @@ func apiImageProgress(p images.Progress, opID, target string) api.Event {
 		Current:    p.Current,
 		TotalUnits: p.TotalUnits,
 		Unit:       p.Unit,
+		Bar:        p.Bar,
 	}
 }
 
@@ -195,6 +215,8 @@ func apiKernel(k kernels.Kernel) api.Kernel {
 		SHA256:    k.SHA256,
 		Size:      k.Size,
 		CreatedAt: k.CreatedAt,
+		Origin:    k.Origin,
+		Discovery: k.Discovery,
 	}
 }
 
@@ -206,12 +228,18 @@ func apiKernelSource(s kernels.Source) string {
 		return api.KernelBuilt
 	case kernels.SourceImported:
 		return api.KernelImported
+	case kernels.SourceDistro:
+		return api.KernelDistro
 	}
 	return string(s)
 }
 
 func kernelImportRequest(r api.ImportKernelRequest) kernels.ImportRequest {
 	return kernels.ImportRequest{Name: r.Name, Path: r.Path, Initrd: r.Initrd}
+}
+
+func kernelFetchRequest(r api.FetchKernelRequest) kernels.FetchRequest {
+	return kernels.FetchRequest{Name: r.Name, Package: r.Package}
 }
 
 func kernelBuildRequest(r api.BuildKernelRequest) kernels.BuildRequest {

@@ -142,9 +142,10 @@ func TestMappingCarriesEveryField(t *testing.T) {
 	t.Run("images.Image", func(t *testing.T) { checkMapping(t, apiImage) })
 	t.Run("images.RegisterRequest", func(t *testing.T) { checkMapping(t, imageRegisterRequest) })
 	t.Run("images.BuildRequest", func(t *testing.T) { checkMapping(t, imageBuildRequest) })
+	t.Run("images.PullRequest", func(t *testing.T) { checkMapping(t, imagePullRequest) })
 	t.Run("images.Progress", func(t *testing.T) {
-		checkMapping(t, func(p images.Progress) api.Event { return apiImageProgress(p, "op-1", "img") },
-			"Time", "State", "Bar", "VM", "Error", "Result")
+		checkMapping(t, func(p images.Progress) api.Event { return apiImageProgress(p, opImageBuild, "op-1", "img") },
+			"Time", "State", "VM", "Error", "Result")
 	})
 	t.Run("kernels.Kernel", func(t *testing.T) { checkMapping(t, apiKernel) })
 	t.Run("kernels.ImportRequest", func(t *testing.T) { checkMapping(t, kernelImportRequest) })

@@ -31,7 +31,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// build compiles banger and bangerd (once) and the fake Firecracker.
+// build compiles banger, bangerd and banger-init (once) and the fake
+// Firecracker.
 func build(t *testing.T) binaries {
 	t.Helper()
 	buildOnce.Do(func() { buildDir, buildErr = buildCommands() })
@@ -60,6 +61,14 @@ func buildCommands() (string, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
 		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	// banger-init runs alone in an initramfs: static, as make builds it.
+	// The daemon finds it next to bangerd.
+	cmd = exec.Command(goBin, "build", "-trimpath", "-ldflags", "-s -w", "-o", dir+string(filepath.Separator), "banger/cmd/banger-init")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("go build banger-init: %w\n%s", err, out)
 	}
 	return dir, nil
 }

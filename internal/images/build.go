@@ -128,22 +128,29 @@ func (b *builds) release(name string) {
 }
 
 // builtDir returns the directory holding rootfs when rootfs is a built
-// image (DIR/<sha256>/<file>), or "" for anything else, such as a
+// or pulled image (DIR/<sha256>/<file>), or "" for anything else, such as a
 // registered image's host file.
 func (s *Service) builtDir(rootfs string) string {
-	if s.builds == nil || s.builds.dir == "" {
-		return ""
+	var dirs []string
+	if s.builds != nil && s.builds.dir != "" {
+		dirs = append(dirs, s.builds.dir)
 	}
-	rel, err := filepath.Rel(s.builds.dir, rootfs)
-	if err != nil || !filepath.IsLocal(rel) {
-		return ""
+	if s.pulls != nil && s.pulls.dir != "" {
+		dirs = append(dirs, s.pulls.dir)
 	}
-	sub, _ := filepath.Split(rel)
-	sub = filepath.Clean(sub)
-	if sub == "." || filepath.Dir(sub) != "." || len(sub) != 64 {
-		return ""
+	for _, dir := range dirs {
+		rel, err := filepath.Rel(dir, rootfs)
+		if err != nil || !filepath.IsLocal(rel) {
+			continue
+		}
+		sub, _ := filepath.Split(rel)
+		sub = filepath.Clean(sub)
+		if sub == "." || filepath.Dir(sub) != "." || len(sub) != 64 {
+			continue
+		}
+		return filepath.Join(dir, sub)
 	}
-	return filepath.Join(s.builds.dir, sub)
+	return ""
 }
 
 // removeBuiltFiles deletes a built image's directory unless another image

@@ -1,13 +1,15 @@
 // Package images owns the image records VMs boot from: registering host
 // files as an image after checking them, building images from Debian
-// packages through the small Builder interface, listing, showing and
-// removing images. It checks file formats through the small Inspector
+// packages through the small Builder interface, pulling OCI images
+// through the small Puller interface (recorded as "pulled", not bootable
+// yet), listing, showing and removing images. It checks file formats through the small Inspector
 // interface. It deletes only the files of images it built, under its image
 // store, and must never create or modify a registered image's host files.
 package images
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -34,6 +36,7 @@ type Service struct {
 	inspect Inspector
 	newID   func() string
 	builds  *builds // nil when the service cannot build images
+	pulls   *pulls  // nil when the service cannot pull images
 }
 
 // New returns a Service. newID makes record ids.
@@ -136,8 +139,9 @@ func (s *Service) List(ctx context.Context) ([]Image, error) {
 	return out, nil
 }
 
-// Remove forgets an image. A built image's files under the image store
-// are deleted with it; a registered image's host files are left alone. An
+// Remove forgets an image. A built or pulled image's files under the
+// image store are deleted with it, and so are the cached layers no image
+// needs any more; a registered image's host files are left alone. An
 // image that VMs still use is refused.
 func (s *Service) Remove(ctx context.Context, ref string) error {
 	img, err := s.store.GetImage(ctx, ref)
@@ -147,11 +151,14 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 	if err := s.store.DeleteImage(ctx, img.ID); err != nil {
 		return err
 	}
-	return s.removeBuiltFiles(ctx, img.RootFS)
+	if err := s.removeBuiltFiles(ctx, img.RootFS); err != nil {
+		return err
+	}
+	return s.removeUnusedLayers(ctx)
 }
 
 func toImage(img store.Image) Image {
-	return Image{
+	out := Image{
 		ID:         img.ID,
 		Name:       img.Name,
 		RootFS:     img.RootFS,
@@ -159,5 +166,19 @@ func toImage(img store.Image) Image {
 		Kernel:     img.Kernel,
 		Initrd:     img.Initrd,
 		CreatedAt:  img.CreatedAt,
+		State:      img.State,
+		Source:     img.Source,
+		Digest:     img.Digest,
+		Layers:     img.Layers,
 	}
+	if out.State == "" {
+		out.State = StateReady
+	}
+	if img.RunConfig != "" {
+		var rc RunConfig
+		if json.Unmarshal([]byte(img.RunConfig), &rc) == nil {
+			out.Config = &rc
+		}
+	}
+	return out
 }

@@ -29,7 +29,7 @@ func TestRegisterRecordsImage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Register: %v", err)
 	}
-	want := Image{ID: "0000000000000001", Name: "debian-12", RootFS: rootfs, RootFSSize: 4096, Kernel: kernel, Initrd: initrd}
+	want := Image{ID: "0000000000000001", Name: "debian-12", RootFS: rootfs, RootFSSize: 4096, Kernel: kernel, Initrd: initrd, State: StateReady}
 	if diff := cmp.Diff(want, got, ignoreCreated); diff != "" {
 		t.Errorf("Register (-want +got):\n%s", diff)
 	}

@@ -12,6 +12,38 @@ type Image struct {
 	Kernel     string
 	Initrd     string // empty when the kernel needs none
 	CreatedAt  time.Time
+	// State is StateReady, or StatePulled for an OCI image flattened to a
+	// root filesystem tar that cannot boot yet.
+	State string
+	// Source, Digest, Config and Layers describe a pulled image: the
+	// normalised reference, the manifest digest, the config's run
+	// defaults and the layer digests (oldest first).
+	Source string
+	Digest string
+	Config *RunConfig
+	Layers []string
+}
+
+// Image states.
+const (
+	StateReady  = "ready"
+	StatePulled = "pulled"
+)
+
+// RunConfig is what an OCI image's config says about running it.
+type RunConfig struct {
+	Env        []string `json:"env,omitempty"`
+	WorkingDir string   `json:"working_dir,omitempty"`
+	User       string   `json:"user,omitempty"`
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
+}
+
+// PullRequest asks for an OCI image: see Service.Pull. An empty Name is
+// derived from the reference ("debian:12" → "debian-12").
+type PullRequest struct {
+	Ref  string
+	Name string
 }
 
 // RegisterRequest names existing host files to record as an image: see
@@ -45,4 +77,7 @@ type Progress struct {
 	Current    int64
 	TotalUnits int64
 	Unit       string
+	// Bar, when set, names one of several items the step works on at
+	// once (a layer of a pull, by digest): the report is that item's.
+	Bar string
 }

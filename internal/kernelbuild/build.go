@@ -51,6 +51,7 @@ type Result struct {
 	BzImage string // arch/x86/boot/bzImage
 	Version string // `make -s kernelrelease`, e.g. "6.1.192-banger"
 	Cached  bool   // the output came from an earlier build
+	Source  string // the tarball it was built from
 }
 
 // Progress is one report from a running build. Fraction is the step's
@@ -135,6 +136,7 @@ func (b builder) build(ctx context.Context, opts Options, progress func(Progress
 	out := filepath.Join(opts.WorkDir, "out-"+outputKey(srcSum, b.fragment))
 	if res, ok := cachedResult(out); ok {
 		progress(Progress{Step: StepInstall, Detail: "cached in " + out, Fraction: 1})
+		res.Source = src
 		return res, nil
 	}
 
@@ -154,7 +156,9 @@ func (b builder) build(ctx context.Context, opts Options, progress func(Progress
 	if err := compile(ctx, tree, opts.WorkDir, jobs, progress); err != nil {
 		return Result{}, err
 	}
-	return install(ctx, tree, out, progress)
+	res, err := install(ctx, tree, out, progress)
+	res.Source = src
+	return res, err
 }
 
 // outputKey names a build's output: the tarball and the fragment decide it.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
 
 	"banger/internal/errdefs"
@@ -55,8 +56,8 @@ var compressions = []compression{
 	{"lz4", []byte{0x02, 0x21, 0x4c, 0x18}, true},
 }
 
-// Unpack extracts the vmlinux ELF from an x86 bzImage into dst. gzip, xz
-// and zstd payloads are supported; other formats, truncated or corrupt
+// Unpack extracts the vmlinux ELF from an x86 bzImage into dst. gzip, xz,
+// zstd and lz4 (legacy frame) payloads are supported; other formats, truncated or corrupt
 // files and payloads that are not an x86_64 ELF are InvalidArgument. dst is
 // written through a temporary file and renamed, so it is never partial.
 func Unpack(bzImage, dst string) error {
@@ -153,8 +154,10 @@ func decompress(payload []byte) ([]byte, error) {
 		out, err = unxz(stream)
 	case "zstd":
 		out, err = unzstd(stream)
+	case "lz4":
+		out, err = unlz4(stream, want)
 	default:
-		return nil, fmt.Errorf("the payload is %s-compressed, which banger cannot unpack: use a vmlinux, or a bzImage built with gzip, xz or zstd", c.name)
+		return nil, fmt.Errorf("the payload is %s-compressed, which banger cannot unpack: use a vmlinux, or a bzImage built with gzip, xz, zstd or lz4", c.name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decompress the %s payload (truncated or corrupt?): %w", c.name, err)
@@ -233,6 +236,54 @@ func unzstd(stream []byte) ([]byte, error) {
 	}
 	defer zr.Close()
 	return readAllLimited(zr)
+}
+
+// lz4LegacyMagic starts an lz4 legacy-frame stream (lz4 -l), the format of
+// the kernel's CONFIG_KERNEL_LZ4 payload.
+const lz4LegacyMagic = 0x184C2102
+
+// lz4LegacyBlock is the most one legacy-frame block decompresses to.
+const lz4LegacyBlock = 8 << 20
+
+// unlz4 decompresses an lz4 legacy-frame stream: the magic, then blocks
+// each prefixed by its compressed size (little endian), until the stream
+// ends; a repeated magic (concatenated streams) is skipped, as the
+// kernel's own decompressor does. want, the size from the payload's
+// trailer, bounds the output.
+func unlz4(stream []byte, want int64) ([]byte, error) {
+	le := binary.LittleEndian
+	if len(stream) < 4 || le.Uint32(stream) != lz4LegacyMagic {
+		return nil, errors.New("not an lz4 legacy-frame stream")
+	}
+	if want < 0 || want > maxVmlinux {
+		return nil, fmt.Errorf("it decompresses to %d bytes, more than %d MiB", want, maxVmlinux>>20)
+	}
+	out := make([]byte, 0, want)
+	block := make([]byte, lz4LegacyBlock)
+	rest := stream[4:]
+	for len(rest) > 0 {
+		if len(rest) < 4 {
+			return nil, fmt.Errorf("%d stray bytes at the end of the stream", len(rest))
+		}
+		size := le.Uint32(rest)
+		rest = rest[4:]
+		if size == lz4LegacyMagic {
+			continue
+		}
+		if uint64(size) > uint64(len(rest)) {
+			return nil, fmt.Errorf("a block of %d bytes but only %d are left", size, len(rest))
+		}
+		n, err := lz4.UncompressBlock(rest[:size], block)
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(out)+n) > want {
+			return nil, fmt.Errorf("it decompresses to more than the %d bytes its trailer says", want)
+		}
+		out = append(out, block[:n]...)
+		rest = rest[size:]
+	}
+	return out, nil
 }
 
 // checkELF checks that data is a 64-bit x86_64 ELF executable.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
 
 	"banger/internal/errdefs"
@@ -106,6 +107,24 @@ func zstdCompressed(t *testing.T, data []byte) []byte {
 	return withSize(zw.EncodeAll(data, nil), len(data))
 }
 
+// lz4Legacy compresses data as "lz4 -l" does: the legacy magic, then
+// blocks of at most block bytes, each prefixed by its compressed size.
+func lz4Legacy(t *testing.T, data []byte, block int) []byte {
+	out := binary.LittleEndian.AppendUint32(nil, lz4LegacyMagic)
+	for len(data) > 0 {
+		n := min(block, len(data))
+		buf := make([]byte, lz4.CompressBlockBound(n))
+		c, err := lz4.CompressBlock(data[:n], buf, nil)
+		if err != nil || c == 0 {
+			t.Fatalf("lz4.CompressBlock = %d, %v", c, err)
+		}
+		out = binary.LittleEndian.AppendUint32(out, uint32(c))
+		out = append(out, buf[:c]...)
+		data = data[n:]
+	}
+	return out
+}
+
 func TestUnpackFormats(t *testing.T) {
 	kernel := tinyELF(machineX86_64)
 	tests := []struct {
@@ -116,6 +135,12 @@ func TestUnpackFormats(t *testing.T) {
 		{"xz", func(t *testing.T) []byte { return xzGo(t, kernel) }},
 		{"xz with the x86 BCJ filter", func(t *testing.T) []byte { return xzKernelStyle(t, kernel) }},
 		{"zstd", func(t *testing.T) []byte { return zstdCompressed(t, kernel) }},
+		{"lz4 legacy, one block", func(t *testing.T) []byte { return withSize(lz4Legacy(t, kernel, lz4LegacyBlock), len(kernel)) }},
+		{"lz4 legacy, several blocks", func(t *testing.T) []byte { return withSize(lz4Legacy(t, kernel, 1000), len(kernel)) }},
+		{"lz4 legacy, concatenated streams", func(t *testing.T) []byte {
+			half := len(kernel) / 2
+			return withSize(append(lz4Legacy(t, kernel[:half], 4096), lz4Legacy(t, kernel[half:], 4096)...), len(kernel))
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,7 +183,10 @@ func TestUnpackBadInput(t *testing.T) {
 		{"truncated payload", fakeBzImage(truncatedPayload), "truncated or corrupt"},
 		{"old boot protocol", oldProtocol, "predates payload fields"},
 		{"bzip2", fakeBzImage(withSize([]byte("BZh91AY&SY..."), 100)), "bzip2-compressed, which banger cannot unpack"},
-		{"lz4", fakeBzImage(withSize([]byte{0x02, 0x21, 0x4c, 0x18, 1, 2, 3}, 100)), "lz4-compressed"},
+		{"lz4 block past the end", fakeBzImage(withSize([]byte{0x02, 0x21, 0x4c, 0x18, 0xff, 0, 0, 0, 1, 2, 3}, 100)), "only 3 are left"},
+		{"lz4 corrupt block", fakeBzImage(withSize([]byte{0x02, 0x21, 0x4c, 0x18, 3, 0, 0, 0, 0xf0, 2, 3}, 100)), "truncated or corrupt"},
+		{"lz4 longer than its trailer", fakeBzImage(withSize(lz4Legacy(t, kernel, 1024), 100)), "more than the 100 bytes"},
+		{"lz4 stray bytes", fakeBzImage(withSize(append(lz4Legacy(t, kernel, 1024), 1, 2), len(kernel))), "stray bytes"},
 		{"unknown compression", fakeBzImage([]byte("plain text, not compressed")), "not recognised"},
 		{"size trailer mismatch", fakeBzImage(wrongSize), "trailer says 12345"},
 		{"not an ELF", fakeBzImage(gzipped(t, []byte("#!/bin/sh\necho not a kernel\n"))), "not a kernel"},

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
 	"banger/internal/errdefs"
@@ -59,7 +60,8 @@ func (s *Service) Build(ctx context.Context, opID string, req BuildRequest, prog
 	// The build is done: finish recording it even if the caller hangs up.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	k, err := s.record(rctx, name, SourceBuilt, res.Version, sources{vmlinux: res.Vmlinux, bzImage: res.BzImage})
+	k, err := s.record(rctx, name, SourceBuilt, res.Version, sources{vmlinux: res.Vmlinux, bzImage: res.BzImage,
+		origin: "built from " + filepath.Base(res.Source)})
 	if err != nil {
 		return Kernel{}, err
 	}

@@ -37,6 +37,38 @@ type fakeHost struct {
 	buildErr  error
 	unpackErr error
 	lastOpts  kernelbuild.Options
+
+	distroErr  error
+	distroOpts kernelbuild.DistroOptions
+	fetches    int // distro kernels made (not cached)
+}
+
+// Distro writes a fake distro kernel and initramfs into the cache once,
+// and reuses them, as kernelbuild.Distro does.
+func (h *fakeHost) Distro(ctx context.Context, opts kernelbuild.DistroOptions, progress func(kernelbuild.Progress)) (kernelbuild.DistroResult, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.distroOpts = opts
+	if h.distroErr != nil {
+		return kernelbuild.DistroResult{}, h.distroErr
+	}
+	res := kernelbuild.DistroResult{
+		Vmlinux: filepath.Join(h.cache, "distro-vmlinux"), Initrd: filepath.Join(h.cache, "distro-initrd"),
+		Release: "6.1.0-57-cloud-amd64", Package: "linux-image-6.1.0-57-cloud-amd64", PackageVersion: "6.1.192-3",
+		Discovery: kernelbuild.DiscoveryACPI,
+	}
+	if _, err := os.Stat(res.Vmlinux); err == nil {
+		res.Cached = true
+		return res, nil
+	}
+	for _, step := range kernelbuild.DistroSteps {
+		progress(kernelbuild.Progress{Step: step, Fraction: 1})
+	}
+	h.fetches++
+	if err := os.WriteFile(res.Vmlinux, []byte(fakeVmlinux(res.Release)), 0o644); err != nil {
+		return kernelbuild.DistroResult{}, err
+	}
+	return res, os.WriteFile(res.Initrd, []byte("initramfs"), 0o644)
 }
 
 func (h *fakeHost) Build(ctx context.Context, opts kernelbuild.Options, progress func(kernelbuild.Progress)) (kernelbuild.Result, error) {
@@ -51,6 +83,7 @@ func (h *fakeHost) Build(ctx context.Context, opts kernelbuild.Options, progress
 		Vmlinux: filepath.Join(h.cache, "vmlinux"),
 		BzImage: filepath.Join(h.cache, "bzImage"),
 		Version: "6.1.99-banger",
+		Source:  "/usr/src/linux-source-6.1.tar.xz",
 	}
 	if _, err := os.Stat(res.Vmlinux); err == nil {
 		res.Cached = true

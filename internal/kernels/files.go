@@ -18,9 +18,12 @@ import (
 )
 
 // sources are the host files of a new kernel: a vmlinux, a bzImage or
-// both (a bzImage alone is unpacked), and an optional initrd.
+// both (a bzImage alone is unpacked), and an optional initrd; and what the
+// record says about them: where they came from and how the kernel finds
+// virtio-mmio devices ("" is the command line).
 type sources struct {
 	vmlinux, bzImage, initrd string
+	origin, discovery        string
 }
 
 // record copies the files into a new kernel directory and records the
@@ -39,7 +42,11 @@ func (s *Service) record(ctx context.Context, name string, source Source, versio
 			_ = os.RemoveAll(dir)
 		}
 	}()
-	k := store.Kernel{ID: id, Name: name, Source: string(source), Version: version, Vmlinux: filepath.Join(dir, "vmlinux")}
+	k := store.Kernel{ID: id, Name: name, Source: string(source), Version: version, Vmlinux: filepath.Join(dir, "vmlinux"),
+		Origin: src.origin, Discovery: src.discovery}
+	if k.Discovery == "" {
+		k.Discovery = DiscoveryCmdline
+	}
 	if src.bzImage != "" {
 		k.BzImage = filepath.Join(dir, "bzImage")
 		if err := copyFile(ctx, src.bzImage, k.BzImage); err != nil {

@@ -42,7 +42,7 @@ func (s *Service) Import(ctx context.Context, req ImportRequest) (Kernel, error)
 	if err := s.nameFree(ctx, name); err != nil {
 		return Kernel{}, err
 	}
-	src := sources{initrd: req.Initrd}
+	src := sources{initrd: req.Initrd, origin: "imported from " + req.Path}
 	if format == disk.BzImage {
 		src.bzImage = req.Path
 	} else {

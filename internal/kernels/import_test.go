@@ -26,7 +26,8 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Import vmlinux: %v", err)
 	}
-	if k.Name != "vmlinux-6-1-102" || k.Source != "imported" || k.Version != "6.1.102" || k.BzImage != "" || k.SHA256 != sha(vm) {
+	if k.Name != "vmlinux-6-1-102" || k.Source != "imported" || k.Version != "6.1.102" || k.BzImage != "" || k.SHA256 != sha(vm) ||
+		k.Origin != "imported from "+vmlinux || k.Discovery != DiscoveryCmdline {
 		t.Errorf("imported vmlinux = %+v", k)
 	}
 

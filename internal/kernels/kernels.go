@@ -1,5 +1,6 @@
-// Package kernels owns the kernel store: building banger's kernel from
-// the distribution's linux-source (through the Host interface), importing
+// Package kernels owns the kernel store: taking the distribution's kernel
+// package with banger's initramfs, building banger's kernel from the
+// distribution's linux-source (both through the Host interface), importing
 // a vmlinux or bzImage with an optional initrd, and listing, showing and
 // removing kernels. Every kernel's files are copies kept under its own
 // directory, <Dir>/<id>/, so removing one never touches another's or the
@@ -19,9 +20,11 @@ import (
 )
 
 // Host is what the service needs from the host: compiling a kernel,
-// recognising a kernel file and unpacking a bzImage.
+// taking a distribution's kernel (the host fills in the banger-init
+// binary), recognising a kernel file and unpacking a bzImage.
 type Host interface {
 	Build(ctx context.Context, opts kernelbuild.Options, progress func(kernelbuild.Progress)) (kernelbuild.Result, error)
+	Distro(ctx context.Context, opts kernelbuild.DistroOptions, progress func(kernelbuild.Progress)) (kernelbuild.DistroResult, error)
 	DetectKernel(path string) (disk.KernelFormat, error)
 	Unpack(bzImage, dst string) error
 }
@@ -35,6 +38,9 @@ type Config struct {
 	// WorkDir is the build cache: extracted sources and build outputs
 	// (CacheDir/kernel-build).
 	WorkDir string
+	// DistroDir caches distribution kernel packages and the kernels and
+	// initramfs made from them (CacheDir/kernel-distro).
+	DistroDir string
 	// NewID makes record ids (16 hex characters).
 	NewID func() string
 	// Now is the clock; time.Now when nil.
@@ -108,5 +114,7 @@ func toKernel(k store.Kernel) Kernel {
 		SHA256:    k.SHA256,
 		Size:      k.Size,
 		CreatedAt: k.CreatedAt,
+		Origin:    k.Origin,
+		Discovery: k.Discovery,
 	}
 }

@@ -47,6 +47,7 @@ func TestBuildRecordsDefault(t *testing.T) {
 		ID: "0000000000000001", Name: "default", Source: "built", Version: "6.1.99-banger",
 		Vmlinux: filepath.Join(dir, "vmlinux"), BzImage: filepath.Join(dir, "bzImage"),
 		SHA256: sha(vm), Size: int64(len(vm)),
+		Origin: "built from linux-source-6.1.tar.xz", Discovery: DiscoveryCmdline,
 	}
 	if diff := cmp.Diff(want, k, cmpopts.IgnoreFields(Kernel{}, "CreatedAt")); diff != "" {
 		t.Errorf("Build (-want +got):\n%s", diff)

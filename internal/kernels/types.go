@@ -1,6 +1,10 @@
 package kernels
 
-import "time"
+import (
+	"time"
+
+	"banger/internal/kernelbuild"
+)
 
 // Source says where a kernel came from.
 type Source string
@@ -9,6 +13,13 @@ type Source string
 const (
 	SourceBuilt    Source = "built"    // compiled by Build
 	SourceImported Source = "imported" // copied in by Import
+	SourceDistro   Source = "distro"   // taken from a distribution package by Fetch
+)
+
+// How a kernel finds virtio-mmio devices.
+const (
+	DiscoveryCmdline = kernelbuild.DiscoveryCmdline // virtio_mmio.device= on the command line
+	DiscoveryACPI    = kernelbuild.DiscoveryACPI    // the ACPI tables the VMM describes them in
 )
 
 // Kernel is a guest kernel in the kernel store.
@@ -23,6 +34,18 @@ type Kernel struct {
 	SHA256    string // of the vmlinux
 	Size      int64  // of the vmlinux, in bytes
 	CreatedAt time.Time
+	// Origin says where the kernel came from, for people.
+	Origin string
+	// Discovery is DiscoveryCmdline or DiscoveryACPI.
+	Discovery string
+}
+
+// FetchRequest asks for the kernel of a distribution package: see
+// Service.Fetch. Empty fields take defaults: name DefaultName, package
+// kernelbuild.DefaultDistroPackage.
+type FetchRequest struct {
+	Name    string
+	Package string
 }
 
 // ImportRequest names a vmlinux or a bzImage, and an optional initrd, to

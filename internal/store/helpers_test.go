@@ -39,6 +39,7 @@ func testImage(n int) Image {
 		Kernel:     "/var/lib/banger/kernels/k1/vmlinux",
 		RootFSSize: 1 << 30,
 		CreatedAt:  t0.Add(time.Duration(n) * time.Minute),
+		State:      ImageReady,
 	}
 }
 

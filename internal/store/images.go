@@ -18,13 +18,29 @@ type Image struct {
 	ID         string // 16 lowercase hex chars
 	Name       string // unique
 	RootFS     string // absolute path
-	Kernel     string // absolute path
+	Kernel     string // absolute path; "" for a pulled image
 	Initrd     string // absolute path, "" if none
 	RootFSSize int64
 	CreatedAt  time.Time
+	// State is ImageReady (bootable, the default) or ImagePulled (an OCI
+	// image flattened to a root filesystem tar, not bootable yet).
+	State string
+	// Source is the registry reference a pulled image came from, Digest
+	// its manifest digest, RunConfig its config's run defaults (JSON, as
+	// the images service writes it) and Layers its layer digests.
+	Source    string
+	Digest    string
+	RunConfig string
+	Layers    []string
 }
 
-const imageColumns = `id, name, rootfs, kernel, initrd, rootfs_size, created_at`
+// Image states.
+const (
+	ImageReady  = "ready"
+	ImagePulled = "pulled"
+)
+
+const imageColumns = `id, name, rootfs, kernel, initrd, rootfs_size, created_at, state, source, digest, run_config, layers`
 
 func validateImage(img Image) error {
 	var p problems
@@ -35,11 +51,28 @@ func validateImage(img Image) error {
 	if !filepath.IsAbs(img.RootFS) {
 		p.addf("root filesystem path %q is not absolute", img.RootFS)
 	}
-	if !filepath.IsAbs(img.Kernel) {
-		p.addf("kernel path %q is not absolute", img.Kernel)
+	switch img.State {
+	case "", ImageReady:
+		if !filepath.IsAbs(img.Kernel) {
+			p.addf("kernel path %q is not absolute", img.Kernel)
+		}
+	case ImagePulled:
+		if img.Kernel != "" {
+			p.addf("a pulled image has no kernel yet, not %q", img.Kernel)
+		}
+		if img.Source == "" || img.Digest == "" {
+			p.addf("a pulled image needs its source and digest")
+		}
+	default:
+		p.addf("state %q is not %q or %q", img.State, ImageReady, ImagePulled)
 	}
 	if img.Initrd != "" && !filepath.IsAbs(img.Initrd) {
 		p.addf("initrd path %q is not absolute", img.Initrd)
+	}
+	for _, l := range img.Layers {
+		if !strings.HasPrefix(l, "sha256:") || strings.Contains(l, ",") {
+			p.addf("layer digest %q is not sha256:<hex>", l)
+		}
 	}
 	p.checkNonNegative("root filesystem size", img.RootFSSize)
 	if len(p) > 0 {
@@ -52,11 +85,16 @@ func scanImage(sc scanner) (Image, error) {
 	var (
 		img     Image
 		created int64
+		layers  string
 	)
-	if err := sc.Scan(&img.ID, &img.Name, &img.RootFS, &img.Kernel, &img.Initrd, &img.RootFSSize, &created); err != nil {
+	if err := sc.Scan(&img.ID, &img.Name, &img.RootFS, &img.Kernel, &img.Initrd, &img.RootFSSize, &created,
+		&img.State, &img.Source, &img.Digest, &img.RunConfig, &layers); err != nil {
 		return Image{}, err
 	}
 	img.CreatedAt = fromNanos(created)
+	if layers != "" {
+		img.Layers = strings.Split(layers, ",")
+	}
 	return img, nil
 }
 
@@ -66,8 +104,13 @@ func (s *Store) CreateImage(ctx context.Context, img Image) error {
 	if err := validateImage(img); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO images (`+imageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		img.ID, img.Name, img.RootFS, img.Kernel, img.Initrd, img.RootFSSize, nanos(orNow(img.CreatedAt, s.now())))
+	state := img.State
+	if state == "" {
+		state = ImageReady
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO images (`+imageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		img.ID, img.Name, img.RootFS, img.Kernel, img.Initrd, img.RootFSSize, nanos(orNow(img.CreatedAt, s.now())),
+		state, img.Source, img.Digest, img.RunConfig, strings.Join(img.Layers, ","))
 	switch sqliteCode(err) {
 	case 0:
 	case codePrimaryKey:

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +53,44 @@ func TestImageCRUD(t *testing.T) {
 	}
 	if diff := cmp.Diff([]Image{b}, got); diff != "" {
 		t.Errorf("ListImages after delete (-want +got):\n%s", diff)
+	}
+}
+
+// TestPulledImage: a pulled image keeps its source, digest, run config
+// and layers, needs no kernel, and a pulled record missing its source or
+// carrying a kernel is refused.
+func TestPulledImage(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	img := testImage(1)
+	img.Kernel = ""
+	img.State = ImagePulled
+	img.Source = "index.docker.io/library/debian:12"
+	img.Digest = "sha256:" + strings.Repeat("d", 64)
+	img.RunConfig = `{"cmd":["bash"]}`
+	img.Layers = []string{"sha256:" + strings.Repeat("1", 64), "sha256:" + strings.Repeat("2", 64)}
+	if err := s.CreateImage(ctx, img); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetImage(ctx, img.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(img, got); diff != "" {
+		t.Errorf("GetImage (-want +got):\n%s", diff)
+	}
+	for name, bad := range map[string]func(*Image){
+		"no source":  func(i *Image) { i.Source = "" },
+		"a kernel":   func(i *Image) { i.Kernel = "/k/vmlinux" },
+		"bad state":  func(i *Image) { i.State = "half" },
+		"bad layers": func(i *Image) { i.Layers = []string{"md5:x"} },
+	} {
+		b := img
+		b.ID, b.Name = hexID('b', 9), "other"
+		bad(&b)
+		if err := s.CreateImage(ctx, b); !errdefs.Is(err, errdefs.InvalidArgument) {
+			t.Errorf("%s: CreateImage = %v, want invalid_argument", name, err)
+		}
 	}
 }
 

@@ -20,15 +20,24 @@ type Kernel struct {
 	BzImage   string // absolute path of the compressed kernel, "" if none
 	Initrd    string // absolute path, "" if none
 	Version   string // kernel release, e.g. "6.1.172-banger"
-	Source    string // "built" or "imported"
+	Source    string // "built", "imported" or "distro"
 	SHA256    string // of the vmlinux, 64 hex chars
 	Size      int64  // of the vmlinux
 	CreatedAt time.Time
+	// Origin says where the kernel came from, for people: "distro
+	// package linux-image-6.1.0-57-cloud-amd64 6.1.192-3 (downloaded)".
+	Origin string
+	// Discovery is how the kernel finds virtio-mmio devices: "cmdline"
+	// (the default) or "acpi".
+	Discovery string
 }
 
-var kernelSources = []string{"built", "imported"}
+var (
+	kernelSources     = []string{"built", "imported", "distro"}
+	kernelDiscoveries = []string{"cmdline", "acpi"}
+)
 
-const kernelColumns = `id, name, vmlinux, bzimage, initrd, version, source, sha256, size, created_at`
+const kernelColumns = `id, name, vmlinux, bzimage, initrd, version, source, sha256, size, created_at, origin, discovery`
 
 func validateKernel(k Kernel) error {
 	var p problems
@@ -42,6 +51,7 @@ func validateKernel(k Kernel) error {
 		}
 	}
 	p.checkOneOf("source", k.Source, kernelSources)
+	p.checkOneOf("discovery", k.Discovery, kernelDiscoveries)
 	if len(k.SHA256) != 64 || strings.Trim(k.SHA256, "0123456789abcdef") != "" {
 		p.addf("sha256 %q is not 64 lowercase hex characters", k.SHA256)
 	}
@@ -58,7 +68,7 @@ func scanKernel(sc scanner) (Kernel, error) {
 		created int64
 	)
 	if err := sc.Scan(&k.ID, &k.Name, &k.Vmlinux, &k.BzImage, &k.Initrd, &k.Version, &k.Source,
-		&k.SHA256, &k.Size, &created); err != nil {
+		&k.SHA256, &k.Size, &created, &k.Origin, &k.Discovery); err != nil {
 		return Kernel{}, err
 	}
 	k.CreatedAt = fromNanos(created)
@@ -68,12 +78,15 @@ func scanKernel(sc scanner) (Kernel, error) {
 // CreateKernel inserts k; CreatedAt defaults to now. It fails with
 // AlreadyExists if the name or id is taken.
 func (s *Store) CreateKernel(ctx context.Context, k Kernel) error {
+	if k.Discovery == "" {
+		k.Discovery = "cmdline"
+	}
 	if err := validateKernel(k); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO kernels (`+kernelColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.db.ExecContext(ctx, `INSERT INTO kernels (`+kernelColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.Name, k.Vmlinux, k.BzImage, k.Initrd, k.Version, k.Source, k.SHA256, k.Size,
-		nanos(orNow(k.CreatedAt, s.now())))
+		nanos(orNow(k.CreatedAt, s.now())), k.Origin, k.Discovery)
 	switch sqliteCode(err) {
 	case 0:
 		return nil
@@ -98,6 +111,22 @@ func (s *Store) GetKernel(ctx context.Context, ref string) (Kernel, error) {
 		return Kernel{}, fmt.Errorf("read kernel %q: %w", ref, err)
 	}
 	return k, nil
+}
+
+// KernelDiscovery returns how the kernel whose vmlinux is at path finds
+// virtio-mmio devices: the recorded discovery of a kernel in the store, or
+// "cmdline" for a file no kernel record has (an image registered with a
+// kernel of its own).
+func (s *Store) KernelDiscovery(ctx context.Context, vmlinux string) (string, error) {
+	var d string
+	err := s.db.QueryRowContext(ctx, `SELECT discovery FROM kernels WHERE vmlinux = ? LIMIT 1`, vmlinux).Scan(&d)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "cmdline", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the kernel of %s: %w", vmlinux, err)
+	}
+	return d, nil
 }
 
 // ListKernels returns every kernel, oldest first (ties by name).

@@ -16,6 +16,39 @@ func testKernel(n int) Kernel {
 		ID: strings.Repeat("0", 15) + string(rune('a'+n)), Name: "k" + string(rune('a'+n)),
 		Vmlinux: "/k/vmlinux" + string(rune('a'+n)), Version: "6.1.0-banger", Source: "built",
 		SHA256: strings.Repeat("ab", 32), Size: 1234, CreatedAt: time.Unix(100+int64(n), 0).UTC(),
+		Discovery: "cmdline",
+	}
+}
+
+func TestKernelOriginAndDiscovery(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	k := testKernel(0)
+	k.Source, k.Origin, k.Discovery = "distro", "distro package linux-image-6.1.0-57-cloud-amd64 6.1.192-3 (downloaded)", "acpi"
+	if err := s.CreateKernel(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetKernel(ctx, k.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(k, got); diff != "" {
+		t.Errorf("GetKernel (-want +got):\n%s", diff)
+	}
+	plain := testKernel(1)
+	plain.Discovery = ""
+	if err := s.CreateKernel(ctx, plain); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{k.Vmlinux: "acpi", plain.Vmlinux: "cmdline", "/images/own/vmlinux": "cmdline"} {
+		if d, err := s.KernelDiscovery(ctx, path); err != nil || d != want {
+			t.Errorf("KernelDiscovery(%s) = %q, %v; want %q", path, d, err, want)
+		}
+	}
+	bad := testKernel(2)
+	bad.Discovery = "dtb"
+	if err := s.CreateKernel(ctx, bad); !errdefs.Is(err, errdefs.InvalidArgument) || !strings.Contains(err.Error(), "discovery") {
+		t.Errorf("bad discovery = %v", err)
 	}
 }
 

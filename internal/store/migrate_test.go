@@ -23,7 +23,8 @@ func TestEmbeddedMigrations(t *testing.T) {
 	for _, m := range ms {
 		got = append(got, m.Name)
 	}
-	want := []string{"0001_images_vms.sql", "0002_operations.sql", "0003_kernels_agent.sql", "0004_network.sql", "0005_workspaces.sql"}
+	want := []string{"0001_images_vms.sql", "0002_operations.sql", "0003_kernels_agent.sql", "0004_network.sql", "0005_workspaces.sql",
+		"0006_kernel_origin.sql", "0007_image_pull.sql"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("embedded migrations (-want +got):\n%s", diff)
 	}
@@ -217,4 +218,45 @@ func latestVersion(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return ms[len(ms)-1].Version
+}
+
+// TestMigrateKernelsKeepsThem: kernels recorded before migration 6 keep
+// every field, read as found on the command line with no origin, and the
+// rebuilt table takes the new source.
+func TestMigrateKernelsKeepsThem(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	db := openAt(t, path, 5)
+	if _, err := db.ExecContext(ctx, `INSERT INTO kernels VALUES
+		('00000000000000c1', 'default', '/s/kernels/c1/vmlinux', '/s/kernels/c1/bzImage', '', '6.1.192-banger', 'built', ?, 123, 4000)`,
+		strings.Repeat("ab", 32)); err != nil {
+		t.Fatalf("insert kernel at v5: %v", err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO kernels (id, name, vmlinux, version, source, sha256, size, created_at)
+		VALUES ('00000000000000c2', 'x', '/v', '', 'distro', ?, 1, 1)`, strings.Repeat("ab", 32)); err == nil {
+		t.Fatal("version 5 took a distro kernel")
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open of a version 5 database: %v", err)
+	}
+	defer s.Close()
+	got, err := s.GetKernel(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Kernel{ID: "00000000000000c1", Name: "default", Vmlinux: "/s/kernels/c1/vmlinux", BzImage: "/s/kernels/c1/bzImage",
+		Version: "6.1.192-banger", Source: "built", SHA256: strings.Repeat("ab", 32), Size: 123, CreatedAt: fromNanos(4000),
+		Discovery: "cmdline"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("kernel after migration (-want +got):\n%s", diff)
+	}
+	k := testKernel(3)
+	k.Source, k.Discovery = "distro", "acpi"
+	if err := s.CreateKernel(ctx, k); err != nil {
+		t.Errorf("a distro kernel after migration: %v", err)
+	}
 }

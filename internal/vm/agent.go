@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -157,6 +158,9 @@ func (s *Service) WaitReady(ctx context.Context, ref string, timeout time.Durati
 		rec, err := s.store.GetVM(ctx, ref)
 		if err != nil {
 			return AgentInfo{}, err
+		}
+		if line := initError(filepath.Join(rec.Dir, consoleLogFile)); line != "" {
+			return AgentInfo{}, errdefs.FailedPreconditionf("VM %s did not boot: %s (see banger vm logs %s)", rec.Name, line, rec.Name)
 		}
 		if State(rec.State) != StateRunning && State(rec.State) != StateStarting {
 			return AgentInfo{}, errdefs.FailedPreconditionf("VM %s is %s, not running: see banger vm logs %s", rec.Name, rec.State, rec.Name)

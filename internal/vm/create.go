@@ -64,6 +64,11 @@ func (s *Service) prepareCreate(ctx context.Context, req CreateRequest) (store.V
 	if err != nil {
 		return store.VM{}, store.Image{}, err
 	}
+	if img.State == store.ImagePulled {
+		return store.VM{}, store.Image{}, errdefs.FailedPreconditionf("image %q (%s) is pulled but cannot boot yet: "+
+			"turning a pulled OCI image into a bootable disk is not implemented yet; pick an image built with \"banger image build\" or registered with \"banger image register\"",
+			img.Name, img.Source)
+	}
 	if req.Name == "" {
 		req.Name = s.generateName(ctx)
 	} else if _, err := s.store.GetVM(ctx, req.Name); err == nil {

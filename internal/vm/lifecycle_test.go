@@ -16,6 +16,7 @@ import (
 
 	"banger/internal/errdefs"
 	"banger/internal/process"
+	"banger/internal/store"
 )
 
 func TestCreateStartStopDelete(t *testing.T) {
@@ -94,6 +95,11 @@ func TestCreateRejectsBadInput(t *testing.T) {
 		return nil
 	}
 	e.create("taken")
+	pulled := store.Image{ID: NewID(), Name: "pulled", RootFS: filepath.Join(e.root, "rootfs.tar"), State: store.ImagePulled,
+		Source: "index.docker.io/library/debian:12", Digest: "sha256:" + strings.Repeat("d", 64)}
+	if err := e.store.CreateImage(context.Background(), pulled); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		req  CreateRequest
@@ -107,6 +113,7 @@ func TestCreateRejectsBadInput(t *testing.T) {
 		{"negative disk", CreateRequest{Name: "a", DiskBytes: -5}, errdefs.InvalidArgument, "disk_bytes = -5: must be positive"},
 		{"no image", CreateRequest{Name: "a", Image: "nope"}, errdefs.NotFound, "nope"},
 		{"duplicate", CreateRequest{Name: "taken"}, errdefs.AlreadyExists, "taken"},
+		{"pulled image", CreateRequest{Name: "a", Image: "pulled"}, errdefs.FailedPrecondition, "is pulled but cannot boot yet"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

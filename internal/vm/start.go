@@ -97,6 +97,13 @@ func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 				if err := checkFiles(img, spec); err != nil {
 					return err
 				}
+				// A kernel that finds virtio-mmio devices only through
+				// ACPI needs the VMM to describe them there.
+				d, err := s.store.KernelDiscovery(ctx, img.Kernel)
+				if err != nil {
+					return err
+				}
+				spec.ACPI = d == "acpi"
 				rotateLog(spec.ConsoleLog)
 				if err := os.RemoveAll(rec.RuntimeDir); err != nil {
 					return err

@@ -24,6 +24,10 @@ type Spec struct {
 	Kernel   string // uncompressed vmlinux (or bzImage where the VMM accepts it)
 	Initrd   string // optional
 	BootArgs string // kernel command line
+	// ACPI: the kernel finds virtio-mmio devices in ACPI tables only (it
+	// lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES), so the VMM must describe
+	// them there. Otherwise they are announced on the command line.
+	ACPI bool
 
 	RootDisk string // writable per-VM root filesystem image
 	WorkDisk string // per-VM work disk, optional

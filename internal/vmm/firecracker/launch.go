@@ -36,6 +36,11 @@ func (d *Driver) Launch(ctx context.Context, spec vmm.Spec) (vmm.Process, error)
 	if err != nil {
 		return vmm.Process{}, err
 	}
+	if spec.ACPI {
+		if err := d.checkACPI(ctx); err != nil {
+			return vmm.Process{}, err
+		}
+	}
 	sock := APISocketPath(spec.RuntimeDir)
 	c := NewClient(sock, readyProbeTimeout)
 	return vmmproc.Start(ctx, vmmproc.Command{

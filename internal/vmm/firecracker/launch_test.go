@@ -3,6 +3,7 @@ package firecracker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -145,5 +146,34 @@ func TestLaunchInvalidSpecStartsNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
 		t.Error("Launch started the binary for an invalid spec")
+	}
+}
+
+// TestLaunchACPIKernelNeedsFirecracker18: a kernel that finds its devices
+// only through ACPI is refused on a Firecracker older than 1.8.0 (which
+// describes none there) before anything starts, and launches on a newer
+// one.
+func TestLaunchACPIKernelNeedsFirecracker18(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "started")
+	for _, tc := range []struct {
+		version string
+		refused bool
+	}{{"1.7.0", true}, {"1.8.0", false}, {"1.10.1", false}} {
+		bin := script(t, `if [ "$1" = --version ]; then echo "Firecracker v`+tc.version+`"; exit 0; fi; touch `+marker+`; exit 3`)
+		_ = os.Remove(marker)
+		spec := launchSpec(t)
+		spec.ACPI = true
+		_, err := New(Config{Binary: bin}).Launch(context.Background(), spec)
+		_, statErr := os.Stat(marker)
+		if tc.refused {
+			if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "from 1.8.0 on") {
+				t.Errorf("%s: Launch = %v, want the ACPI version refusal", tc.version, err)
+			}
+			if statErr == nil {
+				t.Errorf("%s: firecracker was started", tc.version)
+			}
+		} else if statErr != nil || strings.Contains(fmt.Sprint(err), "1.8.0") {
+			t.Errorf("%s: Launch = %v, started = %v; want it launched", tc.version, err, statErr == nil)
+		}
 	}
 }

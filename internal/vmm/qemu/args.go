@@ -1,9 +1,12 @@
 package qemu
 
 import (
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"banger/internal/vmm"
 )
@@ -37,16 +40,27 @@ func QMPSocketPath(runtimeDir string) string { return filepath.Join(runtimeDir, 
 //
 // The machine is microvm without ACPI: devices are virtio-mmio and qemu
 // announces them on the kernel command line, exactly the model Firecracker
-// offers. Block devices are attached root first, so the guest sees the
+// offers. A kernel that finds them only through ACPI (spec.ACPI, such as
+// Debian's cloud kernel) gets microvm with ACPI, whose DSDT describes
+// them as "LNRO0005" devices; under TCG that kernel also gets its TSC
+// frequency on the command line (tscKHz), since a hardware-reduced ACPI
+// machine has no PIT to calibrate against and its boot would wait forever. Block devices are attached root first, so the guest sees the
 // root filesystem as /dev/vda and the work disk as /dev/vdb. The serial
 // console is qemu's stdout; an i8042 keyboard controller carries
 // Ctrl-Alt-Delete to the guest; the guest agent's channel is a
 // virtio-serial port backed by a unix socket qemu listens on.
 func Args(spec vmm.Spec, accel string) []string {
 	appendArgs := strings.TrimSpace(spec.BootArgs + " " + rootArgs)
+	machine := "microvm,acpi=off,x-option-roms=off,rtc=on"
+	if spec.ACPI {
+		machine = "microvm,acpi=on,x-option-roms=off,rtc=on"
+		if khz := tscKHz(); accel == "tcg" && khz > 0 {
+			appendArgs += " tsc_early_khz=" + strconv.Itoa(khz)
+		}
+	}
 	args := []string{
 		"-name", "banger-" + spec.ID,
-		"-M", "microvm,acpi=off,x-option-roms=off,rtc=on",
+		"-M", machine,
 		"-accel", accel,
 		"-cpu", "max",
 		"-m", strconv.Itoa(spec.MemoryMiB) + "M",
@@ -96,3 +110,41 @@ func drive(id, path string) []string {
 // optValue escapes a value inside a qemu option list, where a comma is
 // written twice.
 func optValue(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+// tscKHz is the host's TSC frequency in kHz, which TCG guests see as
+// theirs (qemu reads the host's TSC), or 0 when unknown. It is read from
+// /proc/cpuinfo's "cpu MHz" when the CPU has a constant TSC; a wrong value
+// only makes the guest clock drift.
+var tscKHz = sync.OnceValue(func() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	return cpuinfoTSCKHz(string(b))
+})
+
+// cpuinfoTSCKHz reads the first CPU's "cpu MHz" from /proc/cpuinfo text,
+// if its flags include constant_tsc.
+func cpuinfoTSCKHz(cpuinfo string) int {
+	var mhz float64
+	constant := false
+	for _, line := range strings.Split(cpuinfo, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			if strings.TrimSpace(line) == "" && mhz > 0 {
+				break // end of the first CPU
+			}
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "cpu MHz":
+			mhz, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		case "flags":
+			constant = slices.Contains(strings.Fields(v), "constant_tsc")
+		}
+	}
+	if !constant || mhz <= 0 || mhz > 100000 {
+		return 0
+	}
+	return int(mhz * 1000)
+}

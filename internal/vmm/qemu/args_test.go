@@ -28,6 +28,11 @@ func TestArgsGolden(t *testing.T) {
 		RootDisk: "/vm/root.ext4", RuntimeDir: "/run/vm-2",
 		ConsoleLog: "/vm/console.log", VMMLog: "/vm/vmm.log",
 	}
+	acpi := full
+	acpi.ACPI = true
+	orig := tscKHz
+	tscKHz = func() int { return 2600000 }
+	t.Cleanup(func() { tscKHz = orig })
 	tests := []struct {
 		name  string
 		spec  vmm.Spec
@@ -35,6 +40,8 @@ func TestArgsGolden(t *testing.T) {
 	}{
 		{"full-tcg", full, AccelTCG},
 		{"minimal-kvm", minimal, AccelKVM},
+		{"acpi-tcg", acpi, AccelTCG},
+		{"acpi-kvm", acpi, AccelKVM},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,6 +70,24 @@ func TestArgsRootDiskFirst(t *testing.T) {
 	root, work := strings.Index(args, "drive="+RootDriveID), strings.Index(args, "drive="+WorkDriveID)
 	if root < 0 || work < 0 || root > work {
 		t.Errorf("root device at %d, work device at %d in %q; want root first", root, work, args)
+	}
+}
+
+func TestCPUInfoTSCKHz(t *testing.T) {
+	const cpu0 = "processor\t: 0\ncpu MHz\t\t: 2600.000\nflags\t\t: fpu tsc constant_tsc nonstop_tsc\n\n"
+	for name, tt := range map[string]struct {
+		in   string
+		want int
+	}{
+		"constant tsc":    {cpu0 + "processor\t: 1\ncpu MHz\t\t: 800.000\nflags\t\t: constant_tsc\n", 2600000},
+		"no constant tsc": {"cpu MHz\t\t: 2600.000\nflags\t\t: fpu tsc\n", 0},
+		"no cpu MHz":      {"flags\t\t: constant_tsc\n", 0},
+		"garbage":         {"cpu MHz\t\t: fast\nflags\t\t: constant_tsc\n", 0},
+		"fractional":      {"cpu MHz\t\t: 2099.998\nflags\t\t: constant_tsc\n", 2099998},
+	} {
+		if got := cpuinfoTSCKHz(tt.in); got != tt.want {
+			t.Errorf("%s: cpuinfoTSCKHz = %d, want %d", name, got, tt.want)
+		}
 	}
 }
 

@@ -58,6 +58,50 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// distroSpec is guestSpec on Debian's cloud kernel with banger's
+// initramfs, which finds its devices through ACPI.
+func distroSpec(t *testing.T) vmm.Spec {
+	t.Helper()
+	spec := guestSpec(t)
+	spec.Kernel, spec.Initrd = qemutest.DistroKernel(t)
+	spec.ACPI = true
+	return spec
+}
+
+// TestConformanceDistroKernel runs the driver's conformance suite on the
+// distribution's kernel: microvm with ACPI, the initramfs loading the
+// virtio modules.
+func TestConformanceDistroKernel(t *testing.T) {
+	bin := qemutest.Binary(t)
+	qemutest.DistroKernel(t)
+	vmmtest.Run(t, vmmtest.Harness{
+		Driver: qemu.New(qemu.Config{Binary: bin}),
+		Spec:   distroSpec,
+		MissingBinary: func(t *testing.T) vmm.Driver {
+			return qemu.New(qemu.Config{Binary: filepath.Join(t.TempDir(), "qemu-system-x86_64")})
+		},
+		ConsoleReady:    qemutest.Ready,
+		BootTimeout:     bootTimeout,
+		ShutdownTimeout: shutdownTimeout,
+	})
+}
+
+// TestDistroGuestSeesRootAsVdaAndWorkAsVdb: with devices described in
+// ACPI, the root disk is still vda (the DSDT lists devices in the order
+// qemu creates them).
+func TestDistroGuestSeesRootAsVdaAndWorkAsVdb(t *testing.T) {
+	qemutest.Binary(t)
+	spec := distroSpec(t)
+	startGuest(t, qemu.New(qemu.Config{Accel: qemu.AccelTCG}), spec)
+	got, err := qemutest.BlockDevices(waitConsole(t, spec, qemutest.Ready))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"vda:65536", "vdb:16384"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("guest block devices = %v, want %v", got, want)
+	}
+}
+
 // startGuest launches and boots spec on d, waits for the guest's ready
 // line and returns the process; the process is killed when the test ends.
 func startGuest(t *testing.T, d *qemu.Driver, spec vmm.Spec) vmm.Process {

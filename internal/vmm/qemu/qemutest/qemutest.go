@@ -64,6 +64,16 @@ func Kernel(t testing.TB) string {
 	return kerneltest.Vmlinux(t)
 }
 
+// DistroKernel returns Debian's cloud kernel and the initramfs banger
+// builds for it (fetched once per machine by kerneltest): a kernel that
+// finds its virtio-mmio devices through ACPI only.
+func DistroKernel(t testing.TB) (vmlinux, initrd string) {
+	t.Helper()
+	testtier.Guest(t)
+	res := kerneltest.Distro(t)
+	return res.Vmlinux, res.Initrd
+}
+
 // Init is the guest's /sbin/init: busybox sh as PID 1.
 const Init = `#!/bin/sh
 export PATH=/bin

@@ -1,0 +1,179 @@
+// Command banger-init is the /init of the initramfs banger builds for a
+// distribution kernel (package banger/internal/initramfs). It mounts
+// /proc, /sys and /dev, loads the kernel modules the initramfs lists in
+// dependency order (with their parameters from the kernel command line,
+// as modprobe would), waits for the root device, mounts it and hands over
+// to the root filesystem's init. Any failure prints one line starting
+// with initramfs.ErrorMarker on the console and ends the VM, so the host
+// reports it instead of waiting for an agent.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"banger/internal/initramfs"
+)
+
+// rootWait bounds the wait for the root device; "rootwait" on the command
+// line lifts the bound.
+const rootWait = 30 * time.Second
+
+// newRoot is where the root filesystem is mounted before the switch.
+const newRoot = "/root"
+
+func main() {
+	if err := run(); err != nil {
+		fail(err)
+	}
+}
+
+// fail prints the error line and ends the VM. Drivers run the kernel with
+// reboot=k and without rebooting, so a restart ends the VMM.
+func fail(err error) {
+	line := initramfs.ErrorMarker + strings.ReplaceAll(err.Error(), "\n", " ") + "\n"
+	if f, ferr := os.OpenFile("/dev/console", os.O_WRONLY, 0); ferr == nil {
+		_, _ = f.WriteString(line)
+		_ = f.Close()
+	} else {
+		_, _ = os.Stderr.WriteString(line)
+	}
+	unix.Sync()
+	time.Sleep(100 * time.Millisecond) // let the serial line drain
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+	os.Exit(1) // the kernel panics, and panic=1 ends the VM
+}
+
+func run() error {
+	if err := mountBasics(); err != nil {
+		return err
+	}
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return fmt.Errorf("read /proc/cmdline: %w", err)
+	}
+	cfg := parseCmdline(string(b))
+	if err := loadModules(cfg); err != nil {
+		return err
+	}
+	if cfg.root == "" {
+		return errors.New("no root= on the kernel command line")
+	}
+	dev, err := waitRoot(cfg)
+	if err != nil {
+		return err
+	}
+	var flags uintptr
+	if cfg.readOnly {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount(dev, newRoot, cfg.fstype, flags, cfg.flags); err != nil {
+		return fmt.Errorf("mount the root filesystem %s (%s) on %s: %w", dev, cfg.fstype, newRoot, err)
+	}
+	// Lstat: init is often an absolute symlink, which only resolves once
+	// the new root is "/".
+	if _, err := os.Lstat(filepath.Join(newRoot, cfg.init)); err != nil {
+		return fmt.Errorf("the root filesystem %s has no %s to hand over to: %w", dev, cfg.init, err)
+	}
+	for _, m := range []string{"/dev", "/proc", "/sys"} {
+		if err := unix.Mount(m, newRoot+m, "", unix.MS_MOVE, ""); err != nil {
+			_ = unix.Unmount(m, unix.MNT_DETACH)
+		}
+	}
+	cleanInitramfs()
+	if err := os.Chdir(newRoot); err != nil {
+		return fmt.Errorf("switch root: %w", err)
+	}
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("switch root: move %s to /: %w", newRoot, err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("switch root: chroot: %w", err)
+	}
+	if err := os.Chdir("/"); err != nil {
+		return fmt.Errorf("switch root: %w", err)
+	}
+	argv := append([]string{cfg.init}, os.Args[1:]...)
+	err = syscall.Exec(cfg.init, argv, os.Environ())
+	return fmt.Errorf("exec %s: %w", cfg.init, err)
+}
+
+func mountBasics() error {
+	for _, m := range []struct{ src, dst, fstype string }{
+		{"devtmpfs", "/dev", "devtmpfs"},
+		{"proc", "/proc", "proc"},
+		{"sysfs", "/sys", "sysfs"},
+	} {
+		if err := os.MkdirAll(m.dst, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", m.dst, err)
+		}
+		if err := unix.Mount(m.src, m.dst, m.fstype, unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.dst, err)
+		}
+	}
+	return nil
+}
+
+// loadModules loads every module of the list in order. A module the
+// kernel already has (EEXIST) is fine.
+func loadModules(cfg bootConfig) error {
+	b, err := os.ReadFile("/" + initramfs.ModuleList)
+	if err != nil {
+		return fmt.Errorf("read the module list: %w", err)
+	}
+	for _, file := range strings.Fields(string(b)) {
+		name := moduleName(file)
+		if err := loadModule("/"+initramfs.ModuleDir+"/"+file, strings.Join(cfg.modParams[name], " ")); err != nil {
+			return fmt.Errorf("module %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func loadModule(path, params string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	err = unix.FinitModule(int(f.Fd()), params, 0)
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("load %s: %w", path, err)
+	}
+	return nil
+}
+
+// waitRoot waits for the root block device to appear and returns its
+// path. root= is a device path ("/dev/vda"); devtmpfs creates the node
+// once the driver has probed the disk.
+func waitRoot(cfg bootConfig) (string, error) {
+	dev := cfg.root
+	if !strings.HasPrefix(dev, "/dev/") {
+		return "", fmt.Errorf("root=%s: banger-init mounts a device path such as /dev/vda", dev)
+	}
+	deadline := time.Now().Add(rootWait)
+	for {
+		if st, err := os.Stat(dev); err == nil && st.Mode()&os.ModeDevice != 0 {
+			return dev, nil
+		}
+		if !cfg.rootwait && time.Now().After(deadline) {
+			return "", fmt.Errorf("the root device %s did not appear within %v: is virtio_blk loaded and the disk attached?", dev, rootWait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// cleanInitramfs removes the initramfs files, freeing the memory they hold
+// in the rootfs the kernel keeps after the switch.
+func cleanInitramfs() {
+	for _, p := range []string{"/" + initramfs.InitPath, "/" + initramfs.ModuleDir, "/etc"} {
+		_ = os.RemoveAll(p)
+	}
+}

@@ -1,0 +1,268 @@
+package images
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"banger/internal/errdefs"
+	"banger/internal/names"
+	"banger/internal/store"
+)
+
+// Puller fetches OCI images into a layer cache and flattens them.
+type Puller interface {
+	// Normalize returns the full form of an image reference.
+	Normalize(ref string) (string, error)
+	// Fetch brings ref's linux/amd64 image into the layer cache.
+	Fetch(ctx context.Context, ref string, progress func(LayerProgress)) (Pulled, error)
+	// Flatten writes the image's flattened root filesystem tar to dest,
+	// all or nothing, removing what a crash left of an earlier Flatten to
+	// dest. It is never called twice at once for one dest.
+	Flatten(ctx context.Context, img Pulled, dest string) error
+	// RemoveUnusedLayers deletes the cached layers not in keep.
+	RemoveUnusedLayers(keep map[string]bool) error
+}
+
+// LayerProgress is how far the download of one layer has got.
+type LayerProgress struct {
+	Layer       string
+	Done, Total int64
+	Cached      bool
+}
+
+// Pulled is a fetched image whose layers are in the cache.
+type Pulled struct {
+	Ref     string
+	Digest  string
+	Config  RunConfig
+	Layers  []PulledLayer
+	Fetched int64 // bytes downloaded
+}
+
+// PulledLayer is one layer of a Pulled image.
+type PulledLayer struct {
+	Digest, DiffID string
+	Size           int64
+}
+
+// pulls is the state of image pulls: where their results live, which
+// names are being pulled, and a lock that pulls share and the layer
+// cache's clean-up takes alone.
+type pulls struct {
+	puller  Puller
+	dir     string
+	mu      sync.Mutex
+	running map[string]bool
+	cache   sync.RWMutex
+}
+
+// WithPuller lets the Service pull OCI images with p, storing the
+// flattened trees under dir (StateDir/images). Without it Pull is
+// refused.
+func WithPuller(p Puller, dir string) Option {
+	return func(s *Service) { s.pulls = &pulls{puller: p, dir: dir, running: map[string]bool{}} }
+}
+
+// Pull steps.
+const (
+	stepDownload = "download layers"
+	stepFlatten  = "flatten layers"
+)
+
+// Pull fetches an OCI image and records it, flattened, as an image in
+// the StatePulled state. The name is checked before anything is
+// downloaded; a failed pull leaves no record and no files but the
+// verified layers it cached. progress may be nil.
+func (s *Service) Pull(ctx context.Context, req PullRequest, progress func(Progress)) (Image, error) {
+	if s.pulls == nil {
+		return Image{}, errdefs.FailedPreconditionf("this daemon cannot pull images: it was started without a registry client")
+	}
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	ref, err := s.pulls.puller.Normalize(req.Ref)
+	if err != nil {
+		return Image{}, err
+	}
+	if req.Name == "" {
+		req.Name = NameFromRef(ref)
+	}
+	if err := names.ValidateAs("image", req.Name); err != nil {
+		return Image{}, err
+	}
+	if _, err := s.store.GetImage(ctx, req.Name); err == nil {
+		return Image{}, errdefs.AlreadyExistsf("an image named %q already exists: pick another name with --name, or remove it with \"banger image rm %s\"", req.Name, req.Name)
+	} else if errdefs.KindOf(err) != errdefs.NotFound {
+		return Image{}, err
+	}
+	if !s.pulls.claim(req.Name) {
+		return Image{}, errdefs.AlreadyExistsf("an image named %q is being pulled already: wait for that pull or pick another name", req.Name)
+	}
+	defer s.pulls.release(req.Name)
+	s.pulls.cache.RLock()
+	defer s.pulls.cache.RUnlock()
+
+	dl := newDownloadProgress(progress)
+	pulled, err := s.pulls.puller.Fetch(ctx, ref, dl.report)
+	if err != nil {
+		return Image{}, err
+	}
+	// One flattening per image at a time: it writes next to the image's
+	// file and clears what a crashed one left there.
+	if !s.pulls.claim("digest " + pulled.Digest) {
+		return Image{}, errdefs.Unavailablef("%s (%s) is being pulled already under another name: try again once that pull is done", pulled.Ref, pulled.Digest)
+	}
+	defer s.pulls.release("digest " + pulled.Digest)
+	progress(Progress{Step: stepFlatten, Index: 2, Total: 2})
+	dir := filepath.Join(s.pulls.dir, strings.TrimPrefix(pulled.Digest, "sha256:"))
+	dest := filepath.Join(dir, "rootfs.tar")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Image{}, fmt.Errorf("create the image directory %s: %w", dir, err)
+	}
+	if _, err := os.Stat(dest); errors.Is(err, fs.ErrNotExist) {
+		if err := s.pulls.puller.Flatten(ctx, pulled, dest); err != nil {
+			_ = os.Remove(dir) // only when empty: another record may use it
+			return Image{}, err
+		}
+	}
+	st, err := os.Stat(dest)
+	if err != nil {
+		return Image{}, fmt.Errorf("the flattened image %s: %w", dest, err)
+	}
+	cfg, err := json.Marshal(pulled.Config)
+	if err != nil {
+		return Image{}, fmt.Errorf("record the image config: %w", err)
+	}
+	img := store.Image{
+		ID:         s.newID(),
+		Name:       req.Name,
+		RootFS:     dest,
+		RootFSSize: st.Size(),
+		CreatedAt:  time.Now(),
+		State:      store.ImagePulled,
+		Source:     pulled.Ref,
+		Digest:     pulled.Digest,
+		RunConfig:  string(cfg),
+	}
+	for _, l := range pulled.Layers {
+		img.Layers = append(img.Layers, l.Digest)
+	}
+	if err := s.store.CreateImage(context.WithoutCancel(ctx), img); err != nil {
+		_ = s.removeBuiltFiles(context.WithoutCancel(ctx), dest)
+		return Image{}, err
+	}
+	return toImage(img), nil
+}
+
+func (p *pulls) claim(name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running[name] {
+		return false
+	}
+	p.running[name] = true
+	return true
+}
+
+func (p *pulls) release(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.running, name)
+}
+
+// removeUnusedLayers deletes the cached layers no image record lists.
+// It does nothing while a pull runs (that pull's layers have no record
+// yet): a later removal cleans up.
+func (s *Service) removeUnusedLayers(ctx context.Context) error {
+	if s.pulls == nil || !s.pulls.cache.TryLock() {
+		return nil
+	}
+	defer s.pulls.cache.Unlock()
+	imgs, err := s.store.ListImages(ctx)
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, img := range imgs {
+		for _, l := range img.Layers {
+			keep[l] = true
+		}
+	}
+	return s.pulls.puller.RemoveUnusedLayers(keep)
+}
+
+// downloadProgress turns per-layer byte counts into progress reports:
+// one for the layer's bar (Bar is its short digest), then one for the
+// step, over the bytes of every layer known so far.
+type downloadProgress struct {
+	report func(LayerProgress)
+}
+
+// unitBytes is the Unit of byte counts.
+const unitBytes = "bytes"
+
+func newDownloadProgress(progress func(Progress)) *downloadProgress {
+	done := map[string]int64{}
+	total := map[string]int64{}
+	return &downloadProgress{report: func(lp LayerProgress) {
+		done[lp.Layer], total[lp.Layer] = lp.Done, lp.Total
+		var d, t int64
+		for k := range total {
+			d += done[k]
+			t += total[k]
+		}
+		layer := Progress{Step: stepDownload, Index: 1, Total: 2, Bar: shortDigest(lp.Layer),
+			Current: lp.Done, TotalUnits: lp.Total, Unit: unitBytes, Fraction: fraction(lp.Done, lp.Total)}
+		if lp.Cached {
+			layer.Detail = "cached"
+		}
+		progress(layer)
+		progress(Progress{Step: stepDownload, Index: 1, Total: 2, Current: d, TotalUnits: t, Unit: unitBytes,
+			Fraction: fraction(d, t), Detail: fmt.Sprintf("%d layers", len(total))})
+	}}
+}
+
+func fraction(done, total int64) float64 {
+	if total <= 0 {
+		return 1
+	}
+	return float64(done) / float64(total)
+}
+
+func shortDigest(d string) string {
+	d = strings.TrimPrefix(d, "sha256:")
+	if len(d) > 12 {
+		d = d[:12]
+	}
+	return d
+}
+
+var nameJunk = regexp.MustCompile(`[^a-z0-9]+`)
+
+// NameFromRef is the image name a pull of the normalised reference ref
+// gets by default: the repository's last element and the tag, or the
+// digest's first 12 characters ("index.docker.io/library/debian:12" →
+// "debian-12").
+func NameFromRef(ref string) string {
+	repo, tag := ref, ""
+	if i := strings.Index(ref, "@"); i >= 0 {
+		repo, tag = ref[:i], shortDigest(strings.TrimPrefix(ref[i+1:], "sha256:"))
+	} else if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		repo, tag = ref[:i], ref[i+1:]
+	}
+	repo = repo[strings.LastIndex(repo, "/")+1:]
+	name := strings.Trim(nameJunk.ReplaceAllString(strings.ToLower(repo+"-"+tag), "-"), "-")
+	if len(name) > names.MaxLen {
+		name = strings.TrimRight(name[:names.MaxLen], "-")
+	}
+	return name
+}
