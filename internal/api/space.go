@@ -19,6 +19,7 @@ type FilesystemSpace struct {
 // Space categories. Clients must accept categories they do not know.
 const (
 	SpaceImages  = "images"
+	SpaceLayers  = "layers"
 	SpaceKernels = "kernels"
 	SpaceVMDisks = "vm_disks"
 	SpaceCaches  = "caches"

@@ -133,3 +133,14 @@ func (a *app) vmPruneCommand() *cobra.Command {
 			return cl.PruneVMs(ctx, dryRun, nil)
 		})
 }
+
+func (a *app) imageCacheCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "cache", Short: "Manage the cache of pulled image layers"}
+	cmd.AddCommand(a.pruneCommand("layer", "layers", "Remove the cached layers no image needs",
+		"Remove the cached OCI layers no image lists (those a failed or interrupted pull left; removing an image already removes the layers only it used), "+
+			"and what pulls a crash cut short left in the cache. Refused while a pull runs. The list is shown and confirmed first unless -f.",
+		func(ctx context.Context, cl *client.Client, dryRun bool) (api.PruneReply, error) {
+			return cl.PruneLayers(ctx, dryRun)
+		}))
+	return cmd
+}

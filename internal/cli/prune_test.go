@@ -24,6 +24,7 @@ type pruneDaemon struct {
 	requests []string // "POST /v1/images/prune dry_run=true"
 	images   []api.PrunedItem
 	vms      []api.PrunedItem
+	layers   []api.PrunedItem
 }
 
 func (p *pruneDaemon) serve(t *testing.T) string {
@@ -62,6 +63,7 @@ func (p *pruneDaemon) serve(t *testing.T) string {
 	}
 	mux.HandleFunc("POST /v1/images/prune", handle(&p.images, false))
 	mux.HandleFunc("POST /v1/vms/prune", handle(&p.vms, true))
+	mux.HandleFunc("POST /v1/images/cache/prune", handle(&p.layers, false))
 	mux.HandleFunc("GET /v1/system/df", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(sampleDiskUsage)
 	})
@@ -88,6 +90,7 @@ func TestPrune(t *testing.T) {
 	p := &pruneDaemon{
 		images: []api.PrunedItem{{ID: "1", Name: "old", Allocated: 300 << 20}},
 		vms:    []api.PrunedItem{{ID: "2", Name: "idle", Allocated: 5 << 20}, {ID: "3", Name: "done", Allocated: 1 << 20}},
+		layers: []api.PrunedItem{{ID: "sha256:bb", Name: "bbbbbbbbbbbb", Allocated: 10 << 20}},
 	}
 	sock := p.serve(t)
 
@@ -118,12 +121,18 @@ func TestPrune(t *testing.T) {
 		t.Errorf("second vm prune: exit %d, stdout %q, want %q", code, out, want)
 	}
 
+	code, out, _ = runWith(sock, "", "image", "cache", "prune", "-f")
+	if want := "removed layer bbbbbbbbbbbb (10MiB)\nremoved 1 layer, 10MiB on disk\n"; code != 0 || out != want {
+		t.Errorf("image cache prune -f: exit %d, stdout %q, want %q", code, out, want)
+	}
+
 	want := []string{
 		"POST /v1/images/prune dry_run=true",
 		"POST /v1/vms/prune dry_run=true",
 		"POST /v1/images/prune dry_run=false",
 		"POST /v1/vms/prune dry_run=false",
 		"POST /v1/vms/prune dry_run=false",
+		"POST /v1/images/cache/prune dry_run=false",
 	}
 	if diff := cmp.Diff(want, p.requests); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
@@ -140,6 +149,11 @@ var sampleDiskUsage = api.DiskUsage{
 			Items: []api.SpaceItem{
 				{Name: "default", Path: "/s/images/ab", Apparent: 1536 << 20, Allocated: 450 << 20, InUse: true, Detail: "built"},
 				{Name: "old", Path: "/s/images/cd", Apparent: 1536 << 20, Allocated: 450 << 20, Reclaimable: true, Detail: "built"},
+			}},
+		{Name: api.SpaceLayers, Count: 2, Apparent: 30 << 20, Allocated: 30 << 20, Reclaimable: 10 << 20, ReclaimCommand: "banger image cache prune",
+			Items: []api.SpaceItem{
+				{Name: "aaaaaaaaaaaa", Path: "/c/oci/blobs/sha256/aa", Apparent: 20 << 20, Allocated: 20 << 20, InUse: true, Detail: "sha256:aa"},
+				{Name: "bbbbbbbbbbbb", Path: "/c/oci/blobs/sha256/bb", Apparent: 10 << 20, Allocated: 10 << 20, Reclaimable: true, Detail: "sha256:bb"},
 			}},
 		{Name: api.SpaceKernels, Count: 1, Apparent: 40 << 20, Allocated: 40 << 20, ReclaimCommand: "banger kernel rm",
 			Items: []api.SpaceItem{{Name: "default", Path: "/s/kernels/1", Apparent: 40 << 20, Allocated: 40 << 20, InUse: true, Detail: "6.1.0"}}},

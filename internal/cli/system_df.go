@@ -13,7 +13,7 @@ func (a *app) systemDFCommand() *cobra.Command {
 	var json, verbose bool
 	cmd := &cobra.Command{
 		Use:   "df",
-		Short: "Show the disk space images, kernels, VM disks and caches take",
+		Short: "Show the disk space images, layers, kernels, VM disks and caches take",
 		Long: "Show, per category, how many there are, their apparent size (the files' sizes), what they occupy on disk " +
 			"(allocated blocks: less for sparse disks) and what the prune commands would free, then the room left on the " +
 			"filesystems of the state and cache directories. -v lists every item.",
@@ -34,14 +34,14 @@ func (a *app) systemDFCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&json, "json", false, "print JSON")
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list every image, kernel, VM and cache entry")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list every image, layer, kernel, VM and cache entry")
 	return cmd
 }
 
 // spaceTitles are the table's names of the categories the CLI knows; a
 // category it does not know is shown by its API name.
 var spaceTitles = map[string]string{
-	api.SpaceImages: "Images", api.SpaceKernels: "Kernels", api.SpaceVMDisks: "VM disks", api.SpaceCaches: "Caches",
+	api.SpaceImages: "Images", api.SpaceLayers: "Layers", api.SpaceKernels: "Kernels", api.SpaceVMDisks: "VM disks", api.SpaceCaches: "Caches",
 }
 
 func spaceTitle(name string) string {

@@ -35,3 +35,10 @@ func (c *Client) PruneVMs(ctx context.Context, dryRun bool, progress Progress) (
 	}
 	return out, nil
 }
+
+// PruneLayers removes the cached image layers no image needs; with dryRun
+// it only lists them.
+func (c *Client) PruneLayers(ctx context.Context, dryRun bool) (api.PruneReply, error) {
+	var out api.PruneReply
+	return out, c.do(ctx, http.MethodPost, "/images/cache/prune", api.PruneRequest{DryRun: dryRun}, &out)
+}

@@ -162,7 +162,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		net: ns,
 		images: images.New(st, inspector{}, vm.NewID,
 			images.WithBuilder(imageBuilder{}, filepath.Join(opts.Layout.StateDir, "images")),
-			images.WithPuller(imagePuller{&oci.Puller{Dir: filepath.Join(opts.Layout.CacheDir, "oci")}}, filepath.Join(opts.Layout.StateDir, "images"))),
+			images.WithPuller(imagePuller{&oci.Puller{Dir: layerCacheDir(opts.Layout)}}, filepath.Join(opts.Layout.StateDir, "images"))),
 		kernels: kernels.New(kernels.Config{
 			Store:     st,
 			Host:      kernelHost{},

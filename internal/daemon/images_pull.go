@@ -48,6 +48,18 @@ func (ip imagePuller) RemoveUnusedLayers(keep map[string]bool) error {
 	return err
 }
 
+func (ip imagePuller) CachedLayers() ([]images.CachedLayer, error) {
+	blobs, err := ip.p.Blobs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]images.CachedLayer, 0, len(blobs))
+	for _, b := range blobs {
+		out = append(out, images.CachedLayer{Digest: b.Digest, Path: b.Path})
+	}
+	return out, nil
+}
+
 func (d *Daemon) pullImage(w http.ResponseWriter, r *http.Request) {
 	var req api.PullImageRequest
 	if err := decode(w, r, &req); err != nil {

@@ -78,3 +78,34 @@ func (d *Daemon) pruneImages(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, reply)
 }
+
+// pruneLayers removes the cached layers no image needs (POST
+// /v1/images/cache/prune).
+func (d *Daemon) pruneLayers(w http.ResponseWriter, r *http.Request) {
+	var req api.PruneRequest
+	if err := decode(w, r, &req); err != nil {
+		d.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	cat, err := d.layerSpace(ctx)
+	if err != nil {
+		d.writeError(w, r, err)
+		return
+	}
+	size := map[string]int64{}
+	for _, it := range cat.Items {
+		size[it.Detail] = it.Allocated
+	}
+	removed, err := d.images.PruneLayers(ctx, req.DryRun)
+	if err != nil {
+		d.writeError(w, r, err)
+		return
+	}
+	reply := api.PruneReply{DryRun: req.DryRun, Removed: []api.PrunedItem{}}
+	for _, l := range removed {
+		reply.Removed = append(reply.Removed, api.PrunedItem{ID: l.Digest, Name: shortDigest(l.Digest), Allocated: size[l.Digest]})
+		reply.Reclaimed += size[l.Digest]
+	}
+	writeJSON(w, http.StatusOK, reply)
+}

@@ -12,6 +12,7 @@ import (
 	"banger/internal/api"
 	"banger/internal/disk"
 	"banger/internal/imagebuild"
+	"banger/internal/paths"
 	"banger/internal/vm"
 )
 
@@ -20,7 +21,7 @@ import (
 type spaceCollector func(ctx context.Context) (api.SpaceCategory, error)
 
 func (d *Daemon) spaceCollectors() []spaceCollector {
-	return []spaceCollector{d.imageSpace, d.kernelSpace, d.vmSpace, d.cacheSpace}
+	return []spaceCollector{d.imageSpace, d.layerSpace, d.kernelSpace, d.vmSpace, d.cacheSpace}
 }
 
 // diskUsage measures every category and the room on the state and cache
@@ -117,6 +118,50 @@ func (d *Daemon) imageSpace(ctx context.Context) (api.SpaceCategory, error) {
 	return c, nil
 }
 
+// layerCacheDir is the OCI layer cache: blobs/sha256/<hex>, and tmp/ for
+// downloads in progress.
+func layerCacheDir(l paths.Layout) string { return filepath.Join(l.CacheDir, "oci") }
+
+// layerSpace: every cached layer blob; one no image record lists is what
+// image cache prune removes. Downloads in progress (or cut short by a
+// crash) are counted but not reclaimable: a pull may be using them.
+func (d *Daemon) layerSpace(ctx context.Context) (api.SpaceCategory, error) {
+	c := api.SpaceCategory{Name: api.SpaceLayers, ReclaimCommand: "banger image cache prune", Items: []api.SpaceItem{}}
+	cached, used, err := d.images.Layers(ctx)
+	if err != nil {
+		return c, err
+	}
+	for _, l := range cached {
+		it, err := usageItem(shortDigest(l.Digest), l.Path)
+		if err != nil {
+			return c, err
+		}
+		it.Detail = l.Digest
+		it.InUse = used[l.Digest]
+		it.Reclaimable = !it.InUse
+		add(&c, it, true)
+	}
+	tmp := filepath.Join(layerCacheDir(d.opts.Layout), "tmp")
+	if it, err := usageItem("downloads", tmp); err != nil {
+		return c, err
+	} else if it.Apparent > 0 || it.Allocated > 0 {
+		it.Detail = "layers being downloaded, or cut short by a crash"
+		c.Apparent += it.Apparent
+		c.Allocated += it.Allocated
+		c.Items = append(c.Items, it)
+	}
+	return c, nil
+}
+
+// shortDigest is the first 12 hex digits of a digest.
+func shortDigest(d string) string {
+	d = strings.TrimPrefix(d, "sha256:")
+	if len(d) > 12 {
+		return d[:12]
+	}
+	return d
+}
+
 // kernelSpace: a kernel is in use while an image boots it; the others can
 // be removed with "banger kernel rm".
 func (d *Daemon) kernelSpace(ctx context.Context) (api.SpaceCategory, error) {
@@ -174,9 +219,9 @@ func (d *Daemon) vmSpace(ctx context.Context) (api.SpaceCategory, error) {
 	return c, nil
 }
 
-// cacheSpace counts every entry of the cache directory (the kernel build
-// cache, work disk templates, and whatever else a component caches
-// there, such as pulled layers) and the image build areas in the image
+// cacheSpace counts every entry of the cache directory but the layer
+// cache (the kernel build cache, work disk templates, the distribution
+// kernel downloads, and whatever else a component caches there) and the image build areas in the image
 // store, each as it is on disk. Caches are recreated on demand; banger
 // has no command that clears them, so nothing is counted reclaimable.
 func (d *Daemon) cacheSpace(ctx context.Context) (api.SpaceCategory, error) {
@@ -186,7 +231,11 @@ func (d *Daemon) cacheSpace(ctx context.Context) (api.SpaceCategory, error) {
 		return c, err
 	}
 	for _, e := range entries {
-		it, err := usageItem(e.Name(), filepath.Join(d.opts.Layout.CacheDir, e.Name()))
+		p := filepath.Join(d.opts.Layout.CacheDir, e.Name())
+		if p == layerCacheDir(d.opts.Layout) {
+			continue // the layers category
+		}
+		it, err := usageItem(e.Name(), p)
 		if err != nil {
 			return c, err
 		}

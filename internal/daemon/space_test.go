@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -28,7 +30,7 @@ func TestDiskUsageAndPrune(t *testing.T) {
 	for _, c := range du.Categories {
 		names = append(names, c.Name)
 	}
-	if diff := cmp.Diff([]string{api.SpaceImages, api.SpaceKernels, api.SpaceVMDisks, api.SpaceCaches}, names); diff != "" {
+	if diff := cmp.Diff([]string{api.SpaceImages, api.SpaceLayers, api.SpaceKernels, api.SpaceVMDisks, api.SpaceCaches}, names); diff != "" {
 		t.Errorf("categories (-want +got):\n%s", diff)
 	}
 	if len(du.Filesystems) != 2 || du.Filesystems[0].Path != td.layout.StateDir || du.Filesystems[0].Available <= 0 {
@@ -98,6 +100,37 @@ func TestDiskUsageAndPrune(t *testing.T) {
 	// The image the running VM uses and the default image stay.
 	if got := td.prune("/v1/images/prune", false); len(got.Removed) != 0 {
 		t.Errorf("second image prune removed %+v", got.Removed)
+	}
+
+	// A layer blob no image lists (as a failed pull leaves) is counted as
+	// reclaimable, and image cache prune removes it.
+	blob := filepath.Join(td.layout.CacheDir, "oci", "blobs", "sha256", strings.Repeat("ab", 32))
+	if err := os.MkdirAll(filepath.Dir(blob), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blob, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	layers := category(t, td.df(), api.SpaceLayers)
+	if it := item(t, layers, "abababababab"); !it.Reclaimable || it.InUse || it.Apparent != 1<<20 || layers.Reclaimable != it.Allocated {
+		t.Errorf("layers = %+v", layers)
+	}
+	for _, c := range td.df().Categories {
+		for _, it := range c.Items {
+			if c.Name == api.SpaceCaches && it.Name == "oci" {
+				t.Errorf("the layer cache is counted twice, as a cache too")
+			}
+		}
+	}
+	if got := td.prune("/v1/images/cache/prune", true); !cmp.Equal(prunedNames(got), []string{"abababababab"}) {
+		t.Errorf("layer prune dry run = %+v", got)
+	}
+	got = td.prune("/v1/images/cache/prune", false)
+	if !cmp.Equal(prunedNames(got), []string{"abababababab"}) || got.Reclaimed != layers.Reclaimable {
+		t.Errorf("layer prune = %+v", got)
+	}
+	if _, err := os.Stat(blob); !os.IsNotExist(err) {
+		t.Errorf("the unused layer is still cached (err %v)", err)
 	}
 }
 

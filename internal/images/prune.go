@@ -12,8 +12,9 @@ import (
 // keep (the daemon passes the configured default image, so that "vm run"
 // need not rebuild it), and returns them. With dryRun it only returns
 // them. Kernels are never removed: they are a separate store ("banger
-// kernel rm"). A built image's files are deleted; a registered image's
-// host files are left alone, as Remove does. Use is decided by the store
+// kernel rm"). A built or pulled image's files are deleted, and then the
+// cached layers no image needs; a registered image's host files are left
+// alone, as Remove does. Use is decided by the store
 // inside the deletion's transaction, so an image a VM started to use
 // after the listing (a create in flight records its VM first) is kept.
 func (s *Service) Prune(ctx context.Context, keep []string, dryRun bool) ([]Image, error) {
@@ -37,6 +38,11 @@ func (s *Service) Prune(ctx context.Context, keep []string, dryRun bool) ([]Imag
 			errs = append(errs, err)
 		}
 		out = append(out, img)
+	}
+	if len(out) > 0 {
+		if err := s.removeUnusedLayers(context.WithoutCancel(ctx)); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return out, errors.Join(errs...)
 }
