@@ -3,8 +3,10 @@ package daemon
 import (
 	"context"
 	"net/http"
+	"path/filepath"
 
 	"banger/internal/api"
+	"banger/internal/disk"
 	"banger/internal/images"
 	"banger/internal/oci"
 )
@@ -40,7 +42,7 @@ func (ip imagePuller) Flatten(ctx context.Context, img images.Pulled, dest strin
 		in.Layers = append(in.Layers, oci.LayerInfo{Digest: l.Digest, DiffID: l.DiffID, Size: l.Size})
 	}
 	_, err := ip.p.FlattenTo(ctx, in, dest)
-	return err
+	return disk.RoomError(err, filepath.Dir(dest))
 }
 
 func (ip imagePuller) RemoveUnusedLayers(keep map[string]bool) error {
