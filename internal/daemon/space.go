@@ -74,7 +74,7 @@ func usageItem(name, path string) (api.SpaceItem, error) {
 // keptImages are the images image prune never removes: the default one.
 func (d *Daemon) keptImages() []string { return []string{d.opts.Config.VM.Image} }
 
-// imageSpace: built images count their directory in the image store;
+// imageSpace: built and pulled images count their directory in the image store;
 // registered images their root filesystem (a host file banger does not
 // own, so never reclaimable). Reclaimable is what image prune frees.
 func (d *Daemon) imageSpace(ctx context.Context) (api.SpaceCategory, error) {
@@ -102,6 +102,9 @@ func (d *Daemon) imageSpace(ctx context.Context) (api.SpaceCategory, error) {
 	for _, img := range imgs {
 		dir := d.images.FilesDir(img)
 		path, detail := dir, "built"
+		if img.Source != "" {
+			detail = "pulled from " + img.Source
+		}
 		if dir == "" {
 			path, detail = img.RootFS, "registered: the host file is left alone by prune"
 		}
