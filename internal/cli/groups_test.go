@@ -90,7 +90,7 @@ func TestUnknownSubcommandSuggests(t *testing.T) {
 		{[]string{"image", "lis", "x"}, `unknown command "lis" for "banger image"; did you mean "list"?`},
 		{[]string{"vm", "workspace", "exprot", "x"}, `unknown command "exprot" for "banger vm workspace"`},
 		{[]string{"kernal"}, `unknown command "kernal" for "banger"`},
-		{[]string{"system", "inf"}, `did you mean "info"?`},
+		{[]string{"system", "infoo"}, `did you mean "info"?`},
 		{[]string{"help", "bogus"}, `unknown command "bogus" for "banger"`},
 		{[]string{"help", "vm", "strat"}, `unknown command "strat" for "banger vm"; did you mean "start"?`},
 	}

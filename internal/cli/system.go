@@ -109,6 +109,6 @@ func (a *app) systemCommand() *cobra.Command {
 			return table(a.env.Stdout, []string{"ID", "KIND", "TARGET", "STATE", "STEP", "ERROR"}, rows)
 		},
 	}
-	cmd.AddCommand(info, ops)
+	cmd.AddCommand(info, ops, a.systemDFCommand())
 	return cmd
 }

@@ -22,6 +22,7 @@ func (a *app) vmCommand() *cobra.Command {
 		a.vmLifecycleCommand("restart", "Stop and start VMs", "restarted", (*client.Client).RestartVM),
 		a.vmLifecycleCommand("kill", "Stop VMs at once", "killed", (*client.Client).KillVM),
 		a.vmDeleteCommand(),
+		a.vmPruneCommand(),
 		a.vmListCommand(),
 		a.vmShowCommand(),
 		a.vmLogsCommand(),

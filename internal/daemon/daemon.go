@@ -157,6 +157,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Others:   others,
 		Disks:    vmDisks{work: disk.NewWorkDisks(opts.Layout.CacheDir), cow: strategy},
 		Dirs:     vmDirs{Layout: opts.Layout, uid: opts.UID, vmRoot: strategy.Dir()},
+		Space:    roomChecker{shared: strategy.Name() != cow.NameSparse},
 		Defaults: vmDefaults(cfg, host),
 		Logger:   log,
 		Hooks:    opts.Hooks,
@@ -181,7 +182,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		net: ns,
 		images: images.New(st, inspector{}, vm.NewID,
 			images.WithBuilder(imageBuilder{}, filepath.Join(opts.Layout.StateDir, "images")),
-			images.WithPuller(imagePuller{&oci.Puller{Dir: filepath.Join(opts.Layout.CacheDir, "oci")}}, filepath.Join(opts.Layout.StateDir, "images"))),
+			images.WithPuller(imagePuller{&oci.Puller{Dir: layerCacheDir(opts.Layout)}}, filepath.Join(opts.Layout.StateDir, "images"))),
 		kernels: kernels.New(kernels.Config{
 			Store:     st,
 			Host:      kernelHost{},
@@ -367,6 +368,23 @@ func (vmDisks) WriteFiles(ctx context.Context, image string, files []vm.GuestFil
 
 func (v vmDisks) CreateWorkDisk(ctx context.Context, dst string, size int64) error {
 	return v.work.Create(ctx, dst, size)
+}
+
+// roomChecker adapts the disk package's space accounting to the vm
+// service. shared says the disk strategy clones by sharing the image's
+// blocks (reflink, loop-xfs), so a new root disk costs nothing up front.
+type roomChecker struct{ shared bool }
+
+func (r roomChecker) CloneCost(path string) (int64, error) {
+	if r.shared {
+		return 0, nil
+	}
+	u, err := disk.UsageOf(path)
+	return u.Allocated, err
+}
+
+func (roomChecker) CheckRoom(dir string, need int64, what string) error {
+	return disk.CheckRoom(dir, need, what)
 }
 
 // inspector adapts the disk package to the images service.

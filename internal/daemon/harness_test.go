@@ -57,6 +57,9 @@ func (td *testDaemon) sub(t *testing.T) *testDaemon {
 // daemonOpts tune startDaemon.
 type daemonOpts struct {
 	uid int // the owner uid; os.Getuid() when zero
+	// stateRoot, when set, holds the state and cache directories (for a
+	// test that puts them on a filesystem of its own).
+	stateRoot string
 	// beforeServe runs after the socket exists and before Serve starts.
 	beforeServe func(td *testDaemon, ln net.Listener)
 	// config changes the test configuration before New.
@@ -72,12 +75,13 @@ func setUmask(t *testing.T, mask int) {
 // newTestDaemon builds a Daemon under a fresh temp root without serving it.
 func newTestDaemon(t testing.TB, uid int) (*Daemon, string, paths.Layout, *syncBuffer) {
 	t.Helper()
-	return newTestDaemonConfig(t, uid, nil)
+	return newTestDaemonConfig(t, uid, "", nil)
 }
 
-// newTestDaemonConfig is newTestDaemon with the configuration changed by
-// change (nil changes nothing).
-func newTestDaemonConfig(t testing.TB, uid int, change func(*config.Config)) (*Daemon, string, paths.Layout, *syncBuffer) {
+// newTestDaemonConfig is newTestDaemon with the state and cache
+// directories under stateRoot when it is set, and the configuration
+// changed by change (nil changes nothing).
+func newTestDaemonConfig(t testing.TB, uid int, stateRoot string, change func(*config.Config)) (*Daemon, string, paths.Layout, *syncBuffer) {
 	t.Helper()
 	// Unix socket paths must stay short: use /tmp directly.
 	root, err := os.MkdirTemp("", "bgd")
@@ -90,6 +94,10 @@ func newTestDaemonConfig(t testing.TB, uid int, change func(*config.Config)) (*D
 		StateDir:   filepath.Join(root, "state"),
 		CacheDir:   filepath.Join(root, "cache"),
 		RuntimeDir: filepath.Join(root, "run"),
+	}
+	if stateRoot != "" {
+		layout.StateDir = filepath.Join(stateRoot, "state")
+		layout.CacheDir = filepath.Join(stateRoot, "cache")
 	}
 	logs := &syncBuffer{}
 	opts := testOptions(t, layout, uid, logs)
@@ -137,7 +145,7 @@ func startDaemon(t *testing.T, o daemonOpts) *testDaemon {
 	if uid == 0 {
 		uid = os.Getuid()
 	}
-	d, root, layout, logs := newTestDaemonConfig(t, uid, o.config)
+	d, root, layout, logs := newTestDaemonConfig(t, uid, o.stateRoot, o.config)
 	td := &testDaemon{t: t, d: d, root: root, layout: layout, logs: logs, srv: &serving{done: make(chan error, 1)}}
 	ln, err := d.Listen()
 	if err != nil {

@@ -3,8 +3,10 @@ package daemon
 import (
 	"context"
 	"net/http"
+	"path/filepath"
 
 	"banger/internal/api"
+	"banger/internal/disk"
 	"banger/internal/images"
 	"banger/internal/oci"
 )
@@ -40,12 +42,24 @@ func (ip imagePuller) Flatten(ctx context.Context, img images.Pulled, dest strin
 		in.Layers = append(in.Layers, oci.LayerInfo{Digest: l.Digest, DiffID: l.DiffID, Size: l.Size})
 	}
 	_, err := ip.p.FlattenTo(ctx, in, dest)
-	return err
+	return disk.RoomError(err, filepath.Dir(dest))
 }
 
 func (ip imagePuller) RemoveUnusedLayers(keep map[string]bool) error {
 	_, _, err := ip.p.RemoveUnused(keep)
 	return err
+}
+
+func (ip imagePuller) CachedLayers() ([]images.CachedLayer, error) {
+	blobs, err := ip.p.Blobs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]images.CachedLayer, 0, len(blobs))
+	for _, b := range blobs {
+		out = append(out, images.CachedLayer{Digest: b.Digest, Path: b.Path})
+	}
+	return out, nil
 }
 
 func (d *Daemon) pullImage(w http.ResponseWriter, r *http.Request) {

@@ -41,6 +41,7 @@ func (d *Daemon) routes(mux *routeMux) http.Handler {
 	v := api.Version
 	mux.HandleFunc("GET "+v+"/vms", d.listVMs)
 	mux.HandleFunc("POST "+v+"/vms", d.createVM)
+	mux.HandleFunc("POST "+v+"/vms/prune", d.pruneVMs)
 	mux.HandleFunc("GET "+v+"/vms/{ref}", d.getVM)
 	mux.HandleFunc("DELETE "+v+"/vms/{ref}", d.deleteVM)
 	mux.HandleFunc("POST "+v+"/vms/{ref}/{action}", d.vmAction)
@@ -60,6 +61,8 @@ func (d *Daemon) routes(mux *routeMux) http.Handler {
 	mux.HandleFunc("POST "+v+"/images", d.registerImage)
 	mux.HandleFunc("POST "+v+"/images/build", d.buildImage)
 	mux.HandleFunc("POST "+v+"/images/pull", d.pullImage)
+	mux.HandleFunc("POST "+v+"/images/prune", d.pruneImages)
+	mux.HandleFunc("POST "+v+"/images/cache/prune", d.pruneLayers)
 	mux.HandleFunc("GET "+v+"/images/{ref}", d.getImage)
 	mux.HandleFunc("DELETE "+v+"/images/{ref}", d.removeImage)
 	mux.HandleFunc("GET "+v+"/kernels", d.listKernels)
@@ -74,6 +77,7 @@ func (d *Daemon) routes(mux *routeMux) http.Handler {
 	mux.HandleFunc("GET "+v+"/ssh", d.sshInfo)
 	mux.HandleFunc("GET "+v+"/system/info", d.info)
 	mux.HandleFunc("GET "+v+"/system/doctor", d.doctor)
+	mux.HandleFunc("GET "+v+"/system/df", d.systemDF)
 	mux.HandleFunc("POST "+v+"/system/shutdown", d.shutdownDaemon)
 	return d.middleware(d.readBody(mux, d.routeErrors(mux)))
 }

@@ -135,7 +135,8 @@ func (w *WorkDisks) buildTemplate(ctx context.Context, path string, size int64) 
 		if err := f.Truncate(size); err != nil {
 			return err
 		}
-		return w.makeFS(ctx, f.Name())
+		// Judged before writeAtomic removes the temporary file.
+		return OutOfRoom(w.makeFS(ctx, f.Name()), w.cacheDir)
 	})
 	if err != nil {
 		return err

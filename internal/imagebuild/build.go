@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"banger/internal/disk"
 	"banger/internal/errdefs"
 )
 
@@ -34,6 +35,14 @@ type Result struct {
 	SHA256 string
 	Size   int64
 }
+
+// MinBuildRoom is less than any image build needs: the bootstrapped tree
+// of the smallest image banger builds (systemd, openssh-server, git and
+// the guest agent: about 400 MiB) plus the ext4 image made from it. A
+// build is refused before it starts when the work directory's filesystem
+// has less; the exact need of the image file is checked again once the
+// tree is measured.
+const MinBuildRoom = 512 << 20
 
 // Steps of a build, in order.
 var Steps = []string{"check-tools", "bootstrap", "configure", "mkfs", "finish"}
@@ -87,6 +96,9 @@ func buildAs(ctx context.Context, o Options, find func(string) (string, error), 
 		r.ns = ids.nsArgs(t.unshare)
 		report("without root: in a user namespace with subordinate ids", 0)
 	}
+	if err := disk.CheckRoom(o.WorkDir, MinBuildRoom, "building an image"); err != nil {
+		return Result{}, err
+	}
 	area, err := newBuildArea(o.WorkDir, r.purge)
 	if err != nil {
 		return Result{}, err
@@ -104,7 +116,7 @@ func buildAs(ctx context.Context, o Options, find func(string) (string, error), 
 		p.Step, p.Index, p.Total = Steps[step], step+1, len(Steps)
 		progress(p)
 	}); err != nil {
-		return Result{}, fmt.Errorf("bootstrap %s from %s: %w", o.Suite, o.Mirror, err)
+		return Result{}, fmt.Errorf("bootstrap %s from %s: %w", o.Suite, o.Mirror, disk.RoomError(err, area.dir))
 	}
 	begin(2)
 	if err := ctx.Err(); err != nil {
@@ -125,8 +137,12 @@ func buildAs(ctx context.Context, o Options, find func(string) (string, error), 
 	}
 	size := imageSize(used)
 	report(fmt.Sprintf("files use %d MiB; image is %d MiB", used>>20, size>>20), 0)
+	// mkfs.ext4 -d writes the files' blocks again, next to the tree.
+	if err := disk.CheckRoom(area.dir, used, fmt.Sprintf("making the ext4 image of %d MiB of files", used>>20)); err != nil {
+		return Result{}, err
+	}
 	if err := mkfs(ctx, r, t, treeDir, image, size, line); err != nil {
-		return Result{}, fmt.Errorf("make the ext4 image: %w", err)
+		return Result{}, fmt.Errorf("make the ext4 image: %w", disk.RoomError(err, area.dir))
 	}
 	if mode == ModeUnshare {
 		if err := addDevNodes(ctx, t.debugfs, image, line); err != nil {

@@ -16,6 +16,10 @@ import (
 // bootstrap tree, the image being made and a lock its builder holds.
 const buildPrefix = ".build-"
 
+// BuildAreaPrefix starts the names of the build areas inside WorkDir, for
+// the daemon's disk usage report.
+const BuildAreaPrefix = buildPrefix
+
 // buildArea is one build's private directory, locked while in use so that
 // another build can tell a crashed build's leftovers from a running one.
 //

@@ -30,6 +30,14 @@ type Puller interface {
 	Flatten(ctx context.Context, img Pulled, dest string) error
 	// RemoveUnusedLayers deletes the cached layers not in keep.
 	RemoveUnusedLayers(keep map[string]bool) error
+	// CachedLayers lists the layers in the cache.
+	CachedLayers() ([]CachedLayer, error)
+}
+
+// CachedLayer is one layer blob in the cache.
+type CachedLayer struct {
+	Digest string
+	Path   string
 }
 
 // LayerProgress is how far the download of one layer has got.

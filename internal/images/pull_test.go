@@ -75,6 +75,17 @@ func (f *fakePuller) RemoveUnusedLayers(keep map[string]bool) error {
 	return nil
 }
 
+func (f *fakePuller) CachedLayers() ([]CachedLayer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []CachedLayer{}
+	for d := range f.cache {
+		out = append(out, CachedLayer{Digest: d, Path: "/cache/" + d})
+	}
+	slices.SortFunc(out, func(a, b CachedLayer) int { return strings.Compare(a.Digest, b.Digest) })
+	return out, nil
+}
+
 func (f *fakePuller) cached() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"banger/internal/disk"
 )
 
 // defaultCompileSteps estimates the lines of kbuild output ("  CC  x.o")
@@ -34,7 +36,7 @@ func compile(ctx context.Context, tree, workDir string, jobs int, progress func(
 	c := compileCounter{total: total}
 	onLine := func(line string) { progress(c.line(line)) }
 	if _, err := run(ctx, tree, onLine, "make", "-j"+strconv.Itoa(jobs), "vmlinux", "bzImage"); err != nil {
-		return fmt.Errorf("compile the kernel in %s: %w", tree, err)
+		return fmt.Errorf("compile the kernel in %s: %w", tree, disk.RoomError(err, workDir))
 	}
 	if fresh && c.done > 0 {
 		_ = os.WriteFile(countFile, []byte(strconv.Itoa(c.done)+"\n"), 0o644)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"banger/internal/disk"
 	"banger/internal/errdefs"
 	"banger/internal/userfile"
 )
@@ -200,6 +201,12 @@ func extract(ctx context.Context, src, srcSum, workDir string, progress func(Pro
 	if st, err := f.Stat(); err == nil {
 		size = st.Size()
 	}
+	// A kernel source tarball (xz) unpacks to about nine times its size:
+	// less than four times is known to be too little.
+	if err := disk.CheckRoom(workDir, 4*size, "extracting the kernel source "+src); err != nil {
+		_ = os.RemoveAll(tmp)
+		return "", err
+	}
 	in := &countingReader{r: f, size: size, report: func(n int64) {
 		progress(Progress{Step: StepExtract, Detail: detail, Fraction: min(float64(n)/float64(size), 0.99),
 			Current: n, TotalUnits: size, Unit: unitBytes})
@@ -212,6 +219,7 @@ func extract(ctx context.Context, src, srcSum, workDir string, progress func(Pro
 		err = os.Rename(tmp, dir)
 	}
 	if err != nil {
+		err = disk.RoomError(err, workDir) // judged before the partial tree goes
 		_ = os.RemoveAll(tmp)
 		return "", fmt.Errorf("extract kernel source %s: %w", src, err)
 	}

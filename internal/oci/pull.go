@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sync/errgroup"
 
+	"banger/internal/disk"
 	"banger/internal/errdefs"
 )
 
@@ -129,6 +130,17 @@ func (p *Puller) Fetch(ctx context.Context, ref string, progress func(Progress))
 			return Image{}, errdefs.InvalidArgumentf("%s: layer %s is not addressed by sha256: not supported", r.Name(), l.Digest)
 		}
 		out.Layers = append(out.Layers, LayerInfo{Digest: l.Digest.String(), DiffID: cf.RootFS.DiffIDs[i].String(), Size: l.Size})
+	}
+	// The layers still to download take at least their compressed sizes
+	// in the cache: refuse before downloading when that cannot fit.
+	var need int64
+	for _, l := range out.Layers {
+		if !p.cached(l.Digest) {
+			need += l.Size
+		}
+	}
+	if err := disk.CheckRoom(p.Dir, need, fmt.Sprintf("pulling %s (%d MiB of layers to download)", r.Name(), need>>20)); err != nil {
+		return Image{}, err
 	}
 	fetched, err := p.fetchLayers(ctx, img, out.Layers, progress)
 	out.Fetched = fetched

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"banger/internal/errdefs"
@@ -29,6 +30,9 @@ const (
 func (s *Service) Create(ctx context.Context, opID string, req CreateRequest, progress Progress) (VM, error) {
 	rec, img, err := s.prepareCreate(ctx, req)
 	if err != nil {
+		return VM{}, err
+	}
+	if err := s.roomForCreate(rec, img); err != nil {
 		return VM{}, err
 	}
 	o, err := s.newOp(ctx, opID, "vm.create", rec.ID, rec.Name, progress)
@@ -136,7 +140,7 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 			name: "copy-root-disk", // a copy-on-write clone where the host allows
 			do: func(ctx context.Context) error {
 				if err := s.disks.CloneRootDisk(ctx, img.RootFS, root); err != nil {
-					return fmt.Errorf("copy root disk of image %s: %w", img.Name, err)
+					return s.writeError(rec.Dir, err, "copy root disk of image %s", img.Name)
 				}
 				return nil
 			},
@@ -150,14 +154,19 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 					return err
 				}
 				if err := s.disks.WriteFiles(ctx, root, append(IdentityFiles(*rec), keys...)); err != nil {
-					return fmt.Errorf("write the identity of %s into its root disk: %w", rec.Name, err)
+					return s.writeError(rec.Dir, err, "write the identity of %s into its root disk", rec.Name)
 				}
 				return nil
 			},
 		},
 		{
 			name: "create-work-disk",
-			do:   func(ctx context.Context) error { return s.disks.CreateWorkDisk(ctx, work, rec.DiskBytes) },
+			do: func(ctx context.Context) error {
+				if err := s.disks.CreateWorkDisk(ctx, work, rec.DiskBytes); err != nil {
+					return s.writeError(rec.Dir, err, "create the work disk")
+				}
+				return nil
+			},
 			undo: func(ctx context.Context) error { return removeFile(work) },
 		},
 		{
@@ -184,6 +193,26 @@ func IdentityFiles(rec store.VM) []GuestFile {
 
 // agentTokenPath is where the guest agent reads its secret.
 const agentTokenPath = "/etc/banger/agent-token"
+
+// writeError wraps the error of a disk write of a create into dir. A
+// write that ran out of room (ENOSPC, or a tool that failed while the
+// filesystem is nearly full) is a FailedPrecondition saying what to do:
+// the create is rolled back, so freeing space and retrying works.
+func (s *Service) writeError(dir string, err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	full := errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+	if !full && s.space != nil {
+		full = errors.Is(s.space.CheckRoom(dir, nearlyFull, what), syscall.ENOSPC)
+	}
+	if full {
+		return errdefs.Wrap(errdefs.FailedPrecondition, fmt.Errorf("%s: %w: the filesystem is full; the VM was not created: free some space (\"banger system df\" shows what banger uses) and try again", what, err))
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// nearlyFull is how little room left counts as a full filesystem when a
+// disk tool fails.
+const nearlyFull = 1 << 20
 
 func ignoreNotFound(err error) error {
 	if errdefs.Is(err, errdefs.NotFound) {

@@ -73,6 +73,7 @@ type envOpts struct {
 	hooks       Hooks
 	ssh         SSHKeys
 	stopTimeout time.Duration
+	space       Space
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -119,6 +120,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		},
 		Hooks:         o.hooks,
 		SSH:           o.ssh,
+		Space:         o.space,
 		WatchInterval: 50 * time.Millisecond,
 	})
 	e := &env{t: t, svc: svc, store: st, root: root, img: img, disks: fd}

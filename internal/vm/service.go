@@ -29,6 +29,19 @@ type Disks interface {
 	WriteFiles(ctx context.Context, image string, files []GuestFile) error
 }
 
+// Space measures files and filesystems, so that work that cannot fit is
+// refused before it starts.
+type Space interface {
+	// CloneCost is the bytes a root disk cloned from the image file at
+	// path takes up front: its allocated blocks for a copy, none for a
+	// clone that shares the image's blocks.
+	CloneCost(path string) (int64, error)
+	// CheckRoom fails, with an error saying what needs how much and how
+	// much is free, when the filesystem holding dir (which need not exist
+	// yet) has less than need bytes available.
+	CheckRoom(dir string, need int64, what string) error
+}
+
 // GuestFile is a file banger writes into a VM's own root disk before its
 // first boot.
 type GuestFile struct {
@@ -84,10 +97,12 @@ type Config struct {
 	// Driver starts VMs. Others are drivers that VMs started by another
 	// daemon configuration may still be running under; a running VM is
 	// always driven by the driver it was started with.
-	Driver   vmm.Driver
-	Others   []vmm.Driver
-	Disks    Disks
-	Dirs     Dirs
+	Driver vmm.Driver
+	Others []vmm.Driver
+	Disks  Disks
+	Dirs   Dirs
+	// Space checks room before a create; nil checks nothing.
+	Space    Space
 	Defaults Defaults
 	Logger   *slog.Logger
 	Hooks    Hooks
@@ -112,6 +127,7 @@ type Service struct {
 	drivers  map[string]vmm.Driver
 	disks    Disks
 	dirs     Dirs
+	space    Space
 	defaults Defaults
 	log      *slog.Logger
 	hooks    Hooks
@@ -149,6 +165,7 @@ func New(cfg Config) *Service {
 		driver:     cfg.Driver,
 		drivers:    drivers,
 		disks:      cfg.Disks,
+		space:      cfg.Space,
 		dirs:       cfg.Dirs,
 		defaults:   cfg.Defaults,
 		log:        log,

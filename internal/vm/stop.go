@@ -128,6 +128,12 @@ func (s *Service) Delete(ctx context.Context, opID, ref string, progress Progres
 	if State(rec.State) == StateCreating {
 		return errdefs.FailedPreconditionf("VM %s is still being created: wait for it to finish, then try again", rec.Name)
 	}
+	return s.deleteLocked(ctx, opID, rec, progress)
+}
+
+// deleteLocked deletes rec, whose lock the caller holds and which is not
+// being created, as the operation opID.
+func (s *Service) deleteLocked(ctx context.Context, opID string, rec store.VM, progress Progress) error {
 	o, err := s.newOp(ctx, opID, "vm.delete", rec.ID, rec.Name, progress)
 	if err != nil {
 		return err
