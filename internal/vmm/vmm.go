@@ -73,6 +73,20 @@ type Driver interface {
 	// after a timeout. ErrNotRunning means the process is already gone.
 	Shutdown(ctx context.Context, p Process) error
 
+	// Pause stops the guest's vCPUs; memory, devices and the process stay.
+	// Pausing a paused guest is a no-op. ErrNotRunning means the process
+	// is gone.
+	Pause(ctx context.Context, p Process) error
+
+	// Resume lets a paused guest's vCPUs run again. Resuming a running
+	// guest is a no-op. ErrNotRunning means the process is gone.
+	Resume(ctx context.Context, p Process) error
+
+	// Paused reports whether the booted guest of p is paused, as the VMM
+	// itself says: a restarted daemon asks it to finish an interrupted
+	// pause or resume. ErrNotRunning means the process is gone.
+	Paused(ctx context.Context, p Process) (bool, error)
+
 	// Check reports whether the driver can run VMs on this host, with the
 	// VMM version it found; doctor shows it.
 	Check(ctx context.Context) (Info, error)

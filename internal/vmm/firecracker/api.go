@@ -87,3 +87,17 @@ type FirecrackerVersion struct {
 type apiFault struct {
 	FaultMessage string `json:"fault_message"`
 }
+
+// VMState is the state of PATCH /vm.
+type VMState string
+
+// The states PATCH /vm accepts.
+const (
+	VMStatePaused  VMState = "Paused"
+	VMStateResumed VMState = "Resumed"
+)
+
+// VM is the body of PATCH /vm.
+type VM struct {
+	State VMState `json:"state"`
+}

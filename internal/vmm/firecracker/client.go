@@ -103,6 +103,11 @@ func (c *Client) Action(ctx context.Context, a ActionType) error {
 	return c.do(ctx, http.MethodPut, "/actions", InstanceActionInfo{ActionType: a}, nil)
 }
 
+// PatchVM pauses or resumes the booted microVM's vCPUs.
+func (c *Client) PatchVM(ctx context.Context, state VMState) error {
+	return c.do(ctx, http.MethodPatch, "/vm", VM{State: state}, nil)
+}
+
 // InstanceInfo returns GET /, which answers as soon as the API is up.
 func (c *Client) InstanceInfo(ctx context.Context) (InstanceInfo, error) {
 	var info InstanceInfo

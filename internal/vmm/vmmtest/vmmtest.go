@@ -1,8 +1,7 @@
 // Package vmmtest is the conformance suite every vmm.Driver passes: launch
-// and boot, shutdown, a killed process, a bad spec, a runtime directory it
-// must refuse, a missing binary, two VMs at once, and relaunching after a
-// crash. A driver's tests call Run
-// with a Harness that knows how to make bootable specs for it (a fake VMM
+// and boot, shutdown, pause and resume, a killed process, a bad spec, a
+// runtime directory it must refuse, a missing binary, two VMs at once, and
+// relaunching after a crash. A driver's tests call Run with a Harness that knows how to make bootable specs for it (a fake VMM
 // accepts any files; a real one needs a kernel and a root filesystem).
 //
 // It only uses the vmm.Driver interface and the process package, so any
@@ -72,6 +71,7 @@ func Run(t *testing.T, h Harness) {
 	}{
 		{"LaunchBoot", testLaunchBoot},
 		{"Shutdown", testShutdown},
+		{"PauseResume", testPauseResume},
 		{"Killed", testKilled},
 		{"BadSpec", testBadSpec},
 		{"RuntimeDirChecked", testRuntimeDirChecked},
@@ -114,6 +114,44 @@ func testShutdown(t *testing.T, h Harness) {
 	// Shutdown is safe to retry and then says the process is gone.
 	if err := h.Driver.Shutdown(context.Background(), p); !errors.Is(err, vmm.ErrNotRunning) {
 		t.Fatalf("Shutdown after exit = %v, want ErrNotRunning", err)
+	}
+}
+
+func testPauseResume(t *testing.T, h Harness) {
+	ctx := context.Background()
+	spec := h.Spec(t)
+	p := launchBoot(t, h, spec)
+	wantPaused := func(want bool) {
+		t.Helper()
+		got, err := h.Driver.Paused(ctx, p)
+		if err != nil || got != want {
+			t.Fatalf("Paused = %v, %v; want %v", got, err, want)
+		}
+	}
+	wantPaused(false)
+	for range 2 { // the second call must be a no-op
+		if err := h.Driver.Pause(ctx, p); err != nil {
+			t.Fatalf("Pause: %v", err)
+		}
+		wantPaused(true)
+	}
+	for range 2 {
+		if err := h.Driver.Resume(ctx, p); err != nil {
+			t.Fatalf("Resume: %v", err)
+		}
+		wantPaused(false)
+	}
+	if err := h.Driver.Pause(ctx, p); err != nil {
+		t.Fatalf("Pause: %v", err)
+	}
+	if err := process.Kill(ctx, p.PID, p.StartTime, killTimeout); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	if err := h.Driver.Resume(ctx, p); !errors.Is(err, vmm.ErrNotRunning) {
+		t.Fatalf("Resume of killed process = %v, want ErrNotRunning", err)
+	}
+	if _, err := h.Driver.Paused(ctx, p); !errors.Is(err, vmm.ErrNotRunning) {
+		t.Fatalf("Paused of killed process = %v, want ErrNotRunning", err)
 	}
 }
 

@@ -165,7 +165,9 @@ func (s *apiServer) route(method, path string, body []byte) (any, error) {
 			return nil, faultf("Empty PATCH request.")
 		}
 		switch first {
-		case "balloon", "drives", "machine-config", "mmds", "network-interfaces", "vm":
+		case "vm":
+			return nil, v.patchVM(body)
+		case "balloon", "drives", "machine-config", "mmds", "network-interfaces":
 			return nil, notImplemented(method, first)
 		}
 	default:

@@ -17,6 +17,7 @@ type vmm struct {
 	requestExit      func() // asks the process to exit (guest reset)
 
 	started bool
+	paused  bool // the vCPUs are paused (PATCH /vm)
 	machine machineConfig
 	boot    *bootSource
 	drives  []drive // the root device, if any, first
@@ -227,6 +228,9 @@ func (v *vmm) instanceInfo() instanceInfo {
 	state := "Not started"
 	if v.started {
 		state = "Running"
+	}
+	if v.paused {
+		state = "Paused"
 	}
 	return instanceInfo{ID: v.id, State: state, VMMVersion: v.version, AppName: "Firecracker"}
 }
