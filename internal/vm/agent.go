@@ -107,6 +107,9 @@ func (s *Service) agentFor(ctx context.Context, rec store.VM) (Agent, proto.Read
 		return nil, proto.Ready{}, errdefs.FailedPreconditionf("this daemon has no guest agent support")
 	}
 	// A stopping VM still runs: its stop asks the agent to end the guest.
+	if State(rec.State) == StatePaused {
+		return nil, proto.Ready{}, errdefs.FailedPreconditionf("VM %s is paused: resume it with banger vm resume %s", rec.Name, rec.Name)
+	}
 	if State(rec.State) != StateRunning && State(rec.State) != StateStopping {
 		return nil, proto.Ready{}, errdefs.FailedPreconditionf("VM %s is %s: start it with banger vm start %s", rec.Name, rec.State, rec.Name)
 	}

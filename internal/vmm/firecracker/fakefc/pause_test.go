@@ -47,3 +47,25 @@ func TestPatchVM(t *testing.T) {
 	f.signal(syscall.SIGKILL)
 	f.waitExit(5 * time.Second)
 }
+
+// TestCtrlAltDelWhilePaused: a paused guest runs no code, so it resets on
+// CTRL+ALT+DEL only once resumed.
+func TestCtrlAltDelWhilePaused(t *testing.T) {
+	f := startFake(t)
+	f.boot()
+	if status, resp := f.do("PATCH", "/vm", `{"state":"Paused"}`); status != http.StatusNoContent {
+		t.Fatalf("PATCH /vm Paused: %d %s", status, resp)
+	}
+	f.mustPut("/actions", `{"action_type":"SendCtrlAltDel"}`)
+	select {
+	case <-f.exited:
+		t.Fatalf("paused fake exited on CTRL+ALT+DEL: %v", f.state)
+	case <-time.After(4 * guestShutdownDelay):
+	}
+	if status, resp := f.do("PATCH", "/vm", `{"state":"Resumed"}`); status != http.StatusNoContent {
+		t.Fatalf("PATCH /vm Resumed: %d %s", status, resp)
+	}
+	if st := f.waitExit(5 * time.Second); !st.Exited() || st.ExitCode() != 0 {
+		t.Errorf("exit after resume: got %v, want exit status 0", st)
+	}
+}

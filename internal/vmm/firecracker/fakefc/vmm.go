@@ -18,11 +18,14 @@ type vmm struct {
 
 	started bool
 	paused  bool // the vCPUs are paused (PATCH /vm)
-	machine machineConfig
-	boot    *bootSource
-	drives  []drive // the root device, if any, first
-	nets    []netIface
-	vsock   *vsockDevice
+	// pendingCtrlAltDel: the keys were pressed while paused; the guest
+	// acts on them when resumed.
+	pendingCtrlAltDel bool
+	machine           machineConfig
+	boot              *bootSource
+	drives            []drive // the root device, if any, first
+	nets              []netIface
+	vsock             *vsockDevice
 }
 
 func errPostBoot() error {
