@@ -108,7 +108,7 @@ func (s *Service) agentFor(ctx context.Context, rec store.VM) (Agent, proto.Read
 	}
 	// A stopping VM still runs: its stop asks the agent to end the guest.
 	if State(rec.State) == StatePaused {
-		return nil, proto.Ready{}, errdefs.FailedPreconditionf("VM %s is paused: resume it with banger vm resume %s", rec.Name, rec.Name)
+		return nil, proto.Ready{}, errPaused(rec)
 	}
 	if State(rec.State) != StateRunning && State(rec.State) != StateStopping {
 		return nil, proto.Ready{}, errdefs.FailedPreconditionf("VM %s is %s: start it with banger vm start %s", rec.Name, rec.State, rec.Name)
@@ -160,6 +160,9 @@ func (s *Service) WaitReady(ctx context.Context, ref string, timeout time.Durati
 		rec, err := s.store.GetVM(ctx, ref)
 		if err != nil {
 			return AgentInfo{}, err
+		}
+		if State(rec.State) == StatePaused {
+			return AgentInfo{}, errPaused(rec)
 		}
 		if State(rec.State) != StateRunning && State(rec.State) != StateStarting {
 			return AgentInfo{}, errdefs.FailedPreconditionf("VM %s is %s, not running: see banger vm logs %s", rec.Name, rec.State, rec.Name)

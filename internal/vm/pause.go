@@ -116,3 +116,8 @@ func (s *Service) reconcileLive(ctx context.Context, rec store.VM) error {
 	}
 	return nil
 }
+
+// errPaused refuses what a paused guest cannot do.
+func errPaused(rec store.VM) error {
+	return errdefs.FailedPreconditionf("VM %s is paused: resume it with banger vm resume %s", rec.Name, rec.Name)
+}

@@ -35,7 +35,7 @@ func (s *Service) Start(ctx context.Context, opID, ref string, progress Progress
 		return s.toVM(ctx, rec), nil
 	}
 	if State(rec.State) == StatePaused {
-		return VM{}, errdefs.FailedPreconditionf("VM %s is paused: resume it with banger vm resume %s", rec.Name, rec.Name)
+		return VM{}, errPaused(rec)
 	}
 	if State(rec.State) != StateStopped && State(rec.State) != StateError {
 		return VM{}, errdefs.FailedPreconditionf("VM %s is %s: wait for it to finish, then try again", rec.Name, rec.State)
