@@ -17,6 +17,9 @@ type vmm struct {
 	requestExit      func() // asks the process to exit (guest reset)
 
 	started bool
+	// bootPath: a boot-specific resource was configured, so a snapshot
+	// can no longer be loaded.
+	bootPath bool
 	paused  bool // the vCPUs are paused (PATCH /vm)
 	// pendingCtrlAltDel: the keys were pressed while paused; the guest
 	// acts on them when resumed.
