@@ -20,7 +20,7 @@ type vmm struct {
 	// bootPath: a boot-specific resource was configured, so a snapshot
 	// can no longer be loaded.
 	bootPath bool
-	paused  bool // the vCPUs are paused (PATCH /vm)
+	paused   bool // the vCPUs are paused (PATCH /vm)
 	// pendingCtrlAltDel: the keys were pressed while paused; the guest
 	// acts on them when resumed.
 	pendingCtrlAltDel bool
