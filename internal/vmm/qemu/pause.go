@@ -47,5 +47,6 @@ func (d *Driver) Paused(ctx context.Context, p vmm.Process) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("query guest state: %w", err)
 	}
-	return st.Status == "paused", nil
+	// A guest saved by Snapshot is "postmigrate": stopped, and cont runs it.
+	return st.Status == "paused" || st.Status == "postmigrate", nil
 }

@@ -2,11 +2,13 @@ package qemu
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"banger/internal/errdefs"
 	"banger/internal/vmm"
 )
 
@@ -52,5 +54,27 @@ func TestResumeShutDownGuest(t *testing.T) {
 	err := New(Config{}).Resume(context.Background(), self(t, f.path))
 	if err == nil || !strings.Contains(err.Error(), `"shutdown", not running`) {
 		t.Errorf("Resume error = %v, want one saying the guest is shut down", err)
+	}
+}
+
+// TestSnapshotRefusesRunningGuest: migrating a running guest to a file
+// would save memory that keeps changing under the disk copy; Snapshot
+// refuses it before sending migrate.
+func TestSnapshotRefusesRunningGuest(t *testing.T) {
+	f := newFakeQMP(t)
+	f.mu.Lock()
+	f.status = "running"
+	f.mu.Unlock()
+	err := New(Config{}).Snapshot(context.Background(), self(t, f.path), vmm.SnapshotFiles{State: filepath.Join(t.TempDir(), "state")})
+	if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "pause it before saving it") {
+		t.Errorf("Snapshot of a running guest = %v, want failed_precondition", err)
+	}
+	for _, c := range f.executed() {
+		if c == "migrate" {
+			t.Error("migrate was sent for a running guest")
+		}
+	}
+	if err := New(Config{}).Snapshot(context.Background(), self(t, f.path), vmm.SnapshotFiles{State: "/tmp/it's"}); !errdefs.Is(err, errdefs.InvalidArgument) {
+		t.Errorf("Snapshot to a path with a quote = %v, want invalid_argument", err)
 	}
 }
