@@ -40,6 +40,7 @@ type GuestFile struct {
 type Dirs interface {
 	VMDir(id string) string        // persistent: disks, console log
 	VMRuntimeDir(id string) string // private runtime: sockets
+	SnapshotDir(id string) string  // persistent: a snapshot's files
 	// MakeDir creates dir (a VMDir or VMRuntimeDir, with its missing
 	// parents) private to the daemon, without following a symlink below
 	// the state or runtime root; an entry planted there is refused.
