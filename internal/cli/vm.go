@@ -23,6 +23,7 @@ func (a *app) vmCommand() *cobra.Command {
 		a.vmLifecycleCommand("kill", "Stop VMs at once", "killed", (*client.Client).KillVM),
 		a.vmLifecycleCommand("pause", "Pause running VMs: their vCPUs stop, address, forwards and name stay", "paused", (*client.Client).PauseVM),
 		a.vmLifecycleCommand("resume", "Resume paused VMs", "resumed", (*client.Client).ResumeVM),
+		a.vmSnapshotCommand(),
 		a.vmDeleteCommand(),
 		a.vmListCommand(),
 		a.vmShowCommand(),
