@@ -173,6 +173,7 @@ func TestGuestLifecycle(t *testing.T) {
 	if out != "hello from stdin\n" {
 		t.Errorf("exec after daemon restart = %q", out)
 	}
+	snapshotRunning(t, w, "g")
 
 	w.mustGuestBanger("vm", "delete", "g")
 	w.assertClean()

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -79,4 +81,33 @@ func pauseAcrossRestart(t *testing.T, w *world, name string) {
 	w.mustGuestBanger("vm", "resume", name)
 	waitTick(frozen)
 	w.mustGuestBanger("vm", "exec", name, "--", "pkill", "-f", "tick-")
+}
+
+// snapshotRunning saves the running guest name: the snapshot holds the
+// qemu migration stream and both disks, and the guest runs on.
+func snapshotRunning(t *testing.T, w *world, name string) {
+	t.Helper()
+	start := time.Now()
+	w.mustGuestBanger("vm", "snapshot", name, "--name", name+"-snap")
+	t.Logf("vm snapshot of a running %s: %s", name, time.Since(start).Round(time.Millisecond))
+	s, ok := w.snapshots()[name+"-snap"]
+	if !ok || s.State != "ready" || s.VM != name || s.Driver != "qemu" || s.SizeBytes <= 0 {
+		t.Fatalf("snapshot after vm snapshot: %+v (found %v)", s, ok)
+	}
+	t.Logf("snapshot of %s: %d MiB on disk", name, s.SizeBytes>>20)
+	for _, f := range []string{"vmm.state", "root.ext4", "work.ext4"} {
+		if fi, err := os.Stat(filepath.Join(w.stateDir(), "snapshots", s.ID, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("snapshot file %s: %v", f, err)
+		}
+	}
+	if v := w.vm(name); v.State != "running" {
+		t.Errorf("%s after vm snapshot: %s, want running", name, v.State)
+	}
+	if out := w.mustGuestBanger("vm", "exec", name, "--", "echo", "still here"); out != "still here\n" {
+		t.Errorf("exec after vm snapshot = %q", out)
+	}
+	w.mustBanger("snapshot", "rm", name+"-snap")
+	if e := entries(filepath.Join(w.stateDir(), "snapshots")); len(e) != 0 {
+		t.Errorf("snapshot directories left after rm: %v", e)
+	}
 }
