@@ -115,3 +115,28 @@ func TestCrashSnapshot(t *testing.T) {
 		})
 	}
 }
+
+// TestCrashSnapshotDelete crashes the daemon before every step of deleting
+// a snapshot: the restarted daemon finishes the delete.
+func TestCrashSnapshotDelete(t *testing.T) {
+	w := crashWorld(t)
+	for _, step := range []string{"mark-deleting", "remove-files", "remove-record"} {
+		t.Run(step, func(t *testing.T) {
+			w.t = t
+			setup := func() {
+				w.mustBanger(append(createArgs("x"), "--start")...)
+				w.mustBanger("vm", "snapshot", "x", "--name", "s")
+			}
+			w.crash("snapshot.delete", step, setup, "snapshot", "rm", "s")
+			if s, ok := w.snapshots()["s"]; ok {
+				t.Errorf("snapshot s after a crash before %s: still listed as %s, want deleted", step, s.State)
+			}
+			if e := entries(filepath.Join(w.stateDir(), "snapshots")); len(e) != 0 {
+				t.Errorf("snapshot directories left: %v", e)
+			}
+			w.mustBanger("vm", "delete", "x")
+			w.assertClean()
+			w.stopDaemon()
+		})
+	}
+}

@@ -239,7 +239,7 @@ func (s *Service) toSnapshot(ctx context.Context, r store.Snapshot) Snapshot {
 // operations: a snapshot still "creating" is undone (files and record),
 // and the guest its plan paused is resumed, which the journal tells (a
 // "pause-vcpus" step started, "resume-vcpus" did not finish); one
-// "deleting" is deleted.
+// "deleting", or whose delete was interrupted, is deleted.
 func (s *Service) reconcileSnapshots(ctx context.Context, ops []store.Operation) error {
 	snaps, err := s.store.ListSnapshots(ctx)
 	if err != nil {
@@ -251,7 +251,13 @@ func (s *Service) reconcileSnapshots(ctx context.Context, ops []store.Operation)
 	}
 	var errs []error
 	for _, sn := range snaps {
-		switch sn.State {
+		state := sn.State
+		// A delete may have died before it marked the snapshot: the
+		// journal, not the state, says it must finish.
+		if opOf[sn.ID].Kind == "snapshot.delete" {
+			state = "deleting"
+		}
+		switch state {
 		case "creating":
 			s.log.Info("rolling back interrupted snapshot", "snapshot", sn.Name)
 			if err := s.resumeIfPausedBy(ctx, sn, opOf[sn.ID]); err != nil {
