@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -84,9 +85,12 @@ func pauseAcrossRestart(t *testing.T, w *world, name string) {
 }
 
 // snapshotRunning saves the running guest name: the snapshot holds the
-// qemu migration stream and both disks, and the guest runs on.
+// qemu migration stream and both disks as they were at that instant (a
+// file the guest removes afterwards is still in the copy), and the guest
+// runs on.
 func snapshotRunning(t *testing.T, w *world, name string) {
 	t.Helper()
+	w.mustGuestBanger("vm", "exec", name, "--", "sh", "-c", "echo at-snapshot > /root/instant && sync")
 	start := time.Now()
 	w.mustGuestBanger("vm", "snapshot", name, "--name", name+"-snap")
 	t.Logf("vm snapshot of a running %s: %s", name, time.Since(start).Round(time.Millisecond))
@@ -102,6 +106,12 @@ func snapshotRunning(t *testing.T, w *world, name string) {
 	}
 	if v := w.vm(name); v.State != "running" {
 		t.Errorf("%s after vm snapshot: %s, want running", name, v.State)
+	}
+	w.mustGuestBanger("vm", "exec", name, "--", "sh", "-c", "rm /root/instant && sync")
+	// /root is the work disk (LABEL=work in the image's fstab).
+	out, err := exec.Command("debugfs", "-R", "cat /instant", filepath.Join(w.stateDir(), "snapshots", s.ID, "work.ext4")).Output()
+	if err != nil || string(out) != "at-snapshot\n" {
+		t.Errorf("/root/instant in the snapshot's work disk = %q, %v; want the file as it was when saved", out, err)
 	}
 	if out := w.mustGuestBanger("vm", "exec", name, "--", "echo", "still here"); out != "still here\n" {
 		t.Errorf("exec after vm snapshot = %q", out)
