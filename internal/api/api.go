@@ -24,6 +24,7 @@ const (
 	StateStopped  = "stopped"
 	StateStarting = "starting"
 	StateRunning  = "running"
+	StatePaused   = "paused"
 	StateStopping = "stopping"
 	StateDeleting = "deleting"
 	StateError    = "error"

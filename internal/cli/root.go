@@ -77,7 +77,7 @@ func (a *app) rootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&a.socket, "socket", "", "path of the bangerd socket (default: the user runtime directory)")
-	root.AddCommand(a.vmCommand(), a.psCommand(), a.sshConfigCommand(), a.imageCommand(), a.kernelCommand(), a.doctorCommand(), a.systemCommand(), a.daemonCommand(), a.versionCommand())
+	root.AddCommand(a.vmCommand(), a.psCommand(), a.sshConfigCommand(), a.imageCommand(), a.kernelCommand(), a.snapshotCommand(), a.doctorCommand(), a.systemCommand(), a.daemonCommand(), a.versionCommand())
 	root.CompletionOptions.HiddenDefaultCmd = true
 	guardGroups(root)
 	return root

@@ -21,6 +21,9 @@ func (a *app) vmCommand() *cobra.Command {
 		a.vmLifecycleCommand("stop", "Stop VMs gracefully (forced after the stop timeout)", "stopped", (*client.Client).StopVM),
 		a.vmLifecycleCommand("restart", "Stop and start VMs", "restarted", (*client.Client).RestartVM),
 		a.vmLifecycleCommand("kill", "Stop VMs at once", "killed", (*client.Client).KillVM),
+		a.vmLifecycleCommand("pause", "Pause running VMs: their vCPUs stop, address, forwards and name stay", "paused", (*client.Client).PauseVM),
+		a.vmLifecycleCommand("resume", "Resume paused VMs", "resumed", (*client.Client).ResumeVM),
+		a.vmSnapshotCommand(),
 		a.vmDeleteCommand(),
 		a.vmPruneCommand(),
 		a.vmListCommand(),
@@ -40,7 +43,7 @@ func (a *app) vmCommand() *cobra.Command {
 
 type vmOpFunc func(c *client.Client, ctx context.Context, ref string, p client.Progress) (api.VM, error)
 
-// vmLifecycleCommand builds start, stop, restart and kill: each takes
+// vmLifecycleCommand builds start, stop, restart, kill, pause and resume: each takes
 // several VMs and runs them concurrently.
 func (a *app) vmLifecycleCommand(verb, short, past string, fn vmOpFunc) *cobra.Command {
 	return &cobra.Command{

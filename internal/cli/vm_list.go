@@ -161,7 +161,7 @@ func printVM(a *app, v api.VM) {
 		rows = append(rows, []string{"Address:", v.IP}, []string{"MAC:", v.MAC}, []string{"DNS name:", v.DNSName},
 			[]string{"Egress:", egress}, []string{"Net group:", orDash(v.NetGroup)})
 	}
-	if v.State == api.StateRunning {
+	if v.State == api.StateRunning || v.State == api.StatePaused {
 		rows = append(rows, []string{"PID:", strconv.Itoa(v.PID)}, []string{"Started:", v.StartedAt.Local().Format(time.RFC3339)})
 	}
 	if w := v.Workspace; w != nil {

@@ -61,6 +61,16 @@ func (c *Client) KillVM(ctx context.Context, ref string, progress Progress) (api
 	return c.vmOp(ctx, http.MethodPost, "/vms/"+esc(ref)+"/kill", nil, progress)
 }
 
+// PauseVM stops a running VM's vCPUs; its VMM, address and forwards stay.
+func (c *Client) PauseVM(ctx context.Context, ref string, progress Progress) (api.VM, error) {
+	return c.vmOp(ctx, http.MethodPost, "/vms/"+esc(ref)+"/pause", nil, progress)
+}
+
+// ResumeVM lets a paused VM's vCPUs run again.
+func (c *Client) ResumeVM(ctx context.Context, ref string, progress Progress) (api.VM, error) {
+	return c.vmOp(ctx, http.MethodPost, "/vms/"+esc(ref)+"/resume", nil, progress)
+}
+
 // DeleteVM deletes a VM, stopping it first if it runs.
 func (c *Client) DeleteVM(ctx context.Context, ref string, progress Progress) error {
 	_, err := c.stream(ctx, http.MethodDelete, "/vms/"+esc(ref), nil, progress)

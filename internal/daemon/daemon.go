@@ -224,6 +224,16 @@ func (d vmDirs) VMDir(id string) string {
 	return d.Layout.VMDir(id)
 }
 
+// SnapshotDir is where a new snapshot's files go: beside the VMs' on the
+// disk strategy's filesystem when it has one, so its disks clone from
+// theirs; the layout's otherwise.
+func (d vmDirs) SnapshotDir(id string) string {
+	if d.vmRoot != "" {
+		return filepath.Join(filepath.Dir(d.vmRoot), "snapshots", id)
+	}
+	return d.Layout.SnapshotDir(id)
+}
+
 func (d vmDirs) MakeDir(dir string) error { return d.MakePrivateDir(dir, d.uid) }
 
 // newDrivers builds every VMM driver and picks the one new VMs start

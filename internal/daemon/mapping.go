@@ -70,6 +70,8 @@ func apiState(s vm.State) string {
 		return api.StateStarting
 	case vm.StateRunning:
 		return api.StateRunning
+	case vm.StatePaused:
+		return api.StatePaused
 	case vm.StateStopping:
 		return api.StateStopping
 	case vm.StateDeleting:

@@ -161,7 +161,7 @@ func TestMappingCarriesEveryField(t *testing.T) {
 func TestMappingEnumerations(t *testing.T) {
 	states := map[vm.State]string{
 		vm.StateCreating: "creating", vm.StateStopped: "stopped", vm.StateStarting: "starting",
-		vm.StateRunning: "running", vm.StateStopping: "stopping", vm.StateDeleting: "deleting",
+		vm.StateRunning: "running", vm.StatePaused: "paused", vm.StateStopping: "stopping", vm.StateDeleting: "deleting",
 		vm.StateError: "error", vm.StateDeleted: "deleted",
 	}
 	for _, s := range append(slices.Clone(vm.States), vm.StateDeleted) {
@@ -170,7 +170,7 @@ func TestMappingEnumerations(t *testing.T) {
 		}
 	}
 	checkEnum(t, apiState, states, []string{api.StateCreating, api.StateStopped, api.StateStarting,
-		api.StateRunning, api.StateStopping, api.StateDeleting, api.StateError, api.StateDeleted})
+		api.StateRunning, api.StatePaused, api.StateStopping, api.StateDeleting, api.StateError, api.StateDeleted})
 	checkEnum(t, apiEventType, map[vm.EventType]string{vm.EventStep: "step", vm.EventVM: "vm"},
 		[]string{api.EventStep, api.EventVM})
 	checkEnum(t, apiKernelSource, map[kernels.Source]string{kernels.SourceBuilt: "built", kernels.SourceImported: "imported"},

@@ -90,7 +90,7 @@ func (n *netStack) start(ctx context.Context, st *store.Store) {
 	var others []string
 	for _, rec := range vms {
 		switch vm.State(rec.State) {
-		case vm.StateRunning, vm.StateStarting, vm.StateStopping:
+		case vm.StateRunning, vm.StatePaused, vm.StateStarting, vm.StateStopping:
 			live = append(live, network.VM{ID: rec.ID, Name: rec.Name, NAT: rec.NAT, Group: rec.NetGroup})
 		default:
 			others = append(others, rec.ID)

@@ -104,6 +104,8 @@ func (d *Daemon) vmActions() map[string]vmActionFunc {
 		"stop":    d.vms.Stop,
 		"restart": d.vms.Restart,
 		"kill":    d.vms.Kill,
+		"pause":   d.vms.Pause,
+		"resume":  d.vms.Resume,
 	}
 }
 
@@ -112,7 +114,7 @@ func (d *Daemon) vmAction(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("action")
 	fn, ok := d.vmActions()[name]
 	if !ok {
-		d.writeError(w, r, errdefs.NotFoundf("unknown VM action %q: use start, stop, restart or kill", name))
+		d.writeError(w, r, errdefs.NotFoundf("unknown VM action %q: use start, stop, restart, kill, pause or resume", name))
 		return
 	}
 	d.runOp(w, r, http.StatusOK, func(ctx context.Context, opID string, p func(api.Event)) (any, error) {

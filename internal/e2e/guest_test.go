@@ -162,10 +162,10 @@ func TestGuestLifecycle(t *testing.T) {
 		t.Errorf("root filesystem state = %q", out)
 	}
 
-	// The guest keeps running across a daemon crash and stays reachable.
+	// The guest keeps running across a daemon crash and stays reachable;
+	// a paused guest stays paused across one (see pauseAcrossRestart).
 	pid := w.vm("g").PID
-	w.killDaemon(syscall.SIGKILL)
-	w.startDaemon()
+	pauseAcrossRestart(t, w, "g")
 	if v := w.vm("g"); v.PID != pid || v.State != "running" {
 		t.Fatalf("after daemon restart: %s pid %d, want running pid %d", v.State, v.PID, pid)
 	}
@@ -173,6 +173,7 @@ func TestGuestLifecycle(t *testing.T) {
 	if out != "hello from stdin\n" {
 		t.Errorf("exec after daemon restart = %q", out)
 	}
+	snapshotRunning(t, w, "g")
 
 	w.mustGuestBanger("vm", "delete", "g")
 	w.assertClean()

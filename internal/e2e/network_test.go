@@ -346,7 +346,7 @@ func (w *world) assertNetwork(t *testing.T, running int) {
 	}
 	nat := 0
 	for _, v := range vms {
-		if v.State == api.StateRunning && v.NAT {
+		if (v.State == api.StateRunning || v.State == api.StatePaused) && v.NAT {
 			nat++
 		}
 	}

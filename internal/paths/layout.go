@@ -88,6 +88,9 @@ func (l Layout) DaemonLog() string { return filepath.Join(l.StateDir, "bangerd.l
 // VMDir is the directory holding the persistent files of the VM with id.
 func (l Layout) VMDir(id string) string { return filepath.Join(l.StateDir, "vms", id) }
 
+// SnapshotDir is the directory holding the files of the snapshot with id.
+func (l Layout) SnapshotDir(id string) string { return filepath.Join(l.StateDir, "snapshots", id) }
+
 // VMRuntimeDir is the directory holding the sockets of the VM with id.
 func (l Layout) VMRuntimeDir(id string) string { return filepath.Join(l.RuntimeDir, "vms", id) }
 

@@ -16,7 +16,7 @@ import (
 type VM struct {
 	ID         string // 16 lowercase hex chars, primary key
 	Name       string // unique
-	State      string // "creating","stopped","starting","running","stopping","deleting","error"
+	State      string // "creating","stopped","starting","running","paused","stopping","deleting","error"
 	ImageID    string // references images(id); an image in use cannot be deleted
 	VCPUs      int
 	MemoryMiB  int
@@ -36,7 +36,7 @@ type VM struct {
 	NetGroup   string    // VMs of the same non-empty group may reach each other
 }
 
-var vmStates = []string{"creating", "stopped", "starting", "running", "stopping", "deleting", "error"}
+var vmStates = []string{"creating", "stopped", "starting", "running", "paused", "stopping", "deleting", "error"}
 
 const vmColumns = `id, name, state, image_id, vcpus, memory_mib, disk_bytes, driver, dir,
 	runtime_dir, api_socket, pid, pid_start, last_error, created_at, updated_at, started_at, agent_token, nat, net_group`

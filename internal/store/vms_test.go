@@ -176,7 +176,7 @@ func TestVMErrors(t *testing.T) {
 	badID := testVM(3, img.ID)
 	badID.ID = "VM-1"
 	badState := testVM(3, img.ID)
-	badState.State = "paused"
+	badState.State = "suspended"
 	negative := testVM(3, img.ID)
 	negative.VCPUs, negative.PIDStart = -1, 1<<63
 	renameClash := other
@@ -230,7 +230,7 @@ func TestVMErrorMessages(t *testing.T) {
 	dup := testVM(2, img.ID)
 	dup.Name = vm.Name
 	bad := testVM(3, img.ID)
-	bad.ID, bad.State = "x", "paused"
+	bad.ID, bad.State = "x", "suspended"
 
 	_, errGet := s.GetVM(ctx, "x")
 	tests := []struct {
@@ -240,7 +240,7 @@ func TestVMErrorMessages(t *testing.T) {
 	}{
 		{"not found", errGet, `no VM named "x"; "banger vm list" shows the VMs`},
 		{"name taken", s.CreateVM(ctx, dup), `a VM named "vm-1" already exists: pick another name, or remove it with "banger vm delete vm-1"`},
-		{"invalid", s.CreateVM(ctx, bad), `invalid VM record "vm-3": id "x" is not 16 lowercase hex characters; state "paused" is not one of creating, stopped, starting, running, stopping, deleting, error`},
+		{"invalid", s.CreateVM(ctx, bad), `invalid VM record "vm-3": id "x" is not 16 lowercase hex characters; state "suspended" is not one of creating, stopped, starting, running, paused, stopping, deleting, error`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -108,6 +108,9 @@ func (s *Service) agentFor(ctx context.Context, rec store.VM) (Agent, proto.Read
 		return nil, proto.Ready{}, errdefs.FailedPreconditionf("this daemon has no guest agent support")
 	}
 	// A stopping VM still runs: its stop asks the agent to end the guest.
+	if State(rec.State) == StatePaused {
+		return nil, proto.Ready{}, errPaused(rec)
+	}
 	if State(rec.State) != StateRunning && State(rec.State) != StateStopping {
 		return nil, proto.Ready{}, errdefs.FailedPreconditionf("VM %s is %s: start it with banger vm start %s", rec.Name, rec.State, rec.Name)
 	}
@@ -158,6 +161,9 @@ func (s *Service) WaitReady(ctx context.Context, ref string, timeout time.Durati
 		rec, err := s.store.GetVM(ctx, ref)
 		if err != nil {
 			return AgentInfo{}, err
+		}
+		if State(rec.State) == StatePaused {
+			return AgentInfo{}, errPaused(rec)
 		}
 		if line := initError(filepath.Join(rec.Dir, consoleLogFile)); line != "" {
 			return AgentInfo{}, errdefs.FailedPreconditionf("VM %s did not boot: %s (see banger vm logs %s)", rec.Name, line, rec.Name)

@@ -34,6 +34,7 @@ type dirs struct{ state, run string }
 
 func (d dirs) VMDir(id string) string        { return filepath.Join(d.state, "vms", id) }
 func (d dirs) VMRuntimeDir(id string) string { return filepath.Join(d.run, "vms", id) }
+func (d dirs) SnapshotDir(id string) string  { return filepath.Join(d.state, "snapshots", id) }
 
 // MakeDir is the daemon's: paths' walk from the state or runtime root.
 func (d dirs) MakeDir(dir string) error {

@@ -57,7 +57,7 @@ func (s *Service) Logs(ctx context.Context, ref string, tail int, follow bool, w
 			continue
 		}
 		cur, err := s.store.GetVM(ctx, rec.ID)
-		if err != nil || (State(cur.State) != StateRunning && State(cur.State) != StateStarting) {
+		if err != nil || (State(cur.State) != StateRunning && State(cur.State) != StateStarting && State(cur.State) != StatePaused) {
 			return nil // the VM is gone or stopped and everything it wrote was sent
 		}
 	}

@@ -102,7 +102,7 @@ func toVM(rec store.VM, image string) VM {
 		NAT:       rec.NAT,
 		NetGroup:  rec.NetGroup,
 	}
-	if State(rec.State) == StateRunning {
+	if State(rec.State) == StateRunning || State(rec.State) == StatePaused {
 		v.PID = rec.PID
 		v.StartedAt = rec.StartedAt
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 // Reconcile brings the store and the host back in line after a daemon
-// restart: live VMMs are re-adopted, dead ones are marked stopped with their
+// restart: live VMMs are re-adopted (paused or running as the VMM says), dead ones are marked stopped with their
 // runtime resources released, interrupted creates and starts are rolled
 // back, interrupted stops and deletes are finished, and operations left
 // running are closed. It then starts watching running VMs.
@@ -36,6 +36,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		if err := s.reconcileVM(ctx, rec, interrupted[rec.ID]); err != nil {
 			errs = append(errs, fmt.Errorf("VM %s: %w", rec.Name, err))
 		}
+	}
+	if err := s.reconcileSnapshots(ctx, ops); err != nil {
+		errs = append(errs, fmt.Errorf("snapshots: %w", err))
 	}
 	for _, o := range ops {
 		o.State = "failed"
@@ -65,7 +68,7 @@ func (s *Service) reconcileVM(ctx context.Context, rec store.VM, interruptedOp s
 		case "vm.stop", "vm.kill":
 			if State(rec.State) != StateStopped {
 				log.Info("finishing interrupted " + interruptedOp)
-				return runAll(ctx, s.stopSteps(&rec, interruptedOp == "vm.stop" && State(rec.State) == StateRunning))
+				return runAll(ctx, s.stopSteps(&rec, interruptedOp == "vm.stop" && live(State(rec.State))))
 			}
 		}
 	}
@@ -82,10 +85,10 @@ func (s *Service) reconcileVM(ctx context.Context, rec store.VM, interruptedOp s
 	case StateDeleting:
 		log.Info("finishing interrupted delete")
 		return runAll(ctx, append(s.releaseSteps(&rec), s.deleteSteps(&rec)...))
-	case StateRunning:
+	case StateRunning, StatePaused:
 		if process.Alive(rec.PID, rec.PIDStart) {
-			log.Info("re-adopted running VM", "pid", rec.PID)
-			return nil
+			log.Info("re-adopted VM", "pid", rec.PID)
+			return s.reconcileLive(ctx, rec)
 		}
 		log.Info("VMM exited while the daemon was down")
 		return runAll(ctx, s.releaseSteps(&rec))
@@ -130,7 +133,7 @@ func (s *Service) sweep(ctx context.Context) {
 		return
 	}
 	for _, rec := range vms {
-		if State(rec.State) != StateRunning || process.Alive(rec.PID, rec.PIDStart) {
+		if !live(State(rec.State)) || process.Alive(rec.PID, rec.PIDStart) {
 			continue
 		}
 		unlock, ok := s.locks.tryLock(rec.ID)
@@ -138,7 +141,7 @@ func (s *Service) sweep(ctx context.Context) {
 			continue // an operation holds the VM; it will see the exit itself
 		}
 		cur, err := s.store.GetVM(ctx, rec.ID)
-		if err == nil && State(cur.State) == StateRunning && !process.Alive(cur.PID, cur.PIDStart) {
+		if err == nil && live(State(cur.State)) && !process.Alive(cur.PID, cur.PIDStart) {
 			s.log.Info("VMM exited", "vm", cur.Name, "pid", cur.PID)
 			if err := runAll(ctx, s.releaseSteps(&cur)); err != nil {
 				s.log.Warn("release exited VM", "vm", cur.Name, "err", err)
@@ -147,3 +150,7 @@ func (s *Service) sweep(ctx context.Context) {
 		unlock()
 	}
 }
+
+// live reports whether a VM in state st has a booted guest: running or
+// paused.
+func live(st State) bool { return st == StateRunning || st == StatePaused }

@@ -20,8 +20,9 @@ import (
 
 // Disks prepares the per-VM disk files.
 type Disks interface {
-	// CloneRootDisk makes dst a copy of the image src, copy-on-write where
-	// the host allows, never leaving dst half written.
+	// CloneRootDisk makes dst a copy of src (an image, or a paused VM's
+	// disk for a snapshot), copy-on-write where the host allows, never
+	// leaving dst half written.
 	CloneRootDisk(ctx context.Context, src, dst string) error
 	// CreateWorkDisk makes an empty ext4 filesystem of size bytes at dst.
 	CreateWorkDisk(ctx context.Context, dst string, size int64) error
@@ -54,6 +55,7 @@ type GuestFile struct {
 type Dirs interface {
 	VMDir(id string) string        // persistent: disks, console log
 	VMRuntimeDir(id string) string // private runtime: sockets
+	SnapshotDir(id string) string  // persistent: a snapshot's files
 	// MakeDir creates dir (a VMDir or VMRuntimeDir, with its missing
 	// parents) private to the daemon, without following a symlink below
 	// the state or runtime root; an entry planted there is refused.

@@ -34,6 +34,9 @@ func (s *Service) Start(ctx context.Context, opID, ref string, progress Progress
 	if State(rec.State) == StateRunning {
 		return s.toVM(ctx, rec), nil
 	}
+	if State(rec.State) == StatePaused {
+		return VM{}, errPaused(rec)
+	}
 	if State(rec.State) != StateStopped && State(rec.State) != StateError {
 		return VM{}, errdefs.FailedPreconditionf("VM %s is %s: wait for it to finish, then try again", rec.Name, rec.State)
 	}

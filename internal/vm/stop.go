@@ -10,6 +10,7 @@ import (
 	"banger/internal/errdefs"
 	"banger/internal/process"
 	"banger/internal/store"
+	"banger/internal/vmm"
 )
 
 // killWait bounds the wait for a SIGKILLed VMM to disappear.
@@ -67,8 +68,16 @@ func (s *Service) stopSteps(rec *store.VM, graceful bool) []step {
 		do:   func(ctx context.Context) error { return s.setState(ctx, rec, StateStopping) },
 	}}
 	if graceful {
+		// A paused guest cannot hear the request: it is resumed first.
+		wasPaused := State(rec.State) == StatePaused
 		steps = append(steps,
 			step{name: "request-shutdown", do: func(ctx context.Context) error {
+				if wasPaused {
+					p := vmm.Process{PID: rec.PID, StartTime: rec.PIDStart, APISocket: rec.APISocket}
+					if err := s.driverOf(*rec).Resume(ctx, p); err != nil {
+						s.log.Warn("resume the paused VM to shut it down", "vm", rec.Name, "err", err)
+					}
+				}
 				if err := s.askShutdown(ctx, *rec); err != nil {
 					// The guest could not be asked; the forced stop below still stops it.
 					s.log.Warn("graceful shutdown request failed", "vm", rec.Name, "err", err)
@@ -140,7 +149,7 @@ func (s *Service) deleteLocked(ctx context.Context, opID string, rec store.VM, p
 	}
 	var steps []step
 	if State(rec.State) != StateStopped {
-		steps = s.stopSteps(&rec, State(rec.State) == StateRunning)
+		steps = s.stopSteps(&rec, live(State(rec.State)))
 	}
 	steps = append(steps, s.deleteSteps(&rec)...)
 	if err := o.runForward(ctx, steps); err != nil {

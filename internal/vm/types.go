@@ -4,7 +4,8 @@ import "time"
 
 // State is where a VM is in its lifecycle:
 // creating → stopped → starting → running → stopping → stopped, plus error
-// and deleting. The store keeps it as a string.
+// and deleting; a running VM may be paused (its VMM runs, the guest's vCPUs
+// do not) and resumed. The store keeps it as a string.
 type State string
 
 // The states a VM record can be in.
@@ -13,6 +14,7 @@ const (
 	StateStopped  State = "stopped"
 	StateStarting State = "starting"
 	StateRunning  State = "running"
+	StatePaused   State = "paused"
 	StateStopping State = "stopping"
 	StateDeleting State = "deleting"
 	StateError    State = "error"
@@ -23,7 +25,7 @@ const (
 const StateDeleted State = "deleted"
 
 // States lists every state a VM record can be in, in lifecycle order.
-var States = []State{StateCreating, StateStopped, StateStarting, StateRunning, StateStopping, StateDeleting, StateError}
+var States = []State{StateCreating, StateStopped, StateStarting, StateRunning, StatePaused, StateStopping, StateDeleting, StateError}
 
 // VM is a virtual machine as the service reports it.
 type VM struct {

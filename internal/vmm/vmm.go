@@ -41,6 +41,10 @@ type Spec struct {
 	VsockPath string
 	VsockCID  uint32 // guest CID, >= 3 when VsockPath is set
 
+	// Restore launches the VMM to load a snapshot (Driver.Restore)
+	// instead of booting the kernel (Driver.Boot).
+	Restore bool
+
 	RuntimeDir  string // private 0700 directory for this VMM's sockets
 	ConsoleLog  string // file receiving the guest's serial console
 	VMMLog      string // file receiving the VMM's own log
@@ -77,6 +81,32 @@ type Driver interface {
 	// after a timeout. ErrNotRunning means the process is already gone.
 	Shutdown(ctx context.Context, p Process) error
 
+	// Pause stops the guest's vCPUs; memory, devices and the process stay.
+	// Pausing a paused guest is a no-op. ErrNotRunning means the process
+	// is gone.
+	Pause(ctx context.Context, p Process) error
+
+	// Resume lets a paused guest's vCPUs run again. Resuming a running
+	// guest is a no-op. ErrNotRunning means the process is gone.
+	Resume(ctx context.Context, p Process) error
+
+	// Paused reports whether the booted guest of p is paused, as the VMM
+	// itself says: a restarted daemon asks it to finish an interrupted
+	// pause or resume. ErrNotRunning means the process is gone.
+	Paused(ctx context.Context, p Process) (bool, error)
+
+	// Snapshot saves the paused guest of p (vCPUs, devices, memory) to
+	// files, which must not exist. The guest stays paused; an unpaused
+	// guest is refused. The disks are not saved: the caller copies them
+	// while the guest is paused.
+	Snapshot(ctx context.Context, p Process, files SnapshotFiles) error
+
+	// Restore loads the guest saved in files into p, launched from spec
+	// with spec.Restore set, in place of Boot, with spec's disks behind
+	// the saved block devices. The guest is left paused: Resume runs it.
+	// Like Boot, the caller kills the process on error.
+	Restore(ctx context.Context, spec Spec, p Process, files SnapshotFiles) error
+
 	// Check reports whether the driver can run VMs on this host, with the
 	// VMM version it found; doctor shows it.
 	Check(ctx context.Context) (Info, error)
@@ -84,6 +114,16 @@ type Driver interface {
 	// DialAgent opens a byte stream to the guest agent of a running VM
 	// launched from spec, on the agent's port.
 	DialAgent(ctx context.Context, spec Spec, port uint32) (net.Conn, error)
+}
+
+// SnapshotFiles name the files a paused guest is saved to.
+type SnapshotFiles struct {
+	// State holds the vCPU and device state; under qemu it is the whole
+	// migration stream, guest memory included.
+	State string
+	// Memory holds guest memory for drivers that keep it apart
+	// (Firecracker); others leave the file uncreated.
+	Memory string
 }
 
 // AgentPort is the vsock port the guest agent listens on.

@@ -87,3 +87,51 @@ type FirecrackerVersion struct {
 type apiFault struct {
 	FaultMessage string `json:"fault_message"`
 }
+
+// VMState is the state of PATCH /vm.
+type VMState string
+
+// The states PATCH /vm accepts.
+const (
+	VMStatePaused  VMState = "Paused"
+	VMStateResumed VMState = "Resumed"
+)
+
+// VM is the body of PATCH /vm.
+type VM struct {
+	State VMState `json:"state"`
+}
+
+// SnapshotType is the snapshot_type of PUT /snapshot/create.
+type SnapshotType string
+
+// SnapshotFull saves all of guest memory.
+const SnapshotFull SnapshotType = "Full"
+
+// SnapshotCreateParams is the body of PUT /snapshot/create.
+type SnapshotCreateParams struct {
+	SnapshotType SnapshotType `json:"snapshot_type"`
+	SnapshotPath string       `json:"snapshot_path"`
+	MemFilePath  string       `json:"mem_file_path"`
+}
+
+// MemBackend is the mem_backend of PUT /snapshot/load. BackendType is
+// "File" (BackendPath is the memory file) or "Uffd".
+type MemBackend struct {
+	BackendType string `json:"backend_type"`
+	BackendPath string `json:"backend_path"`
+}
+
+// SnapshotLoadParams is the body of PUT /snapshot/load.
+type SnapshotLoadParams struct {
+	SnapshotPath string     `json:"snapshot_path"`
+	MemBackend   MemBackend `json:"mem_backend"`
+	ResumeVM     bool       `json:"resume_vm"`
+}
+
+// PartialDrive is the body of PATCH /drives/{drive_id}: a new backing file
+// for an attached drive.
+type PartialDrive struct {
+	DriveID    string `json:"drive_id"`
+	PathOnHost string `json:"path_on_host"`
+}

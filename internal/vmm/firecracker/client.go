@@ -103,6 +103,26 @@ func (c *Client) Action(ctx context.Context, a ActionType) error {
 	return c.do(ctx, http.MethodPut, "/actions", InstanceActionInfo{ActionType: a}, nil)
 }
 
+// PatchVM pauses or resumes the booted microVM's vCPUs.
+func (c *Client) PatchVM(ctx context.Context, state VMState) error {
+	return c.do(ctx, http.MethodPatch, "/vm", VM{State: state}, nil)
+}
+
+// CreateSnapshot saves the paused microVM (PUT /snapshot/create).
+func (c *Client) CreateSnapshot(ctx context.Context, s SnapshotCreateParams) error {
+	return c.do(ctx, http.MethodPut, "/snapshot/create", s, nil)
+}
+
+// LoadSnapshot restores a microVM in place of booting (PUT /snapshot/load).
+func (c *Client) LoadSnapshot(ctx context.Context, s SnapshotLoadParams) error {
+	return c.do(ctx, http.MethodPut, "/snapshot/load", s, nil)
+}
+
+// PatchDrive swaps an attached drive's backing file (PATCH /drives/{id}).
+func (c *Client) PatchDrive(ctx context.Context, d PartialDrive) error {
+	return c.do(ctx, http.MethodPatch, "/drives/"+url.PathEscape(d.DriveID), d, nil)
+}
+
 // InstanceInfo returns GET /, which answers as soon as the API is up.
 func (c *Client) InstanceInfo(ctx context.Context) (InstanceInfo, error) {
 	var info InstanceInfo

@@ -96,6 +96,11 @@ func Args(spec vmm.Spec, accel string) []string {
 		// refuses runtime directories with one.
 		"-qmp", "unix:"+QMPSocketPath(spec.RuntimeDir)+",server=on,wait=off",
 		"-S")
+	if spec.Restore {
+		// The guest comes from a snapshot (Restore's migrate-incoming),
+		// not from booting the kernel.
+		args = append(args, "-incoming", "defer")
+	}
 	return args
 }
 

@@ -15,7 +15,7 @@ import (
 
 // fakeQMP is a stateful stand-in for qemu's QMP server on a unix socket:
 // it greets, insists on qmp_capabilities first, keeps the run state that
-// cont changes, emits an event before some answers, and records every
+// cont and stop change, emits an event before some answers, and records every
 // command it executed.
 type fakeQMP struct {
 	path string
@@ -109,6 +109,14 @@ func (f *fakeQMP) session(conn net.Conn) {
 			f.status = f.afterCont
 			f.mu.Unlock()
 			send(`{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "RESUME"}`)
+			send(`{"return": {}}`)
+		case "stop":
+			f.mu.Lock()
+			if f.status == "running" {
+				f.status = "paused"
+			}
+			f.mu.Unlock()
+			send(`{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}`)
 			send(`{"return": {}}`)
 		case "query-status":
 			b, _ := json.Marshal(map[string]any{"status": status, "running": status == "running", "singlestep": false})

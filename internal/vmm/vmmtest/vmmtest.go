@@ -1,9 +1,10 @@
 // Package vmmtest is the conformance suite every vmm.Driver passes: launch
-// and boot, shutdown, a killed process, a bad spec, a runtime directory it
-// must refuse, a missing binary, two VMs at once, and relaunching after a
-// crash. A driver's tests call Run
-// with a Harness that knows how to make bootable specs for it (a fake VMM
-// accepts any files; a real one needs a kernel and a root filesystem).
+// and boot, shutdown, pause and resume, snapshot and restore, a killed
+// process, a bad spec, a runtime directory it must refuse, a missing
+// binary, two VMs at once, and relaunching after a crash. A driver's tests
+// call Run with a Harness that knows how to make bootable specs for it (a
+// fake VMM accepts any files; a real one needs a kernel and a root
+// filesystem).
 //
 // It only uses the vmm.Driver interface and the process package, so any
 // driver runs it unchanged. It starts processes only through the driver
@@ -72,6 +73,8 @@ func Run(t *testing.T, h Harness) {
 	}{
 		{"LaunchBoot", testLaunchBoot},
 		{"Shutdown", testShutdown},
+		{"PauseResume", testPauseResume},
+		{"SnapshotRestore", testSnapshotRestore},
 		{"Killed", testKilled},
 		{"BadSpec", testBadSpec},
 		{"RuntimeDirChecked", testRuntimeDirChecked},
@@ -114,6 +117,118 @@ func testShutdown(t *testing.T, h Harness) {
 	// Shutdown is safe to retry and then says the process is gone.
 	if err := h.Driver.Shutdown(context.Background(), p); !errors.Is(err, vmm.ErrNotRunning) {
 		t.Fatalf("Shutdown after exit = %v, want ErrNotRunning", err)
+	}
+}
+
+func testPauseResume(t *testing.T, h Harness) {
+	ctx := context.Background()
+	spec := h.Spec(t)
+	p := launchBoot(t, h, spec)
+	wantPaused := func(want bool) {
+		t.Helper()
+		got, err := h.Driver.Paused(ctx, p)
+		if err != nil || got != want {
+			t.Fatalf("Paused = %v, %v; want %v", got, err, want)
+		}
+	}
+	wantPaused(false)
+	for range 2 { // the second call must be a no-op
+		if err := h.Driver.Pause(ctx, p); err != nil {
+			t.Fatalf("Pause: %v", err)
+		}
+		wantPaused(true)
+	}
+	for range 2 {
+		if err := h.Driver.Resume(ctx, p); err != nil {
+			t.Fatalf("Resume: %v", err)
+		}
+		wantPaused(false)
+	}
+	if err := h.Driver.Pause(ctx, p); err != nil {
+		t.Fatalf("Pause: %v", err)
+	}
+	if err := process.Kill(ctx, p.PID, p.StartTime, killTimeout); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	if err := h.Driver.Resume(ctx, p); !errors.Is(err, vmm.ErrNotRunning) {
+		t.Fatalf("Resume of killed process = %v, want ErrNotRunning", err)
+	}
+	if _, err := h.Driver.Paused(ctx, p); !errors.Is(err, vmm.ErrNotRunning) {
+		t.Fatalf("Paused of killed process = %v, want ErrNotRunning", err)
+	}
+}
+
+// testSnapshotRestore saves a paused guest, copies its disks while it is
+// paused, and resumes the saved guest in a new VMM on the copies: it runs
+// (it shuts down when asked) and the original can go on.
+func testSnapshotRestore(t *testing.T, h Harness) {
+	ctx := context.Background()
+	spec := h.Spec(t)
+	p := launchBoot(t, h, spec)
+	dir := t.TempDir()
+	files := vmm.SnapshotFiles{State: filepath.Join(dir, "state"), Memory: filepath.Join(dir, "memory")}
+	if err := h.Driver.Snapshot(ctx, p, files); err == nil {
+		t.Fatal("Snapshot of a running guest succeeded; want it refused until paused")
+	}
+	_ = os.Remove(files.State)
+	_ = os.Remove(files.Memory)
+	if err := h.Driver.Pause(ctx, p); err != nil {
+		t.Fatalf("Pause: %v", err)
+	}
+	if err := h.Driver.Snapshot(ctx, p, files); err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	if paused, err := h.Driver.Paused(ctx, p); err != nil || !paused {
+		t.Fatalf("Paused after Snapshot = %v, %v; want true", paused, err)
+	}
+	if err := h.Driver.Snapshot(ctx, p, files); !errdefs.Is(err, errdefs.AlreadyExists) {
+		t.Errorf("Snapshot over existing files = %v, want already_exists", err)
+	}
+	clone := h.Spec(t)
+	clone.Restore = true
+	copyFile(t, spec.RootDisk, clone.RootDisk)
+	if spec.WorkDisk != "" {
+		copyFile(t, spec.WorkDisk, clone.WorkDisk)
+	}
+	// The original goes on, and stops; its socket files are freed, as the
+	// snapshot may name them.
+	if err := h.Driver.Resume(ctx, p); err != nil {
+		t.Fatalf("Resume of the original after Snapshot: %v", err)
+	}
+	if err := process.Kill(ctx, p.PID, p.StartTime, killTimeout); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	if spec.VsockPath != "" {
+		_ = os.Remove(spec.VsockPath)
+	}
+
+	q := launch(t, h.Driver, clone)
+	if err := h.Driver.Restore(ctx, clone, q, files); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if paused, err := h.Driver.Paused(ctx, q); err != nil || !paused {
+		t.Fatalf("Paused after Restore = %v, %v; want true", paused, err)
+	}
+	if err := h.Driver.Resume(ctx, q); err != nil {
+		t.Fatalf("Resume after Restore: %v", err)
+	}
+	if err := h.Driver.Shutdown(ctx, q); err != nil {
+		t.Fatalf("Shutdown of the restored guest: %v", err)
+	}
+	if err := process.WaitExit(ctx, q.PID, q.StartTime, h.ShutdownTimeout); err != nil {
+		t.Fatalf("the restored guest did not shut down: %v", err)
+	}
+}
+
+// copyFile copies src to dst.
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -107,9 +107,21 @@ func (v *vmm) sendCtrlAltDel() error {
 		v.log.logf(levelInfo, "fc_vmm", "fakefc: guest ignored CTRL+ALT+DEL (FAKEFC_IGNORE_CTRLALTDEL=1)")
 		return nil
 	}
+	if v.paused {
+		// The keys reach the i8042 device, but no vCPU runs to read them
+		// until the guest is resumed.
+		v.pendingCtrlAltDel = true
+		v.log.logf(levelInfo, "fc_vmm", "fakefc: CTRL+ALT+DEL queued: the guest is paused")
+		return nil
+	}
+	v.reset()
+	return nil
+}
+
+// reset is what a guest built with reboot=k does on CTRL+ALT+DEL.
+func (v *vmm) reset() {
 	v.console.line("fake guest: ctrl-alt-del received, shutting down")
 	v.console.line("[   10.000000] reboot: Restarting system")
 	v.log.logf(levelInfo, "fc_vmm", "Vmm is stopping.")
 	v.requestExit()
-	return nil
 }

@@ -291,3 +291,12 @@ func decodeAction(body []byte) (string, error) {
 	}
 	return action, enumValue(action, "FlushMetrics", "InstanceStart", "SendCtrlAltDel")
 }
+
+// decodeVMState decodes the body of PATCH /vm: {"state": "Paused"|"Resumed"}.
+func decodeVMState(body []byte) (string, error) {
+	var state string
+	if err := decodeObject(body, required("state", &state)); err != nil {
+		return "", err
+	}
+	return state, enumValue(state, "Paused", "Resumed")
+}

@@ -141,6 +141,22 @@ func (s *apiServer) route(method, path string, body []byte) (any, error) {
 			return nil, faultf("Empty PUT request.")
 		}
 		switch first {
+		case "boot-source", "drives", "machine-config", "network-interfaces", "vsock":
+			// Configuring any of these commits to booting: a snapshot
+			// can no longer be loaded (PrebootApiController.boot_path).
+			if !v.started {
+				v.bootPath = true
+			}
+		}
+		switch first {
+		case "snapshot":
+			switch id {
+			case "create":
+				return nil, v.createSnapshot(body)
+			case "load":
+				return nil, v.loadSnapshot(body)
+			}
+			return nil, faultf("Invalid request type.")
 		case "actions":
 			return nil, v.putAction(body)
 		case "boot-source":
@@ -157,7 +173,7 @@ func (s *apiServer) route(method, path string, body []byte) (any, error) {
 			return nil, v.putNetworkInterface(id, body)
 		case "vsock":
 			return nil, v.putVsock(body)
-		case "balloon", "cpu-config", "mmds", "snapshot", "entropy":
+		case "balloon", "cpu-config", "mmds", "entropy":
 			return nil, notImplemented(method, first)
 		}
 	case http.MethodPatch:
@@ -165,7 +181,11 @@ func (s *apiServer) route(method, path string, body []byte) (any, error) {
 			return nil, faultf("Empty PATCH request.")
 		}
 		switch first {
-		case "balloon", "drives", "machine-config", "mmds", "network-interfaces", "vm":
+		case "vm":
+			return nil, v.patchVM(body)
+		case "drives":
+			return nil, v.patchDrive(id, body)
+		case "balloon", "machine-config", "mmds", "network-interfaces":
 			return nil, notImplemented(method, first)
 		}
 	default:

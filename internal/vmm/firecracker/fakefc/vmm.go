@@ -17,11 +17,18 @@ type vmm struct {
 	requestExit      func() // asks the process to exit (guest reset)
 
 	started bool
-	machine machineConfig
-	boot    *bootSource
-	drives  []drive // the root device, if any, first
-	nets    []netIface
-	vsock   *vsockDevice
+	// bootPath: a boot-specific resource was configured, so a snapshot
+	// can no longer be loaded.
+	bootPath bool
+	paused   bool // the vCPUs are paused (PATCH /vm)
+	// pendingCtrlAltDel: the keys were pressed while paused; the guest
+	// acts on them when resumed.
+	pendingCtrlAltDel bool
+	machine           machineConfig
+	boot              *bootSource
+	drives            []drive // the root device, if any, first
+	nets              []netIface
+	vsock             *vsockDevice
 }
 
 func errPostBoot() error {
@@ -227,6 +234,9 @@ func (v *vmm) instanceInfo() instanceInfo {
 	state := "Not started"
 	if v.started {
 		state = "Running"
+	}
+	if v.paused {
+		state = "Paused"
 	}
 	return instanceInfo{ID: v.id, State: state, VMMVersion: v.version, AppName: "Firecracker"}
 }

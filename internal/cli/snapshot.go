@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"banger/internal/api"
+	"banger/internal/bytesize"
+	"banger/internal/client"
+)
+
+func (a *app) snapshotCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "snapshot", Short: "Manage VM snapshots (see banger vm snapshot)"}
+	cmd.AddCommand(a.snapshotListCommand(), a.snapshotShowCommand(), a.snapshotRemoveCommand())
+	return cmd
+}
+
+func (a *app) vmSnapshotCommand() *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:               "snapshot NAME [--name SNAPSHOT]",
+		ValidArgsFunction: a.completeVMs(1),
+		Short:             "Save a running or paused VM: its memory, devices and a copy of its disks taken at the same instant",
+		Long: "Save a running or paused VM: its VMM's state and memory and copies of its disks,\n" +
+			"taken while the guest is paused so that they agree. A running VM is paused for\n" +
+			"the copy and then continues. banger snapshot list shows the snapshots.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			pr := a.vmView(false)
+			defer pr.finish(false)
+			sn, err := cl.SnapshotVM(cmd.Context(), args[0], name, pr.forVM(args[0]))
+			if err != nil {
+				return err
+			}
+			pr.finish(true)
+			fmt.Fprintf(a.env.Stdout, "saved %s as snapshot %s (%s)\n", args[0], sn.Name, bytesize.Format(sn.SizeBytes))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "snapshot name (default: generated)")
+	return cmd
+}
+
+func (a *app) snapshotListCommand() *cobra.Command {
+	var json bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List snapshots",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			list, err := cl.ListSnapshots(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if json {
+				if list == nil {
+					list = []api.Snapshot{}
+				}
+				return writeJSON(a.env.Stdout, list)
+			}
+			now := time.Now()
+			rows := make([][]string, 0, len(list))
+			for _, s := range list {
+				rows = append(rows, []string{s.Name, s.State, s.VM, s.Image, s.Driver, bytesize.Format(s.SizeBytes), since(now, s.CreatedAt)})
+			}
+			return table(a.env.Stdout, []string{"NAME", "STATE", "VM", "IMAGE", "DRIVER", "SIZE", "CREATED"}, rows)
+		},
+	}
+	cmd.Flags().BoolVar(&json, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) snapshotShowCommand() *cobra.Command {
+	var json bool
+	cmd := &cobra.Command{
+		Use:               "show NAME",
+		ValidArgsFunction: a.completeNames(1, listSnapshotNames),
+		Short:             "Show a snapshot",
+		Args:              cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			s, err := cl.GetSnapshot(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if json {
+				return writeJSON(a.env.Stdout, s)
+			}
+			printFields(a.env.Stdout, [][2]string{{"Name:", s.Name}, {"ID:", s.ID}, {"State:", s.State},
+				{"VM:", s.VM + " (" + s.VMID + ")"}, {"Image:", s.Image}, {"Driver:", s.Driver},
+				{"vCPUs:", strconv.Itoa(s.VCPUs)}, {"Memory:", bytesize.Format(int64(s.MemoryMiB) << 20)},
+				{"Work disk:", bytesize.Format(s.DiskBytes)}, {"Size:", bytesize.Format(s.SizeBytes)},
+				{"Created:", s.CreatedAt.Local().Format(time.RFC3339)}})
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&json, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) snapshotRemoveCommand() *cobra.Command {
+	cmd := a.removeCommand("snapshot", "Delete snapshots and their files",
+		func(c *client.Client, ctx context.Context, ref string) error { return c.DeleteSnapshot(ctx, ref, nil) })
+	cmd.ValidArgsFunction = a.completeNames(-1, listSnapshotNames)
+	return cmd
+}
+
+func listSnapshotNames(ctx context.Context, cl *client.Client) ([]string, error) {
+	list, err := cl.ListSnapshots(ctx)
+	names := make([]string, 0, len(list))
+	for _, s := range list {
+		names = append(names, s.Name)
+	}
+	return names, err
+}

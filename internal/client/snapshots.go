@@ -1,0 +1,42 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"banger/internal/api"
+)
+
+// SnapshotVM saves the running or paused VM ref as a snapshot named name
+// (empty: generated).
+func (c *Client) SnapshotVM(ctx context.Context, ref, name string, progress Progress) (api.Snapshot, error) {
+	ev, err := c.stream(ctx, http.MethodPost, "/vms/"+esc(ref)+"/snapshot", api.SnapshotVMRequest{Name: name}, progress)
+	if err != nil {
+		return api.Snapshot{}, err
+	}
+	var sn api.Snapshot
+	if err := json.Unmarshal(ev.Result, &sn); err != nil {
+		return api.Snapshot{}, fmt.Errorf("bad snapshot result from bangerd: %w", err)
+	}
+	return sn, nil
+}
+
+// ListSnapshots returns every snapshot.
+func (c *Client) ListSnapshots(ctx context.Context) ([]api.Snapshot, error) {
+	var out []api.Snapshot
+	return out, c.do(ctx, http.MethodGet, "/snapshots", nil, &out)
+}
+
+// GetSnapshot returns one snapshot by name or id.
+func (c *Client) GetSnapshot(ctx context.Context, ref string) (api.Snapshot, error) {
+	var out api.Snapshot
+	return out, c.do(ctx, http.MethodGet, "/snapshots/"+esc(ref), nil, &out)
+}
+
+// DeleteSnapshot removes a snapshot and its files.
+func (c *Client) DeleteSnapshot(ctx context.Context, ref string, progress Progress) error {
+	_, err := c.stream(ctx, http.MethodDelete, "/snapshots/"+esc(ref), nil, progress)
+	return err
+}

@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"banger/internal/api"
+)
+
+// The steps of the pause, resume and snapshot plans, as named in
+// internal/vm.
+var (
+	pauseSteps    = []string{"pause-vcpus", "mark-paused"}
+	resumeSteps   = []string{"resume-vcpus", "mark-running"}
+	snapshotSteps = []string{"record", "make-dir", "pause-vcpus", "save-state", "copy-disks", "resume-vcpus", "finish"}
+)
+
+// snapshots lists the snapshots by name.
+func (w *world) snapshots() map[string]api.Snapshot {
+	w.t.Helper()
+	var list []api.Snapshot
+	if err := json.Unmarshal([]byte(w.mustBanger("snapshot", "list", "--json")), &list); err != nil {
+		w.t.Fatal(err)
+	}
+	out := map[string]api.Snapshot{}
+	for _, s := range list {
+		out[s.Name] = s
+	}
+	return out
+}
+
+// TestCrashPauseResume crashes the daemon before every step of pause and
+// of resume: the restarted daemon keeps the same VMM and records the VM
+// paused or running as the VMM says, and pause and resume work again.
+func TestCrashPauseResume(t *testing.T) {
+	w := crashWorld(t)
+	for _, plan := range []struct {
+		kind, verb string
+		steps      []string
+		paused     bool // whether the VM starts paused
+	}{
+		{"vm.pause", "pause", pauseSteps, false},
+		{"vm.resume", "resume", resumeSteps, true},
+	} {
+		for i, step := range plan.steps {
+			t.Run(plan.verb+"/"+step, func(t *testing.T) {
+				w.t = t
+				var pid int
+				setup := func() {
+					w.mustBanger(append(createArgs("x"), "--start")...)
+					if plan.paused {
+						w.mustBanger("vm", "pause", "x")
+					}
+					pid = w.vm("x").PID
+				}
+				w.crash(plan.kind, step, setup, "vm", plan.verb, "x")
+				// Before the first step the VMM was not asked; after it,
+				// it was: the record follows the VMM either way.
+				want := api.StateRunning
+				if plan.paused != (i > 0) {
+					want = api.StatePaused
+				}
+				x := w.vm("x")
+				if x.State != want || x.PID != pid || !alive(pid) {
+					t.Errorf("x after a crash before %s: %s pid %d (alive %v), want %s pid %d", step, x.State, x.PID, alive(pid), want, pid)
+				}
+				w.mustBanger("vm", "pause", "x")
+				w.mustBanger("vm", "resume", "x")
+				if x := w.vm("x"); x.State != api.StateRunning {
+					t.Errorf("x after pause and resume: %s", x.State)
+				}
+				w.mustBanger("vm", "delete", "x")
+				w.assertClean()
+				w.stopDaemon()
+			})
+		}
+	}
+}
+
+// TestCrashSnapshot crashes the daemon before every step of saving a
+// running VM: the restarted daemon removes the half-made snapshot (record
+// and files) and lets the guest its plan paused run again.
+func TestCrashSnapshot(t *testing.T) {
+	w := crashWorld(t)
+	for _, step := range snapshotSteps {
+		t.Run(step, func(t *testing.T) {
+			w.t = t
+			var pid int
+			setup := func() {
+				w.mustBanger(append(createArgs("x"), "--start")...)
+				pid = w.vm("x").PID
+			}
+			w.crash("snapshot.create", step, setup, "vm", "snapshot", "x", "--name", "s")
+			if s, ok := w.snapshots()["s"]; ok {
+				t.Errorf("snapshot s survived a crash before %s as %s; want it rolled back", step, s.State)
+			}
+			if e := entries(filepath.Join(w.stateDir(), "snapshots")); len(e) != 0 {
+				t.Errorf("snapshot directories left: %v", e)
+			}
+			if x := w.vm("x"); x.State != api.StateRunning || x.PID != pid || !alive(pid) {
+				t.Errorf("x after a crash before %s: %s pid %d, want running pid %d", step, x.State, x.PID, pid)
+			}
+			w.mustBanger("vm", "snapshot", "x", "--name", "s")
+			if s := w.snapshots()["s"]; s.State != api.SnapshotReady || s.VM != "x" {
+				t.Errorf("snapshot after the crash: %+v", s)
+			}
+			w.mustBanger("snapshot", "rm", "s")
+			if e := entries(filepath.Join(w.stateDir(), "snapshots")); len(e) != 0 {
+				t.Errorf("snapshot directories left after rm: %v", e)
+			}
+			w.mustBanger("vm", "delete", "x")
+			w.assertClean()
+			w.stopDaemon()
+		})
+	}
+}
+
+// TestCrashSnapshotDelete crashes the daemon before every step of deleting
+// a snapshot: the restarted daemon finishes the delete.
+func TestCrashSnapshotDelete(t *testing.T) {
+	w := crashWorld(t)
+	for _, step := range []string{"mark-deleting", "remove-files", "remove-record"} {
+		t.Run(step, func(t *testing.T) {
+			w.t = t
+			setup := func() {
+				w.mustBanger(append(createArgs("x"), "--start")...)
+				w.mustBanger("vm", "snapshot", "x", "--name", "s")
+			}
+			w.crash("snapshot.delete", step, setup, "snapshot", "rm", "s")
+			if s, ok := w.snapshots()["s"]; ok {
+				t.Errorf("snapshot s after a crash before %s: still listed as %s, want deleted", step, s.State)
+			}
+			if e := entries(filepath.Join(w.stateDir(), "snapshots")); len(e) != 0 {
+				t.Errorf("snapshot directories left: %v", e)
+			}
+			w.mustBanger("vm", "delete", "x")
+			w.assertClean()
+			w.stopDaemon()
+		})
+	}
+}

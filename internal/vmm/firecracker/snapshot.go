@@ -1,0 +1,95 @@
+package firecracker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"banger/internal/errdefs"
+	"banger/internal/process"
+	"banger/internal/vmm"
+	"banger/internal/vmm/vmmlog"
+	"banger/internal/vmm/vmmproc"
+)
+
+// snapshotRequestTimeout bounds PUT /snapshot/create and /snapshot/load,
+// which write or map all of guest memory.
+const snapshotRequestTimeout = 5 * time.Minute
+
+// Snapshot saves the paused microVM p with PUT /snapshot/create (Full):
+// vCPU and device state to files.State, guest memory to files.Memory.
+// Firecracker itself refuses a microVM whose vCPUs run.
+func (d *Driver) Snapshot(ctx context.Context, p vmm.Process, files vmm.SnapshotFiles) error {
+	if files.State == "" || files.Memory == "" {
+		return errdefs.InvalidArgumentf("a Firecracker snapshot needs a state file and a memory file")
+	}
+	for _, f := range []string{files.State, files.Memory} {
+		if _, err := os.Lstat(f); err == nil {
+			return errdefs.AlreadyExistsf("snapshot file %s exists: remove it or pick another", f)
+		}
+	}
+	return vmmproc.Ask(ctx, p, "firecracker", "api socket", "save the microVM", func(ctx context.Context, sock string) error {
+		return NewClient(sock, snapshotRequestTimeout).CreateSnapshot(ctx, SnapshotCreateParams{
+			SnapshotType: SnapshotFull, SnapshotPath: files.State, MemFilePath: files.Memory,
+		})
+	})
+}
+
+// Restore loads the microVM saved in files into the launched firecracker p
+// with PUT /snapshot/load (memory from a file, not resumed), then points
+// its drives at spec's disks with PATCH /drives. Firecracker restores the
+// tap and the vsock socket path the snapshot recorded: they must be free.
+// Only the metrics file is configured before the load, which no
+// boot-specific resource may precede.
+func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, p vmm.Process, files vmm.SnapshotFiles) error {
+	if err := validateBoot(spec, p); err != nil {
+		return err
+	}
+	if !process.Alive(p.PID, p.StartTime) {
+		return fmt.Errorf("restore vm %s: firecracker pid %d: %w", spec.ID, p.PID, vmm.ErrNotRunning)
+	}
+	c := NewClient(p.APISocket, snapshotRequestTimeout)
+	steps := []bootStep{}
+	if spec.MetricsPath != "" {
+		steps = append(steps, bootStep{"metrics", func(ctx context.Context, c *Client) error {
+			if err := vmmlog.Reset(spec.MetricsPath); err != nil {
+				return err
+			}
+			return c.PutMetrics(ctx, Metrics{MetricsPath: spec.MetricsPath})
+		}})
+	}
+	steps = append(steps,
+		bootStep{"snapshot-load", func(ctx context.Context, c *Client) error {
+			// Restoring into the VM's own paths (a restart from its own
+			// snapshot): Firecracker binds the socket itself and fails if
+			// a stale one is there.
+			if spec.VsockPath != "" {
+				if err := os.Remove(spec.VsockPath); err != nil && !os.IsNotExist(err) {
+					return fmt.Errorf("remove stale vsock socket: %w", err)
+				}
+			}
+			return c.LoadSnapshot(ctx, SnapshotLoadParams{
+				SnapshotPath: files.State,
+				MemBackend:   MemBackend{BackendType: "File", BackendPath: files.Memory},
+			})
+		}},
+		bootStep{"drive-" + RootDriveID, func(ctx context.Context, c *Client) error {
+			return c.PatchDrive(ctx, PartialDrive{DriveID: RootDriveID, PathOnHost: spec.RootDisk})
+		}},
+	)
+	if spec.WorkDisk != "" {
+		steps = append(steps, bootStep{"drive-" + WorkDriveID, func(ctx context.Context, c *Client) error {
+			return c.PatchDrive(ctx, PartialDrive{DriveID: WorkDriveID, PathOnHost: spec.WorkDisk})
+		}})
+	}
+	for _, s := range steps {
+		if err := s.run(ctx, c); err != nil {
+			if !process.Alive(p.PID, p.StartTime) {
+				return fmt.Errorf("restore step %s: firecracker pid %d exited (see the vmm log %s): %w", s.name, p.PID, spec.VMMLog, err)
+			}
+			return fmt.Errorf("restore step %s: %w", s.name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+package firecracker
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"banger/internal/process"
+	"banger/internal/vmm"
+	"banger/internal/vmm/firecracker/fctest"
+)
+
+// TestSnapshotWrongState: the errors Firecracker returns for a snapshot
+// asked in the wrong state reach the caller: saving a microVM whose vCPUs
+// run, and loading a snapshot into a microVM that already booted.
+func TestSnapshotWrongState(t *testing.T) {
+	ctx := context.Background()
+	d := New(Config{Binary: fctest.Build(t)})
+	spec := fakeSpec(t)
+	p := launchFake(t, d, spec)
+	if err := d.Boot(ctx, spec, p); err != nil {
+		t.Fatalf("Boot: %v", err)
+	}
+	dir := t.TempDir()
+	files := vmm.SnapshotFiles{State: filepath.Join(dir, "state"), Memory: filepath.Join(dir, "memory")}
+	err := d.Snapshot(ctx, p, files)
+	var apiErr *APIError
+	if err == nil || !strings.Contains(err.Error(), "save/restore unavailable while running") || !asAPIError(err, &apiErr) || apiErr.StatusCode != 400 {
+		t.Errorf("Snapshot of a running microVM = %v, want Firecracker's 400 refusal", err)
+	}
+	if err := d.Pause(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Snapshot(ctx, p, files); err != nil {
+		t.Fatalf("Snapshot of the paused microVM: %v", err)
+	}
+	// Loading into a booted microVM is refused (without a metrics file,
+	// so that the load itself is what is sent first).
+	spec.Restore, spec.MetricsPath = true, ""
+	err = d.Restore(ctx, spec, p, files)
+	if err == nil || !strings.Contains(err.Error(), "restore step snapshot-load") || !strings.Contains(err.Error(), "not supported after starting the microVM") {
+		t.Errorf("Restore into a booted microVM = %v, want the post-boot refusal", err)
+	}
+}
+
+// TestRestoreRequestSequence: Restore configures only what may precede a
+// load (metrics), loads with the memory file backend without resuming,
+// then points the drives at the new VM's disks.
+func TestRestoreRequestSequence(t *testing.T) {
+	ctx := context.Background()
+	d := New(Config{Binary: fctest.Build(t)})
+	orig := fakeSpec(t)
+	p := launchFake(t, d, orig)
+	if err := d.Boot(ctx, orig, p); err != nil {
+		t.Fatalf("Boot: %v", err)
+	}
+	if err := d.Pause(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := vmm.SnapshotFiles{State: filepath.Join(dir, "state"), Memory: filepath.Join(dir, "memory")}
+	if err := d.Snapshot(ctx, p, files); err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	if err := process.Kill(ctx, p.PID, p.StartTime, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(orig.VsockPath); err != nil {
+		t.Fatal(err)
+	}
+
+	record := filepath.Join(t.TempDir(), "record.jsonl")
+	t.Setenv("FAKEFC_RECORD", record)
+	spec := fakeSpec(t)
+	spec.Restore = true
+	q := launchFake(t, d, spec)
+	if err := d.Restore(ctx, spec, q, files); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if paused, err := d.Paused(ctx, q); err != nil || !paused {
+		t.Errorf("Paused after Restore = %v, %v; want true", paused, err)
+	}
+	req := func(method, path string, v any) fctest.Request {
+		return fctest.Request{Method: method, Path: path, Body: body(t, v), Status: 204}
+	}
+	want := []fctest.Request{
+		{Method: "GET", Path: "/", Status: 200},
+		req("PUT", "/metrics", map[string]any{"metrics_path": spec.MetricsPath}),
+		req("PUT", "/snapshot/load", map[string]any{"snapshot_path": files.State, "resume_vm": false,
+			"mem_backend": map[string]any{"backend_type": "File", "backend_path": files.Memory}}),
+		req("PATCH", "/drives/rootfs", map[string]any{"drive_id": "rootfs", "path_on_host": spec.RootDisk}),
+		req("PATCH", "/drives/work", map[string]any{"drive_id": "work", "path_on_host": spec.WorkDisk}),
+		{Method: "GET", Path: "/", Status: 200},
+	}
+	if diff := cmp.Diff(want, readRecord(t, record), jsonBody); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
+
+func asAPIError(err error, target **APIError) bool { return errors.As(err, target) }
