@@ -116,7 +116,10 @@ var allowed = map[string][]string{
 		"banger/internal/bytesize", "banger/internal/paths", "banger/internal/agent/proto", "banger/internal/tarstream", "banger/internal/workspace"},
 	// The host-side reader of git checkouts, used by the CLI as the user who
 	// owns them.
-	"banger/internal/workspace": {"banger/internal/errdefs"},
+	"banger/internal/workspace": {"banger/internal/errdefs", "banger/internal/gitindex"},
+	// Git index files, written by the CLI and completed by the daemon with
+	// what it reads from a guest: a leaf.
+	"banger/internal/gitindex": {"banger/internal/errdefs"},
 	// The agent's wire types are shared by the guest, the daemon and the CLI.
 	"banger/internal/agent/proto": {},
 	"banger/cmd/banger":           {"banger/internal/cli"},
