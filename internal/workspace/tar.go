@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -52,7 +53,9 @@ func (c *Checkout) WriteTar(ctx context.Context, w io.Writer, depth int) error {
 	if err != nil {
 		return err
 	}
-	tw := tar.NewWriter(w)
+	// Headers and small files go out in large writes, not one each.
+	bw := bufio.NewWriterSize(w, 1<<20)
+	tw := tar.NewWriter(bw)
 	now := time.Now()
 	dirs := make(map[string]bool)
 	for _, f := range c.Files {
@@ -81,7 +84,10 @@ func (c *Checkout) WriteTar(ctx context.Context, w io.Writer, depth int) error {
 	if _, err := tw.Write(index); err != nil {
 		return err
 	}
-	return tw.Close()
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // shallowClone makes a bare clone of the last depth commits of HEAD's
