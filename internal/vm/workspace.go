@@ -90,6 +90,10 @@ test "$(git rev-parse HEAD)" = "$2"
 [ -f .git/index ] || git reset -q
 `
 
+// resetScript rebuilds the index of the repository at $1 from HEAD,
+// hashing the working tree, whatever the index held.
+const resetScript = `rm -f "$1/.git/index" && git -C "$1" reset -q`
+
 // PrepareWorkspace ships a checkout into the running VM ref: it checks
 // that spec.GuestPath is missing or empty, extracts tarStream (the files
 // and, under .git/, a shallow bare clone, as package workspace writes it)
@@ -134,11 +138,15 @@ func (s *Service) PrepareWorkspace(ctx context.Context, ref string, spec Workspa
 		if ctx.Err() != nil {
 			return VM{}, err
 		}
-		// The index is still HEAD's, with stat data git does not trust:
-		// refresh it by content now, as a prepare without a plan does.
-		s.log.Warn("workspace index not filled; git refreshes it by content", "vm", rec.Name, "err", err)
-		if _, _, err := run(ctx, ag, "git", "-C", spec.GuestPath, "update-index", "-q", "--refresh"); err != nil {
+		// Rebuild the index from HEAD by content, as a prepare without a
+		// plan does: slower, and right whatever the plan held.
+		s.log.Warn("workspace index not filled; git rebuilds it by content", "vm", rec.Name, "err", err)
+		code, out, err := run(ctx, ag, "sh", "-c", resetScript, "banger-reset", spec.GuestPath)
+		if err != nil {
 			return VM{}, err
+		}
+		if code != 0 {
+			return VM{}, errdefs.FailedPreconditionf("rebuild the git index at %s in VM %s (exit %d)%s", spec.GuestPath, rec.Name, code, out)
 		}
 	}
 	s.log.Info("workspace prepared", "vm", rec.Name, "guest_path", spec.GuestPath, "upload", t1.Sub(t0).Round(time.Millisecond),

@@ -186,7 +186,8 @@ func TestParseFindStats(t *testing.T) {
 // TestFillIndex: after the setup script, fillIndex completes a shipped
 // plan with the working tree's stat data: git then checks by content
 // only the file the plan did not vouch for, and status shows the one real
-// change. A plan that is not an index is an error and is left as it was.
+// change. A plan that is not an index is an error and is left as it was,
+// for resetScript to replace.
 func TestFillIndex(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git is not installed")
@@ -280,5 +281,12 @@ func TestFillIndex(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(guest, ".git", "index")); string(got) != "not an index" {
 		t.Errorf("fillIndex changed a plan it refused")
+	}
+	// The daemon's fallback rebuilds the index from HEAD whatever it held.
+	if code, out := sh(t, resetScript, guest); code != 0 {
+		t.Fatalf("reset: exit %d: %s", code, out)
+	}
+	if got := git(guest, "status", "--porcelain"); got != "M d" {
+		t.Errorf("git status after the reset: %q, want %q", got, "M d")
 	}
 }
