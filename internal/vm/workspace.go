@@ -162,11 +162,13 @@ func (s *Service) PrepareWorkspace(ctx context.Context, ref string, spec Workspa
 // plan, and the files' stat data): an index of about a million files.
 const maxIndexBytes = 128 << 20
 
-// findStats prints, run in the workspace, what git records of each regular
+// statScript prints, for the repository at $1, the size of .git/index in
+// bytes on a line, the index itself, then what git records of each regular
 // file outside .git: device, inode, owner, group, size, modification and
 // change times (seconds with a fraction), permission bits and path, each
-// record ending in a NUL.
-var findStats = []string{"find", ".", "-path", "./.git", "-prune", "-o", "-type", "f", "-printf", `%D %i %U %G %s %T@ %C@ %m %P\0`}
+// record ending in a NUL. One command, so one round trip to the guest.
+const statScript = `cd "$1" && wc -c < .git/index && cat .git/index && ` +
+	`find . -path ./.git -prune -o -type f -printf '%D %i %U %G %s %T@ %C@ %m %P\0'`
 
 // fillIndex completes the index plan the host shipped as .git/index
 // (HEAD's entries, with the mtime and size of the files the host knows
@@ -175,11 +177,11 @@ var findStats = []string{"find", ".", "-path", "./.git", "-prune", "-o", "-type"
 // filled. An error leaves the plan as it was: a valid index whose entries
 // git checks by content.
 func fillIndex(ctx context.Context, ag Agent, spec WorkspaceSpec) (int, error) {
-	plan, err := runCapped(ctx, ag, spec.GuestPath, "cat", ".git/index")
+	out, err := runCapped(ctx, ag, "/", "sh", "-c", statScript, "banger-stat", spec.GuestPath)
 	if err != nil {
 		return 0, err
 	}
-	list, err := runCapped(ctx, ag, spec.GuestPath, findStats...)
+	plan, list, err := splitStatOutput(out)
 	if err != nil {
 		return 0, err
 	}
@@ -210,6 +212,17 @@ func fillIndex(ctx context.Context, ag Agent, spec WorkspaceSpec) (int, error) {
 		return 0, fmt.Errorf("write the filled index: %w", err)
 	}
 	return filled, nil
+}
+
+// splitStatOutput splits statScript's output into the index and the
+// files' stat records.
+func splitStatOutput(out []byte) (plan, list []byte, err error) {
+	line, rest, ok := bytes.Cut(out, []byte("\n"))
+	n, perr := strconv.Atoi(strings.TrimSpace(string(line)))
+	if !ok || perr != nil || n < 0 || n > len(rest) {
+		return nil, nil, errdefs.InvalidArgumentf("the guest's index and stat listing do not start with the index's size (%q)", line)
+	}
+	return rest[:n], rest[n:], nil
 }
 
 // runCapped runs argv in the guest directory dir and returns its standard

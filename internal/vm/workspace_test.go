@@ -137,9 +137,10 @@ func (localAgent) Upload(_ context.Context, dir string, r io.Reader) error {
 	return err
 }
 
-// TestParseFindStats: findStats' records, as GNU find prints them here,
-// parse to the stat data Go's lstat reports, for a plain file, an
-// executable and a name with spaces and a newline; garbage is an error.
+// TestParseFindStats: statScript's output, as GNU find prints it here,
+// splits into the index and stat records that parse to the stat data Go's
+// lstat reports, for a plain file, an executable and a name with spaces
+// and a newline; garbage is an error.
 func TestParseFindStats(t *testing.T) {
 	if _, err := exec.LookPath("find"); err != nil {
 		t.Skip("find is not installed")
@@ -154,14 +155,22 @@ func TestParseFindStats(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, ".git"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ".git", "index"), nil, 0o644); err != nil {
+	index := "DIRC fake\nindex \x00 bytes"
+	if err := os.WriteFile(filepath.Join(dir, ".git", "index"), []byte(index), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := runCapped(context.Background(), localAgent{}, dir, findStats...)
+	out, err := runCapped(context.Background(), localAgent{}, "/", "sh", "-c", statScript, "test", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := parseFindStats(out)
+	plan, list, err := splitStatOutput(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(plan) != index {
+		t.Errorf("index from the listing: %q, want %q", plan, index)
+	}
+	got, err := parseFindStats(list)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,6 +184,11 @@ func TestParseFindStats(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stats (-lstat +find):\n%s", diff)
+	}
+	for _, bad := range []string{"", "x\nabc", "10\nabc", "-1\nabc"} {
+		if _, _, err := splitStatOutput([]byte(bad)); !errdefs.Is(err, errdefs.InvalidArgument) {
+			t.Errorf("splitStatOutput(%q): %v, want invalid_argument", bad, err)
+		}
 	}
 	for _, bad := range []string{"1 2 3 4 5 6.0 7.0 644\x00", "x 2 3 4 5 6.0 7.0 644 p\x00", "1 2 3 4 5 -6.0 7.0 644 p\x00", "1 2 3 4 5 6.x 7.0 644 p\x00", "1 2 3 4 5 6.0 7.0 9 p\x00"} {
 		if _, err := parseFindStats([]byte(bad)); !errdefs.Is(err, errdefs.InvalidArgument) {
