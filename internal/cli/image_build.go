@@ -22,7 +22,9 @@ func (a *app) imageBuildCommand() *cobra.Command {
 		Long: "Build the default guest image from Debian packages with mmdebstrap: systemd,\n" +
 			"openssh-server, git, curl, sudo and common tools, with the banger agent installed.\n" +
 			"The image boots with a kernel from \"banger kernel list\". Needs network access\n" +
-			"to the Debian mirror; takes a minute or two.",
+			"to the Debian mirror; takes a minute or two. A daemon running as root builds as\n" +
+			"root; one running as a user builds without root in a user namespace, which needs\n" +
+			"the user's subordinate ids (\"banger doctor\" says what is missing).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, p := range strings.Split(packages, ",") {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"banger/internal/bootstrap"
 	"banger/internal/bytesize"
 	"banger/internal/client"
 	"banger/internal/workspace"
@@ -18,6 +19,7 @@ func (a *app) vmRunCommand() *cobra.Command {
 		c       createFlags
 		o       execOptions
 		ship    shipOptions
+		boot    bootstrapOptions
 		name    string
 		rm      bool
 		detach  bool
@@ -34,7 +36,13 @@ func (a *app) vmRunCommand() *cobra.Command {
 			"left running at once and banger prints how to reach it.\n\n" +
 			"With PATH (e.g. \".\"), the git checkout that holds it is shipped into the VM first, as banger vm\n" +
 			"workspace prepare does, and the command or shell starts in it. Without PATH nothing is shipped,\n" +
-			"even when run inside a checkout. The checkout is checked before any VM is created.",
+			"even when run inside a checkout. The checkout is checked before any VM is created.\n\n" +
+			"When the checkout declares tool versions (.mise.toml, .tool-versions, go.mod's go or toolchain\n" +
+			"line, .nvmrc, .python-version), banger installs them in the VM after shipping it, before the\n" +
+			"command or shell: with mise when the image has it on its PATH, otherwise with the distribution's\n" +
+			"packages (whose versions may differ from the pinned ones). Only a VM with internet access (NAT)\n" +
+			"installs them; an --offline one gets a note. A failed install is a warning, not an error.\n" +
+			"--no-bootstrap skips it.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, args, err := splitRunArgs(cmd, args)
 			if err != nil {
@@ -53,13 +61,15 @@ func (a *app) vmRunCommand() *cobra.Command {
 			req.Name, req.Start = name, true
 			ctx := cmd.Context()
 			var (
-				co *workspace.Checkout
-				gp string
+				co    *workspace.Checkout
+				gp    string
+				tools bootstrap.Plan
 			)
 			if path != "" {
 				if co, gp, err = ship.open(ctx, path); err != nil {
 					return err
 				}
+				tools = a.detectTools(co, boot)
 			}
 			cl, err := a.client(ctx)
 			if err != nil {
@@ -104,9 +114,10 @@ func (a *app) vmRunCommand() *cobra.Command {
 				}
 				v = shipped
 			}
+			booted := a.bootstrapTools(ctx, cl, v, gp, tools)
 			if detach {
 				if json {
-					if err := writeJSON(a.env.Stdout, v); err != nil {
+					if err := writeJSON(a.env.Stdout, vmWithBootstrap{v, booted}); err != nil {
 						return err
 					}
 				} else {
@@ -133,11 +144,12 @@ func (a *app) vmRunCommand() *cobra.Command {
 	c.register(cmd)
 	o.register(cmd)
 	ship.register(cmd)
+	boot.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "VM name (default: a generated one)")
 	f.BoolVar(&rm, "rm", false, "delete the VM when the command or shell ends")
 	f.BoolVarP(&detach, "detach", "d", false, "leave the VM running and print how to reach it")
-	f.BoolVar(&json, "json", false, "with -d: print the VM as JSON instead of its name")
+	f.BoolVar(&json, "json", false, "with -d: print the VM as JSON instead of its name (with a bootstrap object when tools were declared)")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the guest to become ready")
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 
 	"banger/internal/agent/proto"
 	"banger/internal/api"
+	"banger/internal/bootstrap"
 	"banger/internal/client"
 	"banger/internal/workspace"
 )
@@ -61,6 +62,7 @@ func (a *app) vmWorkspaceCommand() *cobra.Command {
 func (a *app) vmWorkspacePrepareCommand() *cobra.Command {
 	var (
 		o      shipOptions
+		boot   bootstrapOptions
 		dryRun bool
 		json   bool
 	)
@@ -74,7 +76,10 @@ func (a *app) vmWorkspacePrepareCommand() *cobra.Command {
 			"files never, and a git repository with the last --depth commits of HEAD's history, HEAD's branch,\n" +
 			"the origin remote's URL and your user.name/user.email, so git status in the guest shows your\n" +
 			"uncommitted changes. Commands run in the VM then start in that directory. --dry-run lists the\n" +
-			"files and their total size and ships nothing.",
+			"files and their total size and ships nothing.\n\n" +
+			"Tool versions the checkout declares (.mise.toml, .tool-versions, go.mod, .nvmrc,\n" +
+			".python-version) are then installed as banger vm run does (see its help); --dry-run shows the\n" +
+			"plan, --no-bootstrap skips it.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -82,8 +87,9 @@ func (a *app) vmWorkspacePrepareCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			tools := a.detectTools(co, boot)
 			if dryRun {
-				return a.printDryRun(co, gp, json)
+				return a.printDryRun(co, gp, tools, json)
 			}
 			cl, err := a.client(ctx)
 			if err != nil {
@@ -93,15 +99,17 @@ func (a *app) vmWorkspacePrepareCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			booted := a.bootstrapTools(ctx, cl, v, gp, tools)
 			if json {
-				return writeJSON(a.env.Stdout, v)
+				return writeJSON(a.env.Stdout, vmWithBootstrap{v, booted})
 			}
 			return nil
 		},
 	}
 	o.register(cmd)
+	boot.register(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list the files that would ship and their total size; ship nothing")
-	cmd.Flags().BoolVar(&json, "json", false, "print JSON (the VM, or with --dry-run the file list)")
+	cmd.Flags().BoolVar(&json, "json", false, "print JSON (the VM, or with --dry-run the file list; with a bootstrap object when tools were declared)")
 	return cmd
 }
 
@@ -114,20 +122,22 @@ type dryRunFile struct {
 }
 
 // printDryRun lists what would ship.
-func (a *app) printDryRun(co *workspace.Checkout, gp string, json bool) error {
+func (a *app) printDryRun(co *workspace.Checkout, gp string, tools bootstrap.Plan, json bool) error {
+	planned := a.planned(tools)
 	if json {
 		files := make([]dryRunFile, 0, len(co.Files))
 		for _, f := range co.Files {
 			files = append(files, dryRunFile{Path: f.Path, Mode: f.Mode.String(), Size: f.Size, Link: f.Link})
 		}
 		return writeJSON(a.env.Stdout, struct {
-			HostPath   string       `json:"host_path"`
-			GuestPath  string       `json:"guest_path"`
-			BaseCommit string       `json:"base_commit"`
-			Branch     string       `json:"branch,omitempty"`
-			Files      []dryRunFile `json:"files"`
-			TotalBytes int64        `json:"total_bytes"`
-		}{co.Root, gp, co.Head, co.Branch, files, co.TotalSize()})
+			HostPath   string            `json:"host_path"`
+			GuestPath  string            `json:"guest_path"`
+			BaseCommit string            `json:"base_commit"`
+			Branch     string            `json:"branch,omitempty"`
+			Files      []dryRunFile      `json:"files"`
+			TotalBytes int64             `json:"total_bytes"`
+			Bootstrap  *bootstrap.Result `json:"bootstrap,omitempty"`
+		}{co.Root, gp, co.Head, co.Branch, files, co.TotalSize(), planned})
 	}
 	for _, f := range co.Files {
 		fmt.Fprintln(a.env.Stdout, f.Path)

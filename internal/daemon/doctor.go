@@ -43,9 +43,8 @@ func (d *Daemon) prereqs(ctx context.Context) []doctor.Tool {
 	src, err := kernelbuild.Preflight()
 	out = append(out, doctor.Tool{Name: "kernel build", Path: src, Err: err, Optional: true,
 		Fix: "sudo apt-get install build-essential flex bison bc perl libelf-dev libssl-dev cpio xz-utils linux-source-6.1"})
-	tool, err := imagebuild.Preflight()
-	out = append(out, doctor.Tool{Name: "image build", Path: tool, Err: err, Optional: true,
-		Fix: "sudo apt-get install mmdebstrap"})
+	tool, fix, err := imagebuild.Preflight()
+	out = append(out, doctor.Tool{Name: "image build", Path: tool, Err: err, Optional: true, Fix: fix})
 	agent, err := agentBinary()
 	out = append(out, doctor.Tool{Name: "guest agent", Path: agent, Err: err, Optional: true,
 		Fix: "make build (banger-agent must sit next to bangerd)"})

@@ -84,9 +84,16 @@ func TestGuestRun(t *testing.T) {
 	if !strings.Contains(errs, "r1 ready in") {
 		t.Errorf("vm run did not print the time to ready: %s", errs)
 	}
-	_, errs, code = w.guestBanger("", "vm", "run", "--rm", "--", "sh", "-c", "exit 7")
+	// An offline VM whose workspace declares tools gets a note, and the
+	// command runs.
+	tools := w.path("files/tools")
+	toolsFixture(t, tools)
+	_, errs, code = w.guestBanger("", "vm", "run", "--rm", "--offline", "--name", "r2", tools, "--", "sh", "-c", "exit 7")
 	if code != 7 {
 		t.Errorf("vm run -- sh -c 'exit 7': exit %d, want 7\nstderr: %s", code, errs)
+	}
+	if !strings.Contains(errs, offlineToolsNote("r2")) {
+		t.Errorf("vm run --offline with declared tools: stderr %q lacks %q", errs, offlineToolsNote("r2"))
 	}
 	if strings.Contains(errs, "still running") {
 		t.Errorf("vm run --rm said the VM is still running: %s", errs)

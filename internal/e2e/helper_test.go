@@ -60,8 +60,13 @@ func TestUnprivilegedDaemonUsesTheRootHelper(t *testing.T) {
 
 	// Without the helper the daemon serves and says what to start.
 	w.startDaemon()
-	if out, _, _ := w.banger("doctor"); !strings.Contains(out, "sudo bangerd --root-helper --allow-uid 65534") {
+	out, _, _ := w.banger("doctor")
+	if !strings.Contains(out, "sudo bangerd --root-helper --allow-uid 65534") {
 		t.Errorf("doctor without the root helper does not say how to start it:\n%s", out)
+	}
+	// nobody has no subordinate ids: the image build says what to run.
+	if !strings.Contains(out, "sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 nobody") {
+		t.Errorf("doctor does not say how to let the user build images:\n%s", out)
 	}
 	w.stopDaemon()
 

@@ -239,6 +239,9 @@ echo GUEST_SECRET=1 > .env`
 		t.Errorf("pwd with the workspace removed: %q, want /root", got)
 	}
 
+	// The tools a workspace declares are installed with the guest's mise.
+	lastGP := testToolBootstrap(t, w, "ws")
+
 	// A name that is not a VM, and a stopped VM, are refused.
 	if _, errs, code := w.guestBanger("", "vm", "workspace", "prepare", "nosuch", repo); code == 0 || !strings.Contains(errs, `no VM named "nosuch"`) {
 		t.Errorf("prepare into a missing VM: exit %d, stderr %q", code, errs)
@@ -247,7 +250,7 @@ echo GUEST_SECRET=1 > .env`
 	if _, errs, code := w.guestBanger("", "vm", "workspace", "prepare", "ws", repo, "--guest-path", "/root/other"); code == 0 || !strings.Contains(errs, "VM ws is stopped") {
 		t.Errorf("prepare into a stopped VM: exit %d, stderr %q", code, errs)
 	}
-	if v := w.vm("ws"); v.Workspace == nil || v.Workspace.GuestPath != "/root/app" {
+	if v := w.vm("ws"); v.Workspace == nil || v.Workspace.GuestPath != lastGP {
 		t.Errorf("the refused prepare changed the recorded workspace: %+v", v.Workspace)
 	}
 

@@ -54,10 +54,12 @@ func phaseFraction(line string) float64 {
 }
 
 // bootstrap installs the packages into dir, passing the tool's output on
-// as Detail lines with the fraction reached so far.
-func bootstrap(ctx context.Context, bin string, o Options, dir string, report func(detail string, fraction float64)) error {
+// as Detail lines with the fraction reached so far. r runs it as root or
+// as root of the build's user namespace (mmdebstrap's root mode works in
+// both).
+func bootstrap(ctx context.Context, r runner, bin string, o Options, dir string, report func(detail string, fraction float64)) error {
 	reached := 0.0
-	return runTool(ctx, func(line string) {
+	return r.run(ctx, func(line string) {
 		if f := phaseFraction(line); f > reached {
 			reached = f
 		}

@@ -34,15 +34,22 @@ var Steps = []string{"check-tools", "bootstrap", "configure", "mkfs", "finish"}
 
 // Build makes the default image from Debian packages and stores it in
 // WorkDir/<sha256>/rootfs.ext4. progress (which may be nil) hears every
-// step and every line of tool output. It needs root, network access to
-// the mirror and mmdebstrap (or debootstrap) and e2fsprogs; a missing
-// tool is a FailedPrecondition error naming the apt-get command. On
-// failure or cancellation everything it made is removed.
+// step and every line of tool output. It needs network access to the
+// mirror, mmdebstrap (or, as root, debootstrap) and e2fsprogs, and either
+// root or, for an ordinary user, a user namespace with subordinate ids
+// (ModeUnshare: newuidmap and newgidmap, a range of 65535 ids in
+// /etc/subuid and /etc/subgid); the image's owners and modes are the same
+// either way. What is missing is a FailedPrecondition error naming the
+// fix. On failure or cancellation everything it made is removed.
 func Build(ctx context.Context, o Options, progress func(Progress)) (Result, error) {
 	return build(ctx, o, findTool, progress)
 }
 
 func build(ctx context.Context, o Options, find func(string) (string, error), progress func(Progress)) (res Result, err error) {
+	return buildAs(ctx, o, find, readHostFacts(find), progress)
+}
+
+func buildAs(ctx context.Context, o Options, find func(string) (string, error), host hostFacts, progress func(Progress)) (res Result, err error) {
 	o = o.withDefaults()
 	if err := o.Validate(); err != nil {
 		return Result{}, err
@@ -61,11 +68,20 @@ func build(ctx context.Context, o Options, find func(string) (string, error), pr
 	line := func(s string) { report(s, 0) }
 
 	begin(0)
-	t, agent, err := preflight(o, find)
+	mode, ids, _, err := chooseMode(host)
 	if err != nil {
 		return Result{}, err
 	}
-	area, err := newBuildArea(o.WorkDir)
+	t, agent, err := preflight(o, find, mode)
+	if err != nil {
+		return Result{}, err
+	}
+	var r runner
+	if mode == ModeUnshare {
+		r.ns = ids.nsArgs(t.unshare)
+		report("without root: in a user namespace with subordinate ids", 0)
+	}
+	area, err := newBuildArea(o.WorkDir, r.purge)
 	if err != nil {
 		return Result{}, err
 	}
@@ -78,7 +94,7 @@ func build(ctx context.Context, o Options, find func(string) (string, error), pr
 	image := filepath.Join(area.dir, RootFSName)
 
 	begin(1)
-	if err := bootstrap(ctx, t.bootstrap, o, treeDir, report); err != nil {
+	if err := bootstrap(ctx, r, t.bootstrap, o, treeDir, report); err != nil {
 		return Result{}, fmt.Errorf("bootstrap %s from %s: %w", o.Suite, o.Mirror, err)
 	}
 	begin(2)
@@ -88,6 +104,11 @@ func build(ctx context.Context, o Options, find func(string) (string, error), pr
 	if err := configure(treeDir, agent); err != nil {
 		return Result{}, fmt.Errorf("configure the image: %w", err)
 	}
+	if mode == ModeUnshare {
+		if err := addDevDirs(treeDir); err != nil {
+			return Result{}, fmt.Errorf("configure the image: %w", err)
+		}
+	}
 	begin(3)
 	used, err := treeUsage(treeDir)
 	if err != nil {
@@ -95,8 +116,13 @@ func build(ctx context.Context, o Options, find func(string) (string, error), pr
 	}
 	size := imageSize(used)
 	report(fmt.Sprintf("files use %d MiB; image is %d MiB", used>>20, size>>20), 0)
-	if err := mkfs(ctx, t, treeDir, image, size, line); err != nil {
+	if err := mkfs(ctx, r, t, treeDir, image, size, line); err != nil {
 		return Result{}, fmt.Errorf("make the ext4 image: %w", err)
+	}
+	if mode == ModeUnshare {
+		if err := addDevNodes(ctx, t.debugfs, image, line); err != nil {
+			return Result{}, fmt.Errorf("add device nodes to the image: %w", err)
+		}
 	}
 	begin(4)
 	sum, n, err := fileSHA256(image)
@@ -113,15 +139,17 @@ func build(ctx context.Context, o Options, find func(string) (string, error), pr
 	return Result{RootFS: rootfs, SHA256: sum, Size: n}, nil
 }
 
-// preflight checks the host and the agent binary before anything slow
+// preflight checks the tools and the agent binary before anything slow
 // starts, and returns the tools and the agent's bytes.
-func preflight(o Options, find func(string) (string, error)) (tools, []byte, error) {
-	if os.Geteuid() != 0 {
-		return tools{}, nil, errdefs.FailedPreconditionf("building an image needs root (packages are installed into a chroot): run bangerd as root")
-	}
-	t, err := checkTools(find)
+func preflight(o Options, find func(string) (string, error), mode Mode) (tools, []byte, error) {
+	t, err := checkTools(find, mode)
 	if err != nil {
 		return tools{}, nil, err
+	}
+	if mode == ModeUnshare {
+		if err := checkUnshare(t.unshare); err != nil {
+			return tools{}, nil, err
+		}
 	}
 	agent, err := readAgent(o.AgentBinary)
 	if err != nil {

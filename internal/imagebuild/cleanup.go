@@ -18,16 +18,21 @@ const buildPrefix = ".build-"
 
 // buildArea is one build's private directory, locked while in use so that
 // another build can tell a crashed build's leftovers from a running one.
+//
+// purge, when set, deletes the bootstrap tree first: an unshare build's
+// tree holds files of the image's users that only root of the build's
+// user namespace may delete.
 type buildArea struct {
-	dir  string
-	lock *os.File
+	dir   string
+	lock  *os.File
+	purge func(dir string) error
 }
 
-func newBuildArea(workDir string) (*buildArea, error) {
+func newBuildArea(workDir string, purge func(dir string) error) (*buildArea, error) {
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create image directory %s: %w", workDir, err)
 	}
-	removeStaleAreas(workDir)
+	removeStaleAreas(workDir, purge)
 	dir, err := os.MkdirTemp(workDir, buildPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("create a build directory in %s: %w", workDir, err)
@@ -37,7 +42,7 @@ func newBuildArea(workDir string) (*buildArea, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	return &buildArea{dir: dir, lock: lock}, nil
+	return &buildArea{dir: dir, lock: lock, purge: purge}, nil
 }
 
 // lockArea takes the area's lock without waiting.
@@ -56,18 +61,30 @@ func lockArea(dir string) (*os.File, error) {
 // remove deletes the area and everything in it.
 func (a *buildArea) remove() error {
 	defer a.lock.Close()
+	if err := purgeTree(a.dir, a.purge); err != nil {
+		return err
+	}
 	return removeTree(a.dir)
+}
+
+// purgeTree runs purge on the area's bootstrap tree, if there is one.
+func purgeTree(dir string, purge func(string) error) error {
+	if purge == nil {
+		return nil
+	}
+	return purge(filepath.Join(dir, "tree"))
 }
 
 // removeStaleAreas removes build areas nobody holds the lock of: what a
 // build killed mid-way left behind.
-func removeStaleAreas(workDir string) {
+func removeStaleAreas(workDir string, purge func(string) error) {
 	matches, _ := filepath.Glob(filepath.Join(workDir, buildPrefix+"*"))
 	for _, dir := range matches {
 		lock, err := lockArea(dir)
 		if err != nil {
 			continue // in use, or not ours to judge
 		}
+		_ = purgeTree(dir, purge)
 		_ = removeTree(dir)
 		lock.Close()
 	}

@@ -54,7 +54,7 @@ func TestStaleBuildAreas(t *testing.T) {
 	work := t.TempDir()
 	stale := filepath.Join(work, buildPrefix+"stale")
 	writeTree(t, work, map[string]string{buildPrefix + "stale/tree/etc/x": ""})
-	busy, err := newBuildArea(work)
+	busy, err := newBuildArea(work, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestStaleBuildAreas(t *testing.T) {
 		t.Errorf("stale build area %s survived", stale)
 	}
 	// A second build leaves the first one's area alone while it is locked.
-	other, err := newBuildArea(work)
+	other, err := newBuildArea(work, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestInstallReusesExistingDigest(t *testing.T) {
 	work := t.TempDir()
 	var paths []string
 	for i := range 2 {
-		area, err := newBuildArea(work)
+		area, err := newBuildArea(work, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package imagebuild
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -29,6 +30,13 @@ func treeUsage(dir string) (int64, error) {
 	seen := map[uint64]bool{}
 	var total int64
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil && d != nil && d.IsDir() && errors.Is(err, fs.ErrPermission) {
+			// An unshare build's tree has directories of the image's
+			// other users that the builder cannot read from outside its
+			// namespace (apt's partial/); they are counted (on the first
+			// visit) but not their contents, which the headroom covers.
+			return filepath.SkipDir
+		}
 		if err != nil {
 			return err
 		}
@@ -69,7 +77,9 @@ func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }
 
 // mkfs packs the tree at dir into a new ext4 file at image without
 // mounting anything: labelled "rootfs", root directory owned by root.
-func mkfs(ctx context.Context, t tools, dir, image string, size int64, line func(string)) error {
+// r runs mkfs.ext4 inside the build's user namespace in unshare mode, so
+// it records the owners the files have there.
+func mkfs(ctx context.Context, r runner, t tools, dir, image string, size int64, line func(string)) error {
 	f, err := os.OpenFile(image, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", image, err)
@@ -81,7 +91,7 @@ func mkfs(ctx context.Context, t tools, dir, image string, size int64, line func
 	if err != nil {
 		return fmt.Errorf("size %s: %w", image, err)
 	}
-	if err := runTool(ctx, line, t.mkfs, "-q", "-F", "-L", "rootfs", "-d", dir, "-E", "root_owner=0:0", image); err != nil {
+	if err := r.run(ctx, line, t.mkfs, "-q", "-F", "-L", "rootfs", "-d", dir, "-E", "root_owner=0:0", image); err != nil {
 		return err
 	}
 	return dropOrphanFile(ctx, t, image, line)

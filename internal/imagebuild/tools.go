@@ -20,7 +20,7 @@ import (
 var sbinDirs = []string{"/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"}
 
 // aptInstall is the command that installs every tool Build needs.
-const aptInstall = "apt-get install mmdebstrap e2fsprogs"
+const aptInstall = "apt-get install mmdebstrap e2fsprogs uidmap"
 
 // findTool returns the absolute path of an executable called name in the
 // absolute directories of $PATH or the sbin directories.
@@ -42,24 +42,34 @@ type tools struct {
 	bootstrap string // mmdebstrap or debootstrap
 	mkfs      string
 	tune2fs   string
+	debugfs   string // unshare mode: adds /dev's device nodes
+	unshare   string // unshare mode: enters the user namespace
 }
 
 // checkTools finds the tools, preferring mmdebstrap, and says how to
-// install whatever is missing.
-func checkTools(find func(string) (string, error)) (tools, error) {
+// install whatever is missing. An unshare build needs mmdebstrap
+// (debootstrap cannot run in a user namespace), debugfs and unshare.
+func checkTools(find func(string) (string, error), mode Mode) (tools, error) {
 	var t tools
 	var missing []string
 	if p, err := find("mmdebstrap"); err == nil {
 		t.bootstrap = p
-	} else if p, err := find("debootstrap"); err == nil {
+	} else if p, err := find("debootstrap"); err == nil && mode == ModeRoot {
 		t.bootstrap = p
-	} else {
+	} else if mode == ModeRoot {
 		missing = append(missing, "mmdebstrap (or debootstrap)")
+	} else {
+		missing = append(missing, "mmdebstrap (debootstrap needs root)")
 	}
-	for _, tool := range []struct {
+	type slot struct {
 		name string
 		dst  *string
-	}{{"mkfs.ext4", &t.mkfs}, {"tune2fs", &t.tune2fs}} {
+	}
+	need := []slot{{"mkfs.ext4", &t.mkfs}, {"tune2fs", &t.tune2fs}}
+	if mode == ModeUnshare {
+		need = append(need, slot{"debugfs", &t.debugfs}, slot{"unshare", &t.unshare})
+	}
+	for _, tool := range need {
 		p, err := find(tool.name)
 		if err != nil {
 			missing = append(missing, tool.name)
@@ -83,10 +93,16 @@ const termGrace = 15 * time.Second
 // ctx is cancelled the whole group gets SIGTERM, then SIGKILL after
 // termGrace. A failure carries the last lines of output.
 func runTool(ctx context.Context, line func(string), bin string, args ...string) error {
+	return runToolSignal(ctx, syscall.SIGTERM, line, bin, args...)
+}
+
+// runToolSignal is runTool with the signal cancellation sends to the
+// group first.
+func runToolSignal(ctx context.Context, cancelSig syscall.Signal, line func(string), bin string, args ...string) error {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, cancelSig) }
 	cmd.WaitDelay = termGrace
 	out := &lineWriter{line: line}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -162,9 +178,25 @@ func (w *lineWriter) tail() string {
 	return strings.Join(w.last, "\n")
 }
 
-// Preflight reports whether the tools an image build needs are installed,
-// and names the bootstrap tool it would use; doctor shows it.
-func Preflight() (string, error) {
-	t, err := checkTools(exec.LookPath)
-	return t.bootstrap, err
+// Preflight reports whether this process can build an image: as root,
+// or as an ordinary user in a user namespace (subordinate ids, sysctls,
+// uidmap), and whether the tools are installed. It describes the
+// bootstrap tool and the mode, or returns the error and the commands that
+// fix it; doctor shows them.
+func Preflight() (what, fix string, err error) {
+	mode, m, fix, err := chooseMode(readHostFacts(findTool))
+	if err != nil {
+		return "", fix, err
+	}
+	t, err := checkTools(findTool, mode)
+	if err != nil {
+		return "", "sudo " + aptInstall, err
+	}
+	if mode == ModeUnshare {
+		if err := checkUnshare(t.unshare); err != nil {
+			return "", "upgrade util-linux to 2.38 or newer, or run bangerd as root", err
+		}
+		return fmt.Sprintf("%s, without root (user namespace, subordinate uids from %d, gids from %d)", t.bootstrap, m.SubUID, m.SubGID), "", nil
+	}
+	return t.bootstrap + ", as root", "", nil
 }
