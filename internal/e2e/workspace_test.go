@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -84,6 +86,38 @@ func workspaceFixture(t *testing.T, dir string) {
 	writeFile(t, dir, ".env", "SECRET=host\n", 0o600)
 }
 
+// ageTree sets the modification time of every file under dir but .git's
+// to age ago.
+func ageTree(t *testing.T, dir string, age time.Duration) {
+	t.Helper()
+	old := time.Now().Add(-age)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && d.Name() == ".git":
+			return filepath.SkipDir
+		case d.Type().IsRegular():
+			return os.Chtimes(p, old, old)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// workspaceLogLines is the daemon log's lines about workspaces.
+func workspaceLogLines(log string) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "workspace") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // treeScript prints `git ls-files -s` of the working tree (everything not
 // ignored) from a temporary index: paths, modes and blob ids.
 const treeScript = `set -e; i=$(mktemp); trap 'rm -f "$i"' EXIT; export GIT_INDEX_FILE="$i"; git read-tree HEAD; git add -A; git ls-files -s`
@@ -114,6 +148,9 @@ func TestGuestWorkspace(t *testing.T) {
 	w := newGuestWorld(t)
 	repo := w.path("files/app")
 	workspaceFixture(t, repo)
+	// Files not edited for an hour, as in most checkouts: the index ships
+	// with their stat data to be filled in the guest (not hashed there).
+	ageTree(t, repo, time.Hour)
 	base := hostGit(t, repo, "rev-parse", "HEAD")
 
 	// Refused before any VM exists.
@@ -145,6 +182,12 @@ func TestGuestWorkspace(t *testing.T) {
 	out, errs, code = w.guestBanger("", "vm", "run", "-d", "--json", "--name", "ws", repo)
 	if code != 0 || !strings.Contains(errs, "shipped 9 files") {
 		t.Fatalf("vm run -d --json %s: exit %d\nstdout: %s\nstderr: %s\ndaemon log:\n%s", repo, code, out, errs, w.daemonLog())
+	}
+	// The guest's index was filled from its stat data, not rebuilt by
+	// hashing: the four files unchanged from HEAD (.gitignore, README,
+	// src/main.go, tool.sh) are trusted as they are.
+	if log := w.daemonLog(); !strings.Contains(log, "guest_path=/root/app ") || !strings.Contains(log, "index_filled=4") {
+		t.Errorf("the daemon did not fill the guest's index (want index_filled=4 in its log):\n%s", workspaceLogLines(log))
 	}
 	// -d --json prints the VM with its workspace.
 	var ran api.VM
