@@ -28,11 +28,10 @@ const (
 )
 
 // BenchmarkWorkspacePrepare times `banger vm workspace prepare
-// --no-bootstrap` of a real
-// repository of over 5,000 files and 100 MiB into a running guest next to
-// two baselines of the same files, alternating: `tar -c | banger vm exec
-// VM -- tar -x`, and `rsync -a` over ssh through the Include `banger
-// ssh-config --install` wrote. It prints the ratio of prepare's median to
+// --no-bootstrap` of a real repository of over 5,000 files and 100 MiB
+// into a running guest next to two baselines of the same files,
+// alternating: `tar -c | banger vm exec VM -- tar -x`, and `rsync -a` over
+// ssh through the Include `banger ssh-config --install` wrote. It prints the ratio of prepare's median to
 // the faster baseline's. Prepare also ships a shallow clone of the history
 // (here one commit of the same content, compressed) and the guest's index,
 // which the daemon completes with the guest's stat data; neither baseline
