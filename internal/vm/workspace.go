@@ -90,6 +90,19 @@ test "$(git rev-parse HEAD)" = "$2"
 [ -f .git/index ] || git reset -q
 `
 
+// checkoutScript writes, in the repository at $1, the files the host left
+// out of the stream because git writes them from HEAD byte for byte: the
+// paths listed in .git/banger-checkout (package workspace's CheckoutList),
+// checked out with their index entries' stat data recorded. It runs after
+// the index is settled (filled, or rebuilt by resetScript).
+const checkoutScript = `set -e
+cd "$1"
+[ -f .git/banger-checkout ] || exit 0
+umask 022
+git checkout-index -f -u -z --stdin < .git/banger-checkout
+rm -f .git/banger-checkout
+`
+
 // resetScript rebuilds the index of the repository at $1 from HEAD,
 // hashing the working tree, whatever the index held.
 const resetScript = `rm -f "$1/.git/index" && git -C "$1" reset -q`
@@ -149,8 +162,17 @@ func (s *Service) PrepareWorkspace(ctx context.Context, ref string, spec Workspa
 			return VM{}, errdefs.FailedPreconditionf("rebuild the git index at %s in VM %s (exit %d)%s", spec.GuestPath, rec.Name, code, out)
 		}
 	}
+	t3 := time.Now()
+	code, out, err = run(ctx, ag, "sh", "-c", checkoutScript, "banger-checkout", spec.GuestPath)
+	if err != nil {
+		return VM{}, err
+	}
+	if code != 0 {
+		return VM{}, errdefs.FailedPreconditionf("check out the files unchanged from HEAD at %s in VM %s (exit %d)%s", spec.GuestPath, rec.Name, code, out)
+	}
 	s.log.Info("workspace prepared", "vm", rec.Name, "guest_path", spec.GuestPath, "upload", t1.Sub(t0).Round(time.Millisecond),
-		"setup", t2.Sub(t1).Round(time.Millisecond), "index", time.Since(t2).Round(time.Millisecond), "index_filled", filled)
+		"setup", t2.Sub(t1).Round(time.Millisecond), "index", t3.Sub(t2).Round(time.Millisecond), "index_filled", filled,
+		"checkout", time.Since(t3).Round(time.Millisecond))
 	if err := s.store.SetWorkspace(ctx, store.Workspace{VMID: rec.ID, HostPath: spec.HostPath, GuestPath: spec.GuestPath,
 		BaseCommit: spec.BaseCommit, Branch: spec.Branch, PreparedAt: time.Now()}); err != nil {
 		return VM{}, err

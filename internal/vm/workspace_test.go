@@ -198,9 +198,9 @@ func TestParseFindStats(t *testing.T) {
 }
 
 // TestFillIndex: after the setup script, fillIndex completes a shipped
-// plan with the working tree's stat data: git then checks by content
-// only the file the plan did not vouch for, and status shows the one real
-// change. A plan that is not an index is an error and is left as it was,
+// plan with the working tree's stat data and checkoutScript writes the
+// files left to git: git then checks by content only the file the plan
+// did not vouch for, and status shows the one real change. A plan that is not an index is an error and is left as it was,
 // for resetScript to replace.
 func TestFillIndex(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
@@ -273,12 +273,29 @@ func TestFillIndex(t *testing.T) {
 		t.Fatalf("the setup script replaced the shipped index")
 	}
 	spec := WorkspaceSpec{GuestPath: guest, BaseCommit: head}
+	// b/c did not ship: git checks it out from HEAD once the index is
+	// settled. The plan vouched for it, but there was no file to fill.
+	if err := os.Remove(filepath.Join(guest, "b/c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(guest, ".git/banger-checkout"), []byte("b/c\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	filled, err := fillIndex(context.Background(), ag, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if filled != 2 {
-		t.Errorf("filled %d entries, want 2", filled)
+	if filled != 1 {
+		t.Errorf("filled %d entries, want 1", filled)
+	}
+	if code, out := sh(t, checkoutScript, guest); code != 0 {
+		t.Fatalf("checkout: exit %d: %s", code, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(guest, "b/c")); err != nil || string(b) != "two\n" {
+		t.Errorf("b/c after the checkout: %q, %v", b, err)
+	}
+	if _, err := os.Lstat(filepath.Join(guest, ".git/banger-checkout")); err == nil {
+		t.Errorf("the checkout list is still there")
 	}
 	if got := git(guest, "diff-files", "--name-only"); got != "d" {
 		t.Errorf("entries git must check by content: %q, want d", got)

@@ -24,6 +24,10 @@ type indexPlan struct {
 	entries []gitindex.Entry
 	byPath  map[string]int // index into entries
 	clean   map[string]bool
+	// plain lists the clean files that git in the guest writes exactly as
+	// the host has them from HEAD's blob: no attribute converts them and
+	// the host does not convert line ends.
+	plain   map[string]bool
 	before  time.Time // when the status check started
 	oidSize int
 }
@@ -80,7 +84,64 @@ func (c *Checkout) newIndexPlan(ctx context.Context) (*indexPlan, error) {
 	if p.oidSize == 0 {
 		p.oidSize = len(c.Head) / 2
 	}
+	if p.plain, err = c.plainFiles(ctx, p.clean); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// convertingAttrs are the attributes under which git's checkout may write
+// other bytes than the blob's (or than the host's working tree has).
+var convertingAttrs = []string{"filter", "eol", "text", "ident", "working-tree-encoding"}
+
+// plainFiles returns the paths of clean that no attribute converts, or
+// none when the host's git converts line ends (core.autocrlf): those are
+// the files the guest's git can check out from HEAD byte for byte.
+func (c *Checkout) plainFiles(ctx context.Context, clean map[string]bool) (map[string]bool, error) {
+	plain := make(map[string]bool)
+	autocrlf, err := gitOptional(ctx, c.Root, "config", "--get", "core.autocrlf")
+	if err != nil || (autocrlf != "" && autocrlf != "false") || len(clean) == 0 {
+		return plain, err
+	}
+	var in strings.Builder
+	for p := range clean {
+		in.WriteString(p)
+		in.WriteByte(0)
+	}
+	out, err := gitInOut(ctx, c.Root, in.String(), append([]string{"check-attr", "-z", "--stdin"}, convertingAttrs...)...)
+	if err != nil {
+		return nil, err
+	}
+	for p := range clean {
+		plain[p] = true
+	}
+	f := strings.Split(out, "\x00")
+	for i := 0; i+2 < len(f); i += 3 {
+		path, value := f[i], f[i+2]
+		// "unspecified" and "unset" (-text) leave the bytes alone.
+		if value != "unspecified" && value != "unset" {
+			delete(plain, path)
+		}
+	}
+	return plain, nil
+}
+
+// checksOut says whether the guest's git writes the file f from HEAD's blob
+// rather than the tar carrying it: a plain file whose permissions are
+// exactly the ones git gives its mode (0644 or 0755), so nothing of the
+// working tree's file is lost but its modification time.
+func (p *indexPlan) checksOut(f File) bool {
+	i, ok := p.byPath[f.Path]
+	if !ok || !p.plain[f.Path] || !f.Mode.IsRegular() {
+		return false
+	}
+	switch p.entries[i].Mode {
+	case gitindex.ModeRegular:
+		return f.Mode.Perm() == 0o644
+	case gitindex.ModeExecutable:
+		return f.Mode.Perm() == 0o755
+	}
+	return false
 }
 
 // parseStatusV2 returns the paths `git status --porcelain=v2 -z` lists:

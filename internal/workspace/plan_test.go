@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 	"banger/internal/gitindex"
 )
 
-// shippedPlan returns the .git/index entry WriteTar wrote for co.
-func shippedPlan(t *testing.T, co *Checkout) []gitindex.Entry {
+// shippedPlan returns the index plan WriteTar wrote for co, the files
+// the stream carries and its checkout list.
+func shippedPlan(t *testing.T, co *Checkout) (entries []gitindex.Entry, files []string, checkout string) {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := co.WriteTar(context.Background(), &buf, 1); err != nil {
@@ -27,47 +29,71 @@ func shippedPlan(t *testing.T, co *Checkout) []gitindex.Entry {
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			t.Fatal("the stream has no .git/index")
+			break
 		}
 		if err != nil {
 			t.Fatal(err)
-		}
-		if hdr.Name != ".git/index" {
-			continue
 		}
 		b, err := io.ReadAll(tr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		entries, err := gitindex.Decode(b, 20)
-		if err != nil {
-			t.Fatal(err)
+		switch {
+		case hdr.Name == IndexFile:
+			if entries, err = gitindex.Decode(b, 20); err != nil {
+				t.Fatal(err)
+			}
+		case hdr.Name == CheckoutList:
+			checkout = string(b)
+		case hdr.Typeflag == tar.TypeReg && !strings.HasPrefix(hdr.Name, ".git/"):
+			files = append(files, hdr.Name)
 		}
-		return entries
 	}
+	if entries == nil {
+		t.Fatal("the stream has no index plan")
+	}
+	return entries, files, checkout
 }
 
 // TestPlanVouchesOnlyForOldUnchangedFiles: the index plan carries HEAD's
 // entries (deleted and renamed-away paths included, so git status shows
-// them gone), and vouches (mtime and size) only for regular files that
-// match HEAD and were last modified well before the ship began: not for
-// changed files, not for a file touched just now (it could change between
-// git's check and the copy without its mtime showing it), not for
-// symlinks.
+// them gone). Unchanged files with git's own permissions and no
+// converting attribute are left out of the stream for the guest's git to
+// check out. Of the unchanged files the stream carries, the plan vouches
+// (mtime and size) only for those last modified well before the ship
+// began: not for a file touched just now (it could change between git's
+// check and the copy without its mtime showing it), not for changed
+// files, not for symlinks.
 func TestPlanVouchesOnlyForOldUnchangedFiles(t *testing.T) {
 	host := newFixture(t)
 	ageFiles(t, host, time.Hour)
+	for _, name := range []string{".gitignore", "src/main.go"} {
+		if err := os.Chmod(filepath.Join(host, name), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
 	now := time.Now()
 	if err := os.Chtimes(filepath.Join(host, "src/main.go"), now, now); err != nil {
+		t.Fatal(err)
+	}
+	// A filter (even one git does not know) may change the bytes.
+	if err := os.WriteFile(filepath.Join(host, ".git/info/attributes"), []byte("tool.sh filter=crypt\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	co, err := Open(context.Background(), host, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	entries, files, checkout := shippedPlan(t, co)
+	if checkout != "README\x00" {
+		t.Errorf("checkout list %q, want README only", checkout)
+	}
+	if diff := cmp.Diff([]string{".gitignore", "bin.dat", "mod.txt", "new.txt", "src/main.go", "staged.sh", "tool.sh"}, files); diff != "" {
+		t.Errorf("files in the stream (-want +got):\n%s", diff)
+	}
 	vouched := make(map[string]bool)
 	var paths []string
-	for _, e := range shippedPlan(t, co) {
+	for _, e := range entries {
 		paths = append(paths, e.Path)
 		if e.Stat != (gitindex.Stat{}) {
 			vouched[e.Path] = true
@@ -84,7 +110,7 @@ func TestPlanVouchesOnlyForOldUnchangedFiles(t *testing.T) {
 	if diff := cmp.Diff(wantPaths, paths); diff != "" {
 		t.Errorf("plan entries (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(map[string]bool{".gitignore": true, "README": true, "tool.sh": true}, vouched); diff != "" {
+	if diff := cmp.Diff(map[string]bool{".gitignore": true, "tool.sh": true}, vouched); diff != "" {
 		t.Errorf("vouched-for entries (-want +got):\n%s", diff)
 	}
 	if got := git(t, host, "status", "--porcelain"); got == "" {

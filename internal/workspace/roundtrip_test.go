@@ -96,6 +96,11 @@ func TestShipExportApply(t *testing.T) {
 	ctx := context.Background()
 	host := newFixture(t)
 	ageFiles(t, host, time.Hour)
+	// Unchanged but for permissions git does not record: it ships in the
+	// stream, not from HEAD's blob.
+	if err := os.Chmod(filepath.Join(host, ".gitignore"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	co, err := Open(ctx, host, Options{IncludeUntracked: true})
 	if err != nil {
 		t.Fatal(err)
@@ -106,26 +111,38 @@ func TestShipExportApply(t *testing.T) {
 	}
 	guest := filepath.Join(t.TempDir(), "guest")
 	hdrs := extract(t, &buf, guest)
-	for _, name := range []string{".env", "debug.log", "del.txt", "old.txt"} {
+	// Unchanged files with git's own permissions come from HEAD's blobs.
+	for _, name := range []string{".env", "debug.log", "del.txt", "old.txt", "README", "src/main.go", "tool.sh"} {
 		if _, ok := hdrs[name]; ok {
-			t.Errorf("%s shipped", name)
+			t.Errorf("%s is in the stream", name)
 		}
 	}
-	if h := hdrs["tool.sh"]; h == nil || h.Mode&0o111 == 0 || h.Uid != 0 {
-		t.Errorf("tool.sh header %+v: want executable, owned by root", h)
+	if h := hdrs["staged.sh"]; h == nil || h.Mode&0o111 == 0 || h.Uid != 0 {
+		t.Errorf("staged.sh header %+v: want executable, owned by root", h)
+	}
+	list, err := os.ReadFile(filepath.Join(guest, CheckoutList))
+	if err != nil || string(list) != "README\x00src/main.go\x00tool.sh\x00" {
+		t.Errorf("checkout list %q, %v", list, err)
 	}
 	// What the daemon's setup does in the guest (internal/vm setupScript
 	// and fillIndex).
 	git(t, guest, "config", "core.bare", "false")
 	filled := fillIndex(t, guest)
+	// internal/vm checkoutScript.
+	runArgv(t, guest, []string{"sh", "-c", "umask 022 && git checkout-index -f -u -z --stdin < " + CheckoutList + " && rm " + CheckoutList})
 	// Every file unchanged from HEAD is trusted by its stat data: git
 	// checks by content only what the host changed (mod.txt, bin.dat;
 	// del.txt and old.txt are gone) and the symlink.
 	if diff := cmp.Diff("bin.dat\ndel.txt\nlink\nmod.txt\nold.txt", git(t, guest, "diff-files", "--name-only")); diff != "" {
 		t.Errorf("index entries git must check by content (-want +got):\n%s", diff)
 	}
-	if filled != 4 { // .gitignore, README, src/main.go, tool.sh
-		t.Errorf("filled %d index entries, want 4", filled)
+	if filled != 1 { // .gitignore; the others were checked out
+		t.Errorf("filled %d index entries, want 1", filled)
+	}
+	for name, want := range map[string]fs.FileMode{".gitignore": 0o600, "README": 0o644, "tool.sh": 0o755, "staged.sh": 0o755} {
+		if fi, err := os.Lstat(filepath.Join(guest, name)); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s in the guest: %v, %v; want mode %v", name, fi.Mode(), err, want)
+		}
 	}
 	if diff := cmp.Diff(statusWithoutStaging(t, host), statusWithoutStaging(t, guest)); diff != "" {
 		t.Errorf("git status in the guest differs from the host's (-host +guest):\n%s", diff)

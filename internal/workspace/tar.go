@@ -25,11 +25,14 @@ const DefaultDepth = 50
 // directories and files of c.Files with their modes and modification
 // times (symlinks as symlinks), then, under .git/, a shallow bare clone of
 // the repository holding the last depth commits of HEAD's history, and
-// .git/index: HEAD's entries with the modification time and size of each
+// IndexFile: HEAD's entries with the modification time and size of each
 // file unchanged from HEAD (see indexPlan; the guest completes it with
-// gitindex.Fill, or git refreshes it by content). Every entry is owned by
-// root (the guest's user). The stream ends with the tar trailer. The clone
-// is made while the files stream.
+// gitindex.Fill, or git refreshes it by content). The files unchanged from
+// HEAD that git writes byte for byte with the same permissions are not in
+// the stream: CheckoutList names them, for the guest's git to check out
+// from the clone (git checkout-index -u), so their content crosses once,
+// compressed. Every entry is owned by root (the guest's user). The stream
+// ends with the tar trailer. The clone is made while the files stream.
 func (c *Checkout) WriteTar(ctx context.Context, w io.Writer, depth int) error {
 	if depth < 1 {
 		depth = DefaultDepth
@@ -58,7 +61,13 @@ func (c *Checkout) WriteTar(ctx context.Context, w io.Writer, depth int) error {
 	tw := tar.NewWriter(bw)
 	now := time.Now()
 	dirs := make(map[string]bool)
+	var checkout strings.Builder
 	for _, f := range c.Files {
+		if plan.checksOut(f) {
+			checkout.WriteString(f.Path)
+			checkout.WriteByte(0)
+			continue
+		}
 		if err := writeParents(tw, dirs, f.Path, now); err != nil {
 			return err
 		}
@@ -77,17 +86,37 @@ func (c *Checkout) WriteTar(ctx context.Context, w io.Writer, depth int) error {
 	if err != nil {
 		return err
 	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: ".git/index", Mode: 0o644, Size: int64(len(index)),
-		ModTime: time.Now(), Format: tar.FormatPAX}); err != nil {
+	if err := writeBytes(tw, IndexFile, index); err != nil {
 		return err
 	}
-	if _, err := tw.Write(index); err != nil {
-		return err
+	if checkout.Len() > 0 {
+		if err := writeBytes(tw, CheckoutList, []byte(checkout.String())); err != nil {
+			return err
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return err
 	}
 	return bw.Flush()
+}
+
+// IndexFile and CheckoutList are the names, in the tar stream, of the
+// guest's index plan and of the list (NUL-terminated paths) of the files
+// the guest's git checks out from HEAD instead of the stream carrying
+// them.
+const (
+	IndexFile    = ".git/index"
+	CheckoutList = ".git/banger-checkout"
+)
+
+// writeBytes writes a regular file of content b named name.
+func writeBytes(tw *tar.Writer, name string, b []byte) error {
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(b)),
+		ModTime: time.Now(), Format: tar.FormatPAX}); err != nil {
+		return err
+	}
+	_, err := tw.Write(b)
+	return err
 }
 
 // shallowClone makes a bare clone of the last depth commits of HEAD's
