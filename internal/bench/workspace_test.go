@@ -33,9 +33,10 @@ const (
 // alternating: `tar -c | banger vm exec VM -- tar -x`, and `rsync -a` over
 // ssh through the Include `banger ssh-config --install` wrote. It prints the ratio of prepare's median to
 // the faster baseline's. Prepare also ships a shallow clone of the history
-// (here one commit of the same content, compressed) and the guest's index,
-// which the daemon completes with the guest's stat data; neither baseline
-// does. Below the figures it prints where prepare's time goes: the host's
+// (here one commit of the same content, compressed; the guest's git checks
+// the unchanged files out of it instead of the stream carrying them) and
+// the guest's index, which the daemon completes with the guest's stat
+// data; neither baseline does. Below the figures it prints where prepare's time goes: the host's
 // side alone (reading the checkout and writing the tar stream to nowhere)
 // and the daemon's phases of the last prepare (from its log).
 func BenchmarkWorkspacePrepare(b *testing.B) {
@@ -113,7 +114,8 @@ func BenchmarkWorkspacePrepare(b *testing.B) {
 	}
 	fmt.Fprintf(&sb, "  prepare's phases: host side alone (git status, clone, tar of %d MiB to nowhere) %s ms; in the daemon, last prepare: %s\n",
 		hostBytes>>20, ms(hostSide), phases)
-	sb.WriteString("  prepare: the work tree, a shallow clone of the history and the guest's index (filled from stat data, not hashed);\n" +
+	sb.WriteString("  prepare: the work tree (files unchanged from HEAD checked out from the clone in the guest), a shallow clone of\n" +
+		"           the history and the guest's index (filled from stat data, not hashed);\n" +
 		"           --no-bootstrap (installing the Go that go.mod declares is not shipping files)\n" +
 		"  tar:     the work tree without .git, one tar stream through the agent's exec stream\n" +
 		"  rsync:   the work tree without .git, rsync over OpenSSH over the ProxyCommand banger vm ssh-proxy\n")
@@ -160,7 +162,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 }
 
 // preparePhases is the phases the daemon logged for the prepare into
-// guestPath ("upload=… setup=… index=… index_filled=…"), or a note that
+// guestPath ("upload=… setup=… index=… index_filled=… checkout=…"), or a note that
 // it logged none.
 func preparePhases(log, guestPath string) string {
 	lines := strings.Split(log, "\n")
@@ -171,7 +173,7 @@ func preparePhases(log, guestPath string) string {
 		}
 		var out []string
 		for _, f := range strings.Fields(l) {
-			for _, k := range []string{"upload=", "setup=", "index=", "index_filled="} {
+			for _, k := range []string{"upload=", "setup=", "index=", "index_filled=", "checkout="} {
 				if strings.HasPrefix(f, k) {
 					out = append(out, f)
 				}
