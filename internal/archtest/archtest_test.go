@@ -117,7 +117,10 @@ var allowed = map[string][]string{
 		"banger/internal/bootstrap"},
 	// The host-side reader of git checkouts, used by the CLI as the user who
 	// owns them.
-	"banger/internal/workspace": {"banger/internal/errdefs"},
+	"banger/internal/workspace": {"banger/internal/errdefs", "banger/internal/gitindex"},
+	// Git index files, written by the CLI and completed by the daemon with
+	// what it reads from a guest: a leaf.
+	"banger/internal/gitindex": {"banger/internal/errdefs"},
 	// The tool bootstrap's plan and install steps, used by the CLI: a leaf.
 	"banger/internal/bootstrap": {},
 	// The agent's wire types are shared by the guest, the daemon and the CLI.

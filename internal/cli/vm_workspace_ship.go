@@ -44,7 +44,7 @@ func (a *app) shipWorkspace(ctx context.Context, cl *client.Client, name string,
 	if co.Branch != "" {
 		on = "branch " + co.Branch
 	}
-	fmt.Fprintf(a.env.Stderr, "banger: shipped %d files (%s, %s with history) from %s to %s:%s in %.1fs (%s at %s)\n",
+	fmt.Fprintf(a.env.Stderr, "banger: shipped %d files (%s; %s sent, history included) from %s to %s:%s in %.1fs (%s at %s)\n",
 		len(co.Files), humanBytes(co.TotalSize()), humanBytes(cw.count()), co.Root, name, gp,
 		time.Since(start).Seconds(), on, shortCommit(co.Head))
 	return v, nil

@@ -48,6 +48,8 @@ func Extract(dir string, r io.Reader, o Options) (int, error) {
 		mtime time.Time
 	}
 	var dirs []dirTime
+	x := &extractor{o: o, root: root, verified: make(map[string]bool)}
+	defer x.closeDir()
 	tr := tar.NewReader(r)
 	n := 0
 	for {
@@ -61,7 +63,7 @@ func Extract(dir string, r io.Reader, o Options) (int, error) {
 		if name == "." {
 			continue // the target directory itself
 		}
-		if err := o.extractEntry(root, name, hdr, tr); err != nil {
+		if err := x.extractEntry(name, hdr, tr); err != nil {
 			return n, err
 		}
 		if hdr.Typeflag == tar.TypeDir {
@@ -238,95 +240,150 @@ func noSymlinkParents(root *os.Root, entry, name string) error {
 	return nil
 }
 
-func (o Options) extractEntry(root *os.Root, name string, hdr *tar.Header, body io.Reader) error {
+// extractor writes the entries of one Extract call. It remembers the
+// directories it has made or checked on the way to an entry (none of them
+// a symlink; no later entry can replace one, since an entry over a
+// directory is refused) and keeps the last parent directory open, so a
+// file costs a few system calls instead of a walk from the root for each
+// operation on it.
+type extractor struct {
+	o        Options
+	root     *os.Root
+	verified map[string]bool // directories below root, none a symlink
+	dirName  string          // the open parent directory, relative to root
+	dir      *os.Root
+}
+
+func (x *extractor) closeDir() {
+	if x.dir != nil {
+		x.dir.Close()
+		x.dir, x.dirName = nil, ""
+	}
+}
+
+// parent makes the directories above name (refusing a path through a
+// symlink) and returns the directory holding name, open, and name's last
+// element.
+func (x *extractor) parent(entry, name string) (*os.Root, string, error) {
+	dir, base := filepath.Dir(name), filepath.Base(name)
+	if dir == "." {
+		return x.root, base, nil
+	}
+	if !x.verified[dir] {
+		if err := noSymlinkParents(x.root, entry, name); err != nil {
+			return nil, "", err
+		}
+		if err := x.root.MkdirAll(dir, 0o755); err != nil {
+			return nil, "", errdefs.InvalidArgumentf("extract tar entry %q: %w", entry, err)
+		}
+		for d := dir; d != "."; d = filepath.Dir(d) {
+			x.verified[d] = true
+		}
+	}
+	if x.dirName != dir {
+		x.closeDir()
+		d, err := x.root.OpenRoot(dir)
+		if err != nil {
+			return nil, "", errdefs.InvalidArgumentf("extract tar entry %q: %w", entry, err)
+		}
+		x.dir, x.dirName = d, dir
+	}
+	return x.dir, base, nil
+}
+
+func (x *extractor) extractEntry(name string, hdr *tar.Header, body io.Reader) error {
 	fail := func(err error) error {
 		return errdefs.InvalidArgumentf("extract tar entry %q: %w", hdr.Name, err)
 	}
 	if err := checkType(hdr); err != nil {
 		return err
 	}
-	if err := noSymlinkParents(root, hdr.Name, name); err != nil {
+	dir, base, err := x.parent(hdr.Name, name)
+	if err != nil {
 		return err
 	}
-	if parent := filepath.Dir(name); parent != "." {
-		if err := root.MkdirAll(parent, 0o755); err != nil {
-			return fail(err)
-		}
-	}
 	keep := fs.ModePerm | fs.ModeSticky
-	if o.KeepOwner {
+	if x.o.KeepOwner {
 		keep |= fs.ModeSetuid | fs.ModeSetgid
 	}
 	mode := hdr.FileInfo().Mode() & keep
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		st, err := root.Lstat(name)
+		st, err := dir.Lstat(base)
 		switch {
 		case err == nil && !st.IsDir():
 			return errdefs.FailedPreconditionf("tar entry %q is a directory but %s exists and is not one: remove it first", hdr.Name, filepath.ToSlash(name))
-		case err != nil && !errors.Is(err, fs.ErrNotExist):
+		case errors.Is(err, fs.ErrNotExist):
+			if err := dir.Mkdir(base, 0o700); err != nil {
+				return fail(err)
+			}
+		case err != nil:
 			return fail(err)
 		}
-		if err := root.MkdirAll(name, 0o700); err != nil {
+		// Chown before chmod: chown clears the set-id bits.
+		if x.o.KeepOwner {
+			if err := dir.Lchown(base, hdr.Uid, hdr.Gid); err != nil {
+				return fail(err)
+			}
+		}
+		if err := dir.Chmod(base, mode); err != nil {
 			return fail(err)
 		}
+		x.verified[name] = true
+		return nil
 	case tar.TypeReg:
-		if err := removeNonDir(root, name); err != nil {
+		if err := removeNonDir(dir, base); err != nil {
 			return fail(err)
 		}
-		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := dir.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return fail(err)
 		}
 		_, err = io.Copy(f, body)
+		if err == nil && x.o.KeepOwner {
+			err = f.Chown(hdr.Uid, hdr.Gid) // before chmod: chown clears the set-id bits
+		}
+		if err == nil {
+			err = f.Chmod(mode)
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
+		}
+		if err == nil {
+			err = dir.Chtimes(base, hdr.ModTime, hdr.ModTime)
 		}
 		if err != nil {
 			return fail(err)
 		}
+		return nil
 	case tar.TypeSymlink:
-		if err := removeNonDir(root, name); err != nil {
+		if err := removeNonDir(dir, base); err != nil {
 			return fail(err)
 		}
-		if err := root.Symlink(hdr.Linkname, name); err != nil {
+		if err := dir.Symlink(hdr.Linkname, base); err != nil {
 			return fail(err)
 		}
-		if o.KeepOwner {
-			if err := root.Lchown(name, hdr.Uid, hdr.Gid); err != nil {
+		if x.o.KeepOwner {
+			if err := dir.Lchown(base, hdr.Uid, hdr.Gid); err != nil {
 				return fail(err)
 			}
 		}
 		return nil
 	case tar.TypeLink:
-		target, err := o.linkTarget(hdr)
+		target, err := x.o.linkTarget(hdr)
 		if err != nil {
 			return err
 		}
-		if err := noSymlinkParents(root, hdr.Name, target); err != nil {
+		if err := noSymlinkParents(x.root, hdr.Name, target); err != nil {
 			return err
 		}
-		if err := removeNonDir(root, name); err != nil {
+		if err := removeNonDir(dir, base); err != nil {
 			return fail(err)
 		}
-		if err := root.Link(target, name); err != nil {
+		if err := x.root.Link(target, name); err != nil {
 			return fail(err)
 		}
 		return nil // a hard link shares its target's owner, mode and times
-	}
-	// Chown before chmod: chown clears the set-id bits.
-	if o.KeepOwner {
-		if err := root.Lchown(name, hdr.Uid, hdr.Gid); err != nil {
-			return fail(err)
-		}
-	}
-	if err := root.Chmod(name, mode); err != nil {
-		return fail(err)
-	}
-	if hdr.Typeflag == tar.TypeReg {
-		if err := root.Chtimes(name, hdr.ModTime, hdr.ModTime); err != nil {
-			return fail(err)
-		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 
@@ -14,7 +15,25 @@ import (
 // gitOut runs git with args in dir and returns its standard output. A
 // failure carries git's standard error.
 func gitOut(ctx context.Context, dir string, args ...string) (string, error) {
+	return gitEnvOut(ctx, dir, nil, args...)
+}
+
+// gitEnvOut is gitOut with env added to git's environment.
+func gitEnvOut(ctx context.Context, dir string, env []string, args ...string) (string, error) {
+	return gitRun(ctx, dir, env, "", args...)
+}
+
+// gitInOut is gitOut with stdin as git's standard input.
+func gitInOut(ctx context.Context, dir, stdin string, args ...string) (string, error) {
+	return gitRun(ctx, dir, nil, stdin, args...)
+}
+
+func gitRun(ctx context.Context, dir string, env []string, stdin string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

@@ -6,18 +6,21 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"banger/internal/errdefs"
+	"banger/internal/gitindex"
 )
 
 // extract unpacks a tar stream written by WriteTar into dir, as the guest
-// agent does (files, directories, symlinks, modes).
+// agent does (files, directories, symlinks, modes, files' mtimes).
 func extract(t *testing.T, r io.Reader, dir string) map[string]*tar.Header {
 	t.Helper()
 	hdrs := make(map[string]*tar.Header)
@@ -44,7 +47,9 @@ func extract(t *testing.T, r io.Reader, dir string) map[string]*tar.Header {
 			var b []byte
 			if b, err = io.ReadAll(tr); err == nil {
 				if err = os.WriteFile(p, b, os.FileMode(hdr.Mode)); err == nil {
-					err = os.Chmod(p, os.FileMode(hdr.Mode))
+					if err = os.Chmod(p, os.FileMode(hdr.Mode)); err == nil {
+						err = os.Chtimes(p, hdr.ModTime, hdr.ModTime)
+					}
 				}
 			}
 		default:
@@ -90,6 +95,12 @@ func stagedTree(t *testing.T, dir string) string {
 func TestShipExportApply(t *testing.T) {
 	ctx := context.Background()
 	host := newFixture(t)
+	ageFiles(t, host, time.Hour)
+	// Unchanged but for permissions git does not record: it ships in the
+	// stream, not from HEAD's blob.
+	if err := os.Chmod(filepath.Join(host, ".gitignore"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	co, err := Open(ctx, host, Options{IncludeUntracked: true})
 	if err != nil {
 		t.Fatal(err)
@@ -100,17 +111,42 @@ func TestShipExportApply(t *testing.T) {
 	}
 	guest := filepath.Join(t.TempDir(), "guest")
 	hdrs := extract(t, &buf, guest)
-	for _, name := range []string{".env", "debug.log", "del.txt", "old.txt"} {
+	// Unchanged files with git's own permissions come from HEAD's blobs.
+	for _, name := range []string{".env", "debug.log", "del.txt", "old.txt", "README", "src/main.go", "tool.sh"} {
 		if _, ok := hdrs[name]; ok {
-			t.Errorf("%s shipped", name)
+			t.Errorf("%s is in the stream", name)
 		}
 	}
-	if h := hdrs["tool.sh"]; h == nil || h.Mode&0o111 == 0 || h.Uid != 0 {
-		t.Errorf("tool.sh header %+v: want executable, owned by root", h)
+	if h := hdrs["staged.sh"]; h == nil || h.Mode&0o111 == 0 || h.Uid != 0 {
+		t.Errorf("staged.sh header %+v: want executable, owned by root", h)
 	}
-	// What the daemon's setup does in the guest (internal/vm setupScript).
+	list, err := os.ReadFile(filepath.Join(guest, CheckoutList))
+	if err != nil || string(list) != "README\x00src/main.go\x00tool.sh\x00" {
+		t.Errorf("checkout list %q, %v", list, err)
+	}
+	// What the daemon's setup does in the guest (internal/vm setupScript
+	// and fillIndex).
 	git(t, guest, "config", "core.bare", "false")
-	git(t, guest, "reset", "-q")
+	filled := fillIndex(t, guest)
+	// internal/vm checkoutScript.
+	runArgv(t, guest, []string{"sh", "-c", "umask 022 && git checkout-index -f -u -z --stdin < " + CheckoutList + " && rm " + CheckoutList})
+	// Every file unchanged from HEAD is trusted by its stat data: git
+	// checks by content only what the host changed (mod.txt, bin.dat;
+	// del.txt and old.txt are gone) and the symlink.
+	if diff := cmp.Diff("bin.dat\ndel.txt\nlink\nmod.txt\nold.txt", git(t, guest, "diff-files", "--name-only")); diff != "" {
+		t.Errorf("index entries git must check by content (-want +got):\n%s", diff)
+	}
+	if filled != 1 { // .gitignore; the others were checked out
+		t.Errorf("filled %d index entries, want 1", filled)
+	}
+	for name, want := range map[string]fs.FileMode{".gitignore": 0o600, "README": 0o644, "tool.sh": 0o755, "staged.sh": 0o755} {
+		if fi, err := os.Lstat(filepath.Join(guest, name)); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s in the guest: %v, %v; want mode %v", name, fi.Mode(), err, want)
+		}
+	}
+	if diff := cmp.Diff(statusWithoutStaging(t, host), statusWithoutStaging(t, guest)); diff != "" {
+		t.Errorf("git status in the guest differs from the host's (-host +guest):\n%s", diff)
+	}
 	if got := git(t, guest, "rev-list", "--count", "HEAD"); got != "2" {
 		t.Errorf("guest history has %s commits, want the depth 2", got)
 	}
@@ -192,6 +228,67 @@ func TestShipExportApply(t *testing.T) {
 	if got := git(t, dirty, "status", "--porcelain"); got != "" {
 		t.Errorf("moved checkout changed: %q", got)
 	}
+}
+
+// ageFiles sets the modification time of every file of dir but .git's
+// to age ago, as in a checkout not edited for a while (the index plan
+// vouches only for files older than its status check).
+func ageFiles(t *testing.T, dir string, age time.Duration) {
+	t.Helper()
+	old := time.Now().Add(-age)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Name() == ".git" {
+			if err == nil {
+				err = filepath.SkipDir
+			}
+			return err
+		}
+		if d.Type().IsRegular() {
+			return os.Chtimes(p, old, old)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fillIndex completes the shipped index plan of the repository at dir
+// with the files' stat data, as the daemon does with the guest's, and
+// returns how many entries it filled.
+func fillIndex(t *testing.T, dir string) int {
+	t.Helper()
+	p := filepath.Join(dir, ".git", "index")
+	plan, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, filled, err := gitindex.Fill(plan, 20, func(rel string) (gitindex.Stat, bool) {
+		fi, err := os.Lstat(filepath.Join(dir, rel))
+		if err != nil {
+			return gitindex.Stat{}, false
+		}
+		return gitindex.FromFileInfo(fi)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, idx, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return filled
+}
+
+// statusWithoutStaging is git status of dir with staged and unstaged
+// changes alike (the guest's index is HEAD's, so what the host staged
+// shows there as not staged): "path change" lines, sorted.
+func statusWithoutStaging(t *testing.T, dir string) string {
+	t.Helper()
+	idx := filepath.Join(t.TempDir(), "index")
+	env := "GIT_INDEX_FILE=" + idx
+	runArgv(t, dir, []string{"git", "read-tree", "HEAD"}, env)
+	runArgv(t, dir, []string{"git", "add", "-A"}, env)
+	return string(runArgv(t, dir, []string{"git", "diff", "--cached", "--name-status", "--no-renames", "HEAD"}, env))
 }
 
 // TestExportCommandRefusesOptions: --base cannot smuggle an option into
