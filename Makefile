@@ -43,7 +43,7 @@ lint:
 # state and cache (kernel fetch, image build, boot; root, qemu, mmdebstrap
 # and the Debian mirror needed; about 2 minutes);
 # BANGER_BENCH_FIRSTRUN_BUILD=1 adds, side by side, the kernel-build path
-# (`banger kernel build` from an empty cache, then the same run: about 10
+# (`banger kernel build` from an empty cache, then the same run: 10 to 20
 # minutes more); without it the output says it was skipped. The network
 # benchmarks run in namespaces of their own; the DNS one compares with
 # dnsmasq (apt-get install dnsmasq-base) and skips without it.

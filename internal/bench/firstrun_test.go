@@ -81,7 +81,7 @@ func BenchmarkFirstRun(b *testing.B) {
 		w.cleanup()
 
 		if os.Getenv(firstRunBuildEnv) != "1" {
-			fmt.Fprintf(&sb, "kernel-build path: SKIPPED (about 8 minutes more here); run with %s=1 and -timeout 60m to time it\n", firstRunBuildEnv)
+			fmt.Fprintf(&sb, "kernel-build path: SKIPPED (a kernel build: 8 to 17 minutes more here); run with %s=1 and -timeout 60m to time it\n", firstRunBuildEnv)
 			continue
 		}
 		w = newFirstRunWorld(b, env)
