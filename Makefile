@@ -38,7 +38,13 @@ lint:
 # Benchmarks print their figures next to a baseline measured in the same run.
 # The real-guest ones (BenchmarkVMRun, BenchmarkCreateDisks) add about two
 # minutes under TCG; the timeout covers a first kernel and image build.
-# BANGER_BENCH_BUILD=1 also times fresh image and kernel builds. The network
+# BANGER_BENCH_BUILD=1 also times fresh image and kernel builds.
+# BenchmarkFirstRun times a first `banger vm run -- true` from empty banger
+# state and cache (kernel fetch, image build, boot; root, qemu, mmdebstrap
+# and the Debian mirror needed; about 2 minutes);
+# BANGER_BENCH_FIRSTRUN_BUILD=1 adds, side by side, the kernel-build path
+# (`banger kernel build` from an empty cache, then the same run: 10 to 20
+# minutes more); without it the output says it was skipped. The network
 # benchmarks run in namespaces of their own; the DNS one compares with
 # dnsmasq (apt-get install dnsmasq-base) and skips without it.
 bench:

@@ -69,20 +69,35 @@ func cpuTime(pid int) (time.Duration, error) {
 	return parseCPUTime(string(b))
 }
 
+// treeCPUTime returns the user plus system CPU time pid and its children
+// that it has waited for (and theirs, recursively) have used.
+func treeCPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read stat of pid %d: %w", pid, err)
+	}
+	return statTicks(string(b), 4)
+}
+
 // parseCPUTime reads utime and stime (fields 14 and 15) of a /proc stat
-// line. The command name (field 2) may hold spaces and parentheses, so
-// fields are counted from the last ')'.
-func parseCPUTime(stat string) (time.Duration, error) {
+// line.
+func parseCPUTime(stat string) (time.Duration, error) { return statTicks(stat, 2) }
+
+// statTicks sums n clock-tick fields of a /proc stat line from field 14:
+// utime and stime (n = 2), then cutime and cstime, the CPU time of waited
+// for children (n = 4). The command name (field 2) may hold spaces and
+// parentheses, so fields are counted from the last ')'.
+func statTicks(stat string, n int) (time.Duration, error) {
 	i := strings.LastIndexByte(stat, ')')
 	if i < 0 {
 		return 0, fmt.Errorf("cannot parse /proc stat %q", stat)
 	}
 	f := strings.Fields(stat[i+1:]) // f[0] is field 3, the state
-	if len(f) < 13 {
+	if len(f) < 11+n {
 		return 0, fmt.Errorf("cannot parse /proc stat %q: too few fields", stat)
 	}
 	var ticks int64
-	for _, s := range f[11:13] {
+	for _, s := range f[11 : 11+n] {
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("cannot parse /proc stat %q: %w", stat, err)

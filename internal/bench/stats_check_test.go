@@ -137,3 +137,13 @@ func TestParseCPUTime(t *testing.T) {
 		})
 	}
 }
+
+func TestStatTicksCountsWaitedChildren(t *testing.T) {
+	stat := "42 (bangerd) S 1 42 42 0 -1 4194560 100 0 0 0 150 25 300 45 20 0 8 0"
+	if got, err := statTicks(stat, 4); got != 5200*time.Millisecond || err != nil {
+		t.Errorf("statTicks(4) = %v, %v; want 5.2s (utime+stime+cutime+cstime)", got, err)
+	}
+	if _, err := statTicks("7 (x) R 1 7 7 0 -1 0 0 0 0 0 3 4 5", 4); err == nil {
+		t.Error("statTicks(4) of a line without cstime: no error")
+	}
+}

@@ -2,10 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -82,7 +78,7 @@ func TestRootlessImageBuild(t *testing.T) {
 	}
 	w.runAs = []string{"setpriv", "--reuid=" + u.Uid, "--regid=" + u.Gid, "--init-groups"}
 
-	proxy := serveProxy(t, w.netns)
+	proxy := netnstest.ServeProxy(t, w.netns)
 	w.startDaemon("BANGER_AGENT_BIN="+agent, "http_proxy=http://"+proxy)
 	if out, _, _ := w.banger("doctor"); !strings.Contains(out, "without root (user namespace") {
 		t.Errorf("doctor does not say the image build runs without root:\n%s", out)
@@ -114,57 +110,4 @@ func TestRootlessImageBuild(t *testing.T) {
 	for _, p := range []string{"/usr/bin/su", "/dev/null", "/etc/shadow", "/var/cache/apt/archives/partial"} {
 		t.Logf("%s: %s", p, got[p])
 	}
-}
-
-// serveProxy serves a plain HTTP forward proxy on 127.0.0.1 inside the
-// network namespace ns, dialing out from the test's own namespace, until
-// the test ends, and returns its address.
-func serveProxy(t *testing.T, ns string) string {
-	t.Helper()
-	var ln net.Listener
-	err := netnstest.Open(t, ns).Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-		return err
-	})
-	if err != nil {
-		t.Fatalf("listen in %s: %v", ns, err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.URL.Scheme != "http" || r.URL.Host == "" {
-			http.Error(rw, "this proxy forwards plain http only", http.StatusBadRequest)
-			return
-		}
-		out, err := http.NewRequestWithContext(r.Context(), r.Method, r.URL.String(), r.Body)
-		if err != nil {
-			http.Error(rw, err.Error(), http.StatusBadRequest)
-			return
-		}
-		for k, v := range r.Header {
-			if k != "Proxy-Connection" && k != "Connection" {
-				out.Header[k] = v
-			}
-		}
-		resp, err := http.DefaultTransport.RoundTrip(out)
-		if err != nil {
-			http.Error(rw, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			rw.Header()[k] = v
-		}
-		rw.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(rw, resp.Body)
-	})}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-done
-	})
-	return fmt.Sprint(ln.Addr())
 }
