@@ -160,7 +160,7 @@ func apiImageConfig(c *images.RunConfig) *api.ImageConfig {
 	if c == nil {
 		return nil
 	}
-	return &api.ImageConfig{Env: c.Env, WorkingDir: c.WorkingDir, User: c.User, Entrypoint: c.Entrypoint, Cmd: c.Cmd}
+	return &api.ImageConfig{Env: c.Env, WorkingDir: c.WorkingDir, User: c.User, Entrypoint: c.Entrypoint, Cmd: c.Cmd, Init: c.Init}
 }
 
 func imagePullRequest(r api.PullImageRequest) images.PullRequest {

@@ -1,0 +1,159 @@
+package imagebuild
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"banger/internal/errdefs"
+	"banger/internal/testtier"
+)
+
+// tarOf writes hdrs (with bodies for regular files) as a tar stream.
+func tarOf(t *testing.T, hdrs ...*tar.Header) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, h := range hdrs {
+		if h.Typeflag == tar.TypeReg {
+			h.Size = int64(len(h.Linkname))
+			body := h.Linkname
+			h.Linkname = ""
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tw.Write([]byte(body)); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func dir(name string) *tar.Header { return &tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755} }
+
+// file's body is passed in Linkname and moved by tarOf.
+func file(name, body string) *tar.Header {
+	return &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Linkname: body}
+}
+func symlink(name, target string) *tar.Header {
+	return &tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target}
+}
+func hardlink(name, target string) *tar.Header {
+	return &tar.Header{Name: name, Typeflag: tar.TypeLink, Linkname: target}
+}
+
+// TestCheckRootfsTar: the check before a flattened tree is extracted as
+// root refuses every entry that could make tar write outside the tree or
+// make something the image must not hold, and passes a normal tree.
+func TestCheckRootfsTar(t *testing.T) {
+	ok := tarOf(t, dir("./"), dir("bin"), file("bin/busybox", "x"), symlink("bin/sh", "busybox"),
+		symlink("lib", "/usr/lib"), hardlink("bin/ls", "bin/busybox"),
+		&tar.Header{Name: "run/fifo", Typeflag: tar.TypeFifo, Mode: 0o600},
+		&tar.Header{Name: "usr/bin/su", Typeflag: tar.TypeReg, Mode: 0o4755})
+	if err := checkRootfsTar(bytes.NewReader(ok)); err != nil {
+		t.Fatalf("a normal tree: %v", err)
+	}
+	for _, tt := range []struct {
+		name string
+		tar  []byte
+		want string
+	}{
+		{"dot-dot", tarOf(t, file("../etc/passwd", "x")), `".."`},
+		{"dot-dot inside", tarOf(t, dir("a"), file("a/../../x", "x")), `".."`},
+		{"absolute", tarOf(t, file("/etc/passwd", "x")), "absolute"},
+		{"through a symlink", tarOf(t, symlink("etc", "/etc"), file("etc/passwd", "x")), "under the symlink etc"},
+		{"through a relative symlink", tarOf(t, dir("a"), symlink("a/up", "../.."), file("a/up/x", "x")), "under the symlink a/up"},
+		{"deep under a symlink", tarOf(t, symlink("s", "/"), dir("s/d"), file("s/d/x", "x")), "under the symlink s"},
+		{"under a file", tarOf(t, file("f", "x"), file("f/x", "x")), "not a directory"},
+		{"twice", tarOf(t, file("f", "x"), file("f", "y")), "twice"},
+		{"symlink replaced by a dir", tarOf(t, symlink("d", "/"), dir("d")), "twice"},
+		{"hard link out", tarOf(t, hardlink("x", "../../etc/shadow")), "bad target"},
+		{"hard link absolute", tarOf(t, hardlink("x", "/etc/shadow")), "absolute"},
+		{"hard link to missing", tarOf(t, hardlink("x", "etc/shadow")), "not a regular file"},
+		{"hard link to a symlink", tarOf(t, symlink("s", "/etc/shadow"), hardlink("x", "s")), "not a regular file"},
+		{"hard link to a dir", tarOf(t, dir("d"), hardlink("x", "d")), "not a regular file"},
+		{"char device", tarOf(t, &tar.Header{Name: "dev/sda", Typeflag: tar.TypeChar, Devmajor: 8}), "type"},
+		{"block device", tarOf(t, &tar.Header{Name: "x", Typeflag: tar.TypeBlock}), "type"},
+		{"root is a symlink", tarOf(t, symlink(".", "/")), "root"},
+		{"not a tar", []byte(strings.Repeat("x", 1024)), "read"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkRootfsTar(bytes.NewReader(tt.tar))
+			if errdefs.KindOf(err) != errdefs.InvalidArgument || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("checkRootfsTar = %v, want invalid_argument mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestFromTarRoot makes a bootable image from a small tree as root and
+// reads it back with debugfs: owners, set-id bits and fifos as the tar
+// says, the agent as /sbin/init (no systemd), the identity placeholders.
+func TestFromTarRoot(t *testing.T) {
+	testtier.Root(t)
+	for _, tool := range []string{"mkfs.ext4", "debugfs", "tar"} {
+		if _, err := findTool(tool); err != nil {
+			t.Skip(err)
+		}
+	}
+	work := t.TempDir()
+	tarFile := filepath.Join(work, "rootfs.tar")
+	data := tarOf(t, dir("bin"), file("bin/busybox", "not really"), symlink("bin/sh", "busybox"),
+		&tar.Header{Name: "home/app", Typeflag: tar.TypeDir, Mode: 0o750, Uid: 1000, Gid: 1000},
+		&tar.Header{Name: "home/app/data", Typeflag: tar.TypeReg, Mode: 0o640, Uid: 1000, Gid: 1000},
+		&tar.Header{Name: "usr/bin/su", Typeflag: tar.TypeReg, Mode: 0o4755},
+		&tar.Header{Name: "run/fifo", Typeflag: tar.TypeFifo, Mode: 0o600, Uid: 7, Gid: 8})
+	if err := os.WriteFile(tarFile, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	agent := filepath.Join(work, "agent")
+	writeELF(t, agent, false)
+	dest := filepath.Join(work, "rootfs.ext4")
+	res, err := FromTar(context.Background(), TarOptions{Tar: tarFile, AgentBinary: agent, Dest: dest}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Init != InitAgent {
+		t.Errorf("Init = %q, want %q", res.Init, InitAgent)
+	}
+	stat := func(p string) string {
+		out, err := exec.Command("debugfs", "-R", "stat "+p, dest).CombinedOutput()
+		if err != nil {
+			t.Fatalf("debugfs stat %s: %v: %s", p, err, out)
+		}
+		return string(out)
+	}
+	for p, want := range map[string][]string{
+		"/home/app":                   {"User:  1000", "Group:  1000", "Mode:  0750", "Type: directory"},
+		"/home/app/data":              {"User:  1000", "Mode:  0640"},
+		"/usr/bin/su":                 {"User:     0", "Mode:  04755"},
+		"/run/fifo":                   {"Type: FIFO", "User:     7", "Group:     8", "Mode:  0600"},
+		"/sbin/init":                  {"Type: symlink", `Fast link dest: "/usr/local/bin/banger-agent"`},
+		"/usr/local/bin/banger-agent": {"User:     0", "Mode:  0755"},
+		"/etc/banger":                 {"Mode:  0700", "Type: directory"},
+		"/etc/hostname":               {"Type: regular"},
+	} {
+		got := stat(p)
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: want %q in\n%s", p, w, got)
+			}
+		}
+	}
+	if ents, _ := filepath.Glob(filepath.Join(work, buildPrefix+"*")); len(ents) != 0 {
+		t.Errorf("build areas left: %v", ents)
+	}
+}
