@@ -15,6 +15,9 @@ type BuildImageRequest struct {
 type PullImageRequest struct {
 	Ref  string `json:"ref"`
 	Name string `json:"name,omitempty"`
+	// IfMissing answers with the image already pulled from Ref under the
+	// name instead of refusing the taken name (vm run --image REF).
+	IfMissing bool `json:"if_missing,omitempty"`
 }
 
 // ImageConfig is what a pulled image's config says about running it.

@@ -164,7 +164,7 @@ func apiImageConfig(c *images.RunConfig) *api.ImageConfig {
 }
 
 func imagePullRequest(r api.PullImageRequest) images.PullRequest {
-	return images.PullRequest{Ref: r.Ref, Name: r.Name}
+	return images.PullRequest{Ref: r.Ref, Name: r.Name, IfMissing: r.IfMissing}
 }
 
 func imageRegisterRequest(r api.RegisterImageRequest) images.RegisterRequest {

@@ -107,7 +107,10 @@ func (s *Service) Pull(ctx context.Context, req PullRequest, progress func(Progr
 	if err := names.ValidateAs("image", req.Name); err != nil {
 		return Image{}, err
 	}
-	if _, err := s.store.GetImage(ctx, req.Name); err == nil {
+	if old, err := s.store.GetImage(ctx, req.Name); err == nil {
+		if req.IfMissing && old.Source == ref && old.State == store.ImageReady {
+			return toImage(old), nil
+		}
 		return Image{}, errdefs.AlreadyExistsf("an image named %q already exists: pick another name with --name, or remove it with \"banger image rm %s\"", req.Name, req.Name)
 	} else if errdefs.KindOf(err) != errdefs.NotFound {
 		return Image{}, err

@@ -184,6 +184,25 @@ func TestPullSameImageTwice(t *testing.T) {
 	}
 }
 
+// TestPullIfMissing: with IfMissing a pull of a reference already pulled
+// under the derived name answers with that image and fetches nothing; a
+// name taken by an image from elsewhere is still refused.
+func TestPullIfMissing(t *testing.T) {
+	f, p, _ := pullFixture(t)
+	ctx := context.Background()
+	a, err := f.svc.Pull(ctx, PullRequest{Ref: "debian:12"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.svc.Pull(ctx, PullRequest{Ref: "debian:12", IfMissing: true}, nil)
+	if err != nil || !cmp.Equal(a, b) || p.fetches != 1 {
+		t.Errorf("second pull with IfMissing = %+v, %v after %d fetches; want the first image, one fetch", b, err, p.fetches)
+	}
+	if _, err := f.svc.Pull(ctx, PullRequest{Ref: "app:1", Name: "debian-12", IfMissing: true}, nil); errdefs.KindOf(err) != errdefs.AlreadyExists {
+		t.Errorf("IfMissing over another image's name = %v, want already exists", err)
+	}
+}
+
 // TestPullNoKernel: without a default kernel nothing is fetched.
 func TestPullNoKernel(t *testing.T) {
 	f, p, _ := pullFixture(t)

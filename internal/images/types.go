@@ -47,6 +47,9 @@ type RunConfig struct {
 type PullRequest struct {
 	Ref  string
 	Name string
+	// IfMissing returns the image already recorded under Name when it
+	// was pulled from Ref, instead of refusing the name.
+	IfMissing bool
 }
 
 // RegisterRequest names existing host files to record as an image: see
