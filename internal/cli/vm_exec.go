@@ -25,7 +25,7 @@ type execOptions struct {
 func (o *execOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.BoolVarP(&o.tty, "tty", "t", false, "run the command on a terminal in the guest (the default for an interactive shell)")
-	f.StringVarP(&o.workdir, "workdir", "w", "", "working directory in the guest (default: the VM's workspace directory, else /root)")
+	f.StringVarP(&o.workdir, "workdir", "w", "", "working directory in the guest (default: the VM's workspace directory, else a pulled image's WorkingDir, else /root)")
 	f.StringArrayVarP(&o.env, "env", "e", nil, "set an environment variable, KEY=value (repeatable)")
 }
 

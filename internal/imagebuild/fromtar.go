@@ -273,6 +273,14 @@ func injectAgent(dir string, agent []byte) (string, error) {
 	}
 	defer root.Close()
 	t := tree{root}
+	// The directories the injected files need, 0755 whatever the
+	// daemon's umask: a missing /sbin made 0700 would keep the image's
+	// users from reading what is in it.
+	for _, d := range []string{"usr/local/bin", "sbin", "etc/systemd/system/multi-user.target.wants"} {
+		if err := t.mkdirs(d); err != nil {
+			return "", err
+		}
+	}
 	if err := t.write("usr/local/bin/banger-agent", agent, 0o755); err != nil {
 		return "", err
 	}
@@ -353,4 +361,25 @@ func (t tree) appendFstab() error {
 		text += "\n"
 	}
 	return t.write("etc/fstab", []byte(text+fstab), 0o644)
+}
+
+// mkdirs makes every missing directory of name with mode 0755 exactly,
+// leaving existing ones (and symlinks to directories) as they are.
+func (t tree) mkdirs(name string) error {
+	cur := ""
+	for _, el := range strings.Split(name, "/") {
+		cur = path.Join(cur, el)
+		if _, err := t.r.Stat(cur); err == nil {
+			continue
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := t.r.Mkdir(cur, 0o755); err != nil {
+			return err
+		}
+		if err := t.r.Chmod(cur, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"banger/internal/errdefs"
@@ -122,6 +123,10 @@ func TestFromTarRoot(t *testing.T) {
 	agent := filepath.Join(work, "agent")
 	writeELF(t, agent, false)
 	dest := filepath.Join(work, "rootfs.ext4")
+	// A daemon's umask is private: the directories made for the agent
+	// must still be 0755.
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
 	res, err := FromTar(context.Background(), TarOptions{Tar: tarFile, AgentBinary: agent, Dest: dest}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +149,8 @@ func TestFromTarRoot(t *testing.T) {
 		"/sbin/init":                  {"Type: symlink", `Fast link dest: "/usr/local/bin/banger-agent"`},
 		"/usr/local/bin/banger-agent": {"User:     0", "Mode:  0755"},
 		"/etc/banger":                 {"Mode:  0700", "Type: directory"},
+		"/sbin":                       {"Mode:  0755", "Type: directory"},
+		"/usr/local":                  {"Mode:  0755", "Type: directory"},
 		"/etc/hostname":               {"Type: regular"},
 	} {
 		got := stat(p)
