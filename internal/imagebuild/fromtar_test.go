@@ -164,3 +164,60 @@ func TestFromTarRoot(t *testing.T) {
 		t.Errorf("build areas left: %v", ents)
 	}
 }
+
+// TestFromTarSystemd: an image with systemd (merged /usr, /sbin/init a
+// link to it) keeps booting systemd, with the agent as an enabled unit,
+// the work disk added to its fstab and an empty machine-id.
+func TestFromTarSystemd(t *testing.T) {
+	testtier.Root(t)
+	for _, tool := range []string{"mkfs.ext4", "debugfs", "tar"} {
+		if _, err := findTool(tool); err != nil {
+			t.Skip(err)
+		}
+	}
+	work := t.TempDir()
+	tarFile := filepath.Join(work, "rootfs.tar")
+	data := tarOf(t, dir("usr"), dir("usr/lib"), dir("usr/lib/systemd"), dir("usr/sbin"),
+		&tar.Header{Name: "usr/lib/systemd/systemd", Typeflag: tar.TypeReg, Mode: 0o755},
+		symlink("lib", "usr/lib"), symlink("sbin", "usr/sbin"), symlink("usr/sbin/init", "../lib/systemd/systemd"),
+		dir("etc"), file("etc/fstab", "proc /proc proc defaults 0 0"), file("etc/machine-id", "0123456789abcdef\n"))
+	if err := os.WriteFile(tarFile, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	agent := filepath.Join(work, "agent")
+	writeELF(t, agent, false)
+	dest := filepath.Join(work, "rootfs.ext4")
+	res, err := FromTar(context.Background(), TarOptions{Tar: tarFile, AgentBinary: agent, Dest: dest}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Init != InitSystemd {
+		t.Errorf("Init = %q, want %q", res.Init, InitSystemd)
+	}
+	cat := func(p string) string {
+		out, err := exec.Command("debugfs", "-R", "cat "+p, dest).Output()
+		if err != nil {
+			t.Fatalf("debugfs cat %s: %v", p, err)
+		}
+		return string(out)
+	}
+	stat := func(p string) string {
+		out, _ := exec.Command("debugfs", "-R", "stat "+p, dest).CombinedOutput()
+		return string(out)
+	}
+	if got := cat("/etc/fstab"); got != "proc /proc proc defaults 0 0\n"+fstab {
+		t.Errorf("/etc/fstab = %q", got)
+	}
+	if got := cat("/etc/machine-id"); got != "" {
+		t.Errorf("/etc/machine-id = %q, want empty", got)
+	}
+	if got := cat("/etc/systemd/system/banger-agent.service"); got != agentUnit {
+		t.Errorf("banger-agent.service = %q", got)
+	}
+	if got := stat("/etc/systemd/system/multi-user.target.wants/banger-agent.service"); !strings.Contains(got, "Type: symlink") {
+		t.Errorf("banger-agent.service is not enabled:\n%s", got)
+	}
+	if got := stat("/usr/sbin/init"); !strings.Contains(got, `"../lib/systemd/systemd"`) {
+		t.Errorf("/sbin/init no longer links to systemd:\n%s", got)
+	}
+}
