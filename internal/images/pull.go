@@ -159,11 +159,14 @@ func (s *Service) Pull(ctx context.Context, req PullRequest, progress func(Progr
 		init, err := s.pulls.puller.MakeBootable(ctx, dest, disk, func(detail string) {
 			progress(Progress{Step: stepDisk, Index: 3, Total: pullSteps, Detail: detail})
 		})
-		if err != nil {
-			return Image{}, err
+		if err == nil {
+			err = writeInitFile(dir, init)
 		}
-		if err := writeInitFile(dir, init); err != nil {
+		if err != nil {
+			// The image's directory goes too, unless another image
+			// record uses it.
 			_ = os.Remove(disk)
+			_ = s.removeBuiltFiles(context.WithoutCancel(ctx), disk)
 			return Image{}, err
 		}
 	}
