@@ -4,14 +4,18 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
 	"banger/internal/errdefs"
+	"banger/internal/peercred/peercredtest"
 	"banger/internal/testtier"
 )
 
@@ -43,7 +47,9 @@ func tarOf(t *testing.T, hdrs ...*tar.Header) []byte {
 	return b.Bytes()
 }
 
-func dir(name string) *tar.Header { return &tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755} }
+func dirHdr(name string) *tar.Header {
+	return &tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755}
+}
 
 // file's body is passed in Linkname and moved by tarOf.
 func file(name, body string) *tar.Header {
@@ -60,7 +66,7 @@ func hardlink(name, target string) *tar.Header {
 // root refuses every entry that could make tar write outside the tree or
 // make something the image must not hold, and passes a normal tree.
 func TestCheckRootfsTar(t *testing.T) {
-	ok := tarOf(t, dir("./"), dir("bin"), file("bin/busybox", "x"), symlink("bin/sh", "busybox"),
+	ok := tarOf(t, dirHdr("./"), dirHdr("bin"), file("bin/busybox", "x"), symlink("bin/sh", "busybox"),
 		symlink("lib", "/usr/lib"), hardlink("bin/ls", "bin/busybox"),
 		&tar.Header{Name: "run/fifo", Typeflag: tar.TypeFifo, Mode: 0o600},
 		&tar.Header{Name: "usr/bin/su", Typeflag: tar.TypeReg, Mode: 0o4755})
@@ -73,19 +79,19 @@ func TestCheckRootfsTar(t *testing.T) {
 		want string
 	}{
 		{"dot-dot", tarOf(t, file("../etc/passwd", "x")), `".."`},
-		{"dot-dot inside", tarOf(t, dir("a"), file("a/../../x", "x")), `".."`},
+		{"dot-dot inside", tarOf(t, dirHdr("a"), file("a/../../x", "x")), `".."`},
 		{"absolute", tarOf(t, file("/etc/passwd", "x")), "absolute"},
 		{"through a symlink", tarOf(t, symlink("etc", "/etc"), file("etc/passwd", "x")), "under the symlink etc"},
-		{"through a relative symlink", tarOf(t, dir("a"), symlink("a/up", "../.."), file("a/up/x", "x")), "under the symlink a/up"},
-		{"deep under a symlink", tarOf(t, symlink("s", "/"), dir("s/d"), file("s/d/x", "x")), "under the symlink s"},
+		{"through a relative symlink", tarOf(t, dirHdr("a"), symlink("a/up", "../.."), file("a/up/x", "x")), "under the symlink a/up"},
+		{"deep under a symlink", tarOf(t, symlink("s", "/"), dirHdr("s/d"), file("s/d/x", "x")), "under the symlink s"},
 		{"under a file", tarOf(t, file("f", "x"), file("f/x", "x")), "not a directory"},
 		{"twice", tarOf(t, file("f", "x"), file("f", "y")), "twice"},
-		{"symlink replaced by a dir", tarOf(t, symlink("d", "/"), dir("d")), "twice"},
+		{"symlink replaced by a dir", tarOf(t, symlink("d", "/"), dirHdr("d")), "twice"},
 		{"hard link out", tarOf(t, hardlink("x", "../../etc/shadow")), "bad target"},
 		{"hard link absolute", tarOf(t, hardlink("x", "/etc/shadow")), "absolute"},
 		{"hard link to missing", tarOf(t, hardlink("x", "etc/shadow")), "not a regular file"},
 		{"hard link to a symlink", tarOf(t, symlink("s", "/etc/shadow"), hardlink("x", "s")), "not a regular file"},
-		{"hard link to a dir", tarOf(t, dir("d"), hardlink("x", "d")), "not a regular file"},
+		{"hard link to a dir", tarOf(t, dirHdr("d"), hardlink("x", "d")), "not a regular file"},
 		{"char device", tarOf(t, &tar.Header{Name: "dev/sda", Typeflag: tar.TypeChar, Devmajor: 8}), "type"},
 		{"block device", tarOf(t, &tar.Header{Name: "x", Typeflag: tar.TypeBlock}), "type"},
 		{"root is a symlink", tarOf(t, symlink(".", "/")), "root"},
@@ -112,7 +118,7 @@ func TestFromTarRoot(t *testing.T) {
 	}
 	work := t.TempDir()
 	tarFile := filepath.Join(work, "rootfs.tar")
-	data := tarOf(t, dir("bin"), file("bin/busybox", "not really"), symlink("bin/sh", "busybox"),
+	data := tarOf(t, dirHdr("bin"), file("bin/busybox", "not really"), symlink("bin/sh", "busybox"),
 		&tar.Header{Name: "home/app", Typeflag: tar.TypeDir, Mode: 0o750, Uid: 1000, Gid: 1000},
 		&tar.Header{Name: "home/app/data", Typeflag: tar.TypeReg, Mode: 0o640, Uid: 1000, Gid: 1000},
 		&tar.Header{Name: "usr/bin/su", Typeflag: tar.TypeReg, Mode: 0o4755},
@@ -177,10 +183,10 @@ func TestFromTarSystemd(t *testing.T) {
 	}
 	work := t.TempDir()
 	tarFile := filepath.Join(work, "rootfs.tar")
-	data := tarOf(t, dir("usr"), dir("usr/lib"), dir("usr/lib/systemd"), dir("usr/sbin"),
+	data := tarOf(t, dirHdr("usr"), dirHdr("usr/lib"), dirHdr("usr/lib/systemd"), dirHdr("usr/sbin"),
 		&tar.Header{Name: "usr/lib/systemd/systemd", Typeflag: tar.TypeReg, Mode: 0o755},
 		symlink("lib", "usr/lib"), symlink("sbin", "usr/sbin"), symlink("usr/sbin/init", "../lib/systemd/systemd"),
-		dir("etc"), file("etc/fstab", "proc /proc proc defaults 0 0"), file("etc/machine-id", "0123456789abcdef\n"))
+		dirHdr("etc"), file("etc/fstab", "proc /proc proc defaults 0 0"), file("etc/machine-id", "0123456789abcdef\n"))
 	if err := os.WriteFile(tarFile, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -219,5 +225,116 @@ func TestFromTarSystemd(t *testing.T) {
 	}
 	if got := stat("/usr/sbin/init"); !strings.Contains(got, `"../lib/systemd/systemd"`) {
 		t.Errorf("/sbin/init no longer links to systemd:\n%s", got)
+	}
+}
+
+// fromTarWorkEnv names the work directory of TestHelperFromTarUnshare.
+const fromTarWorkEnv = "BANGER_FROMTAR_TEST_WORK"
+
+// TestHelperFromTarUnshare is not a test: TestFromTarUnshare re-executes
+// the test binary as an unprivileged uid to run it. It makes the root
+// disk of WORK/rootfs.tar and prints the result.
+func TestHelperFromTarUnshare(t *testing.T) {
+	work := os.Getenv(fromTarWorkEnv)
+	if work == "" {
+		t.Skip("helper process for TestFromTarUnshare; runs only when re-executed with " + fromTarWorkEnv)
+	}
+	agent := filepath.Join(work, "agent")
+	writeELF(t, agent, false)
+	dest := filepath.Join(work, "rootfs.ext4")
+	mode := "root"
+	res, err := FromTar(context.Background(), TarOptions{Tar: filepath.Join(work, "rootfs.tar"), AgentBinary: agent, Dest: dest}, func(p Progress) {
+		if strings.HasPrefix(p.Detail, "without root") {
+			mode = "unshare"
+		}
+	})
+	if err != nil {
+		fmt.Printf("RESULT error %s\n", strings.ReplaceAll(err.Error(), "\n", " | "))
+		return
+	}
+	fmt.Printf("RESULT ok %s %s %s\n", mode, res.Init, dest)
+}
+
+// TestFromTarUnshare makes a pulled image's root disk as an unprivileged
+// user with subordinate ids: the disk must record the tar's owners (ids
+// of other users, a fifo's, root's set-uid file) and the injected files
+// as root's, as a root daemon's disk does.
+func TestFromTarUnshare(t *testing.T) {
+	testtier.Root(t) // runs FromTar as another uid
+	u, err := user.Lookup(unshareTestUser)
+	if err != nil {
+		t.Skipf("needs the user %s with subordinate ids (.ci/run makes it)", unshareTestUser)
+	}
+	for _, tool := range []string{"mkfs.ext4", "tune2fs", "debugfs", "unshare", "newuidmap", "newgidmap", "tar"} {
+		if _, err := findTool(tool); err != nil {
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	dir, err := os.MkdirTemp("", "banger-fromtar-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := peercredtest.Binary(t, dir)
+	work := filepath.Join(dir, "work")
+	if err := os.Mkdir(work, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	data := tarOf(t, dirHdr("bin"), file("bin/busybox", "not really"),
+		&tar.Header{Name: "home/app", Typeflag: tar.TypeDir, Mode: 0o750, Uid: 1000, Gid: 1000},
+		&tar.Header{Name: "home/app/data", Typeflag: tar.TypeReg, Mode: 0o640, Uid: 1000, Gid: 1000},
+		&tar.Header{Name: "usr/bin/su", Typeflag: tar.TypeReg, Mode: 0o4755},
+		&tar.Header{Name: "run/fifo", Typeflag: tar.TypeFifo, Mode: 0o600, Uid: 7, Gid: 8})
+	if err := os.WriteFile(filepath.Join(work, "rootfs.tar"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{work, filepath.Join(work, "rootfs.tar")} {
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "-test.run=^TestHelperFromTarUnshare$", "-test.count=1", "-test.v")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), fromTarWorkEnv+"="+work)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper as %s: %v\n%s", unshareTestUser, err, out)
+	}
+	var res string
+	for _, line := range strings.Split(string(out), "\n") {
+		if r, ok := strings.CutPrefix(line, "RESULT "); ok {
+			res = r
+		}
+	}
+	img, ok := strings.CutPrefix(res, "ok unshare agent ")
+	if !ok {
+		t.Fatalf("FromTar as %s = %q, want ok in unshare mode booting the agent\n%s", unshareTestUser, res, out)
+	}
+	for p, want := range map[string][]string{
+		"/home/app":                   {"User:  1000", "Group:  1000", "Mode:  0750"},
+		"/home/app/data":              {"User:  1000", "Mode:  0640"},
+		"/usr/bin/su":                 {"User:     0", "Mode:  04755"},
+		"/run/fifo":                   {"Type: FIFO", "User:     7", "Group:     8"},
+		"/usr/local/bin/banger-agent": {"User:     0   Group:     0", "Mode:  0755"},
+		"/sbin":                       {"User:     0", "Mode:  0755"},
+	} {
+		got, err := exec.Command("debugfs", "-R", "stat "+p, img).CombinedOutput()
+		if err != nil {
+			t.Fatalf("debugfs stat %s: %v", p, err)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(got), w) {
+				t.Errorf("%s: want %q in\n%s", p, w, got)
+			}
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(work, buildPrefix+"*")); len(left) != 0 {
+		t.Errorf("build areas left: %v", left)
 	}
 }
