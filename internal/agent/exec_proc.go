@@ -41,6 +41,15 @@ func (e *startError) Error() string { return e.Msg }
 // session with a PTY).
 func startProcess(req proto.ExecRequest) (_ *process, err error) {
 	env := commandEnv(req)
+	var cred *syscall.Credential
+	if req.User != "" {
+		u, err := lookupUser(req.User, "/etc/passwd", "/etc/group")
+		if err != nil {
+			return nil, &startError{Code: 126, Msg: err.Error()}
+		}
+		cred = &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups}
+		env = userEnv(env, req.Env, u)
+	}
 	cwd, err := workDir(req.Cwd)
 	if err != nil {
 		return nil, err
@@ -104,6 +113,7 @@ func startProcess(req proto.ExecRequest) (_ *process, err error) {
 		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
+	cmd.SysProcAttr.Credential = cred
 	if err := cmd.Start(); err != nil {
 		code := int32(126)
 		if errors.Is(err, fs.ErrNotExist) {

@@ -15,6 +15,9 @@ type BuildImageRequest struct {
 type PullImageRequest struct {
 	Ref  string `json:"ref"`
 	Name string `json:"name,omitempty"`
+	// IfMissing answers with the image already pulled from Ref under the
+	// name instead of refusing the taken name (vm run --image REF).
+	IfMissing bool `json:"if_missing,omitempty"`
 }
 
 // ImageConfig is what a pulled image's config says about running it.
@@ -24,10 +27,13 @@ type ImageConfig struct {
 	User       string   `json:"user,omitempty"`
 	Entrypoint []string `json:"entrypoint,omitempty"`
 	Cmd        []string `json:"cmd,omitempty"`
+	// Init is how the image's root disk boots: "systemd" (the image's
+	// systemd, the agent a unit) or "agent" (no init: the agent is PID 1).
+	Init string `json:"init,omitempty"`
 }
 
 // Image states.
 const (
 	ImageReady  = "ready"  // bootable
-	ImagePulled = "pulled" // an OCI image flattened to a root filesystem tar, not bootable yet
+	ImagePulled = "pulled" // an OCI image an older banger pulled without making a root disk: not bootable
 )

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"banger/internal/api"
 	"banger/internal/client"
@@ -18,6 +19,32 @@ const defaultKernel = "default"
 // `banger vm run` work on a fresh machine. Any other missing image is an
 // error.
 func (a *app) ensureImage(ctx context.Context, cl *client.Client, image string) error {
+	_, err := a.ensureImageName(ctx, cl, image)
+	return err
+}
+
+// isImageRef reports whether image is a registry reference rather than an
+// image name, which has none of ':', '/' and '@'.
+func isImageRef(image string) bool { return strings.ContainsAny(image, ":/@") }
+
+// ensureImageName is ensureImage that also pulls a registry reference
+// (vm run --image debian:12) on first use, with the pull's progress, and
+// returns the name of the image to boot: image itself, or the name the
+// pull recorded.
+func (a *app) ensureImageName(ctx context.Context, cl *client.Client, image string) (string, error) {
+	if isImageRef(image) {
+		img, _, err := watchBuild(ctx, a, false, keptByImagePull, func(p client.Progress) (api.Image, error) {
+			return cl.PullImage(ctx, api.PullImageRequest{Ref: image, IfMissing: true}, p)
+		})
+		if err != nil {
+			return "", fmt.Errorf("pull %s: %w", image, err)
+		}
+		return img.Name, nil
+	}
+	return image, a.ensureNamedImage(ctx, cl, image)
+}
+
+func (a *app) ensureNamedImage(ctx context.Context, cl *client.Client, image string) error {
 	info, err := cl.Info(ctx)
 	if err != nil {
 		return err

@@ -26,6 +26,7 @@ type fakeDaemon struct {
 	images  map[string]bool
 	// distro: the daemon can take the distribution's kernel package.
 	distro bool
+	pulls  []api.PullImageRequest
 }
 
 func (f *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -70,6 +71,13 @@ func (f *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "POST /v1/images/build":
 		f.images["default"] = true
 		result()
+	case "POST /v1/images/pull":
+		var req api.PullImageRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		f.pulls = append(f.pulls, req)
+		w.Header().Set("Content-Type", api.NDJSON)
+		_ = json.NewEncoder(w).Encode(api.Event{Type: api.EventStep, Step: "download layers", Index: 1, Total: 3})
+		_ = json.NewEncoder(w).Encode(api.Event{Type: api.EventResult, Result: json.RawMessage(`{"name":"busy-1"}`)})
 	default:
 		notFound()
 	}
@@ -136,5 +144,27 @@ func TestEnsureImage(t *testing.T) {
 				t.Errorf("calls (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestEnsureImageRef: a registry reference is pulled on first use (the
+// daemon answers with the image already pulled from it when there is
+// one), and the VM boots the image the pull names.
+func TestEnsureImageRef(t *testing.T) {
+	f := &fakeDaemon{kernels: map[string]bool{}, images: map[string]bool{}}
+	cl := serveFake(t, f)
+	a := &app{env: Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}}
+	name, err := a.ensureImageName(context.Background(), cl, "127.0.0.1:5000/busy:1")
+	if err != nil || name != "busy-1" {
+		t.Fatalf("ensureImageName = %q, %v; want busy-1", name, err)
+	}
+	f.mu.Lock()
+	pulls := f.pulls
+	f.mu.Unlock()
+	if diff := cmp.Diff([]api.PullImageRequest{{Ref: "127.0.0.1:5000/busy:1", IfMissing: true}}, pulls); diff != "" {
+		t.Errorf("pulls (-want +got):\n%s", diff)
+	}
+	if name, err := a.ensureImageName(context.Background(), cl, "other"); err == nil || name != "other" {
+		t.Errorf("ensureImageName(other) = %q, %v; want the missing image's error", name, err)
 	}
 }

@@ -38,7 +38,7 @@ func (f *pullDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = enc.Encode(api.Event{Type: api.EventResult, Result: json.RawMessage(`{"id":"00000000000000ab","name":"debian-12",` +
-		`"state":"pulled","source":"index.docker.io/library/debian:12","rootfs_size":1048576,"layers":["sha256:01","sha256:02"]}`)})
+		`"state":"ready","source":"index.docker.io/library/debian:12","rootfs_size":1048576,"config":{"init":"agent"},"layers":["sha256:01","sha256:02"]}`)})
 }
 
 // TestImagePull: the request carries REF and --name, and the command
@@ -56,7 +56,7 @@ func TestImagePull(t *testing.T) {
 	if f.got != (api.PullImageRequest{Ref: "debian:12", Name: "debian-12"}) {
 		t.Errorf("request = %+v", f.got)
 	}
-	if want := "pulled image debian-12 (00000000000000ab) from index.docker.io/library/debian:12: 2 layers, 1MiB tree, in "; !strings.HasPrefix(stdout.String(), want) {
+	if want := "pulled image debian-12 (00000000000000ab) from index.docker.io/library/debian:12: 2 layers, 1MiB root disk (boots with agent), in "; !strings.HasPrefix(stdout.String(), want) {
 		t.Errorf("stdout = %q, want it to start %q", stdout.String(), want)
 	}
 }

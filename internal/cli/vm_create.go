@@ -23,7 +23,7 @@ type createFlags struct {
 
 func (c *createFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&c.image, "image", "", "image to boot (default: vm.image from the config)")
+	f.StringVar(&c.image, "image", "", "image to boot: a name, or with vm run a registry reference (alpine:3.20) pulled on first use (default: vm.image from the config)")
 	f.IntVar(&c.vcpus, "vcpu", 0, "number of virtual CPUs (default: vm.vcpus from the config)")
 	f.StringVar(&c.memory, "memory", "", "guest memory, e.g. 512MiB or 2G (default: vm.memory from the config)")
 	f.StringVar(&c.disk, "disk-size", "", "work disk size, e.g. 8G (default: vm.disk_size from the config)")

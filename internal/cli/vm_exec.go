@@ -25,7 +25,7 @@ type execOptions struct {
 func (o *execOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.BoolVarP(&o.tty, "tty", "t", false, "run the command on a terminal in the guest (the default for an interactive shell)")
-	f.StringVarP(&o.workdir, "workdir", "w", "", "working directory in the guest (default: the VM's workspace directory, else /root)")
+	f.StringVarP(&o.workdir, "workdir", "w", "", "working directory in the guest (default: the VM's workspace directory, else a pulled image's WorkingDir, else /root)")
 	f.StringArrayVarP(&o.env, "env", "e", nil, "set an environment variable, KEY=value (repeatable)")
 }
 
@@ -74,7 +74,7 @@ func (a *app) runInGuest(ctx context.Context, cl *client.Client, name string, ar
 	stdoutTerm := isTerminal(a.env.Stdout)
 	tty := o.tty
 	if len(argv) == 0 {
-		argv = []string{"/bin/bash", "-l"}
+		// The daemon picks the image's login shell.
 		tty = tty || (stdinTerm && stdoutTerm)
 	}
 	req := proto.ExecRequest{Argv: argv, Env: o.env, Cwd: o.workdir, TTY: tty}
@@ -87,7 +87,7 @@ func (a *app) runInGuest(ctx context.Context, cl *client.Client, name string, ar
 		}
 		req.Env = append([]string{"TERM=" + termName()}, req.Env...)
 	}
-	ex, err := cl.ExecVM(ctx, name, req)
+	ex, err := cl.ExecVMAsImage(ctx, name, req)
 	if err != nil {
 		return -1, err
 	}

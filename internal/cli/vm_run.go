@@ -75,7 +75,7 @@ func (a *app) vmRunCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.ensureImage(ctx, cl, req.Image); err != nil {
+			if req.Image, err = a.ensureImageName(ctx, cl, req.Image); err != nil {
 				return err
 			}
 			start := time.Now()

@@ -34,11 +34,23 @@ type Exec struct {
 // ExecVM starts a command in a running VM. The returned Exec carries the
 // command's stdio until Run returns.
 func (c *Client) ExecVM(ctx context.Context, ref string, req proto.ExecRequest) (*Exec, error) {
+	return c.execVM(ctx, ref, req, "")
+}
+
+// ExecVMAsImage is ExecVM with the VM's image's defaults
+// (?image_defaults=1): an empty Argv is a login shell, and a pulled
+// image's Entrypoint, Env, WorkingDir and User apply, as vm run and vm
+// exec use them.
+func (c *Client) ExecVMAsImage(ctx context.Context, ref string, req proto.ExecRequest) (*Exec, error) {
+	return c.execVM(ctx, ref, req, "?image_defaults=1")
+}
+
+func (c *Client) execVM(ctx context.Context, ref string, req proto.ExecRequest, query string) (*Exec, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	hreq, err := http.NewRequest(http.MethodPost, "http://bangerd"+api.Version+"/vms/"+esc(ref)+"/exec", bytes.NewReader(body))
+	hreq, err := http.NewRequest(http.MethodPost, "http://bangerd"+api.Version+"/vms/"+esc(ref)+"/exec"+query, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}

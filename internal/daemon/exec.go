@@ -49,7 +49,16 @@ func (d *Daemon) execVM(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := d.streamContext(r)
 	defer cancel()
-	guest, err := d.vms.ExecStream(ctx, r.PathValue("ref"), req)
+	imageDefaults := false
+	switch v := r.URL.Query().Get("image_defaults"); v {
+	case "", "0", "false":
+	case "1", "true":
+		imageDefaults = true
+	default:
+		d.writeError(w, r, errdefs.InvalidArgumentf("image_defaults=%q: want 1 or 0", v))
+		return
+	}
+	guest, err := d.vms.ExecStream(ctx, r.PathValue("ref"), req, imageDefaults)
 	if err != nil {
 		d.writeError(w, r, err)
 		return

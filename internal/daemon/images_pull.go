@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"banger/internal/imagebuild"
 	"context"
 	"net/http"
 	"path/filepath"
@@ -43,6 +44,27 @@ func (ip imagePuller) Flatten(ctx context.Context, img images.Pulled, dest strin
 	}
 	_, err := ip.p.FlattenTo(ctx, in, dest)
 	return disk.RoomError(err, filepath.Dir(dest))
+}
+
+func (ip imagePuller) MakeBootable(ctx context.Context, tar, dest string, progress func(string)) (string, error) {
+	agent, err := agentBinary()
+	if err != nil {
+		return "", err
+	}
+	res, err := imagebuild.FromTar(ctx, imagebuild.TarOptions{Tar: tar, AgentBinary: agent, Dest: dest}, func(p imagebuild.Progress) {
+		if progress == nil {
+			return
+		}
+		if p.Detail != "" {
+			progress(p.Step + ": " + p.Detail)
+		} else {
+			progress(p.Step)
+		}
+	})
+	if err != nil {
+		return "", err
+	}
+	return res.Init, nil
 }
 
 func (ip imagePuller) RemoveUnusedLayers(keep map[string]bool) error {

@@ -162,11 +162,11 @@ func apiImageConfig(c *images.RunConfig) *api.ImageConfig {
 	if c == nil {
 		return nil
 	}
-	return &api.ImageConfig{Env: c.Env, WorkingDir: c.WorkingDir, User: c.User, Entrypoint: c.Entrypoint, Cmd: c.Cmd}
+	return &api.ImageConfig{Env: c.Env, WorkingDir: c.WorkingDir, User: c.User, Entrypoint: c.Entrypoint, Cmd: c.Cmd, Init: c.Init}
 }
 
 func imagePullRequest(r api.PullImageRequest) images.PullRequest {
-	return images.PullRequest{Ref: r.Ref, Name: r.Name}
+	return images.PullRequest{Ref: r.Ref, Name: r.Name, IfMissing: r.IfMissing}
 }
 
 func imageRegisterRequest(r api.RegisterImageRequest) images.RegisterRequest {

@@ -43,6 +43,7 @@ type tools struct {
 	mkfs      string
 	tune2fs   string
 	debugfs   string // unshare mode: adds /dev's device nodes
+	tar       string // FromTar: extracts the flattened tree
 	unshare   string // unshare mode: enters the user namespace
 }
 

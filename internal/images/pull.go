@@ -30,6 +30,11 @@ type Puller interface {
 	Flatten(ctx context.Context, img Pulled, dest string) error
 	// RemoveUnusedLayers deletes the cached layers not in keep.
 	RemoveUnusedLayers(keep map[string]bool) error
+	// MakeBootable writes dest, a bootable ext4 root filesystem made
+	// from the flattened tar with the guest agent injected, all or
+	// nothing, and returns how it boots (InitSystemd or InitAgent).
+	// progress, which may be nil, hears what it is doing.
+	MakeBootable(ctx context.Context, tar, dest string, progress func(detail string)) (string, error)
 	// CachedLayers lists the layers in the cache.
 	CachedLayers() ([]CachedLayer, error)
 }
@@ -84,12 +89,15 @@ func WithPuller(p Puller, dir string) Option {
 const (
 	stepDownload = "download layers"
 	stepFlatten  = "flatten layers"
+	stepDisk     = "make the root disk"
+	pullSteps    = 3
 )
 
-// Pull fetches an OCI image and records it, flattened, as an image in
-// the StatePulled state. The name is checked before anything is
-// downloaded; a failed pull leaves no record and no files but the
-// verified layers it cached. progress may be nil.
+// Pull fetches an OCI image, flattens it, makes a bootable root disk of
+// it and records it as a ready image that boots with the default kernel
+// and keeps the image's run config. The name and the kernel are checked
+// before anything is downloaded; a failed pull leaves no record and no
+// files but the verified layers it cached. progress may be nil.
 func (s *Service) Pull(ctx context.Context, req PullRequest, progress func(Progress)) (Image, error) {
 	if s.pulls == nil {
 		return Image{}, errdefs.FailedPreconditionf("this daemon cannot pull images: it was started without a registry client")
@@ -107,9 +115,19 @@ func (s *Service) Pull(ctx context.Context, req PullRequest, progress func(Progr
 	if err := names.ValidateAs("image", req.Name); err != nil {
 		return Image{}, err
 	}
-	if _, err := s.store.GetImage(ctx, req.Name); err == nil {
+	if old, err := s.store.GetImage(ctx, req.Name); err == nil {
+		if req.IfMissing && old.Source == ref && old.State == store.ImageReady {
+			return toImage(old), nil
+		}
 		return Image{}, errdefs.AlreadyExistsf("an image named %q already exists: pick another name with --name, or remove it with \"banger image rm %s\"", req.Name, req.Name)
 	} else if errdefs.KindOf(err) != errdefs.NotFound {
+		return Image{}, err
+	}
+	k, err := s.store.GetKernel(ctx, DefaultKernel)
+	if errdefs.KindOf(err) == errdefs.NotFound {
+		return Image{}, errdefs.NotFoundf("no kernel named %q to boot the pulled image: add one with \"banger kernel fetch\" (or \"banger kernel build\")", DefaultKernel)
+	}
+	if err != nil {
 		return Image{}, err
 	}
 	if !s.pulls.claim(req.Name) {
@@ -130,7 +148,7 @@ func (s *Service) Pull(ctx context.Context, req PullRequest, progress func(Progr
 		return Image{}, errdefs.Unavailablef("%s (%s) is being pulled already under another name: try again once that pull is done", pulled.Ref, pulled.Digest)
 	}
 	defer s.pulls.release("digest " + pulled.Digest)
-	progress(Progress{Step: stepFlatten, Index: 2, Total: 2})
+	progress(Progress{Step: stepFlatten, Index: 2, Total: pullSteps})
 	dir := filepath.Join(s.pulls.dir, strings.TrimPrefix(pulled.Digest, "sha256:"))
 	dest := filepath.Join(dir, "rootfs.tar")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -142,21 +160,44 @@ func (s *Service) Pull(ctx context.Context, req PullRequest, progress func(Progr
 			return Image{}, err
 		}
 	}
-	st, err := os.Stat(dest)
-	if err != nil {
-		return Image{}, fmt.Errorf("the flattened image %s: %w", dest, err)
+	progress(Progress{Step: stepDisk, Index: 3, Total: pullSteps})
+	disk := filepath.Join(dir, diskFile)
+	boot := pulled.Config
+	if _, err := os.Stat(disk); errors.Is(err, fs.ErrNotExist) {
+		init, err := s.pulls.puller.MakeBootable(ctx, dest, disk, func(detail string) {
+			progress(Progress{Step: stepDisk, Index: 3, Total: pullSteps, Detail: detail})
+		})
+		if err == nil {
+			err = writeInitFile(dir, init)
+		}
+		if err != nil {
+			// The image's directory goes too, unless another image
+			// record uses it.
+			_ = os.Remove(disk)
+			_ = s.removeBuiltFiles(context.WithoutCancel(ctx), disk)
+			return Image{}, err
+		}
 	}
-	cfg, err := json.Marshal(pulled.Config)
+	if boot.Init, err = readInitFile(dir); err != nil {
+		return Image{}, err
+	}
+	st, err := os.Stat(disk)
+	if err != nil {
+		return Image{}, fmt.Errorf("the image's root disk %s: %w", disk, err)
+	}
+	cfg, err := json.Marshal(boot)
 	if err != nil {
 		return Image{}, fmt.Errorf("record the image config: %w", err)
 	}
 	img := store.Image{
 		ID:         s.newID(),
 		Name:       req.Name,
-		RootFS:     dest,
+		RootFS:     disk,
+		Kernel:     k.Vmlinux,
+		Initrd:     k.Initrd,
 		RootFSSize: st.Size(),
 		CreatedAt:  time.Now(),
-		State:      store.ImagePulled,
+		State:      store.ImageReady,
 		Source:     pulled.Ref,
 		Digest:     pulled.Digest,
 		RunConfig:  string(cfg),
@@ -165,10 +206,40 @@ func (s *Service) Pull(ctx context.Context, req PullRequest, progress func(Progr
 		img.Layers = append(img.Layers, l.Digest)
 	}
 	if err := s.store.CreateImage(context.WithoutCancel(ctx), img); err != nil {
-		_ = s.removeBuiltFiles(context.WithoutCancel(ctx), dest)
+		_ = s.removeBuiltFiles(context.WithoutCancel(ctx), disk)
 		return Image{}, err
 	}
 	return toImage(img), nil
+}
+
+// Files in a pulled image's directory besides the flattened tar.
+const (
+	diskFile = "rootfs.ext4"
+	initFile = "init" // how rootfs.ext4 boots: InitSystemd or InitAgent
+)
+
+// How a pulled image boots: RunConfig.Init.
+const (
+	InitSystemd = "systemd"
+	InitAgent   = "agent"
+)
+
+func writeInitFile(dir, init string) error {
+	if init != InitSystemd && init != InitAgent {
+		return fmt.Errorf("the root disk boots with %q, which is neither %q nor %q", init, InitSystemd, InitAgent)
+	}
+	if err := os.WriteFile(filepath.Join(dir, initFile), []byte(init+"\n"), 0o644); err != nil {
+		return fmt.Errorf("record how the image boots: %w", err)
+	}
+	return nil
+}
+
+func readInitFile(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, initFile))
+	if err != nil {
+		return "", fmt.Errorf("read how the image boots: %w: remove the image directory %s and pull again", err, dir)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 func (p *pulls) claim(name string) bool {
@@ -228,13 +299,13 @@ func newDownloadProgress(progress func(Progress)) *downloadProgress {
 			d += done[k]
 			t += total[k]
 		}
-		layer := Progress{Step: stepDownload, Index: 1, Total: 2, Bar: shortDigest(lp.Layer),
+		layer := Progress{Step: stepDownload, Index: 1, Total: pullSteps, Bar: shortDigest(lp.Layer),
 			Current: lp.Done, TotalUnits: lp.Total, Unit: unitBytes, Fraction: fraction(lp.Done, lp.Total)}
 		if lp.Cached {
 			layer.Detail = "cached"
 		}
 		progress(layer)
-		progress(Progress{Step: stepDownload, Index: 1, Total: 2, Current: d, TotalUnits: t, Unit: unitBytes,
+		progress(Progress{Step: stepDownload, Index: 1, Total: pullSteps, Current: d, TotalUnits: t, Unit: unitBytes,
 			Fraction: fraction(d, t), Detail: fmt.Sprintf("%d layers", len(total))})
 	}}
 }

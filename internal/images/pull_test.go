@@ -24,6 +24,8 @@ type fakePuller struct {
 	cache      map[string]bool
 	fetches    int
 	flattenErr error
+	disks      int // MakeBootable calls
+	diskErr    error
 }
 
 func newFakePuller() *fakePuller {
@@ -62,6 +64,30 @@ func (f *fakePuller) Flatten(ctx context.Context, img Pulled, dest string) error
 		return f.flattenErr
 	}
 	return os.WriteFile(dest, []byte(img.Ref), 0o644)
+}
+
+// MakeBootable copies the tar's bytes to dest behind a marker, so a test
+// can tell the disk came from the tar; images whose tar names "systemd"
+// boot with systemd.
+func (f *fakePuller) MakeBootable(ctx context.Context, tar, dest string, progress func(string)) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.disks++
+	if f.diskErr != nil {
+		return "", f.diskErr
+	}
+	b, err := os.ReadFile(tar)
+	if err != nil {
+		return "", err
+	}
+	if progress != nil {
+		progress("mkfs")
+	}
+	init := InitAgent
+	if strings.Contains(string(b), "systemd") {
+		init = InitSystemd
+	}
+	return init, os.WriteFile(dest, append([]byte("ext4:"), b...), 0o644)
 }
 
 func (f *fakePuller) RemoveUnusedLayers(keep map[string]bool) error {
@@ -106,6 +132,7 @@ func pullFixture(t *testing.T) (*fixture, *fakePuller, string) {
 	p := newFakePuller()
 	dir := f.subdir(t, "images")
 	WithPuller(p, dir)(f.svc)
+	f.addKernel(t, DefaultKernel, true)
 	p.images["index.docker.io/library/debian:12"] = Pulled{Ref: "index.docker.io/library/debian:12", Digest: digest('d'),
 		Config: RunConfig{Env: []string{"PATH=/bin"}, Cmd: []string{"bash"}, User: "root", WorkingDir: "/"},
 		Layers: []PulledLayer{{Digest: digest('1'), Size: 10}, {Digest: digest('2'), Size: 20}}}
@@ -114,9 +141,10 @@ func pullFixture(t *testing.T) (*fixture, *fakePuller, string) {
 	return f, p, dir
 }
 
-// TestPull: a pulled image is recorded as pulled with its source,
-// digest, run config and layers, its flattened tree under the image
-// store, a default name from the reference, and progress for each layer.
+// TestPull: a pulled image is recorded as ready, booting the default
+// kernel from the root disk made of its flattened tree, with its source,
+// digest, run config (and how it boots) and layers, a default name from
+// the reference, and progress for each layer and step.
 func TestPull(t *testing.T) {
 	f, _, dir := pullFixture(t)
 	var steps []Progress
@@ -124,10 +152,15 @@ func TestPull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Image{ID: img.ID, Name: "debian-12", RootFS: filepath.Join(dir, strings.Repeat("d", 64), "rootfs.tar"),
-		RootFSSize: int64(len("index.docker.io/library/debian:12")), CreatedAt: img.CreatedAt, State: StatePulled,
+	k, err := f.store.GetKernel(context.Background(), DefaultKernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Image{ID: img.ID, Name: "debian-12", RootFS: filepath.Join(dir, strings.Repeat("d", 64), "rootfs.ext4"),
+		Kernel: k.Vmlinux, Initrd: k.Initrd,
+		RootFSSize: int64(len("ext4:index.docker.io/library/debian:12")), CreatedAt: img.CreatedAt, State: StateReady,
 		Source: "index.docker.io/library/debian:12", Digest: digest('d'),
-		Config: &RunConfig{Env: []string{"PATH=/bin"}, Cmd: []string{"bash"}, User: "root", WorkingDir: "/"},
+		Config: &RunConfig{Env: []string{"PATH=/bin"}, Cmd: []string{"bash"}, User: "root", WorkingDir: "/", Init: InitAgent},
 		Layers: []string{digest('1'), digest('2')}}
 	if diff := cmp.Diff(want, img); diff != "" {
 		t.Errorf("Pull (-want +got):\n%s", diff)
@@ -136,10 +169,63 @@ func TestPull(t *testing.T) {
 	if err != nil || !cmp.Equal(img, got) {
 		t.Errorf("Get = %+v, %v; want what Pull returned", got, err)
 	}
-	want2 := Progress{Step: stepDownload, Index: 1, Total: 2, Bar: "222222222222", Current: 20, TotalUnits: 20, Unit: "bytes", Fraction: 1}
-	all := Progress{Step: stepDownload, Index: 1, Total: 2, Current: 30, TotalUnits: 30, Unit: "bytes", Fraction: 1, Detail: "2 layers"}
-	if len(steps) != 5 || !cmp.Equal(steps[2], want2) || !cmp.Equal(steps[3], all) || steps[4].Step != stepFlatten {
-		t.Errorf("progress = %+v, want a layer bar and the step's bytes for each layer, then the flatten step", steps)
+	want2 := Progress{Step: stepDownload, Index: 1, Total: 3, Bar: "222222222222", Current: 20, TotalUnits: 20, Unit: "bytes", Fraction: 1}
+	all := Progress{Step: stepDownload, Index: 1, Total: 3, Current: 30, TotalUnits: 30, Unit: "bytes", Fraction: 1, Detail: "2 layers"}
+	if len(steps) != 7 || !cmp.Equal(steps[2], want2) || !cmp.Equal(steps[3], all) || steps[4].Step != stepFlatten ||
+		steps[5].Step != stepDisk || steps[6].Detail != "mkfs" {
+		t.Errorf("progress = %+v, want a layer bar and the step's bytes for each layer, then the flatten and disk steps", steps)
+	}
+}
+
+// TestPullSameImageTwice: a second name for an image already pulled
+// reuses its root disk and knows how it boots.
+func TestPullSameImageTwice(t *testing.T) {
+	f, p, _ := pullFixture(t)
+	ctx := context.Background()
+	a, err := f.svc.Pull(ctx, PullRequest{Ref: "debian:12"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.svc.Pull(ctx, PullRequest{Ref: "debian:12", Name: "deb"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.disks != 1 || a.RootFS != b.RootFS || b.Config.Init != InitAgent {
+		t.Errorf("second pull: %d disks made, root disks %s and %s, init %q; want one disk shared, init %q", p.disks, a.RootFS, b.RootFS, b.Config.Init, InitAgent)
+	}
+}
+
+// TestPullIfMissing: with IfMissing a pull of a reference already pulled
+// under the derived name answers with that image and fetches nothing; a
+// name taken by an image from elsewhere is still refused.
+func TestPullIfMissing(t *testing.T) {
+	f, p, _ := pullFixture(t)
+	ctx := context.Background()
+	a, err := f.svc.Pull(ctx, PullRequest{Ref: "debian:12"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.svc.Pull(ctx, PullRequest{Ref: "debian:12", IfMissing: true}, nil)
+	if err != nil || !cmp.Equal(a, b) || p.fetches != 1 {
+		t.Errorf("second pull with IfMissing = %+v, %v after %d fetches; want the first image, one fetch", b, err, p.fetches)
+	}
+	if _, err := f.svc.Pull(ctx, PullRequest{Ref: "app:1", Name: "debian-12", IfMissing: true}, nil); errdefs.KindOf(err) != errdefs.AlreadyExists {
+		t.Errorf("IfMissing over another image's name = %v, want already exists", err)
+	}
+}
+
+// TestPullNoKernel: without a default kernel nothing is fetched.
+func TestPullNoKernel(t *testing.T) {
+	f, p, _ := pullFixture(t)
+	k, err := f.store.GetKernel(context.Background(), DefaultKernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.DeleteKernel(context.Background(), k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Pull(context.Background(), PullRequest{Ref: "debian:12"}, nil); errdefs.KindOf(err) != errdefs.NotFound || p.fetches != 0 {
+		t.Errorf("Pull without a kernel = %v after %d fetches; want not found before any", err, p.fetches)
 	}
 }
 
@@ -166,7 +252,7 @@ func TestPullRefusedEarly(t *testing.T) {
 }
 
 // TestPullFailureLeavesNothing: a pull whose flattening fails leaves no
-// record and no image directory.
+// record and no image directory; nor does one whose disk cannot be made.
 func TestPullFailureLeavesNothing(t *testing.T) {
 	f, p, dir := pullFixture(t)
 	p.flattenErr = errdefs.InvalidArgumentf("layer %s: tar entry \"../x\" has a \"..\" element: refused", digest('2'))
@@ -178,6 +264,17 @@ func TestPullFailureLeavesNothing(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("left in the image store: %v", ents)
+	}
+	p.flattenErr = nil
+	p.diskErr = errdefs.FailedPreconditionf("making a pulled image bootable needs tar")
+	if _, err := f.svc.Pull(context.Background(), PullRequest{Ref: "debian:12"}, nil); !errors.Is(err, p.diskErr) {
+		t.Fatalf("err = %v, want the disk step's", err)
+	}
+	if imgs, _ := f.svc.List(context.Background()); len(imgs) != 0 {
+		t.Errorf("images after a failed pull: %+v", imgs)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left in the image store after the disk step failed: %v", ents)
 	}
 }
 

@@ -12,8 +12,8 @@ type Image struct {
 	Kernel     string
 	Initrd     string // empty when the kernel needs none
 	CreatedAt  time.Time
-	// State is StateReady, or StatePulled for an OCI image flattened to a
-	// root filesystem tar that cannot boot yet.
+	// State is StateReady, or StatePulled for an OCI image an older
+	// banger pulled without making a root disk of it: it cannot boot.
 	State string
 	// Source, Digest, Config and Layers describe a pulled image: the
 	// normalised reference, the manifest digest, the config's run
@@ -37,6 +37,9 @@ type RunConfig struct {
 	User       string   `json:"user,omitempty"`
 	Entrypoint []string `json:"entrypoint,omitempty"`
 	Cmd        []string `json:"cmd,omitempty"`
+	// Init is how the image's root disk boots: InitSystemd, or InitAgent
+	// (no init in the image: the agent is PID 1).
+	Init string `json:"init,omitempty"`
 }
 
 // PullRequest asks for an OCI image: see Service.Pull. An empty Name is
@@ -44,6 +47,9 @@ type RunConfig struct {
 type PullRequest struct {
 	Ref  string
 	Name string
+	// IfMissing returns the image already recorded under Name when it
+	// was pulled from Ref, instead of refusing the name.
+	IfMissing bool
 }
 
 // RegisterRequest names existing host files to record as an image: see

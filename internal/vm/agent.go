@@ -193,14 +193,23 @@ func (s *Service) WaitReady(ctx context.Context, ref string, timeout time.Durati
 }
 
 // ExecStream starts a command in a running VM and returns the raw exec
-// stream for the caller to relay.
-func (s *Service) ExecStream(ctx context.Context, ref string, req proto.ExecRequest) (io.ReadWriteCloser, error) {
-	if len(req.Argv) == 0 {
+// stream for the caller to relay. With imageDefaults the command runs as
+// the VM's image would run it (applyRunConfig: an empty Argv is a login
+// shell; a pulled image's Entrypoint, Env, WorkingDir and User); without,
+// exactly as asked.
+func (s *Service) ExecStream(ctx context.Context, ref string, req proto.ExecRequest, imageDefaults bool) (io.ReadWriteCloser, error) {
+	if len(req.Argv) == 0 && !imageDefaults {
 		return nil, errdefs.InvalidArgumentf("exec needs a command")
 	}
 	rec, err := s.store.GetVM(ctx, ref)
 	if err != nil {
 		return nil, err
+	}
+	var c *runConfig
+	if imageDefaults {
+		if c, err = s.imageRunConfig(ctx, rec); err != nil {
+			return nil, err
+		}
 	}
 	ag, _, err := s.agentFor(ctx, rec)
 	if err != nil {
@@ -208,6 +217,9 @@ func (s *Service) ExecStream(ctx context.Context, ref string, req proto.ExecRequ
 	}
 	if req.Cwd == "" {
 		req.Cwd = s.workspaceDir(ctx, ag, rec)
+	}
+	if imageDefaults {
+		req = applyRunConfig(req, c)
 	}
 	return ag.ExecStream(ctx, req)
 }

@@ -65,9 +65,9 @@ func (s *Service) prepareCreate(ctx context.Context, req CreateRequest) (store.V
 		return store.VM{}, store.Image{}, err
 	}
 	if img.State == store.ImagePulled {
-		return store.VM{}, store.Image{}, errdefs.FailedPreconditionf("image %q (%s) is pulled but cannot boot yet: "+
-			"turning a pulled OCI image into a bootable disk is not implemented yet; pick an image built with \"banger image build\" or registered with \"banger image register\"",
-			img.Name, img.Source)
+		return store.VM{}, store.Image{}, errdefs.FailedPreconditionf("image %q (%s) was pulled by an older banger, which made no root disk of it: "+
+			"remove it with \"banger image rm %s\" and pull it again",
+			img.Name, img.Source, img.Name)
 	}
 	if req.Name == "" {
 		req.Name = s.generateName(ctx)

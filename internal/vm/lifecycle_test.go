@@ -113,7 +113,7 @@ func TestCreateRejectsBadInput(t *testing.T) {
 		{"negative disk", CreateRequest{Name: "a", DiskBytes: -5}, errdefs.InvalidArgument, "disk_bytes = -5: must be positive"},
 		{"no image", CreateRequest{Name: "a", Image: "nope"}, errdefs.NotFound, "nope"},
 		{"duplicate", CreateRequest{Name: "taken"}, errdefs.AlreadyExists, "taken"},
-		{"pulled image", CreateRequest{Name: "a", Image: "pulled"}, errdefs.FailedPrecondition, "is pulled but cannot boot yet"},
+		{"pulled image", CreateRequest{Name: "a", Image: "pulled"}, errdefs.FailedPrecondition, "was pulled by an older banger"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

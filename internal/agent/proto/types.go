@@ -37,13 +37,17 @@ type Ready struct {
 // when TTY is true. Stdin says whether the host will send stdin frames;
 // without it the command reads /dev/null (or the PTY when TTY is set).
 type ExecRequest struct {
-	Argv  []string `json:"argv"`
-	Env   []string `json:"env,omitempty"`
-	Cwd   string   `json:"cwd,omitempty"`
-	TTY   bool     `json:"tty,omitempty"`
-	Rows  uint16   `json:"rows,omitempty"`
-	Cols  uint16   `json:"cols,omitempty"`
-	Stdin bool     `json:"stdin,omitempty"`
+	Argv []string `json:"argv"`
+	Env  []string `json:"env,omitempty"`
+	Cwd  string   `json:"cwd,omitempty"`
+	// User runs the command as another user, as an OCI image's config
+	// names it: "name", "uid", "name:group" or "uid:gid", names looked up
+	// in the guest's /etc/passwd and /etc/group. Empty is root.
+	User  string `json:"user,omitempty"`
+	TTY   bool   `json:"tty,omitempty"`
+	Rows  uint16 `json:"rows,omitempty"`
+	Cols  uint16 `json:"cols,omitempty"`
+	Stdin bool   `json:"stdin,omitempty"`
 }
 
 // Port is one listening TCP socket in the guest (GET /v1/ports).
