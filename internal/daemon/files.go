@@ -51,11 +51,7 @@ func (d *Daemon) uploadFiles(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := d.streamContext(r)
 	defer cancel()
 	if err := d.vms.Upload(ctx, r.PathValue("ref"), p, r.Body); err != nil {
-		if berr := d.bodyFailed(r); berr != nil {
-			err = berr
-		}
-		w.Header().Set("Connection", "close")
-		d.writeError(w, r, err)
+		d.refuseStream(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -1,13 +1,17 @@
 package daemon
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"banger/internal/api"
 	"banger/internal/errdefs"
 )
 
@@ -87,5 +91,40 @@ func TestStallGuard(t *testing.T) {
 	}
 	if err := send(2*timeout, 3); err == nil || !strings.Contains(err.Error(), "timeout") {
 		t.Errorf("a stalled body was read to the end (err %v), want a deadline error", err)
+	}
+}
+
+// TestRefusedUploadIsDrained: an upload refused before its body was read
+// is read to its end before the answer, so a client still writing its body
+// (slow, or on a loaded host) finishes and reads the refusal instead of
+// failing with a broken pipe. This caller stops writing for longer than
+// net/http's own close delay (500 ms) part-way through its body.
+func TestRefusedUploadIsDrained(t *testing.T) {
+	td := startDaemon(t, daemonOpts{})
+	const size = 16 << 20
+	c, err := net.Dial("unix", td.layout.Socket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "PUT /v1/vms/nope/files?path=/root HTTP/1.1\r\nHost: bangerd\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", api.TarType, size)
+	chunk := make([]byte, 64<<10)
+	for sent := 0; sent < size; sent += len(chunk) {
+		if sent == 1<<20 {
+			time.Sleep(time.Second)
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(chunk); err != nil {
+			t.Fatalf("write the body (%d of %d bytes sent): %v", sent, size, err)
+		}
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("read the answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("status %d, want 404", resp.StatusCode)
 	}
 }

@@ -133,6 +133,26 @@ func (g *stallGuard) clear() { _ = g.rc.SetReadDeadline(time.Time{}) }
 
 // bodyFailed returns why the streamed body of r could not be read, or nil:
 // a stalled or broken client, rather than what the guest made of it.
+// refuseStream answers a streamed upload that failed before its body was
+// read to the end. The rest of the body is read and dropped first (at most
+// drainLimit bytes, each read within the body timeout), then the error
+// goes out and the connection closes: a client still writing its body
+// when the server closes gets a broken pipe instead of the answer, and
+// would tell its user the daemon went away rather than why it refused.
+func (d *Daemon) refuseStream(w http.ResponseWriter, r *http.Request, err error) {
+	if d.bodyFailed(r) == nil {
+		_, _ = io.CopyN(io.Discard, r.Body, drainLimit)
+	}
+	if berr := d.bodyFailed(r); berr != nil {
+		err = berr
+	}
+	w.Header().Set("Connection", "close")
+	d.writeError(w, r, err)
+}
+
+// drainLimit bounds what refuseStream reads of a refused upload.
+const drainLimit = 256 << 20
+
 func (d *Daemon) bodyFailed(r *http.Request) error {
 	if g, ok := r.Body.(*stallGuard); ok && g.err != nil {
 		return bodyError(g.err, d.bodyTimeout())

@@ -42,11 +42,7 @@ func (d *Daemon) prepareWorkspace(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	v, err := d.vms.PrepareWorkspace(ctx, r.PathValue("ref"), spec, r.Body)
 	if err != nil {
-		if berr := d.bodyFailed(r); berr != nil {
-			err = berr
-		}
-		w.Header().Set("Connection", "close") // the rest of the body may be unread
-		d.writeError(w, r, err)
+		d.refuseStream(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, apiVM(v))
