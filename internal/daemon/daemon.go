@@ -23,6 +23,7 @@ import (
 	"banger/internal/config"
 	"banger/internal/cow"
 	"banger/internal/disk"
+	"banger/internal/imagebuild"
 	"banger/internal/images"
 	"banger/internal/kernels"
 	"banger/internal/oci"
@@ -373,6 +374,10 @@ func (v vmDisks) CreateWorkDisk(ctx context.Context, dst string, size int64) err
 type inspector struct{}
 
 func (inspector) CheckRootFS(path string) error { return disk.IsExt4(path) }
+
+func (inspector) ReadsIdentityDisk(ctx context.Context, path string) (bool, error) {
+	return disk.HasFile(ctx, path, imagebuild.IdentityMarker)
+}
 
 func (inspector) CheckKernel(path string) error {
 	_, err := disk.DetectKernel(path)

@@ -24,7 +24,7 @@ func TestEmbeddedMigrations(t *testing.T) {
 		got = append(got, m.Name)
 	}
 	want := []string{"0001_images_vms.sql", "0002_operations.sql", "0003_kernels_agent.sql", "0004_network.sql", "0005_workspaces.sql",
-		"0006_kernel_origin.sql", "0007_image_pull.sql"}
+		"0006_kernel_origin.sql", "0007_image_pull.sql", "0008_image_identity.sql"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("embedded migrations (-want +got):\n%s", diff)
 	}
