@@ -17,6 +17,7 @@ import (
 const (
 	rootDiskFile   = "root.ext4"
 	workDiskFile   = "work.ext4"
+	identityFile   = "identity.img"
 	consoleLogFile = "console.log"
 	vmmLogFile     = "vmm.log"
 	apiSocketFile  = "api.sock"
@@ -142,19 +143,7 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 			},
 			undo: func(ctx context.Context) error { return removeFile(root) },
 		},
-		{
-			name: "write-identity",
-			do: func(ctx context.Context) error {
-				keys, err := s.sshFiles()
-				if err != nil {
-					return err
-				}
-				if err := s.disks.WriteFiles(ctx, root, append(IdentityFiles(*rec), keys...)); err != nil {
-					return fmt.Errorf("write the identity of %s into its root disk: %w", rec.Name, err)
-				}
-				return nil
-			},
-		},
+		s.writeIdentityStep(rec, img, root),
 		{
 			name: "create-work-disk",
 			do:   func(ctx context.Context) error { return s.disks.CreateWorkDisk(ctx, work, rec.DiskBytes) },
@@ -168,6 +157,29 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 			},
 		},
 	}...)
+}
+
+// writeIdentityStep writes the VM's identity into its root disk with
+// debugfs, for an image that does not read the identity disk. Images that
+// do get it on their identity disk at every start instead, and the step
+// does nothing.
+func (s *Service) writeIdentityStep(rec *store.VM, img store.Image, root string) step {
+	return step{
+		name: "write-identity",
+		do: func(ctx context.Context) error {
+			if readsIdentityDisk(img) {
+				return nil
+			}
+			keys, err := s.sshFiles()
+			if err != nil {
+				return err
+			}
+			if err := s.disks.WriteFiles(ctx, root, append(IdentityFiles(*rec), keys...)); err != nil {
+				return fmt.Errorf("write the identity of %s into its root disk: %w", rec.Name, err)
+			}
+			return nil
+		},
+	}
 }
 
 // IdentityFiles are what makes a copy of an image this VM: its hostname
