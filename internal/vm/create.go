@@ -127,7 +127,7 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 	if s.net != nil {
 		steps = append(steps, s.leaseStep(rec))
 	}
-	return append(steps, []step{
+	steps = append(steps, []step{
 		{
 			name: "make-dir",
 			do:   func(ctx context.Context) error { return s.dirs.MakeDir(rec.Dir) },
@@ -143,7 +143,14 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 			},
 			undo: func(ctx context.Context) error { return removeFile(root) },
 		},
-		s.writeIdentityStep(rec, img, root),
+	}...)
+	if !readsIdentityDisk(img) {
+		// The image does not read the identity disk: write the identity
+		// into the root disk. (Every journaled step costs a store write,
+		// so images that read it have no such step.)
+		steps = append(steps, s.writeIdentityStep(rec, root))
+	}
+	return append(steps, []step{
 		{
 			name: "create-work-disk",
 			do:   func(ctx context.Context) error { return s.disks.CreateWorkDisk(ctx, work, rec.DiskBytes) },
@@ -160,16 +167,12 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 }
 
 // writeIdentityStep writes the VM's identity into its root disk with
-// debugfs, for an image that does not read the identity disk. Images that
-// do get it on their identity disk at every start instead, and the step
-// does nothing.
-func (s *Service) writeIdentityStep(rec *store.VM, img store.Image, root string) step {
+// debugfs, for an image that does not read the identity disk (images that
+// do get it on their identity disk at every start instead).
+func (s *Service) writeIdentityStep(rec *store.VM, root string) step {
 	return step{
 		name: "write-identity",
 		do: func(ctx context.Context) error {
-			if readsIdentityDisk(img) {
-				return nil
-			}
 			keys, err := s.sshFiles()
 			if err != nil {
 				return err

@@ -6,6 +6,7 @@ import (
 
 	"banger/internal/identdisk"
 	"banger/internal/store"
+	"banger/internal/vmm"
 )
 
 // readsIdentityDisk reports whether VMs of img get their identity on an
@@ -15,17 +16,23 @@ func readsIdentityDisk(img store.Image) bool {
 	return img.Identity == store.ImageIdentityDisk
 }
 
-// writeIdentityDiskStep writes the VM's identity disk at path (empty: the
-// image does not read one) at every start: hostname, agent token and
-// banger's current authorized key, with plain file I/O. The image's
-// banger-identity unit installs them at boot.
+// identityStep is the start step that brings the VM its identity: the
+// identity disk when spec has one, else banger's SSH key written into the
+// root disk (the rest of the identity went there at create).
+func (s *Service) identityStep(rec *store.VM, spec vmm.Spec) step {
+	if spec.IdentityDisk == "" {
+		return s.writeSSHKeyStep(rec, spec.RootDisk)
+	}
+	return s.writeIdentityDiskStep(rec, spec.IdentityDisk)
+}
+
+// writeIdentityDiskStep writes the VM's identity disk at path at every
+// start: hostname, agent token and banger's current authorized key, with
+// plain file I/O. The image's banger-identity unit installs them at boot.
 func (s *Service) writeIdentityDiskStep(rec *store.VM, path string) step {
 	return step{
 		name: "write-identity-disk",
 		do: func(ctx context.Context) error {
-			if path == "" {
-				return nil
-			}
 			keys, err := s.sshFiles()
 			if err != nil {
 				return err

@@ -27,13 +27,14 @@ func TestIdentityDisk(t *testing.T) {
 
 	v := e.create("idvm")
 	rec := e.record(v.ID)
-	_, steps := e.lastOp(rec.ID)
-	for _, s := range steps {
-		if s.Status == "failed" {
-			t.Errorf("create step %s failed", s.Step)
-		}
+	// No identity step in the create journal: every step costs a store write.
+	if diff := cmp.Diff([]string{"record", "make-dir", "copy-root-disk", "create-work-disk", "finish"}, startedSteps(e, rec.ID)); diff != "" {
+		t.Errorf("create journal (-want +got):\n%s", diff)
 	}
 	e.start("idvm")
+	if diff := cmp.Diff([]string{"mark-starting", "prepare-runtime", "write-identity-disk", "attach-network", "launch-vmm", "boot", "mark-running"}, startedSteps(e, rec.ID)); diff != "" {
+		t.Errorf("start journal (-want +got):\n%s", diff)
+	}
 	if n := e.disks.writeCount(); n != 0 {
 		t.Errorf("create and start called WriteFiles %d times, want none", n)
 	}
@@ -102,6 +103,18 @@ func TestDebugfsImageHasNoIdentityDisk(t *testing.T) {
 	if strings.Contains(console, "[vdc]") {
 		t.Errorf("a debugfs image got a third drive; console:\n%s", console)
 	}
+}
+
+// startedSteps are the steps of the VM's last operation, in order.
+func startedSteps(e *env, id string) []string {
+	_, steps := e.lastOp(id)
+	var out []string
+	for _, s := range steps {
+		if s.Status == "started" {
+			out = append(out, s.Step)
+		}
+	}
+	return out
 }
 
 // waitConsole waits for the console log at path to contain want.

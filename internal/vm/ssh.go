@@ -52,14 +52,11 @@ func (s *Service) sshFiles() ([]GuestFile, error) {
 // writeSSHKeyStep puts banger's key into the root disk at every start, so
 // VMs made before banger had a key (or before the key was remade) accept
 // it too. A VM whose image reads the identity disk gets the key there
-// (writeIdentityDiskStep) and the step does nothing.
-func (s *Service) writeSSHKeyStep(rec *store.VM, img store.Image, root string) step {
+// instead (writeIdentityDiskStep).
+func (s *Service) writeSSHKeyStep(rec *store.VM, root string) step {
 	return step{
 		name: "write-ssh-key",
 		do: func(ctx context.Context) error {
-			if readsIdentityDisk(img) {
-				return nil
-			}
 			files, err := s.sshFiles()
 			if err != nil || len(files) == 0 {
 				return err

@@ -118,8 +118,7 @@ func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 			},
 			undo: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) },
 		},
-		s.writeSSHKeyStep(rec, img, spec.RootDisk),
-		s.writeIdentityDiskStep(rec, spec.IdentityDisk),
+		s.identityStep(rec, spec),
 		s.attachStep(rec, &spec),
 		{
 			name: "launch-vmm",
