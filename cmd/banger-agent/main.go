@@ -1,7 +1,9 @@
 // Command banger-agent runs inside every banger guest as root and serves
 // the agent protocol (package banger/internal/agent) to the host. main only
 // parses flags, opens the transport and runs the server; it must not grow
-// protocol logic. In an image without an init it is PID 1 (pid1.go): it
+// protocol logic. "banger-agent identity" (identity.go), run at boot by
+// banger-identity.service, installs the VM's identity from its identity
+// disk (package identdisk). In an image without an init it is PID 1 (pid1.go): it
 // mounts the basic filesystems, supervises the agent proper as its child,
 // reaps orphans and reboots the VM on request.
 package main
@@ -23,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"banger/internal/agent"
 	"banger/internal/agent/guestnet"
 	"banger/internal/agent/proto"
@@ -39,6 +43,13 @@ func main() {
 			fmt.Fprintln(os.Stderr, "banger-agent (init):", err)
 		}
 		select {} // PID 1 must never exit
+	}
+	if len(os.Args) > 1 && os.Args[1] == "identity" {
+		if err := runIdentity(os.Args[2:], unix.Sethostname, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "banger-agent:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stderr)

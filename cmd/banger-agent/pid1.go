@@ -88,6 +88,9 @@ func setupSystem(stderr io.Writer) {
 			}
 		}
 	}
+	if err := applyIdentity(guestPaths, unix.Sethostname, stderr); err != nil {
+		fmt.Fprintf(stderr, "banger-agent (init): %v\n", err)
+	}
 	if b, err := os.ReadFile("/etc/hostname"); err == nil {
 		if name := strings.TrimSpace(string(b)); name != "" {
 			_ = unix.Sethostname([]byte(name))

@@ -116,7 +116,17 @@ type Image struct {
 	Digest string       `json:"digest,omitempty"`
 	Config *ImageConfig `json:"config,omitempty"`
 	Layers []string     `json:"layers,omitempty"`
+	// Identity is how the image's VMs get their identity: ImageIdentityDisk
+	// (a per-VM identity disk read at boot) or ImageIdentityDebugfs
+	// (written into each VM's root disk at create and start).
+	Identity string `json:"identity,omitempty"`
 }
+
+// How an image's VMs get their identity (Image.Identity).
+const (
+	ImageIdentityDisk    = "disk"
+	ImageIdentityDebugfs = "debugfs"
+)
 
 // RegisterImageRequest is the body of POST /v1/images.
 type RegisterImageRequest struct {

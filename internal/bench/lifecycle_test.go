@@ -29,9 +29,9 @@ func BenchmarkLifecycle(b *testing.B) {
 	profile := w.path("bangerd.pprof")
 	w.env = append(w.env, "BANGERD_TEST_CPU_PROFILE="+profile)
 	w.startDaemon(ctx)
-	w.registerImage(ctx)
+	img := w.registerImage(ctx)
 	if in, err := w.client.Info(ctx); err == nil {
-		printFigures(b, fmt.Sprintf("root disks: %s (%s)", in.DiskStrategy, in.DiskStrategyWhy))
+		printFigures(b, fmt.Sprintf("root disks: %s (%s); VM identity: %s (BANGER_BENCH_IDENTITY=debugfs for the fallback)", in.DiskStrategy, in.DiskStrategyWhy, img.Identity))
 	}
 
 	// The first create of a size makes the work-disk template; a host does

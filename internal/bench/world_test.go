@@ -13,6 +13,8 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/client"
+	"banger/internal/disk"
+	"banger/internal/imagebuild"
 	"banger/internal/netnstest"
 	"banger/internal/testtier"
 	"banger/internal/vmm/firecracker/fctest"
@@ -144,6 +146,15 @@ func newWorld(tb testing.TB) *world {
 	}
 	if out, err := exec.Command("mkfs.ext4", "-q", "-F", w.rootfs).CombinedOutput(); err != nil {
 		tb.Fatalf("mkfs.ext4 %s: %v\n%s", w.rootfs, err, out)
+	}
+	// Like the images banger builds, the image reads the identity disk,
+	// unless BANGER_BENCH_IDENTITY=debugfs asks for the fallback that
+	// writes each VM's identity into its root disk.
+	if os.Getenv("BANGER_BENCH_IDENTITY") != "debugfs" {
+		marker := []disk.File{{Path: imagebuild.IdentityMarker, Mode: 0o644}}
+		if err := disk.WriteFiles(context.Background(), w.rootfs, marker); err != nil {
+			tb.Fatalf("mark %s as reading the identity disk: %v", w.rootfs, err)
+		}
 	}
 	w.client = &client.Client{Socket: w.path("run/banger/bangerd.sock")}
 	return w

@@ -23,6 +23,7 @@ import (
 	"banger/internal/config"
 	"banger/internal/cow"
 	"banger/internal/disk"
+	"banger/internal/imagebuild"
 	"banger/internal/images"
 	"banger/internal/kernels"
 	"banger/internal/oci"
@@ -401,6 +402,10 @@ func (roomChecker) CheckRoom(dir string, need int64, what string) error {
 type inspector struct{}
 
 func (inspector) CheckRootFS(path string) error { return disk.IsExt4(path) }
+
+func (inspector) ReadsIdentityDisk(ctx context.Context, path string) (bool, error) {
+	return disk.HasFile(ctx, path, imagebuild.IdentityMarker)
+}
 
 func (inspector) CheckKernel(path string) error {
 	_, err := disk.DetectKernel(path)

@@ -66,7 +66,7 @@ func (imageBuilder) Build(ctx context.Context, spec images.BuildSpec, progress f
 	if err != nil {
 		return images.BuildOutput{}, err
 	}
-	return images.BuildOutput{RootFS: res.RootFS, SHA256: res.SHA256, Size: res.Size}, nil
+	return images.BuildOutput{RootFS: res.RootFS, SHA256: res.SHA256, Size: res.Size, IdentityDisk: res.IdentityDisk}, nil
 }
 
 func (d *Daemon) buildImage(w http.ResponseWriter, r *http.Request) {

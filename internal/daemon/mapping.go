@@ -155,6 +155,7 @@ func apiImage(img images.Image) api.Image {
 		Digest:     img.Digest,
 		Config:     apiImageConfig(img.Config),
 		Layers:     img.Layers,
+		Identity:   img.Identity,
 	}
 }
 

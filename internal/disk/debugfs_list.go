@@ -85,3 +85,21 @@ func parseListing(out []byte) dirListing {
 	}
 	return l
 }
+
+// HasFile reports whether the unmounted ext4 image at image has an entry
+// at p (an absolute, clean path), reading it with one read-only debugfs
+// run.
+func HasFile(ctx context.Context, image, p string) (bool, error) {
+	if !path.IsAbs(p) || path.Clean(p) != p || !safeScriptPath(p) || p == "/" {
+		return false, fmt.Errorf("look for %q in %s: want an absolute, clean path debugfs can carry", p, image)
+	}
+	if err := IsExt4(image); err != nil {
+		return false, err
+	}
+	l, err := runner{find: findTool}.listDirs(ctx, image, []string{path.Dir(p)})
+	if err != nil {
+		return false, err
+	}
+	_, ok := l.kind(p)
+	return ok, nil
+}

@@ -155,3 +155,25 @@ func TestParseListing(t *testing.T) {
 		t.Errorf("parseListing (-want +got):\n%s", diff)
 	}
 }
+
+func TestHasFile(t *testing.T) {
+	img := makeExt4(t, 32<<20)
+	ctx := context.Background()
+	if err := WriteFiles(ctx, img, []File{{Path: "/etc/banger/identity-disk", Mode: 0o644}}); err != nil {
+		t.Fatalf("WriteFiles: %v", err)
+	}
+	for p, want := range map[string]bool{
+		"/etc/banger/identity-disk": true,
+		"/etc/banger":               true,
+		"/etc/banger/other":         false,
+		"/nope/identity-disk":       false,
+	} {
+		got, err := HasFile(ctx, img, p)
+		if err != nil || got != want {
+			t.Errorf("HasFile(%s) = %v, %v; want %v", p, got, err, want)
+		}
+	}
+	if _, err := HasFile(ctx, img, "etc/../x"); err == nil {
+		t.Error("HasFile accepted a relative path")
+	}
+}

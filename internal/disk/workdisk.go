@@ -29,7 +29,7 @@ const staleTemp = time.Hour
 // mkfsArgs makes the work filesystem. The journal is kept: the work disk
 // holds the user's files across stop/start and must survive a guest that
 // is killed. metadata_csum_seed makes a UUID change a superblock-only
-// write, so tune2fs -U on a copy is instant and never asks for e2fsck. On
+// write, which setUUID does on each copy without running tune2fs. On
 // a regular file mke2fs discards (punches holes) before writing, which
 // lets it mark every inode table zeroed, so the guest kernel has no lazy
 // init to do and the sparse file stays small.
@@ -80,6 +80,13 @@ func (w *WorkDisks) Create(ctx context.Context, dst string, size int64) error {
 	return writeAtomic(dst, true, func(f *os.File) error {
 		if err := (copier{}).copy(ctx, in, f, size); err != nil {
 			return fmt.Errorf("copy %s to %s: %w", tmpl, f.Name(), err)
+		}
+		// A fresh UUID, written straight into the superblocks: the
+		// template has metadata_csum_seed, so that is all tune2fs -U
+		// would write. A template without it gets tune2fs.
+		ok, err := setUUID(f)
+		if err != nil || ok {
+			return err
 		}
 		return w.run.run(ctx, "tune2fs", "-U", "random", f.Name())
 	})

@@ -161,6 +161,8 @@ func TestGuestLifecycle(t *testing.T) {
 	if out != "ok\n" {
 		t.Errorf("root filesystem state = %q", out)
 	}
+	// The identity came on the identity disk, at this second boot too.
+	checkIdentityDisk(t, w, "g")
 
 	// The guest keeps running across a daemon crash and stays reachable;
 	// a paused guest stays paused across one (see pauseAcrossRestart).

@@ -34,6 +34,10 @@ type Result struct {
 	RootFS string // WorkDir/<SHA256>/rootfs.ext4
 	SHA256 string
 	Size   int64
+	// IdentityDisk: the image installs each VM's identity from its
+	// identity disk at boot (the banger-identity unit); every image this
+	// package builds does.
+	IdentityDisk bool
 }
 
 // MinBuildRoom is less than any image build needs: the bootstrapped tree
@@ -161,7 +165,7 @@ func buildAs(ctx context.Context, o Options, find func(string) (string, error), 
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{RootFS: rootfs, SHA256: sum, Size: n}, nil
+	return Result{RootFS: rootfs, SHA256: sum, Size: n, IdentityDisk: true}, nil
 }
 
 // preflight checks the tools and the agent binary before anything slow

@@ -32,6 +32,9 @@ func configure(dir string, agent []byte) error {
 		{"remove SSH host keys", t.removeHostKeys},
 		{"configure sshd", func() error { return t.write("etc/ssh/sshd_config.d/banger.conf", []byte(sshdConfig), 0o644) }},
 		{"create /etc/banger", func() error { return t.mkdir("etc/banger", 0o700) }},
+		{"mark the identity disk", func() error {
+			return t.write(strings.TrimPrefix(IdentityMarker, "/"), []byte(identityMarkerText), 0o644)
+		}},
 		{"set hostname", t.writeIdentity},
 		{"lock root's password", t.lockRoot},
 		{"clean apt lists", t.cleanApt},

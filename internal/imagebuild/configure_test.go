@@ -34,6 +34,8 @@ func TestConfigure(t *testing.T) {
 		{"usr/local/bin/banger-agent", 0o755, string(agent)},
 		{"etc/systemd/system/banger-agent.service", 0o644, agentUnit},
 		{"etc/systemd/system/banger-hostkeys.service", 0o644, hostKeysUnit},
+		{"etc/systemd/system/banger-identity.service", 0o644, identityUnit},
+		{"etc/banger/identity-disk", 0o644, identityMarkerText},
 		{"etc/systemd/system/banger-root-seed.service", 0o644, rootSeedUnit},
 		{"etc/fstab", 0o644, fstab},
 		{"etc/machine-id", 0o444, ""},
@@ -70,6 +72,7 @@ func TestConfigure(t *testing.T) {
 	links := map[string]string{
 		"etc/systemd/system/multi-user.target.wants/banger-agent.service":     "/etc/systemd/system/banger-agent.service",
 		"etc/systemd/system/multi-user.target.wants/banger-hostkeys.service":  "/etc/systemd/system/banger-hostkeys.service",
+		"etc/systemd/system/multi-user.target.wants/banger-identity.service":  "/etc/systemd/system/banger-identity.service",
 		"etc/systemd/system/multi-user.target.wants/banger-root-seed.service": "/etc/systemd/system/banger-root-seed.service",
 		"etc/systemd/system/multi-user.target.wants/ssh.service":              "/lib/systemd/system/ssh.service",
 		"etc/systemd/system/systemd-firstboot.service":                        "/dev/null",

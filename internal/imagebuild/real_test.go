@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"banger/internal/disk"
+	"banger/internal/imagebuild"
 	"banger/internal/imagebuild/imagetest"
 	"banger/internal/testtier"
 )
@@ -44,6 +45,12 @@ func TestRealImage(t *testing.T) {
 	}
 	if out := debugfs("cat /etc/systemd/system/banger-agent.service"); !strings.Contains(out, "ExecStart=/usr/local/bin/banger-agent") {
 		t.Errorf("agent unit:\n%s", out)
+	}
+	if out := debugfs("stat /etc/systemd/system/multi-user.target.wants/banger-identity.service"); !strings.Contains(out, `Fast link dest: "/etc/systemd/system/banger-identity.service"`) {
+		t.Errorf("identity unit not enabled:\n%s", out)
+	}
+	if out := debugfs("stat " + imagebuild.IdentityMarker); !strings.Contains(out, "Type: regular") {
+		t.Errorf("identity disk marker missing:\n%s", out)
 	}
 	if out := debugfs("cat /etc/fstab"); !strings.Contains(out, "LABEL=work /root ext4 defaults,nofail") {
 		t.Errorf("fstab does not mount the work disk:\n%s", out)

@@ -1,8 +1,33 @@
 package imagebuild
 
 // Files configure writes into the tree. They are fixed text: per-VM
-// identity (hostname, agent token, transport, authorized keys) is written
-// into each VM's own disk by the VM service, not baked in here.
+// identity (hostname, agent token, authorized keys) reaches each VM on its
+// own identity disk, which banger-identity.service installs at boot; none
+// of it is baked in here.
+
+// identityUnit installs the VM's identity from its identity disk (package
+// identdisk) before the agent, sshd and anything that reads the hostname
+// start. A VM booted without an identity disk keeps the files it has.
+const identityUnit = `[Unit]
+Description=Install this VM's identity from its identity disk (banger)
+After=local-fs.target
+Before=banger-agent.service ssh.service systemd-hostnamed.service network-pre.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/bin/banger-agent identity
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// IdentityMarker is the file in a built image saying that its agent
+// installs each VM's identity from the identity disk; registering an image
+// looks for it.
+const IdentityMarker = "/etc/banger/identity-disk"
+
+const identityMarkerText = "# banger: banger-identity.service installs this VM's identity from its identity disk at boot.\n"
 
 // agentUnit runs the agent, which serves vsock (Firecracker) and the
 // virtio-serial port (qemu) by itself, whichever the VMM provides; an
@@ -89,6 +114,7 @@ const resolvConf = "# banger writes this file for each VM.\n"
 // enabledUnits are linked into multi-user.target.wants.
 var enabledUnits = map[string]string{
 	"banger-agent.service":     agentUnit,
+	"banger-identity.service":  identityUnit,
 	"banger-hostkeys.service":  hostKeysUnit,
 	"banger-root-seed.service": rootSeedUnit,
 }

@@ -33,6 +33,9 @@ type BuildOutput struct {
 	RootFS string
 	SHA256 string
 	Size   int64
+	// IdentityDisk: the image reads a per-VM identity disk at boot, so
+	// its VMs' root disks need no per-VM writes.
+	IdentityDisk bool
 }
 
 // Builder builds root filesystems; progress may be nil.
@@ -103,6 +106,10 @@ func (s *Service) Build(ctx context.Context, req BuildRequest, progress func(Pro
 		Initrd:     k.Initrd,
 		RootFSSize: out.Size,
 		CreatedAt:  time.Now(),
+		Identity:   store.ImageIdentityDebugfs,
+	}
+	if out.IdentityDisk {
+		img.Identity = store.ImageIdentityDisk
 	}
 	if err := s.store.CreateImage(context.WithoutCancel(ctx), img); err != nil {
 		_ = s.removeBuiltFiles(context.WithoutCancel(ctx), out.RootFS)

@@ -58,7 +58,7 @@ func (b *fakeBuilder) Build(ctx context.Context, spec BuildSpec, progress func(P
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		return BuildOutput{}, err
 	}
-	return BuildOutput{RootFS: p, SHA256: hexsum, Size: int64(len(data))}, nil
+	return BuildOutput{RootFS: p, SHA256: hexsum, Size: int64(len(data)), IdentityDisk: true}, nil
 }
 
 func newBuildFixture(t *testing.T) (*fixture, *fakeBuilder, string) {
@@ -96,7 +96,7 @@ func TestBuildRecordsImage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
-	if img.Name != "default" || img.Kernel != k.Vmlinux || img.Initrd != "" || !strings.HasPrefix(img.RootFS, dir+"/") || img.RootFSSize != 7 {
+	if img.Name != "default" || img.Kernel != k.Vmlinux || img.Initrd != "" || !strings.HasPrefix(img.RootFS, dir+"/") || img.RootFSSize != 7 || img.Identity != store.ImageIdentityDisk {
 		t.Errorf("Build = %+v, want image default with kernel %s under %s", img, k.Vmlinux, dir)
 	}
 	if diff := cmp.Diff([]string{"bootstrap"}, steps); diff != "" {

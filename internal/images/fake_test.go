@@ -27,6 +27,13 @@ func newFakeInspector() *fakeInspector {
 func (f *fakeInspector) CheckRootFS(path string) error { return f.check("rootfs", path) }
 func (f *fakeInspector) CheckKernel(path string) error { return f.check("kernel", path) }
 
+// ReadsIdentityDisk: a root filesystem whose content is "identity-disk"
+// carries the marker.
+func (f *fakeInspector) ReadsIdentityDisk(_ context.Context, path string) (bool, error) {
+	b, err := os.ReadFile(path)
+	return string(b) == "identity-disk", err
+}
+
 func (f *fakeInspector) check(what, path string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -28,6 +28,10 @@ type Inspector interface {
 	CheckRootFS(path string) error
 	// CheckKernel returns an error unless path is a vmlinux ELF or bzImage.
 	CheckKernel(path string) error
+	// ReadsIdentityDisk reports whether the root filesystem at path
+	// installs each VM's identity from its identity disk at boot (it
+	// carries the marker banger's image build writes).
+	ReadsIdentityDisk(ctx context.Context, path string) (bool, error)
 }
 
 // Service manages images.
@@ -75,6 +79,12 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Image, err
 		Initrd:     req.Initrd,
 		RootFSSize: size,
 		CreatedAt:  time.Now(),
+		Identity:   store.ImageIdentityDebugfs,
+	}
+	// An image that cannot be read here gets the identity written into
+	// each VM's root disk, which works for every image.
+	if ok, err := s.inspect.ReadsIdentityDisk(ctx, req.RootFS); err == nil && ok {
+		img.Identity = store.ImageIdentityDisk
 	}
 	if err := s.store.CreateImage(ctx, img); err != nil {
 		return Image{}, err
@@ -170,9 +180,13 @@ func toImage(img store.Image) Image {
 		Source:     img.Source,
 		Digest:     img.Digest,
 		Layers:     img.Layers,
+		Identity:   img.Identity,
 	}
 	if out.State == "" {
 		out.State = StateReady
+	}
+	if out.Identity == "" {
+		out.Identity = store.ImageIdentityDebugfs
 	}
 	if img.RunConfig != "" {
 		var rc RunConfig

@@ -3,6 +3,7 @@ package images
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"banger/internal/errdefs"
+	"banger/internal/store"
 	"banger/internal/userfile"
 )
 
@@ -29,7 +31,7 @@ func TestRegisterRecordsImage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Register: %v", err)
 	}
-	want := Image{ID: "0000000000000001", Name: "debian-12", RootFS: rootfs, RootFSSize: 4096, Kernel: kernel, Initrd: initrd, State: StateReady}
+	want := Image{ID: "0000000000000001", Name: "debian-12", RootFS: rootfs, RootFSSize: 4096, Kernel: kernel, Initrd: initrd, State: StateReady, Identity: store.ImageIdentityDebugfs}
 	if diff := cmp.Diff(want, got, ignoreCreated); diff != "" {
 		t.Errorf("Register (-want +got):\n%s", diff)
 	}
@@ -49,6 +51,21 @@ func TestRegisterRecordsImage(t *testing.T) {
 		if diff := cmp.Diff(got, img); diff != "" {
 			t.Errorf("Get(%q) (-registered +got):\n%s", ref, diff)
 		}
+	}
+}
+
+// TestRegisterIdentity: a root filesystem with banger's identity marker
+// is recorded as reading the identity disk; others get debugfs.
+func TestRegisterIdentity(t *testing.T) {
+	f := newFixture(t)
+	kernel := f.file(t, "vmlinux", 1)
+	marked := filepath.Join(f.dir, "marked.ext4")
+	if err := os.WriteFile(marked, []byte("identity-disk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.svc.Register(context.Background(), RegisterRequest{Name: "marked", RootFS: marked, Kernel: kernel})
+	if err != nil || got.Identity != store.ImageIdentityDisk {
+		t.Errorf("Register(marked) = %+v, %v; want identity %q", got, err, store.ImageIdentityDisk)
 	}
 }
 

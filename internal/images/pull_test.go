@@ -161,7 +161,7 @@ func TestPull(t *testing.T) {
 		RootFSSize: int64(len("ext4:index.docker.io/library/debian:12")), CreatedAt: img.CreatedAt, State: StateReady,
 		Source: "index.docker.io/library/debian:12", Digest: digest('d'),
 		Config: &RunConfig{Env: []string{"PATH=/bin"}, Cmd: []string{"bash"}, User: "root", WorkingDir: "/", Init: InitAgent},
-		Layers: []string{digest('1'), digest('2')}}
+		Layers: []string{digest('1'), digest('2')}, Identity: "debugfs"}
 	if diff := cmp.Diff(want, img); diff != "" {
 		t.Errorf("Pull (-want +got):\n%s", diff)
 	}

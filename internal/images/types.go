@@ -22,6 +22,10 @@ type Image struct {
 	Digest string
 	Config *RunConfig
 	Layers []string
+	// Identity is how VMs of the image get their identity: "disk" (the
+	// image reads a per-VM identity disk at boot) or "debugfs" (banger
+	// writes it into each VM's root disk).
+	Identity string
 }
 
 // Image states.

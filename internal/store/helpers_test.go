@@ -40,6 +40,7 @@ func testImage(n int) Image {
 		RootFSSize: 1 << 30,
 		CreatedAt:  t0.Add(time.Duration(n) * time.Minute),
 		State:      ImageReady,
+		Identity:   ImageIdentityDebugfs,
 	}
 }
 

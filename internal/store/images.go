@@ -32,7 +32,19 @@ type Image struct {
 	Digest    string
 	RunConfig string
 	Layers    []string
+	// Identity is how VMs of the image get their identity: ImageIdentityDisk
+	// (the image reads a per-VM identity disk at boot) or
+	// ImageIdentityDebugfs (banger writes it into each VM's root disk; the
+	// default, for images built before the identity disk or registered by
+	// hand).
+	Identity string
 }
+
+// Image identity capabilities.
+const (
+	ImageIdentityDebugfs = "debugfs"
+	ImageIdentityDisk    = "disk"
+)
 
 // Image states.
 const (
@@ -40,7 +52,7 @@ const (
 	ImagePulled = "pulled"
 )
 
-const imageColumns = `id, name, rootfs, kernel, initrd, rootfs_size, created_at, state, source, digest, run_config, layers`
+const imageColumns = `id, name, rootfs, kernel, initrd, rootfs_size, created_at, state, source, digest, run_config, layers, identity`
 
 func validateImage(img Image) error {
 	var p problems
@@ -74,6 +86,11 @@ func validateImage(img Image) error {
 			p.addf("layer digest %q is not sha256:<hex>", l)
 		}
 	}
+	switch img.Identity {
+	case "", ImageIdentityDebugfs, ImageIdentityDisk:
+	default:
+		p.addf("identity %q is not %q or %q", img.Identity, ImageIdentityDebugfs, ImageIdentityDisk)
+	}
 	p.checkNonNegative("root filesystem size", img.RootFSSize)
 	if len(p) > 0 {
 		return errdefs.InvalidArgumentf("invalid image record %q: %s", img.Name, p)
@@ -88,7 +105,7 @@ func scanImage(sc scanner) (Image, error) {
 		layers  string
 	)
 	if err := sc.Scan(&img.ID, &img.Name, &img.RootFS, &img.Kernel, &img.Initrd, &img.RootFSSize, &created,
-		&img.State, &img.Source, &img.Digest, &img.RunConfig, &layers); err != nil {
+		&img.State, &img.Source, &img.Digest, &img.RunConfig, &layers, &img.Identity); err != nil {
 		return Image{}, err
 	}
 	img.CreatedAt = fromNanos(created)
@@ -108,9 +125,13 @@ func (s *Store) CreateImage(ctx context.Context, img Image) error {
 	if state == "" {
 		state = ImageReady
 	}
-	_, err := s.q.ExecContext(ctx, `INSERT INTO images (`+imageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	identity := img.Identity
+	if identity == "" {
+		identity = ImageIdentityDebugfs
+	}
+	_, err := s.q.ExecContext(ctx, `INSERT INTO images (`+imageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		img.ID, img.Name, img.RootFS, img.Kernel, img.Initrd, img.RootFSSize, nanos(orNow(img.CreatedAt, s.now())),
-		state, img.Source, img.Digest, img.RunConfig, strings.Join(img.Layers, ","))
+		state, img.Source, img.Digest, img.RunConfig, strings.Join(img.Layers, ","), identity)
 	switch sqliteCode(err) {
 	case 0:
 	case codePrimaryKey:

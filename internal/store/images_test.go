@@ -17,6 +17,7 @@ func TestImageCRUD(t *testing.T) {
 
 	a := testImage(2)
 	a.Initrd = "/var/lib/banger/kernels/k1/initrd.img"
+	a.Identity = ImageIdentityDisk
 	b := testImage(1)
 	b.CreatedAt = time.Time{} // defaults to now (t0), before a
 	for _, img := range []Image{a, b} {
@@ -80,10 +81,11 @@ func TestPulledImage(t *testing.T) {
 		t.Errorf("GetImage (-want +got):\n%s", diff)
 	}
 	for name, bad := range map[string]func(*Image){
-		"no source":  func(i *Image) { i.Source = "" },
-		"a kernel":   func(i *Image) { i.Kernel = "/k/vmlinux" },
-		"bad state":  func(i *Image) { i.State = "half" },
-		"bad layers": func(i *Image) { i.Layers = []string{"md5:x"} },
+		"no source":    func(i *Image) { i.Source = "" },
+		"a kernel":     func(i *Image) { i.Kernel = "/k/vmlinux" },
+		"bad state":    func(i *Image) { i.State = "half" },
+		"bad layers":   func(i *Image) { i.Layers = []string{"md5:x"} },
+		"bad identity": func(i *Image) { i.Identity = "cloud-init" },
 	} {
 		b := img
 		b.ID, b.Name = hexID('b', 9), "other"

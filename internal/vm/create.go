@@ -18,6 +18,7 @@ import (
 const (
 	rootDiskFile   = "root.ext4"
 	workDiskFile   = "work.ext4"
+	identityFile   = "identity.img"
 	consoleLogFile = "console.log"
 	vmmLogFile     = "vmm.log"
 	apiSocketFile  = "api.sock"
@@ -130,7 +131,7 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 	if s.net != nil {
 		steps = append(steps, s.leaseStep(rec))
 	}
-	return append(steps, []step{
+	steps = append(steps, []step{
 		{
 			name: "make-dir",
 			do:   func(ctx context.Context) error { return s.dirs.MakeDir(rec.Dir) },
@@ -146,19 +147,14 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 			},
 			undo: func(ctx context.Context) error { return removeFile(root) },
 		},
-		{
-			name: "write-identity",
-			do: func(ctx context.Context) error {
-				keys, err := s.sshFiles()
-				if err != nil {
-					return err
-				}
-				if err := s.disks.WriteFiles(ctx, root, append(IdentityFiles(*rec), keys...)); err != nil {
-					return s.writeError(rec.Dir, err, "write the identity of %s into its root disk", rec.Name)
-				}
-				return nil
-			},
-		},
+	}...)
+	if !readsIdentityDisk(img) {
+		// The image does not read the identity disk: write the identity
+		// into the root disk. (Every journaled step costs a store write,
+		// so images that read it have no such step.)
+		steps = append(steps, s.writeIdentityStep(rec, root))
+	}
+	return append(steps, []step{
 		{
 			name: "create-work-disk",
 			do: func(ctx context.Context) error {
@@ -177,6 +173,25 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 			},
 		},
 	}...)
+}
+
+// writeIdentityStep writes the VM's identity into its root disk with
+// debugfs, for an image that does not read the identity disk (images that
+// do get it on their identity disk at every start instead).
+func (s *Service) writeIdentityStep(rec *store.VM, root string) step {
+	return step{
+		name: "write-identity",
+		do: func(ctx context.Context) error {
+			keys, err := s.sshFiles()
+			if err != nil {
+				return err
+			}
+			if err := s.disks.WriteFiles(ctx, root, append(IdentityFiles(*rec), keys...)); err != nil {
+				return s.writeError(rec.Dir, err, "write the identity of %s into its root disk", rec.Name)
+			}
+			return nil
+		},
+	}
 }
 
 // IdentityFiles are what makes a copy of an image this VM: its hostname

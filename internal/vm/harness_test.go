@@ -43,9 +43,11 @@ func (d dirs) MakeDir(dir string) error {
 
 // faultyDisks is the real disk adapter with an optional injected failure.
 type faultyDisks struct {
-	mu       sync.Mutex
-	failWork error
-	work     *disk.WorkDisks
+	mu        sync.Mutex
+	failWork  error
+	failWrite error // WriteFiles fails with it (and is counted in writes)
+	writes    int   // WriteFiles calls
+	work      *disk.WorkDisks
 }
 
 func (f *faultyDisks) CloneRootDisk(ctx context.Context, src, dst string) error {
@@ -53,11 +55,24 @@ func (f *faultyDisks) CloneRootDisk(ctx context.Context, src, dst string) error 
 }
 
 func (f *faultyDisks) WriteFiles(ctx context.Context, image string, files []GuestFile) error {
+	f.mu.Lock()
+	f.writes++
+	fail := f.failWrite
+	f.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
 	out := make([]disk.File, 0, len(files))
 	for _, g := range files {
 		out = append(out, disk.File{Path: g.Path, Data: g.Data, Mode: os.FileMode(g.Mode)})
 	}
 	return disk.WriteFiles(ctx, image, out)
+}
+
+func (f *faultyDisks) writeCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writes
 }
 
 func (f *faultyDisks) CreateWorkDisk(ctx context.Context, dst string, size int64) error {
@@ -75,6 +90,7 @@ type envOpts struct {
 	ssh         SSHKeys
 	stopTimeout time.Duration
 	space       Space
+	identity    string // the image's store.Image.Identity
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -101,7 +117,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	img := store.Image{ID: NewID(), Name: "default", RootFS: filepath.Join(root, "rootfs.ext4"),
-		Kernel: filepath.Join(root, "vmlinux"), RootFSSize: 16 << 20, CreatedAt: time.Now()}
+		Kernel: filepath.Join(root, "vmlinux"), RootFSSize: 16 << 20, CreatedAt: time.Now(), Identity: o.identity}
 	makeExt4(t, img.RootFS, 16<<20)
 	fctest.WriteKernel(t, img.Kernel)
 	if err := st.CreateImage(ctx, img); err != nil {

@@ -51,7 +51,8 @@ func (s *Service) sshFiles() ([]GuestFile, error) {
 
 // writeSSHKeyStep puts banger's key into the root disk at every start, so
 // VMs made before banger had a key (or before the key was remade) accept
-// it too.
+// it too. A VM whose image reads the identity disk gets the key there
+// instead (writeIdentityDiskStep).
 func (s *Service) writeSSHKeyStep(rec *store.VM, root string) step {
 	return step{
 		name: "write-ssh-key",

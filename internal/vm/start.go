@@ -59,7 +59,7 @@ func (s *Service) Start(ctx context.Context, opID, ref string, progress Progress
 // network is attached (see NetAttachment.Apply). The benchmarks' floor
 // builds its machine with it, so that it boots what banger boots.
 func VMMSpec(rec store.VM, img store.Image) vmm.Spec {
-	return vmm.Spec{
+	spec := vmm.Spec{
 		ID:          rec.ID,
 		VCPUs:       rec.VCPUs,
 		MemoryMiB:   rec.MemoryMiB,
@@ -75,6 +75,10 @@ func VMMSpec(rec store.VM, img store.Image) vmm.Spec {
 		VMMLog:      filepath.Join(rec.Dir, vmmLogFile),
 		MetricsPath: filepath.Join(rec.RuntimeDir, metricsFile),
 	}
+	if readsIdentityDisk(img) {
+		spec.IdentityDisk = filepath.Join(rec.Dir, identityFile)
+	}
+	return spec
 }
 
 // startSteps is the start plan. A restarted daemon that finds a VM still
@@ -117,7 +121,7 @@ func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 			},
 			undo: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) },
 		},
-		s.writeSSHKeyStep(rec, spec.RootDisk),
+		s.identityStep(rec, spec),
 		s.attachStep(rec, &spec),
 		{
 			name: "launch-vmm",

@@ -31,6 +31,9 @@ type Spec struct {
 
 	RootDisk string // writable per-VM root filesystem image
 	WorkDisk string // per-VM work disk, optional
+	// IdentityDisk is the per-VM identity disk (package identdisk),
+	// attached read-only after the other disks; optional.
+	IdentityDisk string
 
 	Tap string // host tap device; empty means no network interface
 	MAC string // guest MAC for Tap, "aa:bb:cc:dd:ee:ff"

@@ -14,7 +14,9 @@ import (
 const (
 	RootDriveID = "rootfs"
 	WorkDriveID = "work"
-	NetIfaceID  = "eth0"
+	// IdentityDriveID is the read-only per-VM identity disk.
+	IdentityDriveID = "identity"
+	NetIfaceID      = "eth0"
 )
 
 // bootStep is one named call in the boot sequence.
@@ -68,6 +70,11 @@ func bootSteps(spec vmm.Spec) []bootStep {
 	if spec.WorkDisk != "" {
 		steps = append(steps, bootStep{"drive-" + WorkDriveID, func(ctx context.Context, c *Client) error {
 			return c.PutDrive(ctx, Drive{DriveID: WorkDriveID, PathOnHost: spec.WorkDisk, IsRootDevice: false, IsReadOnly: false})
+		}})
+	}
+	if spec.IdentityDisk != "" {
+		steps = append(steps, bootStep{"drive-" + IdentityDriveID, func(ctx context.Context, c *Client) error {
+			return c.PutDrive(ctx, Drive{DriveID: IdentityDriveID, PathOnHost: spec.IdentityDisk, IsRootDevice: false, IsReadOnly: true})
 		}})
 	}
 	if spec.Tap != "" {

@@ -14,14 +14,14 @@ import (
 )
 
 func TestBootStepNames(t *testing.T) {
-	full := vmm.Spec{WorkDisk: "/w", Tap: "tap0", VsockPath: "/v", MetricsPath: "/m"}
+	full := vmm.Spec{WorkDisk: "/w", IdentityDisk: "/i", Tap: "tap0", VsockPath: "/v", MetricsPath: "/m"}
 	tests := []struct {
 		name string
 		spec vmm.Spec
 		want []string
 	}{
 		{"minimal", vmm.Spec{}, []string{"machine-config", "boot-source", "drive-rootfs", "instance-start"}},
-		{"full", full, []string{"metrics", "machine-config", "boot-source", "drive-rootfs", "drive-work", "network-eth0", "vsock", "instance-start"}},
+		{"full", full, []string{"metrics", "machine-config", "boot-source", "drive-rootfs", "drive-work", "drive-identity", "network-eth0", "vsock", "instance-start"}},
 	}
 	for _, tc := range tests {
 		var got []string

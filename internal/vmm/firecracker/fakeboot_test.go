@@ -23,6 +23,7 @@ func TestBootRequestSequence(t *testing.T) {
 	t.Setenv("FAKEFC_RECORD", record)
 	spec := fakeSpec(t)
 	spec.Initrd = spec.WorkDisk // any existing file will do for the fake
+	spec.IdentityDisk = spec.WorkDisk
 	spec.Tap, spec.MAC = "bgtest0", "02:fc:00:00:00:01"
 	d := New(Config{Binary: bin})
 	p := launchFake(t, d, spec)
@@ -46,6 +47,7 @@ func TestBootRequestSequence(t *testing.T) {
 		put("/boot-source", map[string]any{"kernel_image_path": spec.Kernel, "boot_args": spec.BootArgs, "initrd_path": spec.Initrd}),
 		put("/drives/rootfs", map[string]any{"drive_id": "rootfs", "path_on_host": spec.RootDisk, "is_root_device": true, "is_read_only": false}),
 		put("/drives/work", map[string]any{"drive_id": "work", "path_on_host": spec.WorkDisk, "is_root_device": false, "is_read_only": false}),
+		put("/drives/identity", map[string]any{"drive_id": "identity", "path_on_host": spec.IdentityDisk, "is_root_device": false, "is_read_only": true}),
 		put("/network-interfaces/eth0", map[string]any{"iface_id": "eth0", "host_dev_name": "bgtest0", "guest_mac": "02:fc:00:00:00:01"}),
 		put("/vsock", map[string]any{"guest_cid": 3, "uds_path": spec.VsockPath}),
 		put("/actions", map[string]any{"action_type": "InstanceStart"}),

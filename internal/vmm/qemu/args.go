@@ -19,9 +19,11 @@ const (
 	QMPSocketName = "api.sock"
 	RootDriveID   = "rootfs"
 	WorkDriveID   = "work"
-	NetdevID      = "net0"
-	ConsoleID     = "con"
-	AgentID       = "agent"
+	// IdentityDriveID is the read-only per-VM identity disk.
+	IdentityDriveID = "identity"
+	NetdevID        = "net0"
+	ConsoleID       = "con"
+	AgentID         = "agent"
 )
 
 // AgentPortName is the name of the virtio-serial port of the guest agent;
@@ -45,7 +47,7 @@ func QMPSocketPath(runtimeDir string) string { return filepath.Join(runtimeDir, 
 // them as "LNRO0005" devices; under TCG that kernel also gets its TSC
 // frequency on the command line (tscKHz), since a hardware-reduced ACPI
 // machine has no PIT to calibrate against and its boot would wait forever. Block devices are attached root first, so the guest sees the
-// root filesystem as /dev/vda and the work disk as /dev/vdb. The serial
+// root filesystem as /dev/vda and the work disk as /dev/vdb; the identity disk, read-only, comes last. The serial
 // console is qemu's stdout; an i8042 keyboard controller carries
 // Ctrl-Alt-Delete to the guest; the guest agent's channel is a
 // virtio-serial port backed by a unix socket qemu listens on.
@@ -72,9 +74,12 @@ func Args(spec vmm.Spec, accel string) []string {
 		args = append(args, "-initrd", spec.Initrd)
 	}
 	args = append(args, "-append", appendArgs)
-	args = append(args, drive(RootDriveID, spec.RootDisk)...)
+	args = append(args, drive(RootDriveID, spec.RootDisk, false)...)
 	if spec.WorkDisk != "" {
-		args = append(args, drive(WorkDriveID, spec.WorkDisk)...)
+		args = append(args, drive(WorkDriveID, spec.WorkDisk, false)...)
+	}
+	if spec.IdentityDisk != "" {
+		args = append(args, drive(IdentityDriveID, spec.IdentityDisk, true)...)
 	}
 	if spec.Tap != "" {
 		args = append(args,
@@ -104,12 +109,14 @@ func Args(spec vmm.Spec, accel string) []string {
 	return args
 }
 
-// drive attaches the raw image at path as a virtio-blk device.
-func drive(id, path string) []string {
-	return []string{
-		"-drive", "id=" + id + ",file=" + optValue(path) + ",format=raw,if=none",
-		"-device", "virtio-blk-device,drive=" + id,
+// drive attaches the raw image at path as a virtio-blk device, read-only
+// when readOnly.
+func drive(id, path string, readOnly bool) []string {
+	opts := "id=" + id + ",file=" + optValue(path) + ",format=raw,if=none"
+	if readOnly {
+		opts += ",readonly=on"
 	}
+	return []string{"-drive", opts, "-device", "virtio-blk-device,drive=" + id}
 }
 
 // optValue escapes a value inside a qemu option list, where a comma is

@@ -18,7 +18,7 @@ func TestArgsGolden(t *testing.T) {
 	full := vmm.Spec{
 		ID: "vm-1", VCPUs: 2, MemoryMiB: 512,
 		Kernel: "/k/vmlinux", Initrd: "/k/initrd", BootArgs: "console=ttyS0 reboot=k panic=1 pci=off",
-		RootDisk: "/vm/root.ext4", WorkDisk: "/vm/odd,name.ext4",
+		RootDisk: "/vm/root.ext4", WorkDisk: "/vm/odd,name.ext4", IdentityDisk: "/vm/identity.img",
 		Tap: "tap-vm1", MAC: "06:00:ac:10:00:02",
 		VsockPath: "/run/vm-1/agent.sock", VsockCID: 3,
 		RuntimeDir: "/run/vm-1", ConsoleLog: "/vm/console.log", VMMLog: "/vm/vmm.log",

@@ -109,6 +109,7 @@ func Machine(spec vmm.Spec) []error {
 	errs = Append(errs, File("Initrd", spec.Initrd, false))
 	errs = Append(errs, File("RootDisk", spec.RootDisk, true))
 	errs = Append(errs, File("WorkDisk", spec.WorkDisk, false))
+	errs = Append(errs, File("IdentityDisk", spec.IdentityDisk, false))
 	if spec.Tap != "" {
 		if len(spec.Tap) > MaxIfaceName || strings.ContainsAny(spec.Tap, ", /") {
 			errs = append(errs, fmt.Errorf("%s: %q is not an interface name of at most %d bytes", "Tap", spec.Tap, MaxIfaceName))

@@ -78,10 +78,10 @@ func TestMachine(t *testing.T) {
 	if errs := Machine(good); len(errs) != 0 {
 		t.Errorf("Machine(good) = %v, want no problems", errs)
 	}
-	bad := vmm.Spec{VCPUs: MaxVCPUs + 1, MemoryMiB: 0, Kernel: "k", Initrd: filepath.Join(dir, "none"), RootDisk: dir,
+	bad := vmm.Spec{VCPUs: MaxVCPUs + 1, MemoryMiB: 0, Kernel: "k", Initrd: filepath.Join(dir, "none"), RootDisk: dir, IdentityDisk: filepath.Join(dir, "none"),
 		Tap: "a,b", MAC: "02:00", VsockPath: "/" + strings.Repeat("s", MaxSunPath)}
 	got := Machine(bad)
-	for _, want := range []string{"VCPUs: 33", "MemoryMiB: 0", "Kernel: \"k\"", "Initrd: ", "RootDisk: ", "Tap: \"a,b\"", "MAC: \"02:00\"", "VsockPath: "} {
+	for _, want := range []string{"VCPUs: 33", "MemoryMiB: 0", "Kernel: \"k\"", "Initrd: ", "RootDisk: ", "IdentityDisk: ", "Tap: \"a,b\"", "MAC: \"02:00\"", "VsockPath: "} {
 		found := false
 		for _, err := range got {
 			found = found || strings.HasPrefix(err.Error(), want)

@@ -78,7 +78,11 @@ func (v *vmm) bootLines() []string {
 		if info, err := os.Stat(d.PathOnHost); err == nil {
 			sectors = info.Size() / 512
 		}
-		lines = append(lines, fmt.Sprintf("[    0.120000] virtio_blk virtio%d: [vd%c] %d 512-byte logical blocks", i, 'a'+i, sectors))
+		line := fmt.Sprintf("[    0.120000] virtio_blk virtio%d: [vd%c] %d 512-byte logical blocks", i, 'a'+i, sectors)
+		if d.IsReadOnly {
+			line += " (read-only)"
+		}
+		lines = append(lines, line)
 	}
 	for i, n := range v.nets {
 		mac := "(random)"
