@@ -23,7 +23,7 @@ func TestEmbeddedMigrations(t *testing.T) {
 	for _, m := range ms {
 		got = append(got, m.Name)
 	}
-	want := []string{"0001_images_vms.sql", "0002_operations.sql", "0003_kernels_agent.sql", "0004_network.sql", "0005_workspaces.sql"}
+	want := []string{"0001_images_vms.sql", "0002_operations.sql", "0003_kernels_agent.sql", "0004_network.sql", "0005_workspaces.sql", "0006_vm_labels.sql"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("embedded migrations (-want +got):\n%s", diff)
 	}
