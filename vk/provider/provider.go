@@ -31,17 +31,17 @@ import (
 // Labels banger-vk sets on every VM it creates, and the Pod annotation
 // that names an image.
 const (
-	LabelPodUID     = "banger.dev/pod-uid"   // the Pod's UID
-	LabelPod        = "banger.dev/pod"       // namespace/name of the Pod
-	LabelNode       = "banger.dev/node"      // the node (provider) that owns the VM
-	AnnotationImage = "banger.dev/image"     // a banger image name; overrides the container's image
-	ContainerName   = "vm"                   // a Pod's container status when it has none of its own
-	vmNamePrefix    = "k8s-"                 // VM names are the prefix and the Pod UID without dashes
-	reasonVMDeleted = "VMDeleted"            // the VM went away behind the provider's back
-	reasonVMFailed  = "VMFailed"             // bangerd refused or failed the VM
-	reasonLost      = "CommandLost"          // the provider restarted while the command ran
-	reasonBadPod    = "UnsupportedPod"       // the Pod asks for something a VM cannot be
-	reasonVMStopped = "VMStopped"            // the VM stopped or failed outside the provider
+	LabelPodUID     = "banger.dev/pod-uid" // the Pod's UID
+	LabelPod        = "banger.dev/pod"     // namespace/name of the Pod
+	LabelNode       = "banger.dev/node"    // the node (provider) that owns the VM
+	AnnotationImage = "banger.dev/image"   // a banger image name; overrides the container's image
+	ContainerName   = "vm"                 // a Pod's container status when it has none of its own
+	vmNamePrefix    = "k8s-"               // VM names are the prefix and the Pod UID without dashes
+	reasonVMDeleted = "VMDeleted"          // the VM went away behind the provider's back
+	reasonVMFailed  = "VMFailed"           // bangerd refused or failed the VM
+	reasonLost      = "CommandLost"        // the provider restarted while the command ran
+	reasonBadPod    = "UnsupportedPod"     // the Pod asks for something a VM cannot be
+	reasonVMStopped = "VMStopped"          // the VM stopped or failed outside the provider
 	taintKey        = "virtual-kubelet.io/provider"
 )
 

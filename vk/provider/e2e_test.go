@@ -1,0 +1,276 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"banger/internal/api"
+)
+
+// runningProvider is banger-vk's Run in the test process, stoppable.
+type runningProvider struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startProvider(t *testing.T, c *cluster, d *bangerd, node string, cpus, memMiB, maxVMs int) *runningProvider {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rp := &runningProvider{cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan struct{})
+	go func() {
+		rp.done <- Run(ctx, Options{
+			Config: Config{NodeName: node, Backend: NewClient(d.client.Socket), CPUs: cpus, MemoryMiB: memMiB, MaxVMs: maxVMs, Poll: 300 * time.Millisecond},
+			Kube:   c.kube,
+			Logf:   t.Logf,
+			Ready:  func() { close(ready) },
+		})
+	}()
+	select {
+	case <-ready:
+	case err := <-rp.done:
+		t.Fatalf("provider %s exited: %v", node, err)
+	case <-time.After(time.Minute):
+		t.Fatalf("provider %s not ready after a minute", node)
+	}
+	t.Cleanup(rp.stop)
+	return rp
+}
+
+func (rp *runningProvider) stop() {
+	if rp.cancel == nil {
+		return
+	}
+	rp.cancel()
+	<-rp.done
+	rp.cancel = nil
+}
+
+func bangerPod(name, node string, cpu string, cmd ...string) *corev1.Pod {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: corev1.PodSpec{
+			NodeName:    node,
+			Tolerations: []corev1.Toleration{{Key: taintKey, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+			Containers: []corev1.Container{{Name: "main", Image: "default", Command: cmd,
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+					corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("128Mi")}}}},
+		},
+	}
+	return pod
+}
+
+func createPod(t *testing.T, c *cluster, pod *corev1.Pod) *corev1.Pod {
+	t.Helper()
+	got, err := c.kube.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create pod %s: %v", pod.Name, err)
+	}
+	return got
+}
+
+func getPod(c *cluster, name string) (*corev1.Pod, error) {
+	return c.kube.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
+}
+
+func waitPod(t *testing.T, c *cluster, name string, phase corev1.PodPhase) *corev1.Pod {
+	t.Helper()
+	var pod *corev1.Pod
+	eventually(t, time.Minute, fmt.Sprintf("pod %s is %s", name, phase), func() error {
+		var err error
+		if pod, err = getPod(c, name); err != nil {
+			return err
+		}
+		if pod.Status.Phase != phase {
+			return fmt.Errorf("phase %s (%s: %s)", pod.Status.Phase, pod.Status.Reason, pod.Status.Message)
+		}
+		return nil
+	})
+	return pod
+}
+
+func vmOf(d *bangerd, pod *corev1.Pod) (api.VM, error) {
+	return d.client.GetVM(context.Background(), VMName(pod.UID))
+}
+
+func countVMs(t *testing.T, d *bangerd) int {
+	t.Helper()
+	vms, err := d.client.ListVMs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(vms)
+}
+
+func nodeReady(c *cluster, name string) (corev1.ConditionStatus, error) {
+	n, err := c.kube.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, cond := range n.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			return cond.Status, nil
+		}
+	}
+	return "", fmt.Errorf("node %s has no Ready condition", name)
+}
+
+// TestKubernetesPodLifecycle: a real apiserver, banger-vk and a real
+// bangerd with the fake Firecracker. A Pod becomes a running VM and a
+// Running Pod with the VM's address; deleting the Pod deletes the VM; and
+// the fault cases converge: a VM deleted behind the provider's back fails
+// its Pod, a Pod deleted while the provider is down has its VM deleted
+// when it returns, a provider restarted with Pods running makes no second
+// VM, and the node is NotReady while bangerd is down.
+func TestKubernetesPodLifecycle(t *testing.T) {
+	needCluster(t)
+	c := startCluster(t, false)
+	d := startBangerd(t)
+	rp := startProvider(t, c, d, "banger-a", 4, 4096, 10)
+	ctx := context.Background()
+
+	// A Pod becomes a VM, Running with the VM's address.
+	web := createPod(t, c, bangerPod("web", "banger-a", "1"))
+	got := waitPod(t, c, "web", corev1.PodRunning)
+	vm, err := vmOf(d, web)
+	if err != nil {
+		t.Fatalf("the VM of pod web: %v", err)
+	}
+	if vm.State != api.StateRunning || got.Status.PodIP != vm.IP || vm.Labels[LabelPodUID] != string(web.UID) || vm.VCPUs != 1 || vm.MemoryMiB != 128 {
+		t.Errorf("VM %+v for pod IP %q", vm, got.Status.PodIP)
+	}
+
+	// Deleting the Pod deletes the VM.
+	if err := c.kube.CoreV1().Pods("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "pod web and its VM are gone", func() error {
+		if _, err := getPod(c, "web"); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("pod: %v", err)
+		}
+		if _, err := vmOf(d, web); err == nil {
+			return fmt.Errorf("the VM still exists")
+		}
+		return nil
+	})
+
+	// A VM deleted behind the provider's back fails its Pod.
+	gone := createPod(t, c, bangerPod("gone", "banger-a", "1"))
+	waitPod(t, c, "gone", corev1.PodRunning)
+	if err := d.client.DeleteVM(ctx, VMName(gone.UID), nil); err != nil {
+		t.Fatal(err)
+	}
+	if p := waitPod(t, c, "gone", corev1.PodFailed); p.Status.Reason != reasonVMDeleted {
+		t.Errorf("pod gone: reason %q, want %q", p.Status.Reason, reasonVMDeleted)
+	}
+
+	// A VM the provider does not own is never touched.
+	if _, err := d.client.CreateVM(ctx, api.CreateVMRequest{Name: "k8s-notmine", Start: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// Provider down: a Pod deleted meanwhile has its VM deleted when it
+	// comes back; a Pod still there keeps its one VM.
+	keep := createPod(t, c, bangerPod("keep", "banger-a", "1"))
+	drop := createPod(t, c, bangerPod("drop", "banger-a", "1"))
+	waitPod(t, c, "keep", corev1.PodRunning)
+	waitPod(t, c, "drop", corev1.PodRunning)
+	rp.stop()
+	zero := int64(0)
+	if err := c.kube.CoreV1().Pods("default").Delete(ctx, "drop", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	before := countVMs(t, d)
+	startProvider(t, c, d, "banger-a", 4, 4096, 10)
+	eventually(t, time.Minute, "the VM of the deleted pod drop is deleted", func() error {
+		if _, err := vmOf(d, drop); err == nil {
+			return fmt.Errorf("it still exists")
+		}
+		return nil
+	})
+	waitPod(t, c, "keep", corev1.PodRunning)
+	if _, err := vmOf(d, keep); err != nil {
+		t.Errorf("the VM of pod keep: %v", err)
+	}
+	if n := countVMs(t, d); n != before-1 {
+		t.Errorf("%d VMs after the restart, want %d (drop's deleted, no duplicates)", n, before-1)
+	}
+	if _, err := d.client.GetVM(ctx, "k8s-notmine"); err != nil {
+		t.Errorf("a VM the provider does not own: %v", err)
+	}
+
+	// bangerd down: the node goes NotReady; back: Ready, the Pod still
+	// Running on its VM.
+	d.kill()
+	eventually(t, time.Minute, "node banger-a is NotReady", func() error {
+		if s, err := nodeReady(c, "banger-a"); err != nil || s != corev1.ConditionFalse {
+			return fmt.Errorf("Ready = %s, %v", s, err)
+		}
+		return nil
+	})
+	d.start()
+	eventually(t, time.Minute, "node banger-a is Ready", func() error {
+		if s, err := nodeReady(c, "banger-a"); err != nil || s != corev1.ConditionTrue {
+			return fmt.Errorf("Ready = %s, %v", s, err)
+		}
+		return nil
+	})
+	waitPod(t, c, "keep", corev1.PodRunning)
+	if v, err := vmOf(d, keep); err != nil || v.State != api.StateRunning {
+		t.Errorf("the VM of pod keep after bangerd's restart: %+v, %v", v, err)
+	}
+}
+
+// TestKubernetesScheduling: two nodes backed by two bangerd, placed by the
+// real kube-scheduler (MostAllocated scoring): Pods fill one node's CPUs
+// before the next goes to the other, and a Pod larger than any node stays
+// Pending with the scheduler's reason.
+func TestKubernetesScheduling(t *testing.T) {
+	needCluster(t)
+	c := startCluster(t, true)
+	da, db := startBangerd(t), startBangerd(t)
+	startProvider(t, c, da, "banger-a", 2, 4096, 10)
+	startProvider(t, c, db, "banger-b", 2, 4096, 10)
+
+	nodeOf := map[string]string{}
+	for i := range 4 {
+		name := fmt.Sprintf("p%d", i)
+		createPod(t, c, bangerPod(name, "", "1"))
+		p := waitPod(t, c, name, corev1.PodRunning)
+		nodeOf[name] = p.Spec.NodeName
+	}
+	if nodeOf["p0"] != nodeOf["p1"] || nodeOf["p2"] != nodeOf["p3"] || nodeOf["p0"] == nodeOf["p2"] {
+		t.Errorf("placement %v: want p0, p1 on one node and p2, p3 on the other", nodeOf)
+	}
+	if na, nb := countVMs(t, da), countVMs(t, db); na != 2 || nb != 2 {
+		t.Errorf("VMs: %d on a, %d on b; want 2 and 2", na, nb)
+	}
+
+	createPod(t, c, bangerPod("huge", "", "64"))
+	eventually(t, time.Minute, "pod huge is unschedulable", func() error {
+		p, err := getPod(c, "huge")
+		if err != nil {
+			return err
+		}
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && cond.Reason == corev1.PodReasonUnschedulable {
+				if !strings.Contains(cond.Message, "Insufficient cpu") {
+					return fmt.Errorf("unschedulable for another reason: %s", cond.Message)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("phase %s, conditions %v", p.Status.Phase, p.Status.Conditions)
+	})
+	if p, _ := getPod(c, "huge"); p.Status.Phase != corev1.PodPending || p.Spec.NodeName != "" {
+		t.Errorf("pod huge: phase %s on %q", p.Status.Phase, p.Spec.NodeName)
+	}
+}
