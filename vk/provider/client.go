@@ -47,3 +47,17 @@ func (c *Client) Run(ctx context.Context, ref string, argv, env []string, out io
 	}
 	return x.Run(ctx, client.ExecIO{Stdout: out, Stderr: out})
 }
+
+// Logs writes the VM's serial console to w.
+func (c *Client) Logs(ctx context.Context, ref string, tail int, follow bool, w io.Writer) error {
+	return c.c.Logs(ctx, ref, tail, follow, w)
+}
+
+// Exec runs argv in the VM with the given stdio.
+func (c *Client) Exec(ctx context.Context, ref string, argv []string, tty bool, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	x, err := c.c.ExecVM(ctx, ref, proto.ExecRequest{Argv: argv, TTY: tty, Stdin: stdin != nil})
+	if err != nil {
+		return -1, err
+	}
+	return x.Run(ctx, client.ExecIO{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+}

@@ -166,13 +166,16 @@ func startCluster(t *testing.T, scheduler bool) *cluster {
 	tokens := filepath.Join(dir, "tokens.csv")
 	writeFile(t, tokens, testToken+`,admin,admin,"system:masters"`+"\n")
 	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	// No kube-controller-manager runs here: it is what would lift the
+	// not-ready taint TaintNodesByCondition puts on a new node, so that
+	// admission plugin is off.
 	proc(t, filepath.Join(dir, "apiserver.log"), nil, filepath.Join(bin, "kube-apiserver"),
 		"--etcd-servers", etcdURL, "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
 		"--secure-port", fmt.Sprint(apiPort), "--cert-dir", filepath.Join(dir, "certs"),
 		"--service-cluster-ip-range", "10.0.0.0/24", "--authorization-mode", "AlwaysAllow",
 		"--token-auth-file", tokens, "--service-account-issuer", server,
 		"--service-account-key-file", saKey, "--service-account-signing-key-file", saKey,
-		"--disable-admission-plugins", "ServiceAccount")
+		"--disable-admission-plugins", "ServiceAccount,TaintNodesByCondition")
 
 	cfg := &rest.Config{Host: server, BearerToken: testToken, TLSClientConfig: rest.TLSClientConfig{Insecure: true}, QPS: 100, Burst: 200}
 	kube, err := kubernetes.NewForConfig(cfg)

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -26,12 +27,18 @@ func startProvider(t *testing.T, c *cluster, d *bangerd, node string, cpus, memM
 	ctx, cancel := context.WithCancel(context.Background())
 	rp := &runningProvider{cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan struct{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		rp.done <- Run(ctx, Options{
-			Config: Config{NodeName: node, Backend: NewClient(d.client.Socket), CPUs: cpus, MemoryMiB: memMiB, MaxVMs: maxVMs, Poll: 300 * time.Millisecond},
-			Kube:   c.kube,
-			Logf:   t.Logf,
-			Ready:  func() { close(ready) },
+			Config: Config{NodeName: node, Backend: NewClient(d.client.Socket), CPUs: cpus, MemoryMiB: memMiB, MaxVMs: maxVMs,
+				Poll: 300 * time.Millisecond, Address: "127.0.0.1", KubeletPort: ln.Addr().(*net.TCPAddr).Port},
+			Kube:            c.kube,
+			Logf:            t.Logf,
+			Ready:           func() { close(ready) },
+			KubeletListener: ln,
 		})
 	}()
 	select {
@@ -147,6 +154,19 @@ func TestKubernetesPodLifecycle(t *testing.T) {
 	if vm.State != api.StateRunning || got.Status.PodIP != vm.IP || vm.Labels[LabelPodUID] != string(web.UID) || vm.VCPUs != 1 || vm.MemoryMiB != 128 {
 		t.Errorf("VM %+v for pod IP %q", vm, got.Status.PodIP)
 	}
+
+	// kubectl logs: the VM's console, through the apiserver and the
+	// kubelet API.
+	eventually(t, time.Minute, "kubectl logs web shows the console", func() error {
+		b, err := c.kube.CoreV1().Pods("default").GetLogs("web", &corev1.PodLogOptions{}).DoRaw(ctx)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(b), "fake guest") && !strings.Contains(string(b), "Linux version") {
+			return fmt.Errorf("logs %q do not show the console", b)
+		}
+		return nil
+	})
 
 	// Deleting the Pod deletes the VM.
 	if err := c.kube.CoreV1().Pods("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {

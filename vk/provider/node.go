@@ -19,7 +19,7 @@ func (p *Provider) nodeSpec() *corev1.Node {
 		corev1.ResourcePods:   *resource.NewQuantity(int64(p.cfg.MaxVMs), resource.DecimalSI),
 	}
 	now := metav1.Now()
-	return &corev1.Node{
+	n := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: p.cfg.NodeName,
 			Labels: map[string]string{
@@ -46,6 +46,11 @@ func (p *Provider) nodeSpec() *corev1.Node {
 			NodeInfo: corev1.NodeSystemInfo{OperatingSystem: "linux", Architecture: "amd64", KubeletVersion: "banger-vk"},
 		},
 	}
+	if p.cfg.Address != "" {
+		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: p.cfg.Address}}
+	}
+	n.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(p.cfg.KubeletPort)
+	return n
 }
 
 func (p *Provider) readyCondition(ready bool, msg string, now metav1.Time) corev1.NodeCondition {

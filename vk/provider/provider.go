@@ -55,6 +55,12 @@ type Backend interface {
 	// Run waits for the VM's guest agent and runs argv with env in it,
 	// writing its output to out, and returns its exit code.
 	Run(ctx context.Context, ref string, argv, env []string, out io.Writer) (int, error)
+	// Logs writes the VM's serial console (the last tail lines, 0: all;
+	// with follow, until ctx ends or the VM stops).
+	Logs(ctx context.Context, ref string, tail int, follow bool, w io.Writer) error
+	// Exec runs argv in a running VM with the given stdio and returns its
+	// exit code.
+	Exec(ctx context.Context, ref string, argv []string, tty bool, stdin io.Reader, stdout, stderr io.Writer) (int, error)
 }
 
 // Config sets up a Provider.
@@ -70,6 +76,10 @@ type Config struct {
 	MaxVMs    int
 	// Poll is how often bangerd's health and the VMs are checked.
 	Poll time.Duration
+	// Address and KubeletPort: where the apiserver reaches this node's
+	// kubelet API (kubectl logs and exec); port 0 serves none.
+	Address     string
+	KubeletPort int
 }
 
 // Provider implements virtual-kubelet's PodLifecycleHandler, PodNotifier

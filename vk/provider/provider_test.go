@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,10 +11,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	vkapi "github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilexec "k8s.io/utils/exec"
 
 	"banger/internal/api"
 	"banger/internal/errdefs"
@@ -110,6 +113,22 @@ func (f *fakeBangerd) Run(ctx context.Context, ref string, argv, env []string, _
 		return 127, fmt.Errorf("%s: command not found", argv[0])
 	}
 	return code, nil
+}
+
+func (f *fakeBangerd) Logs(_ context.Context, ref string, _ int, _ bool, w io.Writer) error {
+	f.mu.Lock()
+	_, ok := f.vms[ref]
+	f.mu.Unlock()
+	if !ok {
+		return errdefs.NotFoundf("no VM named %q", ref)
+	}
+	_, err := fmt.Fprintf(w, "console of %s\n", ref)
+	return err
+}
+
+func (f *fakeBangerd) Exec(ctx context.Context, ref string, argv []string, _ bool, _ io.Reader, stdout, _ io.Writer) (int, error) {
+	fmt.Fprintf(stdout, "ran %s in %s\n", strings.Join(argv, " "), ref)
+	return f.Run(ctx, ref, argv, nil, stdout)
 }
 
 // harness runs a Provider on a fake and records what it notifies.
@@ -323,5 +342,50 @@ func TestNodeReadyFollowsBangerd(t *testing.T) {
 	n := h.p.Node()
 	if len(n.Spec.Taints) != 1 || n.Spec.Taints[0].Key != taintKey || n.Status.Capacity.Pods().Value() != 8 || n.Status.Capacity.Cpu().Value() != 4 {
 		t.Errorf("node taints %v, capacity %v", n.Spec.Taints, n.Status.Capacity)
+	}
+}
+
+type testAttach struct{ out *strings.Builder }
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+func (a testAttach) Stdin() io.Reader              { return nil }
+func (a testAttach) Stdout() io.WriteCloser        { return nopCloser{a.out} }
+func (a testAttach) Stderr() io.WriteCloser        { return nil }
+func (a testAttach) TTY() bool                     { return false }
+func (a testAttach) Resize() <-chan vkapi.TermSize { return nil }
+
+// TestLogsAndExec: kubectl logs reads the VM's console and kubectl exec
+// runs in the VM, a non-zero exit coming back as the exit code.
+func TestLogsAndExec(t *testing.T) {
+	f := newFake()
+	f.exits["false"] = 3
+	h := newHarness(t, f)
+	ctx := context.Background()
+	if _, err := h.p.GetContainerLogs(ctx, "default", "web", "main", vkapi.ContainerLogOpts{}); err == nil {
+		t.Error("logs of a pod that does not exist")
+	}
+	if err := h.p.CreatePod(ctx, testPod("web")); err != nil {
+		t.Fatal(err)
+	}
+	h.waitPhase("web", corev1.PodRunning)
+	rc, err := h.p.GetContainerLogs(ctx, "default", "web", "main", vkapi.ContainerLogOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(rc)
+	if err != nil || string(b) != "console of k8s-0000web\n" {
+		t.Errorf("logs %q, %v", b, err)
+	}
+	var out strings.Builder
+	err = h.p.RunInContainer(ctx, "default", "web", "main", []string{"false"}, testAttach{&out})
+	var ee utilexec.ExitError
+	if !errors.As(err, &ee) || ee.ExitStatus() != 3 {
+		t.Errorf("exec false: %v, want exit status 3", err)
+	}
+	if out.String() != "ran false in k8s-0000web\n" {
+		t.Errorf("exec output %q", out.String())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"path"
 	"time"
 
@@ -26,6 +27,10 @@ type Options struct {
 	// Ready, if set, is called once the node is registered and the Pods
 	// are synced.
 	Ready func()
+	// KubeletListener, if set, serves the kubelet API (logs and exec);
+	// Config.Address and Config.KubeletPort say how the apiserver
+	// reaches it.
+	KubeletListener net.Listener
 }
 
 // Run registers the node and runs Pods on it until ctx ends.
@@ -95,6 +100,10 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("node controller: %w", err)
 	}
 	go p.Watch(ctx, o.Logf)
+	apiErr := make(chan error, 1)
+	if o.KubeletListener != nil {
+		go func() { apiErr <- p.serveKubeletAPI(ctx, o.KubeletListener, nil) }()
+	}
 	if o.Ready != nil {
 		o.Ready()
 	}
@@ -106,5 +115,12 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("pod controller: %w", err)
 	case err := <-ncErr:
 		return fmt.Errorf("node controller: %w", err)
+	case err := <-apiErr:
+		if err != nil {
+			return err
+		}
+		<-ctx.Done()
+		<-pc.Done()
+		return nil
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -37,6 +38,8 @@ func run() error {
 		memory     = flag.Int("memory-mib", hostMemoryMiB(), "memory (MiB) the node advertises")
 		maxVMs     = flag.Int("max-vms", 32, "VMs (Pods) the node advertises")
 		poll       = flag.Duration("poll", 5*time.Second, "how often bangerd's health and the VMs are checked")
+		address    = flag.String("address", "", "this host's address the apiserver reaches the kubelet API at (kubectl logs, exec); empty serves none")
+		port       = flag.Int("kubelet-port", 10250, "port of the kubelet API")
 	)
 	flag.Parse()
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
@@ -50,11 +53,20 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := log.New(os.Stderr, "banger-vk: ", log.LstdFlags)
+	var ln net.Listener
+	if *address != "" {
+		if ln, err = net.Listen("tcp", net.JoinHostPort(*address, fmt.Sprint(*port))); err != nil {
+			return fmt.Errorf("listen for the kubelet API: %w: pick another --kubelet-port", err)
+		}
+	} else {
+		*port = 0
+	}
 	return provider.Run(ctx, provider.Options{
 		Config: provider.Config{NodeName: *nodeName, Backend: provider.NewClient(*socket),
-			CPUs: *cpus, MemoryMiB: *memory, MaxVMs: *maxVMs, Poll: *poll},
-		Kube: kube,
-		Logf: logger.Printf,
+			CPUs: *cpus, MemoryMiB: *memory, MaxVMs: *maxVMs, Poll: *poll, Address: *address, KubeletPort: *port},
+		KubeletListener: ln,
+		Kube:            kube,
+		Logf:            logger.Printf,
 		Ready: func() {
 			logger.Printf("node %s registered, bangerd at %s", *nodeName, *socket)
 		},
