@@ -136,7 +136,8 @@ func nodeReady(c *cluster, name string) (corev1.ConditionStatus, error) {
 // the fault cases converge: a VM deleted behind the provider's back fails
 // its Pod, a Pod deleted while the provider is down has its VM deleted
 // when it returns, a provider restarted with Pods running makes no second
-// VM, and the node is NotReady while bangerd is down.
+// VM, the node is NotReady while bangerd is down, and a Pod created then
+// and whose provider is killed mid-create gets exactly one VM.
 func TestKubernetesPodLifecycle(t *testing.T) {
 	needCluster(t)
 	c := startCluster(t, false)
@@ -209,7 +210,7 @@ func TestKubernetesPodLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := countVMs(t, d)
-	startProvider(t, c, d, "banger-a", 4, 4096, 10)
+	rp2 := startProvider(t, c, d, "banger-a", 4, 4096, 10)
 	eventually(t, time.Minute, "the VM of the deleted pod drop is deleted", func() error {
 		if _, err := vmOf(d, drop); err == nil {
 			return fmt.Errorf("it still exists")
@@ -236,7 +237,22 @@ func TestKubernetesPodLifecycle(t *testing.T) {
 		}
 		return nil
 	})
+	// A Pod created while bangerd is down waits; the provider is killed
+	// mid-create and restarted once bangerd is back: one VM, Running.
+	late := createPod(t, c, bangerPod("late", "banger-a", "1"))
+	eventually(t, time.Minute, "pod late is seen by the provider", func() error {
+		p, err := getPod(c, "late")
+		if err != nil {
+			return err
+		}
+		if len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Waiting == nil {
+			return fmt.Errorf("container statuses %v", p.Status.ContainerStatuses)
+		}
+		return nil
+	})
+	rp2.stop()
 	d.start()
+	startProvider(t, c, d, "banger-a", 4, 4096, 10)
 	eventually(t, time.Minute, "node banger-a is Ready", func() error {
 		if s, err := nodeReady(c, "banger-a"); err != nil || s != corev1.ConditionTrue {
 			return fmt.Errorf("Ready = %s, %v", s, err)
@@ -246,6 +262,13 @@ func TestKubernetesPodLifecycle(t *testing.T) {
 	waitPod(t, c, "keep", corev1.PodRunning)
 	if v, err := vmOf(d, keep); err != nil || v.State != api.StateRunning {
 		t.Errorf("the VM of pod keep after bangerd's restart: %+v, %v", v, err)
+	}
+	waitPod(t, c, "late", corev1.PodRunning)
+	if _, err := vmOf(d, late); err != nil {
+		t.Errorf("the VM of pod late: %v", err)
+	}
+	if n := countVMs(t, d); n != before {
+		t.Errorf("%d VMs at the end, want %d (keep, late, notmine: no duplicates)", n, before)
 	}
 }
 

@@ -86,6 +86,9 @@ type Config struct {
 // and NodeProvider over bangerd.
 type Provider struct {
 	cfg Config
+	// base is the provider's lifetime: each Pod's work runs under it.
+	base context.Context
+	wg   sync.WaitGroup
 
 	mu        sync.Mutex
 	pods      map[string]*entry // by namespace/name
@@ -113,7 +116,7 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 5 * time.Second
 	}
-	p := &Provider{cfg: cfg, pods: map[string]*entry{}}
+	p := &Provider{cfg: cfg, pods: map[string]*entry{}, base: context.Background()}
 	p.node = p.nodeSpec()
 	return p, nil
 }
@@ -142,14 +145,16 @@ func (p *Provider) CreatePod(_ context.Context, pod *corev1.Pod) error {
 		p.mu.Unlock()
 		return nil
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(p.base)
 	e := &entry{pod: pod.DeepCopy(), vm: VMName(pod.UID), cancel: cancel, done: make(chan struct{})}
 	now := metav1.Now()
 	e.pod.Status = corev1.PodStatus{Phase: corev1.PodPending, StartTime: &now, HostIP: pod.Status.HostIP,
 		ContainerStatuses: containerStatuses(pod, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "VMCreating"}}, 0)}
 	p.pods[k] = e
+	p.wg.Add(1)
 	p.mu.Unlock()
 	go func() {
+		defer p.wg.Done()
 		defer close(e.done)
 		p.run(ctx, e)
 	}()
@@ -159,6 +164,7 @@ func (p *Provider) CreatePod(_ context.Context, pod *corev1.Pod) error {
 // run creates (or adopts) the Pod's VM, reports it Running, runs the
 // container's command if it has one and reports its exit.
 func (p *Provider) run(ctx context.Context, e *entry) {
+	p.push(e) // Pending, the VM being created
 	pod := e.snapshot(&p.mu)
 	spec, err := vmSpec(pod)
 	if err != nil {

@@ -55,6 +55,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// The Pods' work (creates waiting for bangerd, commands) ends with Run.
+	p.base = ctx
+	defer p.wg.Wait()
+	defer cancel()
 
 	eb := record.NewBroadcaster()
 	eb.StartRecordingToSink(&corev1client.EventSinkImpl{Interface: o.Kube.CoreV1().Events(corev1.NamespaceAll)})
