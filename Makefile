@@ -50,12 +50,15 @@ lint:
 # minutes under TCG; the timeout covers a first kernel and image build.
 # BANGER_BENCH_BUILD=1 also times fresh image and kernel builds. The network
 # benchmarks run in namespaces of their own; the DNS one compares with
-# dnsmasq (apt-get install dnsmasq-base) and skips without it.
+# dnsmasq (apt-get install dnsmasq-base) and skips without it. The vk ones
+# time a Pod to Running through a real apiserver, scheduler and bangerd (fake
+# VMM) against bangerd alone, and 100 Pods across two nodes.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./internal/bench/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/store/ ./internal/disk/
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./internal/netlink/ ./internal/firewall/
 	$(GO) test -run '^$$' -bench 'BenchmarkQueries|BenchmarkAnswer' -benchtime 3s ./internal/dns/
+	cd vk && $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./provider/
 
 clean:
 	rm -rf bin

@@ -47,7 +47,7 @@ func (p *process) stop() {
 
 // proc starts name with its output in log and env (nil: the test's), and
 // kills it at cleanup.
-func proc(t *testing.T, log string, env []string, name string, args ...string) *process {
+func proc(t testing.TB, log string, env []string, name string, args ...string) *process {
 	t.Helper()
 	p := startProc(t, log, env, name, args...)
 	t.Cleanup(func() {
@@ -60,7 +60,7 @@ func proc(t *testing.T, log string, env []string, name string, args ...string) *
 }
 
 // dumpLog logs the tail of the process's log.
-func (p *process) dumpLog(t *testing.T) {
+func (p *process) dumpLog(t testing.TB) {
 	b, _ := os.ReadFile(p.log)
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
@@ -69,7 +69,7 @@ func (p *process) dumpLog(t *testing.T) {
 }
 
 // startProc starts name; the caller stops it.
-func startProc(t *testing.T, log string, env []string, name string, args ...string) *process {
+func startProc(t testing.TB, log string, env []string, name string, args ...string) *process {
 	t.Helper()
 	f, err := os.Create(log)
 	if err != nil {
@@ -87,7 +87,7 @@ func startProc(t *testing.T, log string, env []string, name string, args ...stri
 	return &process{cmd: cmd, done: done, log: log}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -104,7 +104,7 @@ var (
 )
 
 // k8sBinaries builds (or finds cached) kube-apiserver and kube-scheduler.
-func k8sBinaries(t *testing.T) string {
+func k8sBinaries(t testing.TB) string {
 	t.Helper()
 	k8sOnce.Do(func() {
 		out, err := exec.Command("../hack/build-k8s.sh").Output()
@@ -134,7 +134,7 @@ type cluster struct {
 const testToken = "banger-vk-test-token"
 
 // needCluster skips unless the slow tier runs and etcd is installed.
-func needCluster(t *testing.T) {
+func needCluster(t testing.TB) {
 	t.Helper()
 	testtier.Slow(t)
 	if _, err := exec.LookPath("etcd"); err != nil {
@@ -145,7 +145,7 @@ func needCluster(t *testing.T) {
 	}
 }
 
-func startCluster(t *testing.T, scheduler bool) *cluster {
+func startCluster(t testing.TB, scheduler bool) *cluster {
 	t.Helper()
 	bin := k8sBinaries(t)
 	dir := t.TempDir()
@@ -216,7 +216,7 @@ profiles:
 	return c
 }
 
-func writeFile(t *testing.T, path, s string) {
+func writeFile(t testing.TB, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
@@ -225,7 +225,7 @@ func writeFile(t *testing.T, path, s string) {
 
 // eventually retries f until it succeeds; after limit (a hang, not a
 // measurement) the test fails with f's last error.
-func eventually(t *testing.T, limit time.Duration, what string, f func() error) {
+func eventually(t testing.TB, limit time.Duration, what string, f func() error) {
 	t.Helper()
 	var err error
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
@@ -245,7 +245,7 @@ var (
 // bangerd is one daemon with the fake Firecracker, networking off, in a
 // directory of its own.
 type bangerd struct {
-	t      *testing.T
+	t      testing.TB
 	root   string
 	env    []string
 	proc   *process
@@ -253,7 +253,7 @@ type bangerd struct {
 	n      int
 }
 
-func buildBangerd(t *testing.T) string {
+func buildBangerd(t testing.TB) string {
 	t.Helper()
 	bangerOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "banger-vk-bin-")
@@ -275,7 +275,7 @@ func buildBangerd(t *testing.T) string {
 	return bangerdBin
 }
 
-func startBangerd(t *testing.T) *bangerd {
+func startBangerd(t testing.TB) *bangerd {
 	t.Helper()
 	buildBangerd(t)
 	fc := fctest.Build(t)

@@ -22,7 +22,7 @@ type runningProvider struct {
 	done   chan error
 }
 
-func startProvider(t *testing.T, c *cluster, d *bangerd, node string, cpus, memMiB, maxVMs int) *runningProvider {
+func startProvider(t testing.TB, c *cluster, d *bangerd, node string, cpus, memMiB, maxVMs int) *runningProvider {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	rp := &runningProvider{cancel: cancel, done: make(chan error, 1)}
@@ -75,7 +75,7 @@ func bangerPod(name, node string, cpu string, cmd ...string) *corev1.Pod {
 	return pod
 }
 
-func createPod(t *testing.T, c *cluster, pod *corev1.Pod) *corev1.Pod {
+func createPod(t testing.TB, c *cluster, pod *corev1.Pod) *corev1.Pod {
 	t.Helper()
 	got, err := c.kube.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{})
 	if err != nil {
@@ -88,7 +88,7 @@ func getPod(c *cluster, name string) (*corev1.Pod, error) {
 	return c.kube.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
 }
 
-func waitPod(t *testing.T, c *cluster, name string, phase corev1.PodPhase) *corev1.Pod {
+func waitPod(t testing.TB, c *cluster, name string, phase corev1.PodPhase) *corev1.Pod {
 	t.Helper()
 	var pod *corev1.Pod
 	eventually(t, time.Minute, fmt.Sprintf("pod %s is %s", name, phase), func() error {
@@ -108,7 +108,7 @@ func vmOf(d *bangerd, pod *corev1.Pod) (api.VM, error) {
 	return d.client.GetVM(context.Background(), VMName(pod.UID))
 }
 
-func countVMs(t *testing.T, d *bangerd) int {
+func countVMs(t testing.TB, d *bangerd) int {
 	t.Helper()
 	vms, err := d.client.ListVMs(context.Background())
 	if err != nil {
