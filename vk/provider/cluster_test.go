@@ -22,6 +22,7 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/client"
+	"banger/internal/netnstest"
 	"banger/internal/testtier"
 	"banger/internal/vmm/firecracker/fctest"
 )
@@ -249,6 +250,7 @@ type bangerd struct {
 	root   string
 	env    []string
 	proc   *process
+	netns  string // the daemon's network namespace; empty: the host's
 	client *client.Client
 	n      int
 }
@@ -275,8 +277,17 @@ func buildBangerd(t testing.TB) string {
 	return bangerdBin
 }
 
-func startBangerd(t testing.TB) *bangerd {
+// startBangerd runs a daemon with networking off.
+func startBangerd(t testing.TB) *bangerd { return startBangerdNet(t, false) }
+
+// startBangerdNet runs a daemon; with network, in a network namespace of
+// its own (root tier) with banger's bridge, addresses and firewall.
+func startBangerdNet(t testing.TB, network bool) *bangerd {
 	t.Helper()
+	var netns string
+	if network {
+		netns = netnstest.Named(t, "nameserver 127.0.0.153\n")
+	}
 	buildBangerd(t)
 	fc := fctest.Build(t)
 	root, err := os.MkdirTemp("", "bvk")
@@ -289,9 +300,12 @@ func startBangerd(t testing.TB) *bangerd {
 			t.Fatal(err)
 		}
 	}
-	writeFile(t, filepath.Join(root, "config/banger/config.toml"), fmt.Sprintf(
-		"[vmm]\ndriver = \"firecracker\"\nfirecracker_bin = %q\nstop_timeout = \"5s\"\n\n[vm]\nvcpus = 1\nmemory = \"128M\"\ndisk_size = \"256M\"\n\n[network]\nenabled = false\n", fc))
-	d := &bangerd{t: t, root: root, client: &client.Client{Socket: filepath.Join(root, "run/banger/bangerd.sock")}}
+	cfg := fmt.Sprintf("[vmm]\ndriver = \"firecracker\"\nfirecracker_bin = %q\nstop_timeout = \"5s\"\n\n[vm]\nvcpus = 1\nmemory = \"128M\"\ndisk_size = \"256M\"\n", fc)
+	if !network {
+		cfg += "\n[network]\nenabled = false\n"
+	}
+	writeFile(t, filepath.Join(root, "config/banger/config.toml"), cfg)
+	d := &bangerd{t: t, root: root, netns: netns, client: &client.Client{Socket: filepath.Join(root, "run/banger/bangerd.sock")}}
 	for _, kv := range os.Environ() {
 		if name, _, _ := strings.Cut(kv, "="); !strings.HasPrefix(name, "XDG_") && !strings.HasPrefix(name, "BANGER") && !strings.HasPrefix(name, "FAKEFC_") {
 			d.env = append(d.env, kv)
@@ -336,7 +350,12 @@ func (d *bangerd) start() {
 	d.t.Helper()
 	d.n++
 	bin := buildBangerd(d.t)
-	d.proc = startProc(d.t, filepath.Join(d.root, fmt.Sprintf("bangerd-%d.log", d.n)), d.env, bin)
+	log := filepath.Join(d.root, fmt.Sprintf("bangerd-%d.log", d.n))
+	if d.netns != "" {
+		d.proc = startProc(d.t, log, d.env, "ip", "netns", "exec", d.netns, bin)
+	} else {
+		d.proc = startProc(d.t, log, d.env, bin)
+	}
 	eventually(d.t, 30*time.Second, "bangerd answers", func() error { return d.client.Ping(context.Background()) })
 }
 

@@ -317,3 +317,21 @@ func TestKubernetesScheduling(t *testing.T) {
 		t.Errorf("pod huge: phase %s on %q", p.Status.Phase, p.Spec.NodeName)
 	}
 }
+
+// TestKubernetesPodIP: with banger's networking on (bangerd in a network
+// namespace of its own), a Running Pod's IP is its VM's leased address.
+func TestKubernetesPodIP(t *testing.T) {
+	needCluster(t)
+	c := startCluster(t, false)
+	d := startBangerdNet(t, true)
+	startProvider(t, c, d, "banger-n", 4, 4096, 10)
+	pod := createPod(t, c, bangerPod("net", "banger-n", "1"))
+	got := waitPod(t, c, "net", corev1.PodRunning)
+	vm, err := vmOf(d, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm.IP == "" || got.Status.PodIP != vm.IP || len(got.Status.PodIPs) != 1 || got.Status.PodIPs[0].IP != vm.IP {
+		t.Errorf("pod IP %q (%v), VM IP %q: want the VM's address", got.Status.PodIP, got.Status.PodIPs, vm.IP)
+	}
+}
