@@ -346,8 +346,9 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	if p.pods[k] == e {
 		delete(p.pods, k)
 	}
+	phase := e.pod.Status.Phase
 	p.mu.Unlock()
-	if e.pod.Status.Phase == corev1.PodSucceeded || e.pod.Status.Phase == corev1.PodFailed {
+	if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
 		p.push(e)
 		return nil
 	}
