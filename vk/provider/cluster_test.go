@@ -280,9 +280,20 @@ func buildBangerd(t testing.TB) string {
 // startBangerd runs a daemon with networking off.
 func startBangerd(t testing.TB) *bangerd { return startBangerdNet(t, false) }
 
-// startBangerdNet runs a daemon; with network, in a network namespace of
-// its own (root tier) with banger's bridge, addresses and firewall.
+// startBangerdNet runs a daemon with the fake Firecracker; with network,
+// in a network namespace of its own (root tier) with banger's bridge,
+// addresses and firewall.
 func startBangerdNet(t testing.TB, network bool) *bangerd {
+	t.Helper()
+	return startBangerdWith(t, network, nil)
+}
+
+// guestImage is a real kernel and image for the qemu driver.
+type guestImage struct{ kernel, rootfs string }
+
+// startBangerdWith runs a daemon; with guest, one that boots real guests
+// with the qemu driver from guest's kernel and image (network on).
+func startBangerdWith(t testing.TB, network bool, guest *guestImage) *bangerd {
 	t.Helper()
 	var netns string
 	if network {
@@ -301,6 +312,9 @@ func startBangerdNet(t testing.TB, network bool) *bangerd {
 		}
 	}
 	cfg := fmt.Sprintf("[vmm]\ndriver = \"firecracker\"\nfirecracker_bin = %q\nstop_timeout = \"5s\"\n\n[vm]\nvcpus = 1\nmemory = \"128M\"\ndisk_size = \"256M\"\n", fc)
+	if guest != nil {
+		cfg = "[vmm]\ndriver = \"qemu\"\nstop_timeout = \"30s\"\n\n[vm]\nvcpus = 2\nmemory = \"512M\"\ndisk_size = \"1G\"\n"
+	}
 	if !network {
 		cfg += "\n[network]\nenabled = false\n"
 	}
@@ -329,6 +343,12 @@ func startBangerdNet(t testing.TB, network bool) *bangerd {
 			d.proc.dumpLog(t)
 		}
 	})
+	if guest != nil {
+		if _, err := d.client.RegisterImage(context.Background(), api.RegisterImageRequest{Name: "default", RootFS: guest.rootfs, Kernel: guest.kernel}); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
 	rootfs, kernel := filepath.Join(root, "files/root.ext4"), filepath.Join(root, "files/vmlinux")
 	if err := os.WriteFile(rootfs, nil, 0o600); err != nil {
 		t.Fatal(err)

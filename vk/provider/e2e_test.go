@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"banger/internal/api"
+	"banger/internal/imagebuild/imagetest"
+	"banger/internal/kernelbuild/kerneltest"
+	"banger/internal/testtier"
 )
 
 // runningProvider is banger-vk's Run in the test process, stoppable.
@@ -334,4 +338,68 @@ func TestKubernetesPodIP(t *testing.T) {
 	if vm.IP == "" || got.Status.PodIP != vm.IP || len(got.Status.PodIPs) != 1 || got.Status.PodIPs[0].IP != vm.IP {
 		t.Errorf("pod IP %q (%v), VM IP %q: want the VM's address", got.Status.PodIP, got.Status.PodIPs, vm.IP)
 	}
+}
+
+// TestKubernetesGuestCommand boots real guests (qemu): a Pod's command
+// runs in its VM with the Pod's env, and its exit decides the phase: exit
+// 3 ends Failed with exit code 3 on the container, exit 0 Succeeded.
+func TestKubernetesGuestCommand(t *testing.T) {
+	testtier.Guest(t)
+	needCluster(t)
+	img := guestImageOf(t)
+	c := startCluster(t, false)
+	d := startBangerdWith(t, true, img)
+	startProvider(t, c, d, "banger-g", 4, 4096, 10)
+	three := bangerPod("three", "banger-g", "1", "sh", "-c", "exit 3")
+	env := bangerPod("env", "banger-g", "1", "sh", "-c", `test "$GREETING" = hello`)
+	env.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "GREETING", Value: "hello"}}
+	for _, p := range []*corev1.Pod{three, env} {
+		p.Spec.Containers[0].Resources.Requests[corev1.ResourceMemory] = resource.MustParse("512Mi")
+		createPod(t, c, p)
+	}
+	waitGuest := func(name string, phase corev1.PodPhase) *corev1.Pod {
+		t.Helper()
+		var pod *corev1.Pod
+		eventually(t, 5*time.Minute, fmt.Sprintf("pod %s is %s", name, phase), func() error {
+			var err error
+			if pod, err = getPod(c, name); err != nil {
+				return err
+			}
+			if pod.Status.Phase != phase {
+				return fmt.Errorf("phase %s (%s: %s)", pod.Status.Phase, pod.Status.Reason, pod.Status.Message)
+			}
+			return nil
+		})
+		return pod
+	}
+	p := waitGuest("three", corev1.PodFailed)
+	if term := p.Status.ContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 3 {
+		t.Errorf("pod three: container state %+v, want terminated with exit code 3", p.Status.ContainerStatuses[0].State)
+	}
+	p = waitGuest("env", corev1.PodSucceeded)
+	if term := p.Status.ContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 0 {
+		t.Errorf("pod env: container state %+v, want terminated with exit code 0", p.Status.ContainerStatuses[0].State)
+	}
+}
+
+// guestImageOf returns the test kernel and default image that the core
+// module's tests build and cache: imagetest builds the agent with the go
+// command in the current directory, so it runs from the repository's root
+// (the core module) to build the same agent, and find the same cached
+// image, as they do.
+func guestImageOf(t *testing.T) *guestImage {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chdir("../.."); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := os.Chdir(wd); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	return &guestImage{kernel: kerneltest.Vmlinux(t), rootfs: imagetest.RootFS(t)}
 }
