@@ -127,6 +127,7 @@ func k8sBinaries(t testing.TB) string {
 
 // cluster is an apiserver (with its etcd) and optionally the scheduler.
 type cluster struct {
+	cfg        *rest.Config
 	kube       kubernetes.Interface
 	kubeconfig string
 	dir        string
@@ -187,7 +188,7 @@ func startCluster(t testing.TB, scheduler bool) *cluster {
 		_, err := kube.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(context.Background())
 		return err
 	})
-	c := &cluster{kube: kube, dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig")}
+	c := &cluster{cfg: cfg, kube: kube, dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig")}
 	writeFile(t, c.kubeconfig, fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters: [{name: test, cluster: {server: %q, insecure-skip-tls-verify: true}}]

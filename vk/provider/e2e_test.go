@@ -2,7 +2,9 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/remotecommand"
 
 	"banger/internal/api"
 	"banger/internal/imagebuild/imagetest"
@@ -380,6 +384,46 @@ func TestKubernetesGuestCommand(t *testing.T) {
 	if term := p.Status.ContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 0 {
 		t.Errorf("pod env: container state %+v, want terminated with exit code 0", p.Status.ContainerStatuses[0].State)
 	}
+
+	// kubectl exec, through the apiserver and the kubelet API, to the
+	// guest agent of a Pod that runs until deleted: output and exit code.
+	createPod(t, c, bangerPod("shell", "banger-g", "1"))
+	waitGuest("shell", corev1.PodRunning)
+	var out strings.Builder
+	var code int
+	eventually(t, 5*time.Minute, "kubectl exec shell runs in the guest", func() error {
+		out.Reset()
+		var err error
+		code, err = kubectlExec(c, "shell", &out, "sh", "-c", "uname -s; exit 5")
+		if code < 0 {
+			return err
+		}
+		return nil
+	})
+	if code != 5 || out.String() != "Linux\n" {
+		t.Errorf("kubectl exec: exit %d, output %q; want 5, \"Linux\\n\"", code, out.String())
+	}
+}
+
+// kubectlExec runs argv in the pod as kubectl exec does (SPDY through the
+// apiserver) and returns its exit code, -1 with the error when it did not
+// run to an exit.
+func kubectlExec(c *cluster, pod string, out io.Writer, argv ...string) (int, error) {
+	u := c.kube.CoreV1().RESTClient().Post().Namespace("default").Resource("pods").Name(pod).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Container: "main", Command: argv, Stdout: true, Stderr: true}, scheme.ParameterCodec).URL()
+	x, err := remotecommand.NewSPDYExecutor(c.cfg, "POST", u)
+	if err != nil {
+		return -1, err
+	}
+	err = x.StreamWithContext(context.Background(), remotecommand.StreamOptions{Stdout: out, Stderr: out})
+	var ee interface{ ExitStatus() int }
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &ee):
+		return ee.ExitStatus(), nil
+	}
+	return -1, err
 }
 
 // guestImageOf returns the test kernel and default image that the core
