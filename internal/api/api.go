@@ -56,6 +56,8 @@ type VM struct {
 	NAT      bool   `json:"nat"`
 	NetGroup string `json:"net_group,omitempty"`
 	DNSName  string `json:"dns_name,omitempty"`
+	// Labels are the key/value pairs the VM was created with.
+	Labels map[string]string `json:"labels,omitempty"`
 	// Workspace is the git checkout shipped into the VM, if any.
 	Workspace *Workspace `json:"workspace,omitempty"`
 }
@@ -97,6 +99,9 @@ type CreateVMRequest struct {
 	NAT *bool `json:"nat,omitempty"`
 	// NetGroup: VMs in the same group may reach each other.
 	NetGroup string `json:"net_group,omitempty"`
+	// Labels are key/value pairs kept with the VM for the client (e.g.
+	// banger-vk's Pod UID); they mean nothing to the daemon.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Image is a registered root filesystem plus the kernel it boots with.

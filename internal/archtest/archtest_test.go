@@ -181,9 +181,11 @@ var services = []string{
 // builds it.
 var composers = []string{"banger/internal/daemon", "banger/cmd/bangerd"}
 
-// apiUsers may import the API's wire types: the CLI side, and on the
-// daemon side only the daemon, which maps the services' types to them.
-var apiUsers = []string{"banger/internal/cli", "banger/internal/client", "banger/internal/daemon"}
+// apiUsers may import the API's wire types: the CLI side, banger-vk (the
+// Kubernetes provider in the ./vk module, a client of the API like the
+// CLI), and on the daemon side only the daemon, which maps the services'
+// types to them.
+var apiUsers = []string{"banger/internal/cli", "banger/internal/client", "banger/vk", "banger/internal/daemon"}
 
 // TestServiceBoundaries: services import neither the API's wire types nor
 // each other (in their tests either); only the daemon (and bangerd's main)

@@ -47,6 +47,7 @@ func apiVM(v vm.VM) api.VM {
 		NAT:       v.NAT,
 		NetGroup:  v.NetGroup,
 		DNSName:   v.DNSName,
+		Labels:    v.Labels,
 		Workspace: apiWorkspace(v.Workspace),
 	}
 }
@@ -94,6 +95,7 @@ func vmCreateRequest(r api.CreateVMRequest) vm.CreateRequest {
 		Start:     r.Start,
 		NAT:       r.NAT,
 		NetGroup:  r.NetGroup,
+		Labels:    r.Labels,
 	}
 }
 

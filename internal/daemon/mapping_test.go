@@ -46,6 +46,13 @@ func fill(t *testing.T, v reflect.Value, n *int) {
 		s := reflect.MakeSlice(v.Type(), 1, 1)
 		fill(t, s.Index(0), n)
 		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMapWithSize(v.Type(), 1)
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fill(t, k, n)
+		fill(t, e, n)
+		m.SetMapIndex(k, e)
+		v.Set(m)
 	case reflect.Struct:
 		for i := range v.NumField() {
 			fill(t, v.Field(i), n)

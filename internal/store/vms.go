@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -29,17 +30,18 @@ type VM struct {
 	PIDStart   uint64 // process start time (clock ticks), 0 if unknown
 	LastError  string
 	CreatedAt  time.Time
-	UpdatedAt  time.Time // set by the store on every write
-	StartedAt  time.Time // zero if never
-	AgentToken string    // secret the guest agent checks on every request
-	NAT        bool      // may reach outside networks
-	NetGroup   string    // VMs of the same non-empty group may reach each other
+	UpdatedAt  time.Time         // set by the store on every write
+	StartedAt  time.Time         // zero if never
+	AgentToken string            // secret the guest agent checks on every request
+	NAT        bool              // may reach outside networks
+	NetGroup   string            // VMs of the same non-empty group may reach each other
+	Labels     map[string]string // a client's key/value pairs, set at create; nil when none
 }
 
 var vmStates = []string{"creating", "stopped", "starting", "running", "paused", "stopping", "deleting", "error"}
 
 const vmColumns = `id, name, state, image_id, vcpus, memory_mib, disk_bytes, driver, dir,
-	runtime_dir, api_socket, pid, pid_start, last_error, created_at, updated_at, started_at, agent_token, nat, net_group`
+	runtime_dir, api_socket, pid, pid_start, last_error, created_at, updated_at, started_at, agent_token, nat, net_group, labels`
 
 func validateVM(vm VM) error {
 	var p problems
@@ -68,12 +70,16 @@ func scanVM(sc scanner) (VM, error) {
 		pidStart         int64
 		created, updated int64
 		started          sql.NullInt64
+		labels           string
 	)
 	err := sc.Scan(&vm.ID, &vm.Name, &vm.State, &vm.ImageID, &vm.VCPUs, &vm.MemoryMiB,
 		&vm.DiskBytes, &vm.Driver, &vm.Dir, &vm.RuntimeDir, &vm.APISocket, &vm.PID, &pidStart,
-		&vm.LastError, &created, &updated, &started, &vm.AgentToken, &vm.NAT, &vm.NetGroup)
+		&vm.LastError, &created, &updated, &started, &vm.AgentToken, &vm.NAT, &vm.NetGroup, &labels)
 	if err != nil {
 		return VM{}, err
+	}
+	if vm.Labels, err = decodeLabels(labels); err != nil {
+		return VM{}, fmt.Errorf("VM %q: %w", vm.Name, err)
 	}
 	vm.PIDStart = uint64(pidStart)
 	vm.CreatedAt, vm.UpdatedAt, vm.StartedAt = fromNanos(created), fromNanos(updated), fromNullNanos(started)
@@ -102,10 +108,10 @@ func (s *Store) CreateVM(ctx context.Context, vm VM) error {
 	}
 	now := s.now()
 	_, err := s.q.ExecContext(ctx, `INSERT INTO vms (`+vmColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		vm.ID, vm.Name, vm.State, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, vm.Driver,
 		vm.Dir, vm.RuntimeDir, vm.APISocket, vm.PID, int64(vm.PIDStart), vm.LastError,
-		nanos(orNow(vm.CreatedAt, now)), nanos(now), nullNanos(vm.StartedAt), vm.AgentToken, vm.NAT, vm.NetGroup)
+		nanos(orNow(vm.CreatedAt, now)), nanos(now), nullNanos(vm.StartedAt), vm.AgentToken, vm.NAT, vm.NetGroup, encodeLabels(vm.Labels))
 	if err != nil {
 		return vmWriteError(err, vm)
 	}
@@ -156,10 +162,10 @@ func (s *Store) UpdateVM(ctx context.Context, vm VM) error {
 	}
 	res, err := s.q.ExecContext(ctx, `UPDATE vms SET name = ?, state = ?, image_id = ?, vcpus = ?,
 		memory_mib = ?, disk_bytes = ?, driver = ?, dir = ?, runtime_dir = ?, api_socket = ?,
-		pid = ?, pid_start = ?, last_error = ?, updated_at = ?, started_at = ?, agent_token = ?, nat = ?, net_group = ? WHERE id = ?`,
+		pid = ?, pid_start = ?, last_error = ?, updated_at = ?, started_at = ?, agent_token = ?, nat = ?, net_group = ?, labels = ? WHERE id = ?`,
 		vm.Name, vm.State, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, vm.Driver, vm.Dir,
 		vm.RuntimeDir, vm.APISocket, vm.PID, int64(vm.PIDStart), vm.LastError, nanos(s.now()),
-		nullNanos(vm.StartedAt), vm.AgentToken, vm.NAT, vm.NetGroup, vm.ID)
+		nullNanos(vm.StartedAt), vm.AgentToken, vm.NAT, vm.NetGroup, encodeLabels(vm.Labels), vm.ID)
 	if err != nil {
 		return vmWriteError(err, vm)
 	}
@@ -185,4 +191,29 @@ func vmAffected(res sql.Result, id string) error {
 		return errdefs.NotFoundf("no VM with id %q; \"banger vm list\" shows the VMs", id)
 	}
 	return nil
+}
+
+// encodeLabels is the labels column's JSON object; nil is "{}".
+func encodeLabels(l map[string]string) string {
+	if len(l) == 0 {
+		return "{}"
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		// A map of strings always marshals.
+		return "{}"
+	}
+	return string(b)
+}
+
+// decodeLabels reads the labels column; "{}" is nil.
+func decodeLabels(s string) (map[string]string, error) {
+	var l map[string]string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, fmt.Errorf("labels column is not a JSON object of strings: %w", err)
+	}
+	if len(l) == 0 {
+		return nil, nil
+	}
+	return l, nil
 }

@@ -3,7 +3,10 @@ package vm
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
+	"unicode/utf8"
 
 	"banger/internal/bytesize"
 	"banger/internal/errdefs"
@@ -61,6 +64,7 @@ func (d Defaults) CheckCreate(req CreateRequest) (CreateRequest, error) {
 			problems = append(problems, err)
 		}
 	}
+	problems = append(problems, checkLabels(req.Labels)...)
 	if len(problems) > 0 {
 		return req, errdefs.Wrap(errdefs.InvalidArgument, errors.Join(problems...))
 	}
@@ -73,4 +77,45 @@ func showMiB(mib int) string {
 		return fmt.Sprint(mib)
 	}
 	return fmt.Sprintf("%d (%s)", mib, bytesize.Format(int64(mib)<<20))
+}
+
+// Label limits: at most maxLabels pairs; a key is 1 to maxLabelKey
+// characters of letters, digits and "-._/", starting and ending with a
+// letter or digit; a value is at most maxLabelValue bytes of UTF-8.
+const (
+	maxLabels     = 64
+	maxLabelKey   = 253
+	maxLabelValue = 1024
+)
+
+// checkLabels lists what is wrong with a VM's labels, sorted by key.
+func checkLabels(labels map[string]string) []error {
+	var problems []error
+	if len(labels) > maxLabels {
+		problems = append(problems, fmt.Errorf("labels: %d pairs, at most %d are allowed", len(labels), maxLabels))
+	}
+	keys := slices.Sorted(maps.Keys(labels))
+	for _, k := range keys {
+		if !validLabelKey(k) {
+			problems = append(problems, fmt.Errorf("label key %q: use 1 to %d letters, digits, \"-\", \".\", \"_\" or \"/\", starting and ending with a letter or digit", k, maxLabelKey))
+		}
+		if v := labels[k]; len(v) > maxLabelValue || !utf8.ValidString(v) {
+			problems = append(problems, fmt.Errorf("label %q: the value must be valid UTF-8 of at most %d bytes", k, maxLabelValue))
+		}
+	}
+	return problems
+}
+
+func validLabelKey(k string) bool {
+	if k == "" || len(k) > maxLabelKey {
+		return false
+	}
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !alnum(c) && c != '-' && c != '.' && c != '_' && c != '/' {
+			return false
+		}
+	}
+	return alnum(k[0]) && alnum(k[len(k)-1])
 }

@@ -92,6 +92,7 @@ func (s *Service) prepareCreate(ctx context.Context, req CreateRequest) (store.V
 		AgentToken: newToken(),
 		NAT:        d.NAT,
 		NetGroup:   req.NetGroup,
+		Labels:     req.Labels,
 		CreatedAt:  time.Now(),
 	}
 	if req.NAT != nil {

@@ -114,6 +114,8 @@ func TestCreateRejectsBadInput(t *testing.T) {
 		{"no image", CreateRequest{Name: "a", Image: "nope"}, errdefs.NotFound, "nope"},
 		{"duplicate", CreateRequest{Name: "taken"}, errdefs.AlreadyExists, "taken"},
 		{"pulled image", CreateRequest{Name: "a", Image: "pulled"}, errdefs.FailedPrecondition, "was pulled by an older banger"},
+		{"bad label key", CreateRequest{Name: "a", Labels: map[string]string{"-x": "1"}}, errdefs.InvalidArgument, `label key "-x"`},
+		{"bad label value", CreateRequest{Name: "a", Labels: map[string]string{"k": "\xff"}}, errdefs.InvalidArgument, `label "k"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,6 +131,21 @@ func TestCreateRejectsBadInput(t *testing.T) {
 	vms, _ := e.svc.List(context.Background())
 	if len(vms) != 1 {
 		t.Errorf("bad creates left records: %d VMs", len(vms))
+	}
+}
+
+func TestLabelsAreKept(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	want := map[string]string{"banger.dev/pod-uid": "0d7c", "team": "a b"}
+	if _, err := e.svc.Create(context.Background(), "", CreateRequest{Name: "lab", Labels: want}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.svc.Get(context.Background(), "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got.Labels); diff != "" {
+		t.Errorf("labels (-want +got):\n%s", diff)
 	}
 }
 

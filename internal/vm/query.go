@@ -101,6 +101,7 @@ func toVM(rec store.VM, image string) VM {
 		CreatedAt: rec.CreatedAt,
 		NAT:       rec.NAT,
 		NetGroup:  rec.NetGroup,
+		Labels:    rec.Labels,
 	}
 	if State(rec.State) == StateRunning || State(rec.State) == StatePaused {
 		v.PID = rec.PID

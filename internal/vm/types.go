@@ -49,6 +49,9 @@ type VM struct {
 	NAT      bool
 	NetGroup string
 	DNSName  string
+	// Labels are the client's key/value pairs given at create; nil when
+	// none.
+	Labels map[string]string
 	// Workspace is the git checkout shipped into the VM; nil when none.
 	Workspace *Workspace
 }
@@ -76,6 +79,9 @@ type CreateRequest struct {
 	NAT *bool
 	// NetGroup: VMs in the same group may reach each other.
 	NetGroup string
+	// Labels are key/value pairs kept with the VM for its client (e.g.
+	// banger-vk records the Pod it runs); see checkLabels.
+	Labels map[string]string
 }
 
 // EventType says what an Event reports.
