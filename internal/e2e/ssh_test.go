@@ -33,7 +33,7 @@ func (w *world) runWithHome(t *testing.T, home, bin string, args ...string) (str
 }
 
 // TestGuestSSH drives one offline guest with the real OpenSSH client:
-// banger vm ssh and ssh, scp and rsync through the installed Include work on the
+// banger vm ssh and ssh, scp, rsync and git push through the installed Include work on the
 // first connection with StrictHostKeyChecking yes (the host keys came from
 // the agent), a guest whose host keys changed is refused, and deleting the
 // VM removes its pins.
@@ -66,7 +66,7 @@ func TestGuestSSH(t *testing.T) {
 		t.Fatalf("known_hosts after the first connection:\n%s", pins)
 	}
 
-	t.Run("ssh, scp and rsync through the include", func(t *testing.T) {
+	t.Run("ssh, scp, rsync and git push through the include", func(t *testing.T) {
 		out, errs, code := w.runWithHome(t, home, w.bin.banger, "ssh-config", "--install")
 		if code != 0 {
 			t.Fatalf("ssh-config --install: exit %d, %s%s", code, out, errs)
@@ -110,6 +110,30 @@ func TestGuestSSH(t *testing.T) {
 				t.Fatalf("the rsynced script in the guest: exit %d, stdout %q, stderr %s", code, out, errs)
 			}
 		}
+		// git push over the same include: a commit made on the host lands in
+		// a bare repository in the guest.
+		repo := w.path("files/pushrepo")
+		gitSSH := "core.sshCommand=ssh -F " + cfg + " -o BatchMode=yes -o StrictHostKeyChecking=yes"
+		for _, args := range [][]string{
+			{"init", "-q", "-b", "main", repo},
+			{"-C", repo, "-c", "user.name=banger test", "-c", "user.email=test@banger.invalid", "commit", "-q", "--allow-empty", "-m", "pushed from the host"},
+		} {
+			if _, errs, code := w.runWithHome(t, home, "git", args...); code != 0 {
+				t.Fatalf("git %s: exit %d: %s", strings.Join(args, " "), code, errs)
+			}
+		}
+		if _, errs, code := w.runWithHome(t, home, "ssh", append(sshOpts, "s.vm", "git", "init", "-q", "--bare", "/root/pushed.git")...); code != 0 {
+			t.Fatalf("git init --bare in the guest: exit %d: %s", code, errs)
+		}
+		if _, errs, code := w.runWithHome(t, home, "git", "-C", repo, "-c", gitSSH, "push", "-q", "s.vm:/root/pushed.git", "main"); code != 0 {
+			t.Fatalf("git push s.vm:/root/pushed.git: exit %d: %s", code, errs)
+		}
+		head, _, _ := w.runWithHome(t, home, "git", "-C", repo, "rev-parse", "HEAD")
+		pushed, errs, code := w.runWithHome(t, home, "ssh", append(sshOpts, "s.vm", "git", "-C", "/root/pushed.git", "rev-parse", "main")...)
+		if code != 0 || pushed != head || head == "" {
+			t.Fatalf("the guest's main after git push: %q (exit %d, %s), want the host's HEAD %q", pushed, code, errs, head)
+		}
+
 		out, errs, code = w.runWithHome(t, home, w.bin.banger, "ssh-config", "--uninstall")
 		if code != 0 {
 			t.Fatalf("ssh-config --uninstall: exit %d, %s%s", code, out, errs)
