@@ -135,7 +135,7 @@ var adapters = []string{
 	"banger/internal/paths", "banger/internal/kernelbuild", "banger/internal/imagebuild",
 	"banger/internal/agent", "banger/internal/netlink", "banger/internal/firewall", "banger/internal/dns",
 	"banger/internal/resolved", "banger/internal/netnstest", "banger/internal/privileged", "banger/internal/portfwd",
-	"banger/internal/peercred", "banger/internal/cow",
+	"banger/internal/peercred", "banger/internal/cow", "banger/internal/mountinfo",
 }
 
 var upper = []string{

@@ -101,16 +101,6 @@ func countMounts(t *testing.T) int {
 	return strings.Count(string(b), "\n")
 }
 
-func TestParseMountInfo(t *testing.T) {
-	m, ok := parseMountInfo(`36 35 7:3 / /var/lib/my\040state/cow rw,nosuid,nodev shared:1 - xfs /dev/loop3 rw,discard`)
-	if !ok || m.dir != "/var/lib/my state/cow" || m.fstype != "xfs" || m.source != "/dev/loop3" {
-		t.Errorf("parseMountInfo = %+v, %v", m, ok)
-	}
-	if _, ok := parseMountInfo("garbage"); ok {
-		t.Error("garbage parsed")
-	}
-}
-
 // A file attached to a loop device but not mounted here (mounted in
 // another mount namespace) is not mounted a second time.
 func TestLoopXFSRefusesFileAttachedElsewhere(t *testing.T) {

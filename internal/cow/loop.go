@@ -1,7 +1,6 @@
 package cow
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"banger/internal/errdefs"
+	"banger/internal/mountinfo"
 )
 
 // Mounter mounts banger's XFS backing file. Local does it in-process (the
@@ -111,83 +111,34 @@ func attachLoopFile(back *os.File, file string) (*os.File, error) {
 	}
 }
 
-// mount is one line of /proc/self/mountinfo.
-type mount struct {
-	dir    string
-	fstype string
-	source string
-}
-
-// findMount returns the mount whose mount point is dir.
-func findMount(dir string) (mount, bool, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+// findMount returns the mount whose mount point is dir: the last one, the
+// one that is visible.
+func findMount(dir string) (mountinfo.Mount, bool, error) {
+	ms, err := mountinfo.Read()
 	if err != nil {
-		return mount{}, false, fmt.Errorf("read mounts: %w", err)
+		return mountinfo.Mount{}, false, err
 	}
-	defer f.Close()
-	var found mount
+	var found mountinfo.Mount
 	ok := false
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		m, good := parseMountInfo(sc.Text())
-		// The last mount on a point is the visible one.
-		if good && m.dir == dir {
+	for _, m := range ms {
+		if m.Dir == dir {
 			found, ok = m, true
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return mount{}, false, fmt.Errorf("read mounts: %w", err)
 	}
 	return found, ok, nil
 }
 
-// parseMountInfo parses "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw".
-func parseMountInfo(line string) (mount, bool) {
-	fields := strings.Fields(line)
-	sep := -1
-	for i, f := range fields {
-		if f == "-" {
-			sep = i
-			break
-		}
-	}
-	if len(fields) < 5 || sep < 0 || sep+2 >= len(fields) {
-		return mount{}, false
-	}
-	return mount{dir: unescapeMount(fields[4]), fstype: fields[sep+1], source: unescapeMount(fields[sep+2])}, true
-}
-
-// unescapeMount undoes the octal escapes (\040 for a space) of mountinfo.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // checkMount verifies that m, the mount on dir, is file over a loop device.
-func checkMount(m mount, file, dir string) error {
-	if m.fstype != "xfs" {
-		return errdefs.FailedPreconditionf("%s is mounted, but as %s, not banger's XFS file %s: unmount it", dir, m.fstype, file)
+func checkMount(m mountinfo.Mount, file, dir string) error {
+	if m.FSType != "xfs" {
+		return errdefs.FailedPreconditionf("%s is mounted, but as %s, not banger's XFS file %s: unmount it", dir, m.FSType, file)
 	}
-	back, err := loopBackingFile(m.source)
+	back, err := loopBackingFile(m.Source)
 	if err != nil {
-		return errdefs.FailedPreconditionf("%s is mounted from %s, which is not banger's XFS file %s (%v): unmount it", dir, m.source, file, err)
+		return errdefs.FailedPreconditionf("%s is mounted from %s, which is not banger's XFS file %s (%v): unmount it", dir, m.Source, file, err)
 	}
 	if back != file {
-		return errdefs.FailedPreconditionf("%s is mounted from %s (backed by %s), not banger's XFS file %s: unmount it", dir, m.source, back, file)
+		return errdefs.FailedPreconditionf("%s is mounted from %s (backed by %s), not banger's XFS file %s: unmount it", dir, m.Source, back, file)
 	}
 	return nil
 }

@@ -45,9 +45,6 @@ func TestMountsUnder(t *testing.T) {
 	if got, _ := mountsUnder("/pro"); len(got) != 0 {
 		t.Errorf("mountsUnder(/pro) = %v, want none (prefix of a name is not a parent)", got)
 	}
-	if got := unescapeMount(`/a\040b\134c`); got != `/a b\c` {
-		t.Errorf("unescapeMount = %q", got)
-	}
 }
 
 func TestStaleBuildAreas(t *testing.T) {
