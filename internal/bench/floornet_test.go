@@ -114,7 +114,7 @@ func (w *world) newGuestFloor(ctx context.Context, accel string, img api.Image) 
 	f := guestFloor{
 		bin:   bin,
 		accel: accel,
-		image: store.Image{ID: img.ID, Name: img.Name, RootFS: img.RootFS, Kernel: img.Kernel, Initrd: img.Initrd},
+		image: store.Image{ID: img.ID, Name: img.Name, RootFS: img.RootFS, Kernel: img.Kernel, Initrd: img.Initrd, Identity: img.Identity},
 		dir:   w.path("floor"),
 		work:  disk.NewWorkDisks(w.path("floor-cache")),
 		net:   newFloorNet(w.tb, w.netns),

@@ -15,6 +15,7 @@ import (
 	"banger/internal/agent/agentclient"
 	"banger/internal/agent/proto"
 	"banger/internal/disk"
+	"banger/internal/identdisk"
 	"banger/internal/store"
 	"banger/internal/vm"
 	"banger/internal/vmm"
@@ -40,7 +41,8 @@ const (
 // world's network namespace, a MAC from network.MACFor, banger.ip/gw/dns on
 // the kernel command line), its identity files by vm.IdentityFiles, and
 // its qemu command line by qemu.Args. The floor copies the root disk
-// sparsely, writes the identity and makes the work disk as banger does,
+// sparsely, writes the identity (on the identity disk for an image that
+// reads one) and makes the work disk as banger does,
 // starts qemu in the namespace booting at once (without -S and QMP: it
 // never talks to qemu), connects to the agent over its virtio-serial
 // socket and execs the command. It has no daemon, store, API, CLI,
@@ -97,7 +99,8 @@ func (f guestFloor) newVM(i int) floorVM {
 }
 
 // prepare makes v's directories and disks: the root disk copied from the
-// image with v's identity written into it, and the work disk.
+// image, v's identity on its identity disk (or, for an image that does not
+// read one, written into the root disk), and the work disk.
 func (f guestFloor) prepare(ctx context.Context, v floorVM) error {
 	for _, d := range []string{v.rec.Dir, v.rec.RuntimeDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -107,7 +110,16 @@ func (f guestFloor) prepare(ctx context.Context, v floorVM) error {
 	if err := disk.SparseCopy(ctx, f.image.RootFS, v.spec.RootDisk); err != nil {
 		return fmt.Errorf("copy root disk: %w", err)
 	}
-	if err := disk.WriteFiles(ctx, v.spec.RootDisk, diskFiles(vm.IdentityFiles(v.rec))); err != nil {
+	if v.spec.IdentityDisk != "" {
+		// The image reads the identity disk: banger writes it at start.
+		var files []identdisk.File
+		for _, f := range vm.IdentityFiles(v.rec) {
+			files = append(files, identdisk.File{Path: f.Path, Data: f.Data, Mode: f.Mode})
+		}
+		if err := identdisk.WriteFile(v.spec.IdentityDisk, files); err != nil {
+			return fmt.Errorf("write the identity disk: %w", err)
+		}
+	} else if err := disk.WriteFiles(ctx, v.spec.RootDisk, diskFiles(vm.IdentityFiles(v.rec))); err != nil {
 		return fmt.Errorf("write identity: %w", err)
 	}
 	if err := f.work.Create(ctx, v.spec.WorkDisk, v.rec.DiskBytes); err != nil {

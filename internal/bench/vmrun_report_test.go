@@ -10,7 +10,8 @@ import (
 // floorScope says what the floor's figures include and exclude.
 const floorScope = "floor: the same machine as banger's VM: the qemu argv of vmm/qemu.Args (less -S and -qmp: it boots at once and never talks to qemu)\n" +
 	"  for a spec from vm.VMMSpec, the same kernel args (vm.NetAttachment.Apply: banger.ip/gw/dns), the same image files,\n" +
-	"  identity files from vm.IdentityFiles, a virtio-net device on a tap on banger's bridge in the same namespace;\n" +
+	"  identity files from vm.IdentityFiles (on the identity disk when the image reads one), a virtio-net device on a tap\n" +
+	"  on banger's bridge in the same namespace;\n" +
 	"  timed from the root-disk copy to the agent's Ready and the command's first output, as banger's samples are\n" +
 	"  excludes: daemon, store, API, CLI, QMP, tap creation (made once, as banger's warm pool does), firewall rules, DNS record\n"
 
