@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -64,29 +65,31 @@ func (d *Daemon) execVM(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer guest.Close()
+	if d.relayUpgraded(ctx, w, r, proto.ExecUpgrade, guest) {
+		d.log.Info("exec ended", "op_id", opIDFrom(r.Context()), "vm", r.PathValue("ref"))
+	}
+}
+
+// relayUpgraded takes over the connection of r, answers 101 Switching
+// Protocols to protocol, and relays bytes both ways between the client and
+// guest until either side ends or ctx does; then both are closed. It
+// reports whether the relay ran (a failed takeover has been answered).
+func (d *Daemon) relayUpgraded(ctx context.Context, w http.ResponseWriter, r *http.Request, protocol string, guest io.ReadWriteCloser) bool {
 	conn, buf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		d.writeError(w, r, errdefs.Internalf("take over the connection for exec: %w", err))
-		return
+		d.writeError(w, r, errdefs.Internalf("take over the connection for %s: %w", protocol, err))
+		return false
 	}
 	defer conn.Close()
-	opID := opIDFrom(r.Context())
 	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+
-		proto.ExecUpgrade+"\r\n"+"Banger-Op-Id: "+opID+"\r\n\r\n"); err != nil {
-		return
+		protocol+"\r\nBanger-Op-Id: "+opIDFrom(r.Context())+"\r\n\r\n"); err != nil {
+		return false
 	}
-	// Relay both ways; when either side ends, close both so the other
-	// copy returns too.
+	// When either side ends, close both so the other copy returns too.
 	var once sync.Once
 	closeBoth := func() { once.Do(func() { conn.Close(); guest.Close() }) }
-	stop := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			closeBoth()
-		case <-stop:
-		}
-	}()
+	stop := context.AfterFunc(ctx, closeBoth)
+	defer stop()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -96,7 +99,6 @@ func (d *Daemon) execVM(w http.ResponseWriter, r *http.Request) {
 	}()
 	_, _ = io.Copy(conn, guest)
 	closeBoth()
-	close(stop)
 	wg.Wait()
-	d.log.Info("exec ended", "op_id", opID, "vm", r.PathValue("ref"))
+	return true
 }

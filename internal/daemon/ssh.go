@@ -1,12 +1,9 @@
 package daemon
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"banger/internal/api"
@@ -63,30 +60,7 @@ func (d *Daemon) tcpVM(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer guest.Close()
-	conn, buf, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		d.writeError(w, r, errdefs.Internalf("take over the connection for tcp: %w", err))
-		return
+	if d.relayUpgraded(ctx, w, r, api.TCPUpgrade, guest) {
+		d.log.Info("tcp relay ended", "op_id", opIDFrom(r.Context()), "vm", r.PathValue("ref"), "port", port)
 	}
-	defer conn.Close()
-	opID := opIDFrom(r.Context())
-	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+
-		api.TCPUpgrade+"\r\nBanger-Op-Id: "+opID+"\r\n\r\n"); err != nil {
-		return
-	}
-	var once sync.Once
-	closeBoth := func() { once.Do(func() { conn.Close(); guest.Close() }) }
-	stop := context.AfterFunc(ctx, closeBoth)
-	defer stop()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_, _ = io.Copy(guest, buf.Reader)
-		closeBoth()
-	}()
-	_, _ = io.Copy(conn, guest)
-	closeBoth()
-	wg.Wait()
-	d.log.Info("tcp relay ended", "op_id", opID, "vm", r.PathValue("ref"), "port", port)
 }
