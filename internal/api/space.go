@@ -18,11 +18,12 @@ type FilesystemSpace struct {
 
 // Space categories. Clients must accept categories they do not know.
 const (
-	SpaceImages  = "images"
-	SpaceLayers  = "layers"
-	SpaceKernels = "kernels"
-	SpaceVMDisks = "vm_disks"
-	SpaceCaches  = "caches"
+	SpaceImages    = "images"
+	SpaceLayers    = "layers"
+	SpaceKernels   = "kernels"
+	SpaceVMDisks   = "vm_disks"
+	SpaceSnapshots = "snapshots"
+	SpaceCaches    = "caches"
 )
 
 // SpaceCategory is what one kind of thing takes. Apparent is the files'

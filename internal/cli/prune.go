@@ -144,3 +144,13 @@ func (a *app) imageCacheCommand() *cobra.Command {
 		}))
 	return cmd
 }
+
+func (a *app) snapshotPruneCommand() *cobra.Command {
+	return a.pruneCommand("snapshot", "snapshots", "Delete the snapshots no VM uses",
+		"Delete every snapshot no VM uses, warm-start snapshots too (vm run makes them again when it needs them). "+
+			"A snapshot being made is left alone; each is judged again under its lock when its turn comes. "+
+			"The list is shown and confirmed first unless -f.",
+		func(ctx context.Context, cl *client.Client, dryRun bool) (api.PruneReply, error) {
+			return cl.PruneSnapshots(ctx, dryRun, nil)
+		})
+}

@@ -25,6 +25,7 @@ type pruneDaemon struct {
 	images   []api.PrunedItem
 	vms      []api.PrunedItem
 	layers   []api.PrunedItem
+	snaps    []api.PrunedItem
 }
 
 func (p *pruneDaemon) serve(t *testing.T) string {
@@ -64,6 +65,7 @@ func (p *pruneDaemon) serve(t *testing.T) string {
 	mux.HandleFunc("POST /v1/images/prune", handle(&p.images, false))
 	mux.HandleFunc("POST /v1/vms/prune", handle(&p.vms, true))
 	mux.HandleFunc("POST /v1/images/cache/prune", handle(&p.layers, false))
+	mux.HandleFunc("POST /v1/snapshots/prune", handle(&p.snaps, true))
 	mux.HandleFunc("GET /v1/system/df", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(sampleDiskUsage)
 	})
@@ -91,6 +93,7 @@ func TestPrune(t *testing.T) {
 		images: []api.PrunedItem{{ID: "1", Name: "old", Allocated: 300 << 20}},
 		vms:    []api.PrunedItem{{ID: "2", Name: "idle", Allocated: 5 << 20}, {ID: "3", Name: "done", Allocated: 1 << 20}},
 		layers: []api.PrunedItem{{ID: "sha256:bb", Name: "bbbbbbbbbbbb", Allocated: 10 << 20}},
+		snaps:  []api.PrunedItem{{ID: "4", Name: "s1", Allocated: 2 << 20}},
 	}
 	sock := p.serve(t)
 
@@ -125,6 +128,14 @@ func TestPrune(t *testing.T) {
 	if want := "removed layer bbbbbbbbbbbb (10MiB)\nremoved 1 layer, 10MiB on disk\n"; code != 0 || out != want {
 		t.Errorf("image cache prune -f: exit %d, stdout %q, want %q", code, out, want)
 	}
+	code, out, _ = runWith(sock, "", "snapshot", "prune", "--dry-run")
+	if want := "would remove snapshot s1 (2MiB)\nwould remove 1 snapshot, 2MiB on disk\n"; code != 0 || out != want {
+		t.Errorf("snapshot prune --dry-run: exit %d, stdout %q, want %q", code, out, want)
+	}
+	code, out, _ = runWith(sock, "", "snapshot", "prune", "-f")
+	if want := "removed snapshot s1 (2MiB)\nremoved 1 snapshot, 2MiB on disk\n"; code != 0 || out != want {
+		t.Errorf("snapshot prune -f: exit %d, stdout %q, want %q", code, out, want)
+	}
 
 	want := []string{
 		"POST /v1/images/prune dry_run=true",
@@ -133,6 +144,8 @@ func TestPrune(t *testing.T) {
 		"POST /v1/vms/prune dry_run=false",
 		"POST /v1/vms/prune dry_run=false",
 		"POST /v1/images/cache/prune dry_run=false",
+		"POST /v1/snapshots/prune dry_run=true",
+		"POST /v1/snapshots/prune dry_run=false",
 	}
 	if diff := cmp.Diff(want, p.requests); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
@@ -159,9 +172,11 @@ var sampleDiskUsage = api.DiskUsage{
 			Items: []api.SpaceItem{{Name: "default", Path: "/s/kernels/1", Apparent: 40 << 20, Allocated: 40 << 20, InUse: true, Detail: "6.1.0"}}},
 		{Name: api.SpaceVMDisks, Count: 1, Apparent: 10 << 30, Allocated: 500 << 20, Reclaimable: 500 << 20, ReclaimCommand: "banger vm prune",
 			Items: []api.SpaceItem{{Name: "idle", Path: "/s/vms/2", Apparent: 10 << 30, Allocated: 500 << 20, Reclaimable: true, Detail: "stopped"}}},
+		{Name: api.SpaceSnapshots, Count: 1, Apparent: 1 << 30, Allocated: 200 << 20, Reclaimable: 200 << 20, ReclaimCommand: "banger snapshot prune",
+			Items: []api.SpaceItem{{Name: "s1", Path: "/s/snapshots/3", Apparent: 1 << 30, Allocated: 200 << 20, Reclaimable: true, Detail: "of VM idle"}}},
 		{Name: api.SpaceCaches, Count: 1, Apparent: 2 << 30, Allocated: 2 << 30,
 			Items: []api.SpaceItem{{Name: "kernel-build", Path: "/c/kernel-build", Apparent: 2 << 30, Allocated: 2 << 30}}},
-		{Name: "snapshots", Items: []api.SpaceItem{}},
+		{Name: "future_kind", Items: []api.SpaceItem{}},
 	},
 }
 

@@ -15,7 +15,7 @@ import (
 
 func (a *app) snapshotCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "snapshot", Short: "Manage VM snapshots (see banger vm snapshot)"}
-	cmd.AddCommand(a.snapshotListCommand(), a.snapshotShowCommand(), a.snapshotRemoveCommand())
+	cmd.AddCommand(a.snapshotListCommand(), a.snapshotShowCommand(), a.snapshotRemoveCommand(), a.snapshotPruneCommand())
 	return cmd
 }
 

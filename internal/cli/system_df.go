@@ -41,7 +41,7 @@ func (a *app) systemDFCommand() *cobra.Command {
 // spaceTitles are the table's names of the categories the CLI knows; a
 // category it does not know is shown by its API name.
 var spaceTitles = map[string]string{
-	api.SpaceImages: "Images", api.SpaceLayers: "Layers", api.SpaceKernels: "Kernels", api.SpaceVMDisks: "VM disks", api.SpaceCaches: "Caches",
+	api.SpaceImages: "Images", api.SpaceLayers: "Layers", api.SpaceKernels: "Kernels", api.SpaceVMDisks: "VM disks", api.SpaceSnapshots: "Snapshots", api.SpaceCaches: "Caches",
 }
 
 func spaceTitle(name string) string {

@@ -42,3 +42,17 @@ func (c *Client) PruneLayers(ctx context.Context, dryRun bool) (api.PruneReply, 
 	var out api.PruneReply
 	return out, c.do(ctx, http.MethodPost, "/images/cache/prune", api.PruneRequest{DryRun: dryRun}, &out)
 }
+
+// PruneSnapshots deletes the snapshots no VM uses, reporting their
+// deletions' progress; with dryRun it only lists them.
+func (c *Client) PruneSnapshots(ctx context.Context, dryRun bool, progress Progress) (api.PruneReply, error) {
+	ev, err := c.stream(ctx, http.MethodPost, "/snapshots/prune", api.PruneRequest{DryRun: dryRun}, progress)
+	if err != nil {
+		return api.PruneReply{}, err
+	}
+	var out api.PruneReply
+	if err := json.Unmarshal(ev.Result, &out); err != nil {
+		return api.PruneReply{}, fmt.Errorf("bad prune result from bangerd: %w", err)
+	}
+	return out, nil
+}

@@ -109,3 +109,41 @@ func (d *Daemon) pruneLayers(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, reply)
 }
+
+// pruneSnapshots deletes the snapshots no VM uses (POST
+// /v1/snapshots/prune), each as its own snapshot.delete operation,
+// streaming their steps.
+func (d *Daemon) pruneSnapshots(w http.ResponseWriter, r *http.Request) {
+	var req api.PruneRequest
+	if err := decode(w, r, &req); err != nil {
+		d.writeError(w, r, err)
+		return
+	}
+	d.runOp(w, r, http.StatusOK, func(ctx context.Context, opID string, p func(api.Event)) (any, error) {
+		// Measure first: once deleted, a snapshot's directory is gone.
+		unused, err := d.vms.PruneSnapshots(ctx, opID, true, nil)
+		if err != nil {
+			return nil, err
+		}
+		size := map[string]int64{}
+		for _, sn := range unused {
+			u, err := disk.UsageOf(sn.Dir)
+			if err != nil {
+				return nil, err
+			}
+			size[sn.ID] = u.Allocated
+		}
+		removed := unused
+		if !req.DryRun {
+			if removed, err = d.vms.PruneSnapshots(ctx, opID, false, vmProgress(p)); err != nil {
+				return nil, err
+			}
+		}
+		reply := api.PruneReply{DryRun: req.DryRun, Removed: []api.PrunedItem{}}
+		for _, sn := range removed {
+			reply.Removed = append(reply.Removed, api.PrunedItem{ID: sn.ID, Name: sn.Name, Allocated: size[sn.ID]})
+			reply.Reclaimed += size[sn.ID]
+		}
+		return reply, nil
+	})
+}

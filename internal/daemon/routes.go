@@ -56,6 +56,7 @@ func (d *Daemon) routes(mux *routeMux) http.Handler {
 	mux.HandleFunc(uploadRoute, d.uploadFiles)
 	mux.HandleFunc("POST "+v+"/vms/{ref}/snapshot", d.snapshotVM)
 	mux.HandleFunc("GET "+v+"/snapshots", d.listSnapshots)
+	mux.HandleFunc("POST "+v+"/snapshots/prune", d.pruneSnapshots)
 	mux.HandleFunc("GET "+v+"/snapshots/{ref}", d.getSnapshot)
 	mux.HandleFunc("DELETE "+v+"/snapshots/{ref}", d.deleteSnapshot)
 	mux.HandleFunc("GET "+v+"/vms/{ref}/forwards", d.listForwards)

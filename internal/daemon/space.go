@@ -21,7 +21,7 @@ import (
 type spaceCollector func(ctx context.Context) (api.SpaceCategory, error)
 
 func (d *Daemon) spaceCollectors() []spaceCollector {
-	return []spaceCollector{d.imageSpace, d.layerSpace, d.kernelSpace, d.vmSpace, d.cacheSpace}
+	return []spaceCollector{d.imageSpace, d.layerSpace, d.kernelSpace, d.vmSpace, d.snapshotSpace, d.cacheSpace}
 }
 
 // diskUsage measures every category and the room on the state and cache
@@ -217,6 +217,30 @@ func (d *Daemon) vmSpace(ctx context.Context) (api.SpaceCategory, error) {
 		it.Detail = string(v.State)
 		it.Reclaimable = v.State == vm.StateStopped
 		it.InUse = !it.Reclaimable
+		add(&c, it, true)
+	}
+	return c, nil
+}
+
+// snapshotSpace: each snapshot's directory (VMM state, memory and disk
+// copies). One no VM uses is what snapshot prune deletes.
+func (d *Daemon) snapshotSpace(ctx context.Context) (api.SpaceCategory, error) {
+	c := api.SpaceCategory{Name: api.SpaceSnapshots, ReclaimCommand: "banger snapshot prune", Items: []api.SpaceItem{}}
+	snaps, err := d.vms.Snapshots(ctx)
+	if err != nil {
+		return c, err
+	}
+	for _, sn := range snaps {
+		it, err := usageItem(sn.Name, sn.Dir)
+		if err != nil {
+			return c, err
+		}
+		it.Detail = "of VM " + sn.VM
+		if sn.State != "ready" {
+			it.Detail += " (" + sn.State + ")"
+		}
+		it.InUse = sn.InUse
+		it.Reclaimable = !sn.InUse
 		add(&c, it, true)
 	}
 	return c, nil

@@ -30,7 +30,7 @@ func TestDiskUsageAndPrune(t *testing.T) {
 	for _, c := range du.Categories {
 		names = append(names, c.Name)
 	}
-	if diff := cmp.Diff([]string{api.SpaceImages, api.SpaceLayers, api.SpaceKernels, api.SpaceVMDisks, api.SpaceCaches}, names); diff != "" {
+	if diff := cmp.Diff([]string{api.SpaceImages, api.SpaceLayers, api.SpaceKernels, api.SpaceVMDisks, api.SpaceSnapshots, api.SpaceCaches}, names); diff != "" {
 		t.Errorf("categories (-want +got):\n%s", diff)
 	}
 	if len(du.Filesystems) != 2 || du.Filesystems[0].Path != td.layout.StateDir || du.Filesystems[0].Available <= 0 {
@@ -186,4 +186,43 @@ func item(t *testing.T, c api.SpaceCategory, name string) api.SpaceItem {
 	}
 	t.Fatalf("no item %s in category %s: %+v", name, c.Name, c.Items)
 	return api.SpaceItem{}
+}
+
+// TestSnapshotSpaceAndPrune: a snapshot is its own df category, apparent
+// and allocated, reclaimable while no VM uses it, and snapshot prune
+// removes it (a dry run first only lists it).
+func TestSnapshotSpaceAndPrune(t *testing.T) {
+	td := startDaemon(t, daemonOpts{})
+	td.registerImage("default")
+	if resp, body := td.do("POST", "/v1/vms", smallVM("busy", "default", true)); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := td.do("POST", "/v1/vms/busy/snapshot", `{"name":"s1"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("snapshot: %d %s", resp.StatusCode, body)
+	}
+	snaps := category(t, td.df(), api.SpaceSnapshots)
+	s1 := item(t, snaps, "s1")
+	// The disk copies are sparse: 16 MiB root and 256 MiB work disk.
+	if s1.Apparent < 16<<20+256<<20 || s1.Allocated <= 0 || s1.Allocated >= s1.Apparent || !s1.Reclaimable || s1.InUse {
+		t.Errorf("snapshot item = %+v", s1)
+	}
+	if snaps.Count != 1 || snaps.Reclaimable != s1.Allocated || snaps.ReclaimCommand != "banger snapshot prune" {
+		t.Errorf("snapshots category = %+v", snaps)
+	}
+	if got := td.prune("/v1/snapshots/prune", true); !cmp.Equal(prunedNames(got), []string{"s1"}) || !got.DryRun {
+		t.Errorf("snapshot prune dry run = %+v", got)
+	}
+	if _, err := os.Stat(s1.Path); err != nil {
+		t.Fatalf("the dry run removed the snapshot: %v", err)
+	}
+	got := td.prune("/v1/snapshots/prune", false)
+	if !cmp.Equal(prunedNames(got), []string{"s1"}) || got.Reclaimed != s1.Allocated {
+		t.Errorf("snapshot prune = %+v, want s1 reclaiming %d bytes", got, s1.Allocated)
+	}
+	if _, err := os.Stat(s1.Path); !os.IsNotExist(err) {
+		t.Errorf("the pruned snapshot's directory is still there (err %v)", err)
+	}
+	if c := category(t, td.df(), api.SpaceSnapshots); c.Count != 0 || c.Allocated != 0 {
+		t.Errorf("snapshots after prune = %+v", c)
+	}
 }

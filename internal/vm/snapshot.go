@@ -36,6 +36,8 @@ type Snapshot struct {
 	DiskBytes int64
 	SizeBytes int64 // bytes its files take on disk
 	CreatedAt time.Time
+	Dir       string // where its files are
+	InUse     bool   // snapshot prune leaves it alone (see snapshotInUse)
 }
 
 // SnapshotVM saves the running or paused VM ref: its VMM state and memory
@@ -228,7 +230,8 @@ func (s *Service) deleteSnapshotSteps(sn *store.Snapshot) []step {
 func (s *Service) toSnapshot(ctx context.Context, r store.Snapshot) Snapshot {
 	out := Snapshot{ID: r.ID, Name: r.Name, State: r.State, VM: r.VMName, VMID: r.VMID, Image: r.ImageID,
 		Driver: r.Driver, VCPUs: r.VCPUs, MemoryMiB: r.MemoryMiB, DiskBytes: r.DiskBytes,
-		SizeBytes: r.SizeBytes, CreatedAt: r.CreatedAt}
+		SizeBytes: r.SizeBytes, CreatedAt: r.CreatedAt, Dir: r.Dir}
+	out.InUse, _ = s.snapshotInUse(ctx, r)
 	if img, err := s.store.GetImage(ctx, r.ImageID); err == nil {
 		out.Image = img.Name
 	}

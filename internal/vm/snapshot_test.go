@@ -105,3 +105,59 @@ func TestSnapshotFailureRollsBack(t *testing.T) {
 		})
 	}
 }
+
+// TestPruneSnapshots: prune deletes the ready snapshots, each with its
+// own journaled delete, and leaves one still being made.
+func TestPruneSnapshots(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, envOpts{})
+	e.create("src")
+	e.start("src")
+	for _, n := range []string{"a", "b"} {
+		if _, err := e.svc.SnapshotVM(ctx, "", "src", n, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	busy, err := e.svc.SnapshotVM(ctx, "", "src", "busy", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := e.svc.store.GetSnapshot(ctx, busy.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.State = "creating"
+	if err := e.svc.store.UpdateSnapshot(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	names := func(l []Snapshot) string {
+		var out []string
+		for _, s := range l {
+			out = append(out, s.Name)
+		}
+		return strings.Join(out, " ")
+	}
+	dry, err := e.svc.PruneSnapshots(ctx, "", true, nil)
+	if err != nil || names(dry) != "a b" {
+		t.Fatalf("dry run = %q, %v; want a b", names(dry), err)
+	}
+	if list, _ := e.svc.Snapshots(ctx); len(list) != 3 {
+		t.Fatalf("the dry run removed snapshots: %d left", len(list))
+	}
+	got, err := e.svc.PruneSnapshots(ctx, "op1", false, nil)
+	if err != nil || names(got) != "a b" {
+		t.Fatalf("prune = %q, %v; want a b", names(got), err)
+	}
+	list, _ := e.svc.Snapshots(ctx)
+	if names(list) != "busy" {
+		t.Errorf("left after prune: %q, want busy", names(list))
+	}
+	for _, s := range got {
+		if _, err := os.Stat(s.Dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("snapshot %s's files left: %v", s.Name, err)
+		}
+		if o, _ := e.lastOp(s.ID); o.Kind != "snapshot.delete" || o.State != "succeeded" {
+			t.Errorf("snapshot %s's prune journal: %+v", s.Name, o)
+		}
+	}
+}
