@@ -102,6 +102,11 @@ type CreateVMRequest struct {
 	// Labels are key/value pairs kept with the VM for the client (e.g.
 	// banger-vk's Pod UID); they mean nothing to the daemon.
 	Labels map[string]string `json:"labels,omitempty"`
+	// Warm (vm run) resumes the VM from the warm snapshot of its image
+	// and shape when there is a ready one, instead of booting it; after a
+	// boot, the warm snapshot is made in the background. It implies
+	// start, and is ignored when vm.warm_start is false.
+	Warm bool `json:"warm,omitempty"`
 }
 
 // Image is a registered root filesystem plus the kernel it boots with.

@@ -24,10 +24,29 @@ type Snapshot struct {
 	DiskBytes int64     `json:"disk_bytes"`
 	SizeBytes int64     `json:"size_bytes"` // bytes its files take on disk
 	CreatedAt time.Time `json:"created_at"`
+	// Warm marks a warm-start snapshot: a freshly booted VM of Image in
+	// this shape that vm run resumes instead of booting.
+	Warm bool `json:"warm,omitempty"`
 }
 
 // SnapshotVMRequest is the body of POST /v1/vms/{ref}/snapshot. An empty
 // name gets a generated one.
 type SnapshotVMRequest struct {
 	Name string `json:"name,omitempty"`
+}
+
+// WarmImageRequest is the body of POST /v1/images/{ref}/warm: the shape
+// of the VMs the warm snapshot is for (zero takes the daemon's default,
+// as a create does).
+type WarmImageRequest struct {
+	VCPUs     int   `json:"vcpus,omitempty"`
+	MemoryMiB int   `json:"memory_mib,omitempty"`
+	DiskBytes int64 `json:"disk_bytes,omitempty"`
+}
+
+// WarmImageReply is the warm snapshot; Made says it was made by this
+// call (false: a matching one was there already).
+type WarmImageReply struct {
+	Snapshot Snapshot `json:"snapshot"`
+	Made     bool     `json:"made"`
 }

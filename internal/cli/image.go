@@ -17,7 +17,7 @@ import (
 
 func (a *app) imageCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Manage the images VMs boot from"}
-	cmd.AddCommand(a.imageBuildCommand(), a.imagePullCommand(), a.imageRegisterCommand(), a.imageListCommand(), a.imageShowCommand(), a.imageRemoveCommand(), a.imagePruneCommand(), a.imageCacheCommand())
+	cmd.AddCommand(a.imageBuildCommand(), a.imagePullCommand(), a.imageRegisterCommand(), a.imageListCommand(), a.imageShowCommand(), a.imageRemoveCommand(), a.imagePruneCommand(), a.imageCacheCommand(), a.imageWarmCommand())
 	return cmd
 }
 

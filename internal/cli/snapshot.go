@@ -54,7 +54,7 @@ func (a *app) snapshotListCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
-		Short:   "List snapshots",
+		Short:   "List snapshots, warm-start ones marked warm in the KIND column",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := a.client(cmd.Context())
@@ -74,9 +74,13 @@ func (a *app) snapshotListCommand() *cobra.Command {
 			now := time.Now()
 			rows := make([][]string, 0, len(list))
 			for _, s := range list {
-				rows = append(rows, []string{s.Name, s.State, s.VM, s.Image, s.Driver, bytesize.Format(s.SizeBytes), since(now, s.CreatedAt)})
+				kind := "saved"
+				if s.Warm {
+					kind = "warm"
+				}
+				rows = append(rows, []string{s.Name, kind, s.State, s.VM, s.Image, shape(s), s.Driver, bytesize.Format(s.SizeBytes), since(now, s.CreatedAt)})
 			}
-			return table(a.env.Stdout, []string{"NAME", "STATE", "VM", "IMAGE", "DRIVER", "SIZE", "CREATED"}, rows)
+			return table(a.env.Stdout, []string{"NAME", "KIND", "STATE", "VM", "IMAGE", "SHAPE", "DRIVER", "SIZE", "CREATED"}, rows)
 		},
 	}
 	cmd.Flags().BoolVar(&json, "json", false, "print JSON")
@@ -106,7 +110,7 @@ func (a *app) snapshotShowCommand() *cobra.Command {
 				{"VM:", s.VM + " (" + s.VMID + ")"}, {"Image:", s.Image}, {"Driver:", s.Driver},
 				{"vCPUs:", strconv.Itoa(s.VCPUs)}, {"Memory:", bytesize.Format(int64(s.MemoryMiB) << 20)},
 				{"Work disk:", bytesize.Format(s.DiskBytes)}, {"Size:", bytesize.Format(s.SizeBytes)},
-				{"Created:", s.CreatedAt.Local().Format(time.RFC3339)}})
+				{"Created:", s.CreatedAt.Local().Format(time.RFC3339)}, {"Warm start:", yesNo(s.Warm)}})
 			return nil
 		},
 	}
@@ -128,4 +132,16 @@ func listSnapshotNames(ctx context.Context, cl *client.Client) ([]string, error)
 		names = append(names, s.Name)
 	}
 	return names, err
+}
+
+// shape is a snapshot's VM shape, as vm run matches warm snapshots on it.
+func shape(s api.Snapshot) string {
+	return fmt.Sprintf("%dcpu/%s/%s", s.VCPUs, bytesize.Format(int64(s.MemoryMiB)<<20), bytesize.Format(s.DiskBytes))
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

@@ -22,6 +22,7 @@ func (a *app) vmRunCommand() *cobra.Command {
 		boot    bootstrapOptions
 		name    string
 		rm      bool
+		cold    bool
 		detach  bool
 		json    bool
 		timeout time.Duration
@@ -42,7 +43,11 @@ func (a *app) vmRunCommand() *cobra.Command {
 			"command or shell: with mise when the image has it on its PATH, otherwise with the distribution's\n" +
 			"packages (whose versions may differ from the pinned ones). Only a VM with internet access (NAT)\n" +
 			"installs them; an --offline one gets a note. A failed install is a warning, not an error.\n" +
-			"--no-bootstrap skips it.",
+			"--no-bootstrap skips it.\n\n" +
+			"Warm start: when the daemon has a warm snapshot of the image in the VM's shape (vCPUs,\n" +
+			"memory, work disk), the VM resumes a copy of it instead of booting; after a cold boot the\n" +
+			"daemon makes one in the background for the next run (banger image warm makes it ahead).\n" +
+			"--cold always boots; vm.warm_start = false in the config turns warm start off.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, args, err := splitRunArgs(cmd, args)
 			if err != nil {
@@ -58,7 +63,7 @@ func (a *app) vmRunCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req.Name, req.Start = name, true
+			req.Name, req.Start, req.Warm = name, true, !cold
 			ctx := cmd.Context()
 			var (
 				co    *workspace.Checkout
@@ -148,6 +153,7 @@ func (a *app) vmRunCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "VM name (default: a generated one)")
 	f.BoolVar(&rm, "rm", false, "delete the VM when the command or shell ends")
+	f.BoolVar(&cold, "cold", false, "boot the VM even when a warm snapshot of its image and shape could be resumed")
 	f.BoolVarP(&detach, "detach", "d", false, "leave the VM running and print how to reach it")
 	f.BoolVar(&json, "json", false, "with -d: print the VM as JSON instead of its name (with a bootstrap object when tools were declared)")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the guest to become ready")

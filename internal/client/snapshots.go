@@ -40,3 +40,17 @@ func (c *Client) DeleteSnapshot(ctx context.Context, ref string, progress Progre
 	_, err := c.stream(ctx, http.MethodDelete, "/snapshots/"+esc(ref), nil, progress)
 	return err
 }
+
+// WarmImage makes the warm snapshot of image ref for the shape in req
+// unless a matching one exists, reporting the builder VM's progress.
+func (c *Client) WarmImage(ctx context.Context, ref string, req api.WarmImageRequest, progress Progress) (api.WarmImageReply, error) {
+	ev, err := c.stream(ctx, http.MethodPost, "/images/"+esc(ref)+"/warm", req, progress)
+	if err != nil {
+		return api.WarmImageReply{}, err
+	}
+	var out api.WarmImageReply
+	if err := json.Unmarshal(ev.Result, &out); err != nil {
+		return api.WarmImageReply{}, fmt.Errorf("bad warm result from bangerd: %w", err)
+	}
+	return out, nil
+}

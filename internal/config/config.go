@@ -39,6 +39,10 @@ type VMDefaults struct {
 	// DiskStrategy is how root disks are cloned from images: one of
 	// DiskStrategies.
 	DiskStrategy string `toml:"disk_strategy"`
+	// WarmStart lets vm run resume a matching warm snapshot (a freshly
+	// booted VM of the same image and shape) instead of booting, and
+	// make one in the background when none matches.
+	WarmStart bool `toml:"warm_start"`
 }
 
 // LogLevels are the valid values of log_level.
@@ -99,6 +103,7 @@ func Defaults(h Host) Config {
 			Image:    DefaultImage,
 
 			DiskStrategy: DefaultDiskStrategy,
+			WarmStart:    true,
 		},
 		Network: defaultNetwork(),
 		DNS:     defaultDNS(),

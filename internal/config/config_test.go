@@ -22,7 +22,7 @@ func TestDefaults(t *testing.T) {
 		return Config{
 			LogLevel: "info",
 			VMM:      VMM{Driver: "auto", FirecrackerBin: "firecracker", QemuBin: "qemu-system-x86_64", StopTimeout: Duration(10 * time.Second)},
-			VM:       VMDefaults{VCPUs: vcpus, Memory: bytesize.Size(mem), DiskSize: bytesize.Size(disk), Image: "default", DiskStrategy: "auto"},
+			VM:       VMDefaults{VCPUs: vcpus, Memory: bytesize.Size(mem), DiskSize: bytesize.Size(disk), Image: "default", DiskStrategy: "auto", WarmStart: true},
 			Network:  Network{Enabled: true, Bridge: "banger0", Subnet: "10.77.0.0/24", NAT: true, TapPool: 4, HelperSocket: "/run/banger-helper/helper.sock"},
 			DNS:      DNS{Domain: "vm", Listen: "127.0.0.153:53", Resolved: true},
 		}

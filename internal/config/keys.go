@@ -36,6 +36,7 @@ var fields = []field{
 	{"vm.disk_size", wantSize, func(c *Config) any { return &c.VM.DiskSize }},
 	{"vm.image", wantString, func(c *Config) any { return &c.VM.Image }},
 	{"vm.disk_strategy", wantString, func(c *Config) any { return &c.VM.DiskStrategy }},
+	{"vm.warm_start", wantBool, func(c *Config) any { return &c.VM.WarmStart }},
 	{"network.enabled", wantBool, func(c *Config) any { return &c.Network.Enabled }},
 	{"network.bridge", wantString, func(c *Config) any { return &c.Network.Bridge }},
 	{"network.subnet", wantString, func(c *Config) any { return &c.Network.Subnet }},

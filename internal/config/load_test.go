@@ -56,10 +56,11 @@ vcpus = 1
 memory = "512M"
 disk_size = "20GiB"
 image = "golden"
+warm_start = false
 `, func(c *Config) {
 			c.LogLevel = "debug"
 			c.VMM = VMM{Driver: "qemu", FirecrackerBin: "/usr/local/bin/firecracker", QemuBin: "/usr/bin/qemu-system-x86_64", StopTimeout: Duration(30 * time.Second)}
-			c.VM = VMDefaults{VCPUs: 1, Memory: bytesize.Size(512 * MiB), DiskSize: bytesize.Size(20 * GiB), Image: "golden", DiskStrategy: "auto"}
+			c.VM = VMDefaults{VCPUs: 1, Memory: bytesize.Size(512 * MiB), DiskSize: bytesize.Size(20 * GiB), Image: "golden", DiskStrategy: "auto", WarmStart: false}
 		}},
 		{"partial file keeps other defaults", "[vm]\nmemory = \"2G\"\n", func(c *Config) {
 			c.VM.Memory = bytesize.Size(2 * GiB)

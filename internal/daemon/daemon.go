@@ -330,6 +330,7 @@ func vmDefaults(cfg config.Config, host config.Host) vm.Defaults {
 		StopTimeout:    time.Duration(cfg.VMM.StopTimeout),
 		NAT:            cfg.Network.NAT,
 		Domain:         domainIf(cfg),
+		WarmStart:      cfg.VM.WarmStart,
 		ValidateVCPUs:  func(n int) error { return config.ValidateVCPUs(n, host) },
 		ValidateMemory: func(mib int) error { return config.ValidateMemoryMiB(mib, host) },
 		ValidateDisk:   config.ValidateDiskSize,

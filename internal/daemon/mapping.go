@@ -96,6 +96,7 @@ func vmCreateRequest(r api.CreateVMRequest) vm.CreateRequest {
 		NAT:       r.NAT,
 		NetGroup:  r.NetGroup,
 		Labels:    r.Labels,
+		Warm:      r.Warm,
 	}
 }
 

@@ -66,6 +66,20 @@ func (d *Daemon) pruneImages(w http.ResponseWriter, r *http.Request) {
 			size[it.Name] = it.Allocated
 		}
 	}
+	if !req.DryRun {
+		// An unused image's warm snapshots go with it.
+		unused, err := d.images.Unused(ctx, d.keptImages())
+		if err != nil {
+			d.writeError(w, r, err)
+			return
+		}
+		for _, img := range unused {
+			if err := d.vms.RemoveWarm(ctx, img.ID); err != nil {
+				d.writeError(w, r, err)
+				return
+			}
+		}
+	}
 	removed, err := d.images.Prune(ctx, d.keptImages(), req.DryRun)
 	if err != nil {
 		d.writeError(w, r, err)

@@ -44,8 +44,19 @@ func (d *Daemon) registerImage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, apiImage(img))
 }
 
+// removeImage removes an image (DELETE /v1/images/{ref}) with its warm
+// snapshots.
 func (d *Daemon) removeImage(w http.ResponseWriter, r *http.Request) {
-	if err := d.images.Remove(r.Context(), r.PathValue("ref")); err != nil {
+	img, err := d.images.Get(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		d.writeError(w, r, err)
+		return
+	}
+	if err := d.vms.RemoveWarm(r.Context(), img.ID); err != nil {
+		d.writeError(w, r, err)
+		return
+	}
+	if err := d.images.Remove(r.Context(), img.ID); err != nil {
 		d.writeError(w, r, err)
 		return
 	}

@@ -67,6 +67,7 @@ func (d *Daemon) routes(mux *routeMux) http.Handler {
 	mux.HandleFunc("POST "+v+"/images/build", d.buildImage)
 	mux.HandleFunc("POST "+v+"/images/pull", d.pullImage)
 	mux.HandleFunc("POST "+v+"/images/prune", d.pruneImages)
+	mux.HandleFunc("POST "+v+"/images/{ref}/warm", d.warmImage)
 	mux.HandleFunc("POST "+v+"/images/cache/prune", d.pruneLayers)
 	mux.HandleFunc("GET "+v+"/images/{ref}", d.getImage)
 	mux.HandleFunc("DELETE "+v+"/images/{ref}", d.removeImage)

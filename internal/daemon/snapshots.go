@@ -49,5 +49,20 @@ func (d *Daemon) deleteSnapshot(w http.ResponseWriter, r *http.Request) {
 func apiSnapshot(s vm.Snapshot) api.Snapshot {
 	return api.Snapshot{ID: s.ID, Name: s.Name, State: s.State, VM: s.VM, VMID: s.VMID, Image: s.Image,
 		Driver: s.Driver, VCPUs: s.VCPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
-		SizeBytes: s.SizeBytes, CreatedAt: s.CreatedAt}
+		SizeBytes: s.SizeBytes, CreatedAt: s.CreatedAt, Warm: s.Warm}
+}
+
+// warmImage makes the warm snapshot of an image for a VM shape (POST
+// /v1/images/{ref}/warm) unless a matching one is there.
+func (d *Daemon) warmImage(w http.ResponseWriter, r *http.Request) {
+	var req api.WarmImageRequest
+	if err := decode(w, r, &req); err != nil {
+		d.writeError(w, r, err)
+		return
+	}
+	ref := r.PathValue("ref")
+	d.runOp(w, r, http.StatusOK, func(ctx context.Context, opID string, p func(api.Event)) (any, error) {
+		sn, made, err := d.vms.Warm(ctx, opID, vm.CreateRequest{Image: ref, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, DiskBytes: req.DiskBytes}, vmProgress(p))
+		return api.WarmImageReply{Snapshot: apiSnapshot(sn), Made: made}, err
+	})
 }

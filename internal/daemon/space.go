@@ -236,6 +236,9 @@ func (d *Daemon) snapshotSpace(ctx context.Context) (api.SpaceCategory, error) {
 			return c, err
 		}
 		it.Detail = "of VM " + sn.VM
+		if sn.Warm {
+			it.Detail = "warm start of image " + sn.Image
+		}
 		if sn.State != "ready" {
 			it.Detail += " (" + sn.State + ")"
 		}

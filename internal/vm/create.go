@@ -27,8 +27,20 @@ const (
 )
 
 // Create records a new VM and prepares its disks. The VM ends stopped, or
-// running when req.Start is set. On failure everything is rolled back.
+// running when req.Start is set; with req.Warm see createWarm. On failure
+// everything is rolled back.
 func (s *Service) Create(ctx context.Context, opID string, req CreateRequest, progress Progress) (VM, error) {
+	if _, ok := req.Labels[warmLabel]; ok {
+		return VM{}, errdefs.InvalidArgumentf("label key %q is banger's own (it marks warm-start builder VMs): use another key", warmLabel)
+	}
+	if req.Warm {
+		return s.createWarm(ctx, opID, req, progress)
+	}
+	return s.create(ctx, opID, req, progress)
+}
+
+// create is Create without the check of reserved labels.
+func (s *Service) create(ctx context.Context, opID string, req CreateRequest, progress Progress) (VM, error) {
 	rec, img, err := s.prepareCreate(ctx, req)
 	if err != nil {
 		return VM{}, err

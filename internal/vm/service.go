@@ -72,6 +72,8 @@ type Defaults struct {
 	StopTimeout time.Duration
 	NAT         bool   // whether new VMs may reach outside networks
 	Domain      string // VMs answer as <name>.<Domain> when networked
+	// WarmStart lets CreateWarm resume warm snapshots and make them.
+	WarmStart bool
 	// Validate checks per-VM sizes against the host's limits (from
 	// config); nil accepts any positive value. They get the request's
 	// numbers as they are, and say what is wrong without naming the field.

@@ -38,6 +38,7 @@ type Snapshot struct {
 	CreatedAt time.Time
 	Dir       string // where its files are
 	InUse     bool   // snapshot prune leaves it alone (see snapshotInUse)
+	Warm      bool   // a warm-start snapshot (see warm.go)
 }
 
 // SnapshotVM saves the running or paused VM ref: its VMM state and memory
@@ -232,6 +233,9 @@ func (s *Service) toSnapshot(ctx context.Context, r store.Snapshot) Snapshot {
 		Driver: r.Driver, VCPUs: r.VCPUs, MemoryMiB: r.MemoryMiB, DiskBytes: r.DiskBytes,
 		SizeBytes: r.SizeBytes, CreatedAt: r.CreatedAt, Dir: r.Dir}
 	out.InUse, _ = s.snapshotInUse(ctx, r)
+	if keys, err := s.store.WarmKeys(ctx); err == nil {
+		out.Warm = keys[r.ID] != ""
+	}
 	if img, err := s.store.GetImage(ctx, r.ImageID); err == nil {
 		out.Image = img.Name
 	}

@@ -82,6 +82,9 @@ type CreateRequest struct {
 	// Labels are key/value pairs kept with the VM for its client (e.g.
 	// banger-vk records the Pod it runs); see checkLabels.
 	Labels map[string]string
+	// Warm asks for CreateWarm (vm run): resume a matching warm snapshot
+	// rather than boot. Create itself boots.
+	Warm bool
 }
 
 // EventType says what an Event reports.
