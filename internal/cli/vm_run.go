@@ -75,8 +75,10 @@ func (a *app) vmRunCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if req.Image, err = a.ensureImageName(ctx, cl, req.Image); err != nil {
-				return err
+			if req.FromSnapshot == "" {
+				if req.Image, err = a.ensureImageName(ctx, cl, req.Image); err != nil {
+					return err
+				}
 			}
 			start := time.Now()
 			pr := a.vmView(false)

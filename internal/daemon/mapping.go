@@ -49,6 +49,7 @@ func apiVM(v vm.VM) api.VM {
 		DNSName:   v.DNSName,
 		Labels:    v.Labels,
 		Workspace: apiWorkspace(v.Workspace),
+		Snapshot:  v.Snapshot,
 	}
 }
 
@@ -96,6 +97,8 @@ func vmCreateRequest(r api.CreateVMRequest) vm.CreateRequest {
 		NAT:       r.NAT,
 		NetGroup:  r.NetGroup,
 		Labels:    r.Labels,
+
+		FromSnapshot: r.FromSnapshot,
 	}
 }
 

@@ -29,6 +29,9 @@ const (
 // Create records a new VM and prepares its disks. The VM ends stopped, or
 // running when req.Start is set. On failure everything is rolled back.
 func (s *Service) Create(ctx context.Context, opID string, req CreateRequest, progress Progress) (VM, error) {
+	if req.FromSnapshot != "" {
+		return s.CreateFromSnapshot(ctx, opID, req.FromSnapshot, req, progress)
+	}
 	rec, img, err := s.prepareCreate(ctx, req)
 	if err != nil {
 		return VM{}, err
