@@ -60,6 +60,9 @@ type VM struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	// Workspace is the git checkout shipped into the VM, if any.
 	Workspace *Workspace `json:"workspace,omitempty"`
+	// Snapshot is the snapshot the VM was made from (its name, or its id
+	// once it is gone); absent for a VM booted from its image.
+	Snapshot string `json:"snapshot,omitempty"`
 }
 
 // Workspace says where a VM's workspace came from (the checkout's top
@@ -102,6 +105,12 @@ type CreateVMRequest struct {
 	// Labels are key/value pairs kept with the VM for the client (e.g.
 	// banger-vk's Pod UID); they mean nothing to the daemon.
 	Labels map[string]string `json:"labels,omitempty"`
+	// FromSnapshot makes the VM from a snapshot (name or id): it resumes
+	// the saved guest instead of booting, on copy-on-write clones of the
+	// snapshot's disks, and is running when the call returns. Image,
+	// vcpus, memory_mib and disk_bytes are the snapshot's: give none, or
+	// the same.
+	FromSnapshot string `json:"from_snapshot,omitempty"`
 	// Warm (vm run) resumes the VM from the warm snapshot of its image
 	// and shape when there is a ready one, instead of booting it; after a
 	// boot, the warm snapshot is made in the background. It implies

@@ -18,6 +18,7 @@ type createFlags struct {
 	memory, disk string
 	nat, offline bool
 	netGroup     string
+	fromSnapshot string
 	vcpuSet      func() bool
 }
 
@@ -30,12 +31,16 @@ func (c *createFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&c.nat, "nat", false, "let the VM reach outside networks (default: network.nat from the config)")
 	f.BoolVar(&c.offline, "offline", false, "keep the VM off outside networks: it reaches only banger's DNS and its net group")
 	f.StringVar(&c.netGroup, "net-group", "", "VMs in the same group may reach each other (default: none, VMs are isolated)")
+	f.StringVar(&c.fromSnapshot, "from-snapshot", "", "make the VM from a snapshot (banger snapshot list): it resumes the saved guest, with the snapshot's image, vCPUs, memory and disks, instead of booting")
 	c.vcpuSet = func() bool { return f.Changed("vcpu") }
 }
 
 // request checks the flags and turns them into a create request.
 func (c *createFlags) request() (api.CreateVMRequest, error) {
-	req := api.CreateVMRequest{Image: c.image, VCPUs: c.vcpus, NetGroup: c.netGroup}
+	req := api.CreateVMRequest{Image: c.image, VCPUs: c.vcpus, NetGroup: c.netGroup, FromSnapshot: c.fromSnapshot}
+	if c.fromSnapshot != "" && (c.image != "" || c.vcpuSet() || c.memory != "" || c.disk != "") {
+		return req, fmt.Errorf("--from-snapshot makes a VM with the snapshot's image, vCPUs, memory and disks: leave out --image, --vcpu, --memory and --disk-size")
+	}
 	switch {
 	case c.nat && c.offline:
 		return req, fmt.Errorf("--nat and --offline contradict each other: pick one")
@@ -80,13 +85,16 @@ func (a *app) vmCreateCommand() *cobra.Command {
 		Use:   "create [NAME...]",
 		Short: "Create VMs (a readable name is generated when none is given)",
 		Long: "Create VMs from an image. Each VM gets its own copy of the image's root disk and its own\n" +
-			"work disk. With several names the VMs are created concurrently.",
+			"work disk. With several names the VMs are created concurrently.\n\n" +
+			"With --from-snapshot SNAPSHOT each VM is made from the snapshot instead: its disks are\n" +
+			"copy-on-write clones of the snapshot's and it resumes the saved guest rather than booting,\n" +
+			"so it is running when created.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req, err := c.request()
 			if err != nil {
 				return err
 			}
-			req.Start = start
+			req.Start = start || req.FromSnapshot != ""
 			cl, err := a.client(cmd.Context())
 			if err != nil {
 				return err

@@ -153,6 +153,9 @@ func printVM(a *app, v api.VM) {
 		{"Work disk:", bytesize.Format(v.DiskBytes)}, {"Driver:", v.Driver}, {"Directory:", v.Dir},
 		{"Created:", v.CreatedAt.Local().Format(time.RFC3339)},
 	}
+	if v.Snapshot != "" {
+		rows = append(rows, []string{"From snapshot:", v.Snapshot})
+	}
 	if v.IP != "" {
 		egress := "offline (no NAT)"
 		if v.NAT {

@@ -63,7 +63,8 @@ func (a *app) vmRunCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req.Name, req.Start, req.Warm = name, true, !cold
+			req.Name, req.Start = name, true
+			req.Warm = !cold && req.FromSnapshot == ""
 			ctx := cmd.Context()
 			var (
 				co    *workspace.Checkout
@@ -80,8 +81,10 @@ func (a *app) vmRunCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if req.Image, err = a.ensureImageName(ctx, cl, req.Image); err != nil {
-				return err
+			if req.FromSnapshot == "" {
+				if req.Image, err = a.ensureImageName(ctx, cl, req.Image); err != nil {
+					return err
+				}
 			}
 			start := time.Now()
 			pr := a.vmView(false)
@@ -103,6 +106,9 @@ func (a *app) vmRunCommand() *cobra.Command {
 				if v.DNSName != "" {
 					where += " " + v.DNSName
 				}
+			}
+			if v.Snapshot != "" {
+				where += ", resumed from snapshot " + v.Snapshot
 			}
 			fmt.Fprintf(a.env.Stderr, "banger: %s ready in %.1fs (%d vCPU, %s memory, %s work disk, image %s, %s%s)\n",
 				v.Name, time.Since(start).Seconds(), v.VCPUs, bytesize.Format(int64(v.MemoryMiB)<<20),

@@ -49,6 +49,7 @@ func apiVM(v vm.VM) api.VM {
 		DNSName:   v.DNSName,
 		Labels:    v.Labels,
 		Workspace: apiWorkspace(v.Workspace),
+		Snapshot:  v.Snapshot,
 	}
 }
 
@@ -87,16 +88,17 @@ func apiState(s vm.State) string {
 
 func vmCreateRequest(r api.CreateVMRequest) vm.CreateRequest {
 	return vm.CreateRequest{
-		Name:      r.Name,
-		Image:     r.Image,
-		VCPUs:     r.VCPUs,
-		MemoryMiB: r.MemoryMiB,
-		DiskBytes: r.DiskBytes,
-		Start:     r.Start,
-		NAT:       r.NAT,
-		NetGroup:  r.NetGroup,
-		Labels:    r.Labels,
-		Warm:      r.Warm,
+		Name:         r.Name,
+		Image:        r.Image,
+		VCPUs:        r.VCPUs,
+		MemoryMiB:    r.MemoryMiB,
+		DiskBytes:    r.DiskBytes,
+		Start:        r.Start,
+		NAT:          r.NAT,
+		NetGroup:     r.NetGroup,
+		Labels:       r.Labels,
+		Warm:         r.Warm,
+		FromSnapshot: r.FromSnapshot,
 	}
 }
 

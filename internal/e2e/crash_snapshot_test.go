@@ -14,6 +14,9 @@ var (
 	pauseSteps    = []string{"pause-vcpus", "mark-paused"}
 	resumeSteps   = []string{"resume-vcpus", "mark-running"}
 	snapshotSteps = []string{"record", "make-dir", "pause-vcpus", "save-state", "copy-disks", "resume-vcpus", "finish"}
+	// restoreSteps: the world's image does not read the identity disk,
+	// so the plan has no write-identity-disk step.
+	restoreSteps = []string{"record", "lease-address", "make-dir", "clone-disks", "prepare-runtime", "attach-network", "launch-vmm", "load-snapshot", "resume-vcpus", "mark-running"}
 )
 
 // snapshots lists the snapshots by name.
@@ -135,6 +138,38 @@ func TestCrashSnapshotDelete(t *testing.T) {
 				t.Errorf("snapshot directories left: %v", e)
 			}
 			w.mustBanger("vm", "delete", "x")
+			w.assertClean()
+			w.stopDaemon()
+		})
+	}
+}
+
+// TestCrashCreateFromSnapshot crashes the daemon before every step of
+// making a VM from a snapshot: the restarted daemon removes all of the
+// new VM (VMM, tap, lease, files, record), the snapshot can be used again
+// and, once no VM made from it is left, deleted.
+func TestCrashCreateFromSnapshot(t *testing.T) {
+	w := crashWorld(t)
+	for _, step := range restoreSteps {
+		t.Run(step, func(t *testing.T) {
+			w.t = t
+			setup := func() {
+				w.mustBanger(append(createArgs("x"), "--start")...)
+				w.mustBanger("vm", "snapshot", "x", "--name", "s")
+			}
+			w.crash("vm.restore", step, setup, "vm", "create", "--from-snapshot", "s", "y")
+			if _, ok := w.vms()["y"]; ok {
+				t.Errorf("VM y survived a crash before %s; want it rolled back", step)
+			}
+			w.mustBanger("vm", "create", "--from-snapshot", "s", "y")
+			if y := w.vm("y"); y.State != api.StateRunning || y.Snapshot != "s" || !alive(y.PID) {
+				t.Errorf("y made after the crash: %s from %q, pid %d; want running from s", y.State, y.Snapshot, y.PID)
+			}
+			if _, _, code := w.banger("snapshot", "rm", "s"); code == 0 {
+				t.Error("snapshot rm s succeeded while y, made from it, exists")
+			}
+			w.mustBanger("vm", "delete", "x", "y")
+			w.mustBanger("snapshot", "rm", "s")
 			w.assertClean()
 			w.stopDaemon()
 		})

@@ -26,12 +26,16 @@ type Snapshot struct {
 	Dir       string
 	SizeBytes int64 // bytes the files take on disk
 	CreatedAt time.Time
+	// AgentToken is the agent secret the saved guest holds: a VM made
+	// from the snapshot is reached with it until it takes its own.
+	AgentToken string
+	Auto       bool // made by vm fork; removed with the last VM made from it
 }
 
 var snapshotStates = []string{"creating", "ready", "deleting"}
 
 const snapshotColumns = `id, name, state, vm_id, vm_name, image_id, driver, vcpus, memory_mib,
-	disk_bytes, dir, size_bytes, created_at`
+	disk_bytes, dir, size_bytes, created_at, agent_token, auto`
 
 func validateSnapshot(sn Snapshot) error {
 	var p problems
@@ -60,7 +64,7 @@ func scanSnapshot(sc scanner) (Snapshot, error) {
 		created int64
 	)
 	err := sc.Scan(&sn.ID, &sn.Name, &sn.State, &sn.VMID, &sn.VMName, &sn.ImageID, &sn.Driver,
-		&sn.VCPUs, &sn.MemoryMiB, &sn.DiskBytes, &sn.Dir, &sn.SizeBytes, &created)
+		&sn.VCPUs, &sn.MemoryMiB, &sn.DiskBytes, &sn.Dir, &sn.SizeBytes, &created, &sn.AgentToken, &sn.Auto)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -86,9 +90,9 @@ func (s *Store) CreateSnapshot(ctx context.Context, sn Snapshot) error {
 		return err
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO snapshots (`+snapshotColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		sn.ID, sn.Name, sn.State, sn.VMID, sn.VMName, sn.ImageID, sn.Driver, sn.VCPUs, sn.MemoryMiB,
-		sn.DiskBytes, sn.Dir, sn.SizeBytes, nanos(orNow(sn.CreatedAt, s.now())))
+		sn.DiskBytes, sn.Dir, sn.SizeBytes, nanos(orNow(sn.CreatedAt, s.now())), sn.AgentToken, sn.Auto)
 	if err != nil {
 		return snapshotWriteError(err, sn)
 	}

@@ -36,12 +36,13 @@ type VM struct {
 	NAT        bool              // may reach outside networks
 	NetGroup   string            // VMs of the same non-empty group may reach each other
 	Labels     map[string]string // a client's key/value pairs, set at create; nil when none
+	SnapshotID string            // the snapshot it was made from; "" when booted from its image
 }
 
 var vmStates = []string{"creating", "stopped", "starting", "running", "paused", "stopping", "deleting", "error"}
 
 const vmColumns = `id, name, state, image_id, vcpus, memory_mib, disk_bytes, driver, dir,
-	runtime_dir, api_socket, pid, pid_start, last_error, created_at, updated_at, started_at, agent_token, nat, net_group, labels`
+	runtime_dir, api_socket, pid, pid_start, last_error, created_at, updated_at, started_at, agent_token, nat, net_group, labels, snapshot_id`
 
 func validateVM(vm VM) error {
 	var p problems
@@ -74,7 +75,7 @@ func scanVM(sc scanner) (VM, error) {
 	)
 	err := sc.Scan(&vm.ID, &vm.Name, &vm.State, &vm.ImageID, &vm.VCPUs, &vm.MemoryMiB,
 		&vm.DiskBytes, &vm.Driver, &vm.Dir, &vm.RuntimeDir, &vm.APISocket, &vm.PID, &pidStart,
-		&vm.LastError, &created, &updated, &started, &vm.AgentToken, &vm.NAT, &vm.NetGroup, &labels)
+		&vm.LastError, &created, &updated, &started, &vm.AgentToken, &vm.NAT, &vm.NetGroup, &labels, &vm.SnapshotID)
 	if err != nil {
 		return VM{}, err
 	}
@@ -108,10 +109,10 @@ func (s *Store) CreateVM(ctx context.Context, vm VM) error {
 	}
 	now := s.now()
 	_, err := s.q.ExecContext(ctx, `INSERT INTO vms (`+vmColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		vm.ID, vm.Name, vm.State, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, vm.Driver,
 		vm.Dir, vm.RuntimeDir, vm.APISocket, vm.PID, int64(vm.PIDStart), vm.LastError,
-		nanos(orNow(vm.CreatedAt, now)), nanos(now), nullNanos(vm.StartedAt), vm.AgentToken, vm.NAT, vm.NetGroup, encodeLabels(vm.Labels))
+		nanos(orNow(vm.CreatedAt, now)), nanos(now), nullNanos(vm.StartedAt), vm.AgentToken, vm.NAT, vm.NetGroup, encodeLabels(vm.Labels), vm.SnapshotID)
 	if err != nil {
 		return vmWriteError(err, vm)
 	}
@@ -162,10 +163,10 @@ func (s *Store) UpdateVM(ctx context.Context, vm VM) error {
 	}
 	res, err := s.q.ExecContext(ctx, `UPDATE vms SET name = ?, state = ?, image_id = ?, vcpus = ?,
 		memory_mib = ?, disk_bytes = ?, driver = ?, dir = ?, runtime_dir = ?, api_socket = ?,
-		pid = ?, pid_start = ?, last_error = ?, updated_at = ?, started_at = ?, agent_token = ?, nat = ?, net_group = ?, labels = ? WHERE id = ?`,
+		pid = ?, pid_start = ?, last_error = ?, updated_at = ?, started_at = ?, agent_token = ?, nat = ?, net_group = ?, labels = ?, snapshot_id = ? WHERE id = ?`,
 		vm.Name, vm.State, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, vm.Driver, vm.Dir,
 		vm.RuntimeDir, vm.APISocket, vm.PID, int64(vm.PIDStart), vm.LastError, nanos(s.now()),
-		nullNanos(vm.StartedAt), vm.AgentToken, vm.NAT, vm.NetGroup, encodeLabels(vm.Labels), vm.ID)
+		nullNanos(vm.StartedAt), vm.AgentToken, vm.NAT, vm.NetGroup, encodeLabels(vm.Labels), vm.SnapshotID, vm.ID)
 	if err != nil {
 		return vmWriteError(err, vm)
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // MarkWarm records that snapshot id is the warm-start snapshot for key
-// (see migration 0012). A key has at most one warm snapshot.
+// (see migration 0013). A key has at most one warm snapshot.
 func (s *Store) MarkWarm(ctx context.Context, id, key string) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO warm_snapshots (snapshot_id, warm_key) VALUES (?, ?)`, id, key)
 	if err == nil {

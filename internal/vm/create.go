@@ -33,6 +33,9 @@ func (s *Service) Create(ctx context.Context, opID string, req CreateRequest, pr
 	if _, ok := req.Labels[warmLabel]; ok {
 		return VM{}, errdefs.InvalidArgumentf("label key %q is banger's own (it marks warm-start builder VMs): use another key", warmLabel)
 	}
+	if req.FromSnapshot != "" {
+		return s.CreateFromSnapshot(ctx, opID, req.FromSnapshot, req, progress)
+	}
 	if req.Warm {
 		return s.createWarm(ctx, opID, req, progress)
 	}

@@ -71,6 +71,12 @@ func (s *Service) toVM(ctx context.Context, rec store.VM) VM {
 	if w, err := s.store.GetWorkspace(ctx, rec.ID); err == nil {
 		v.Workspace = toWorkspace(w)
 	}
+	if rec.SnapshotID != "" {
+		v.Snapshot = rec.SnapshotID
+		if sn, err := s.store.GetSnapshot(ctx, rec.SnapshotID); err == nil {
+			v.Snapshot = sn.Name
+		}
+	}
 	return v
 }
 

@@ -77,6 +77,10 @@ func (s *Service) reconcileVM(ctx context.Context, rec store.VM, interruptedOp s
 	}
 	switch State(rec.State) {
 	case StateCreating:
+		if rec.SnapshotID != "" {
+			log.Info("rolling back interrupted create from a snapshot")
+			return undoAll(ctx, s.restoreSteps(&rec, store.Image{}, store.Snapshot{}), nil)
+		}
 		log.Info("rolling back interrupted create")
 		return undoAll(ctx, s.createSteps(&rec, store.Image{}), nil)
 	case StateStarting:

@@ -68,7 +68,7 @@ func (s *Service) SnapshotVM(ctx context.Context, opID, ref, name string, progre
 	id := NewID()
 	sn := store.Snapshot{ID: id, Name: name, State: "creating", VMID: rec.ID, VMName: rec.Name,
 		ImageID: rec.ImageID, Driver: s.driverOf(rec).Name(), VCPUs: rec.VCPUs, MemoryMiB: rec.MemoryMiB,
-		DiskBytes: rec.DiskBytes, Dir: s.dirs.SnapshotDir(id)}
+		DiskBytes: rec.DiskBytes, Dir: s.dirs.SnapshotDir(id), AgentToken: rec.AgentToken}
 	o, err := s.newOp(ctx, opID, "snapshot.create", sn.ID, rec.Name, progress)
 	if err != nil {
 		return Snapshot{}, err
@@ -208,6 +208,13 @@ func (s *Service) DeleteSnapshot(ctx context.Context, opID, ref string, progress
 	}
 	if sn.State == "creating" {
 		return errdefs.FailedPreconditionf("snapshot %s is still being made: wait for it to finish, then try again", sn.Name)
+	}
+	users, err := s.snapshotUsers(ctx, sn.ID)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return errdefs.FailedPreconditionf("snapshot %s is in use by the VMs made from it (%s): delete them first with banger vm delete", sn.Name, joinAnd(users))
 	}
 	o, err := s.newOp(ctx, opID, "snapshot.delete", sn.ID, sn.Name, progress)
 	if err != nil {

@@ -70,7 +70,12 @@ func (s *Service) pruneSnapshot(ctx context.Context, opID, id string, progress P
 }
 
 // snapshotInUse reports whether snapshot sn must not be pruned: it is not
-// ready (being made, or being deleted by another operation).
-func (s *Service) snapshotInUse(_ context.Context, sn store.Snapshot) (bool, error) {
-	return sn.State != "ready", nil
+// ready (being made, or being deleted by another operation), or a VM was
+// made from it.
+func (s *Service) snapshotInUse(ctx context.Context, sn store.Snapshot) (bool, error) {
+	if sn.State != "ready" {
+		return true, nil
+	}
+	users, err := s.snapshotUsers(ctx, sn.ID)
+	return len(users) > 0, err
 }

@@ -107,12 +107,19 @@ func TestSnapshotFailureRollsBack(t *testing.T) {
 }
 
 // TestPruneSnapshots: prune deletes the ready snapshots, each with its
-// own journaled delete, and leaves one still being made.
+// own journaled delete, and leaves one still being made and one a VM was
+// made from.
 func TestPruneSnapshots(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, envOpts{})
 	e.create("src")
 	e.start("src")
+	if _, err := e.svc.SnapshotVM(ctx, "", "src", "used", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.CreateFromSnapshot(ctx, "", "used", CreateRequest{Name: "child"}, nil); err != nil {
+		t.Fatal(err)
+	}
 	for _, n := range []string{"a", "b"} {
 		if _, err := e.svc.SnapshotVM(ctx, "", "src", n, nil); err != nil {
 			t.Fatal(err)
@@ -141,7 +148,7 @@ func TestPruneSnapshots(t *testing.T) {
 	if err != nil || names(dry) != "a b" {
 		t.Fatalf("dry run = %q, %v; want a b", names(dry), err)
 	}
-	if list, _ := e.svc.Snapshots(ctx); len(list) != 3 {
+	if list, _ := e.svc.Snapshots(ctx); len(list) != 4 {
 		t.Fatalf("the dry run removed snapshots: %d left", len(list))
 	}
 	got, err := e.svc.PruneSnapshots(ctx, "op1", false, nil)
@@ -149,8 +156,15 @@ func TestPruneSnapshots(t *testing.T) {
 		t.Fatalf("prune = %q, %v; want a b", names(got), err)
 	}
 	list, _ := e.svc.Snapshots(ctx)
-	if names(list) != "busy" {
-		t.Errorf("left after prune: %q, want busy", names(list))
+	if names(list) != "used busy" {
+		t.Errorf("left after prune: %q, want used busy", names(list))
+	}
+	// Once the VM made from it is gone, it goes too.
+	if err := e.svc.Delete(ctx, "", "child", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.svc.PruneSnapshots(ctx, "op2", false, nil); err != nil || names(got) != "used" {
+		t.Errorf("prune after the VM made from it was deleted = %q, %v; want used", names(got), err)
 	}
 	for _, s := range got {
 		if _, err := os.Stat(s.Dir); !errors.Is(err, os.ErrNotExist) {

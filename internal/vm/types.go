@@ -54,6 +54,9 @@ type VM struct {
 	Labels map[string]string
 	// Workspace is the git checkout shipped into the VM; nil when none.
 	Workspace *Workspace
+	// Snapshot is the snapshot the VM was made from (its name, its id
+	// when it is gone); empty for a VM booted from its image.
+	Snapshot string
 }
 
 // Workspace says where a VM's workspace came from and where it lives.
@@ -82,6 +85,9 @@ type CreateRequest struct {
 	// Labels are key/value pairs kept with the VM for its client (e.g.
 	// banger-vk records the Pod it runs); see checkLabels.
 	Labels map[string]string
+	// FromSnapshot names the snapshot to make the VM from
+	// (CreateFromSnapshot); Create refuses it.
+	FromSnapshot string
 	// Warm asks for CreateWarm (vm run): resume a matching warm snapshot
 	// rather than boot. Create itself boots.
 	Warm bool

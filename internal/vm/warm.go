@@ -223,6 +223,22 @@ func (s *Service) createWarm(ctx context.Context, opID string, req CreateRequest
 	if !s.defaults.WarmStart {
 		return s.create(ctx, opID, req, progress)
 	}
+	sn, ok, err := s.FindWarm(ctx, req)
+	if err != nil {
+		s.log.Warn("warm start: looking for a warm snapshot failed; booting", "err", err)
+	}
+	if ok {
+		v, err := s.CreateFromSnapshot(ctx, opID, sn.ID, req, progress)
+		if err == nil {
+			return v, nil
+		}
+		if errdefs.Is(err, errdefs.InvalidArgument) || errdefs.Is(err, errdefs.AlreadyExists) {
+			return VM{}, err // the request's fault: a boot would fail as well
+		}
+		// The warm snapshot went meanwhile, or did not load: boot.
+		s.log.Warn("warm start: resuming the warm snapshot failed; booting", "snapshot", sn.Name, "err", err)
+		opID = subOpID(opID, "cold")
+	}
 	v, err := s.create(ctx, opID, req, progress)
 	if err == nil {
 		s.WarmLater(req, v.ID)

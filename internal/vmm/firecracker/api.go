@@ -127,6 +127,22 @@ type SnapshotLoadParams struct {
 	SnapshotPath string     `json:"snapshot_path"`
 	MemBackend   MemBackend `json:"mem_backend"`
 	ResumeVM     bool       `json:"resume_vm"`
+	// NetworkOverrides put restored network interfaces on new host taps;
+	// VsockOverride binds the restored vsock device's host socket at a
+	// new path. Firecracker versions without them refuse the fields.
+	NetworkOverrides []NetworkOverride `json:"network_overrides,omitempty"`
+	VsockOverride    *VsockOverride    `json:"vsock_override,omitempty"`
+}
+
+// NetworkOverride is one entry of SnapshotLoadParams.NetworkOverrides.
+type NetworkOverride struct {
+	IfaceID     string `json:"iface_id"`
+	HostDevName string `json:"host_dev_name"`
+}
+
+// VsockOverride is SnapshotLoadParams.VsockOverride.
+type VsockOverride struct {
+	UDSPath string `json:"uds_path"`
 }
 
 // PartialDrive is the body of PATCH /drives/{drive_id}: a new backing file

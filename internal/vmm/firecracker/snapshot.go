@@ -69,10 +69,21 @@ func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, p vmm.Process, file
 					return fmt.Errorf("remove stale vsock socket: %w", err)
 				}
 			}
-			return c.LoadSnapshot(ctx, SnapshotLoadParams{
+			params := SnapshotLoadParams{
 				SnapshotPath: files.State,
 				MemBackend:   MemBackend{BackendType: "File", BackendPath: files.Memory},
-			})
+			}
+			// The new VM's own tap and socket, not the saved VM's.
+			if spec.Tap != "" {
+				params.NetworkOverrides = []NetworkOverride{{IfaceID: NetIfaceID, HostDevName: spec.Tap}}
+			}
+			if spec.VsockPath != "" {
+				params.VsockOverride = &VsockOverride{UDSPath: spec.VsockPath}
+			}
+			if err := c.LoadSnapshot(ctx, params); err != nil {
+				return fmt.Errorf("%w (a snapshot is restored under its new VM's tap and vsock socket with network_overrides and vsock_override, which older Firecrackers refuse: upgrade Firecracker or use the qemu driver)", err)
+			}
+			return nil
 		}},
 		bootStep{"drive-" + RootDriveID, func(ctx context.Context, c *Client) error {
 			return c.PatchDrive(ctx, PartialDrive{DriveID: RootDriveID, PathOnHost: spec.RootDisk})
@@ -81,6 +92,11 @@ func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, p vmm.Process, file
 	if spec.WorkDisk != "" {
 		steps = append(steps, bootStep{"drive-" + WorkDriveID, func(ctx context.Context, c *Client) error {
 			return c.PatchDrive(ctx, PartialDrive{DriveID: WorkDriveID, PathOnHost: spec.WorkDisk})
+		}})
+	}
+	if spec.IdentityDisk != "" {
+		steps = append(steps, bootStep{"drive-" + IdentityDriveID, func(ctx context.Context, c *Client) error {
+			return c.PatchDrive(ctx, PartialDrive{DriveID: IdentityDriveID, PathOnHost: spec.IdentityDisk})
 		}})
 	}
 	for _, s := range steps {

@@ -3,7 +3,6 @@ package firecracker
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,11 +50,14 @@ func TestSnapshotWrongState(t *testing.T) {
 
 // TestRestoreRequestSequence: Restore configures only what may precede a
 // load (metrics), loads with the memory file backend without resuming,
-// then points the drives at the new VM's disks.
+// with the new VM's tap and vsock socket as overrides, then points the
+// drives at the new VM's disks. The saved microVM still runs beside it,
+// holding its own tap name and socket.
 func TestRestoreRequestSequence(t *testing.T) {
 	ctx := context.Background()
 	d := New(Config{Binary: fctest.Build(t)})
 	orig := fakeSpec(t)
+	orig.Tap, orig.MAC = "bgtestparent0", "02:fc:00:00:00:01"
 	p := launchFake(t, d, orig)
 	if err := d.Boot(ctx, orig, p); err != nil {
 		t.Fatalf("Boot: %v", err)
@@ -68,17 +70,14 @@ func TestRestoreRequestSequence(t *testing.T) {
 	if err := d.Snapshot(ctx, p, files); err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
-	if err := process.Kill(ctx, p.PID, p.StartTime, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(orig.VsockPath); err != nil {
+	if err := d.Resume(ctx, p); err != nil {
 		t.Fatal(err)
 	}
 
 	record := filepath.Join(t.TempDir(), "record.jsonl")
 	t.Setenv("FAKEFC_RECORD", record)
 	spec := fakeSpec(t)
-	spec.Restore = true
+	spec.Restore, spec.Tap, spec.MAC = true, "bgtestfork0", "02:fc:00:00:00:02"
 	q := launchFake(t, d, spec)
 	if err := d.Restore(ctx, spec, q, files); err != nil {
 		t.Fatalf("Restore: %v", err)
@@ -93,13 +92,18 @@ func TestRestoreRequestSequence(t *testing.T) {
 		{Method: "GET", Path: "/", Status: 200},
 		req("PUT", "/metrics", map[string]any{"metrics_path": spec.MetricsPath}),
 		req("PUT", "/snapshot/load", map[string]any{"snapshot_path": files.State, "resume_vm": false,
-			"mem_backend": map[string]any{"backend_type": "File", "backend_path": files.Memory}}),
+			"mem_backend":       map[string]any{"backend_type": "File", "backend_path": files.Memory},
+			"network_overrides": []any{map[string]any{"iface_id": "eth0", "host_dev_name": spec.Tap}},
+			"vsock_override":    map[string]any{"uds_path": spec.VsockPath}}),
 		req("PATCH", "/drives/rootfs", map[string]any{"drive_id": "rootfs", "path_on_host": spec.RootDisk}),
 		req("PATCH", "/drives/work", map[string]any{"drive_id": "work", "path_on_host": spec.WorkDisk}),
 		{Method: "GET", Path: "/", Status: 200},
 	}
 	if diff := cmp.Diff(want, readRecord(t, record), jsonBody); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	if err := process.Kill(ctx, p.PID, p.StartTime, 5*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"slices"
 )
 
 // snapshotMagic marks a state file the fake wrote. Firecracker's state
@@ -47,6 +48,16 @@ type loadSnapshotParams struct {
 	SnapshotPath string
 	MemPath      string
 	ResumeVM     bool
+	// NetworkOverrides give saved network interfaces (by iface_id) a new
+	// host tap; VsockOverride a new host socket path for the vsock device.
+	NetworkOverrides []networkOverride
+	VsockOverride    *string
+}
+
+// networkOverride is one entry of network_overrides.
+type networkOverride struct {
+	IfaceID     string
+	HostDevName string
 }
 
 // memBackend is the mem_backend object of PUT /snapshot/load.
@@ -61,6 +72,8 @@ func decodeLoadSnapshot(body []byte) (loadSnapshotParams, error) {
 		memFile *string
 		backend *memBackend
 		diff    bool
+
+		rawOverrides []json.RawMessage
 	)
 	err := decodeObject(body,
 		required("snapshot_path", &p.SnapshotPath),
@@ -78,7 +91,26 @@ func decodeLoadSnapshot(body []byte) (loadSnapshotParams, error) {
 		}),
 		defaulted("enable_diff_snapshots", &diff),
 		defaulted("resume_vm", &p.ResumeVM),
+		defaulted("network_overrides", &rawOverrides),
+		nested("vsock_override", func(raw json.RawMessage) error {
+			var path string
+			if err := decodeObject(raw, required("uds_path", &path)); err != nil {
+				return err
+			}
+			p.VsockOverride = &path
+			return nil
+		}),
 	)
+	if err != nil {
+		return p, err
+	}
+	for _, raw := range rawOverrides {
+		var o networkOverride
+		if err := decodeObject(raw, required("iface_id", &o.IfaceID), required("host_dev_name", &o.HostDevName)); err != nil {
+			return p, err
+		}
+		p.NetworkOverrides = append(p.NetworkOverrides, o)
+	}
 	if err != nil {
 		return p, err
 	}
@@ -202,6 +234,21 @@ func (v *vmm) loadSnapshot(body []byte) error {
 		if err := checkOpen(d.PathOnHost, flag); err != nil {
 			return fail("Cannot restore devices: Block(BackingFile(%s, %q))", osError(err), d.PathOnHost)
 		}
+	}
+	// Overrides change the saved devices' host side, as Firecracker
+	// applies them before restoring the devices.
+	for _, o := range p.NetworkOverrides {
+		i := slices.IndexFunc(st.Nets, func(n netIface) bool { return n.IfaceID == o.IfaceID })
+		if i < 0 {
+			return fail("Invalid network override: the snapshot has no network interface %q", o.IfaceID)
+		}
+		st.Nets[i].HostDevName = o.HostDevName
+	}
+	if p.VsockOverride != nil {
+		if st.Vsock == nil {
+			return fail("Cannot restore devices: the vsock override is for a snapshot without a vsock device")
+		}
+		st.Vsock.UDSPath = *p.VsockOverride
 	}
 	for _, n := range st.Nets {
 		if err := checkTap(n.HostDevName); err != nil {

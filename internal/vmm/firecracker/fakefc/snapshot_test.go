@@ -140,3 +140,22 @@ func TestSnapshotLoadFailureExits(t *testing.T) {
 		"Load snapshot error: Failed to restore from snapshot: Cannot restore devices")
 	f.waitExit(5 * time.Second)
 }
+
+// TestSnapshotLoadOverrides: network_overrides and vsock_override are
+// checked as Firecracker's parser does (required fields), and refused for
+// devices the snapshot does not have; a failed restore exits.
+func TestSnapshotLoadOverrides(t *testing.T) {
+	state, mem, _ := snapshotOf(t)
+	load := func(extra string) string {
+		return fmt.Sprintf(`{"snapshot_path":%s,"mem_backend":{"backend_type":"File","backend_path":%s}%s}`, jsonString(state), jsonString(mem), extra)
+	}
+	f := startFake(t)
+	f.wantFault("PUT", "/snapshot/load", load(`,"network_overrides":[{"iface_id":"eth0"}]`), "missing field `host_dev_name`")
+	f.wantFault("PUT", "/snapshot/load", load(`,"vsock_override":{}`), "missing field `uds_path`")
+	f.wantFault("PUT", "/snapshot/load", load(`,"network_overrides":[{"iface_id":"eth0","host_dev_name":"tap1"}]`), "Invalid network override")
+	f.waitExit(5 * time.Second)
+
+	g := startFake(t)
+	g.wantFault("PUT", "/snapshot/load", load(`,"vsock_override":{"uds_path":"/tmp/x.sock"}`), "without a vsock device")
+	g.waitExit(5 * time.Second)
+}

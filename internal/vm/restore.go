@@ -1,0 +1,294 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"banger/internal/errdefs"
+	"banger/internal/store"
+	"banger/internal/vmm"
+)
+
+// restoreKind is the operation kind of a create from a snapshot.
+const restoreKind = "vm.restore"
+
+// CreateFromSnapshot makes a new VM from the ready snapshot snapRef and
+// runs it: its disks are copy-on-write clones of the snapshot's, and its
+// VMM loads the saved guest (Driver.Restore) instead of booting it. The
+// VM's shape (image, vCPUs, memory, disk size) is the snapshot's: req
+// names none, or the same. req.Name, req.NAT, req.NetGroup and req.Labels
+// apply as for Create. The whole plan is one journaled operation; on
+// failure, or a daemon killed part-way, everything is rolled back.
+func (s *Service) CreateFromSnapshot(ctx context.Context, opID, snapRef string, req CreateRequest, progress Progress) (VM, error) {
+	sn, err := s.store.GetSnapshot(ctx, snapRef)
+	if err != nil {
+		return VM{}, err
+	}
+	rec, img, err := s.prepareRestore(ctx, sn, req)
+	if err != nil {
+		return VM{}, err
+	}
+	o, err := s.newOp(ctx, opID, restoreKind, rec.ID, rec.Name, progress)
+	if err != nil {
+		return VM{}, err
+	}
+	unlock := s.locks.lock(rec.ID)
+	err = o.run(ctx, s.restoreSteps(&rec, img, sn))
+	unlock()
+	if err != nil {
+		return VM{}, err
+	}
+	s.publishState(rec)
+	return s.toVM(ctx, rec), nil
+}
+
+// prepareRestore checks req against snapshot sn and builds the record of
+// the new VM. Nothing is written.
+func (s *Service) prepareRestore(ctx context.Context, sn store.Snapshot, req CreateRequest) (store.VM, store.Image, error) {
+	if req.Image != "" {
+		// A name or id of the snapshot's image is no conflict.
+		if img, err := s.store.GetImage(ctx, req.Image); err == nil && img.ID == sn.ImageID {
+			req.Image = sn.ImageID
+		}
+	}
+	if err := checkSnapshotShape(sn, req); err != nil {
+		return store.VM{}, store.Image{}, err
+	}
+	if err := s.checkRestorable(sn); err != nil {
+		return store.VM{}, store.Image{}, err
+	}
+	img, err := s.store.GetImage(ctx, sn.ImageID)
+	if err != nil {
+		return store.VM{}, store.Image{}, fmt.Errorf("image of snapshot %s: %w", sn.Name, err)
+	}
+	// The name, net group and labels are checked as for any create.
+	req.Image, req.VCPUs, req.MemoryMiB, req.DiskBytes = img.ID, sn.VCPUs, sn.MemoryMiB, sn.DiskBytes
+	if req, err = s.defaults.CheckCreate(req); err != nil {
+		return store.VM{}, store.Image{}, err
+	}
+	if req.Name == "" {
+		req.Name = s.generateName(ctx)
+	} else if _, err := s.store.GetVM(ctx, req.Name); err == nil {
+		return store.VM{}, store.Image{}, errdefs.AlreadyExistsf("a VM named %q already exists: pick another name or delete it with banger vm delete %s", req.Name, req.Name)
+	}
+	id := NewID()
+	runDir := s.dirs.VMRuntimeDir(id)
+	rec := store.VM{
+		ID:         id,
+		Name:       req.Name,
+		State:      string(StateCreating),
+		ImageID:    img.ID,
+		VCPUs:      sn.VCPUs,
+		MemoryMiB:  sn.MemoryMiB,
+		DiskBytes:  sn.DiskBytes,
+		Driver:     sn.Driver,
+		Dir:        s.dirs.VMDir(id),
+		RuntimeDir: runDir,
+		APISocket:  filepath.Join(runDir, apiSocketFile),
+		// The restored guest holds the snapshot's token.
+		AgentToken: sn.AgentToken,
+		NAT:        s.defaults.NAT,
+		NetGroup:   req.NetGroup,
+		Labels:     req.Labels,
+		SnapshotID: sn.ID,
+		CreatedAt:  time.Now(),
+	}
+	if req.NAT != nil {
+		rec.NAT = *req.NAT
+	}
+	return rec, img, nil
+}
+
+// checkSnapshotShape refuses a request whose shape differs from the
+// snapshot's: a restored guest has the memory and devices it was saved
+// with.
+func checkSnapshotShape(sn store.Snapshot, req CreateRequest) error {
+	var bad []string
+	if req.Image != "" && req.Image != sn.ImageID {
+		bad = append(bad, "an image")
+	}
+	if req.VCPUs != 0 && req.VCPUs != sn.VCPUs {
+		bad = append(bad, fmt.Sprintf("%d vCPUs (the snapshot has %d)", req.VCPUs, sn.VCPUs))
+	}
+	if req.MemoryMiB != 0 && req.MemoryMiB != sn.MemoryMiB {
+		bad = append(bad, fmt.Sprintf("%d MiB of memory (the snapshot has %d)", req.MemoryMiB, sn.MemoryMiB))
+	}
+	if req.DiskBytes != 0 && req.DiskBytes != sn.DiskBytes {
+		bad = append(bad, fmt.Sprintf("a %d-byte work disk (the snapshot's is %d)", req.DiskBytes, sn.DiskBytes))
+	}
+	if len(bad) > 0 {
+		return errdefs.InvalidArgumentf("a VM made from snapshot %s has the snapshot's image, vCPUs, memory and work disk, and this request asks for %s: leave those out", sn.Name, joinAnd(bad))
+	}
+	return nil
+}
+
+// checkRestorable refuses a snapshot this daemon cannot load.
+func (s *Service) checkRestorable(sn store.Snapshot) error {
+	switch {
+	case sn.State != "ready":
+		return errdefs.FailedPreconditionf("snapshot %s is %s, not ready: wait for it, or take another with banger vm snapshot", sn.Name, sn.State)
+	case sn.Driver != s.driver.Name():
+		return errdefs.FailedPreconditionf("snapshot %s was saved by the %s driver and this daemon runs VMs with %s: only %s can load it; set vmm.driver to %s to use it", sn.Name, sn.Driver, s.driver.Name(), sn.Driver, sn.Driver)
+	case sn.AgentToken == "":
+		return errdefs.FailedPreconditionf("snapshot %s was saved by an older banger, which did not keep the guest agent's secret: take a new snapshot with banger vm snapshot", sn.Name)
+	}
+	return nil
+}
+
+// joinAnd joins parts as "a, b and c".
+func joinAnd(parts []string) string {
+	switch len(parts) {
+	case 0:
+		return ""
+	case 1:
+		return parts[0]
+	}
+	out := parts[0]
+	for _, p := range parts[1 : len(parts)-1] {
+		out += ", " + p
+	}
+	return out + " and " + parts[len(parts)-1]
+}
+
+// restoreSteps is the plan of a VM made from snapshot sn: create's
+// record, lease and directory, disks cloned from the snapshot's, then
+// start's runtime, identity and network, a VMM launched to load the
+// snapshot, the load, and the guest resumed. The VM stays "creating"
+// until the last step; a restarted daemon that finds it so runs every
+// undo function in reverse (with empty img and sn: no undo needs them).
+func (s *Service) restoreSteps(rec *store.VM, img store.Image, sn store.Snapshot) []step {
+	spec := VMMSpec(*rec, img)
+	spec.Restore = true
+	var proc vmm.Process
+	steps := []step{
+		{
+			name: "record",
+			do: func(ctx context.Context) error {
+				// Under the snapshot's lock, so that a delete of the
+				// snapshot either sees this VM or runs before it.
+				unlock := s.locks.lock(sn.ID)
+				defer unlock()
+				cur, err := s.store.GetSnapshot(ctx, sn.ID)
+				if err != nil {
+					return err
+				}
+				if err := s.checkRestorable(cur); err != nil {
+					return err
+				}
+				return s.store.CreateVM(ctx, *rec)
+			},
+			undo: func(ctx context.Context) error { return ignoreNotFound(s.store.DeleteVM(ctx, rec.ID)) },
+		},
+	}
+	if s.net != nil {
+		steps = append(steps, s.leaseStep(rec))
+	}
+	steps = append(steps,
+		step{
+			name: "make-dir",
+			do:   func(ctx context.Context) error { return s.dirs.MakeDir(rec.Dir) },
+			undo: func(ctx context.Context) error { return os.RemoveAll(rec.Dir) },
+		},
+		step{
+			name: "clone-disks", // copy-on-write clones where the host allows
+			do: func(ctx context.Context) error {
+				for _, f := range []string{rootDiskFile, workDiskFile} {
+					if err := s.disks.CloneRootDisk(ctx, filepath.Join(sn.Dir, f), filepath.Join(rec.Dir, f)); err != nil {
+						return s.writeError(rec.Dir, err, "clone the %s of snapshot %s", f, sn.Name)
+					}
+				}
+				return nil
+			},
+			undo: func(ctx context.Context) error {
+				return joinErrs(removeFile(filepath.Join(rec.Dir, rootDiskFile)), removeFile(filepath.Join(rec.Dir, workDiskFile)))
+			},
+		},
+		step{
+			name: "prepare-runtime",
+			do: func(ctx context.Context) error {
+				if err := checkFiles(img, spec); err != nil {
+					return err
+				}
+				d, err := s.store.KernelDiscovery(ctx, img.Kernel)
+				if err != nil {
+					return err
+				}
+				spec.ACPI = d == "acpi"
+				if err := os.RemoveAll(rec.RuntimeDir); err != nil {
+					return err
+				}
+				return s.dirs.MakeDir(rec.RuntimeDir)
+			},
+			undo: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) },
+		},
+	)
+	if spec.IdentityDisk != "" {
+		// The restored guest read its identity at its first boot; the
+		// disk is there for the device list to match the saved one, and
+		// holds this VM's identity for its next cold boot.
+		steps = append(steps, s.writeIdentityDiskStep(rec, spec.IdentityDisk))
+	}
+	return append(steps,
+		s.attachStep(rec, &spec),
+		step{
+			name: "launch-vmm",
+			do: func(ctx context.Context) error {
+				p, err := s.driver.Launch(ctx, spec)
+				if err != nil {
+					return err
+				}
+				proc = p
+				rec.PID, rec.PIDStart = p.PID, p.StartTime
+				return s.store.UpdateVM(context.WithoutCancel(ctx), *rec)
+			},
+			undo: func(ctx context.Context) error {
+				s.agents.drop(rec.ID, nil)
+				return s.killVMM(ctx, *rec)
+			},
+		},
+		step{
+			name: "load-snapshot",
+			do:   func(ctx context.Context) error { return s.driver.Restore(ctx, spec, proc, snapshotFiles(sn)) },
+		},
+		step{
+			name: "resume-vcpus",
+			do:   func(ctx context.Context) error { return s.driver.Resume(ctx, proc) },
+		},
+		step{
+			name: "mark-running",
+			do: func(ctx context.Context) error {
+				rec.StartedAt = time.Now()
+				rec.LastError = ""
+				return s.setState(ctx, rec, StateRunning)
+			},
+		},
+	)
+}
+
+// joinErrs is the first non-nil error of errs.
+func joinErrs(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snapshotUsers are the VMs made from snapshot id.
+func (s *Service) snapshotUsers(ctx context.Context, id string) ([]string, error) {
+	vms, err := s.store.ListVMs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, v := range vms {
+		if v.SnapshotID == id {
+			out = append(out, v.Name)
+		}
+	}
+	return out, nil
+}
