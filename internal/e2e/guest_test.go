@@ -39,6 +39,12 @@ func newGuestWorldWith(t *testing.T, extraConfig string, prepare func(*world)) *
 	kernel := kerneltest.Vmlinux(t)
 	rootfs := imagetest.RootFS(t)
 	w := newWorld(t)
+	// Warm start is off unless a test asks for it: a background warm
+	// build after vm run would boot one more guest and show up in what
+	// other tests count.
+	if !strings.Contains(extraConfig, "warm_start") {
+		extraConfig = "warm_start = false\n" + extraConfig
+	}
 	cfg := "[vmm]\ndriver = \"qemu\"\nstop_timeout = \"30s\"\n\n[vm]\nvcpus = 2\nmemory = \"512M\"\ndisk_size = \"1G\"\n" + extraConfig
 	if prepare != nil {
 		prepare(w)
