@@ -31,6 +31,13 @@ const (
 // machine, with the kernel kerneltest builds.
 func newGuestWorld(tb testing.TB) *world {
 	tb.Helper()
+	// Warm start off: every vm run of these benchmarks boots.
+	return newGuestWorldWarm(tb, false)
+}
+
+// newGuestWorldWarm is newGuestWorld with vm.warm_start as given.
+func newGuestWorldWarm(tb testing.TB, warmStart bool) *world {
+	tb.Helper()
 	testtier.Guest(tb)
 	kernel := kerneltest.Vmlinux(tb)
 	rootfs := imagetest.RootFS(tb)
@@ -39,8 +46,8 @@ func newGuestWorld(tb testing.TB) *world {
 	// The stop timeout is left at its default: vm run --rm waits for it
 	// when the guest does not shut down.
 	cfg := fmt.Sprintf("[vmm]\ndriver = \"qemu\"\n\n"+
-		"[vm]\nvcpus = %d\nmemory = \"%dM\"\ndisk_size = \"%dM\"\nimage = %q\n",
-		guestVCPUs, guestMemory, guestDisk>>20, imageName)
+		"[vm]\nvcpus = %d\nmemory = \"%dM\"\ndisk_size = \"%dM\"\nimage = %q\nwarm_start = %v\n",
+		guestVCPUs, guestMemory, guestDisk>>20, imageName, warmStart)
 	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {
 		tb.Fatalf("write config: %v", err)
 	}
