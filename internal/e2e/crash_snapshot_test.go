@@ -175,3 +175,27 @@ func TestCrashCreateFromSnapshot(t *testing.T) {
 		})
 	}
 }
+
+// TestCrashWarmBuilder crashes the daemon before every create and start
+// step of image warm's builder VM: the restarted daemon rolls the step
+// back as for any VM and deletes the builder, leaving no VM, snapshot or
+// host resource.
+func TestCrashWarmBuilder(t *testing.T) {
+	w := crashWorld(t)
+	for _, plan := range []struct {
+		kind  string
+		steps []string
+	}{{"vm.create", createSteps}, {"vm.start", startSteps}} {
+		for _, step := range plan.steps {
+			t.Run(plan.kind+"/"+step, func(t *testing.T) {
+				w.t = t
+				w.crash(plan.kind, step, nil, append([]string{"image", "warm", "default"}, vmFlags...)...)
+				if snaps := w.snapshots(); len(snaps) != 0 {
+					t.Errorf("snapshots after a crash before the builder's %s: %v", step, snaps)
+				}
+				w.assertClean()
+				w.stopDaemon()
+			})
+		}
+	}
+}
