@@ -24,10 +24,26 @@ type Snapshot struct {
 	DiskBytes int64     `json:"disk_bytes"`
 	SizeBytes int64     `json:"size_bytes"` // bytes its files take on disk
 	CreatedAt time.Time `json:"created_at"`
+	// Auto: banger vm fork made it; it is deleted with the last VM made
+	// from it.
+	Auto bool `json:"auto,omitempty"`
 }
 
 // SnapshotVMRequest is the body of POST /v1/vms/{ref}/snapshot. An empty
 // name gets a generated one.
 type SnapshotVMRequest struct {
 	Name string `json:"name,omitempty"`
+}
+
+// ForkVMRequest is the body of POST /v1/vms/{ref}/fork: count copies (0
+// is 1, at most 64) of the running or paused VM. With one copy name is
+// its name; with more the copies are name-1, name-2, ...; empty generates
+// names. NAT, NetGroup and Labels apply to each copy as in
+// CreateVMRequest.
+type ForkVMRequest struct {
+	Name     string            `json:"name,omitempty"`
+	Count    int               `json:"count,omitempty"`
+	NAT      *bool             `json:"nat,omitempty"`
+	NetGroup string            `json:"net_group,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
 }
