@@ -93,7 +93,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		// Under banger-agent's own init, let it stop everything in order.
 		poweroff = func() error { return syscall.Kill(1, syscall.SIGTERM) }
 	}
-	srv := &agent.Server{Token: token, HostKeyDir: *hostKeyDir, Poweroff: poweroff, Version: version, Log: log}
+	srv := &agent.Server{Token: token, HostKeyDir: *hostKeyDir, Poweroff: poweroff, Version: version, Log: log,
+		Reidentify: agent.SystemIdentity{TokenFile: *tokenFile, HostKeyDir: *hostKeyDir, ResolvConf: *resolvConf}.Apply}
 	scheme, where, _ := strings.Cut(*listen, ":")
 	switch {
 	case *listen == "auto":

@@ -19,7 +19,39 @@ const crashEnv = "BANGERD_TEST_CRASH_BEFORE"
 // with -tags bangertest: with BANGERD_TEST_CRASH_BEFORE="vm.create:copy-root-disk"
 // the daemon kills itself with SIGKILL just before that step, as a crash
 // or power loss would.
-func testHooks() vm.Hooks { return crashHooks(os.Getenv(crashEnv)) }
+func testHooks() vm.Hooks {
+	crash, skip := crashHooks(os.Getenv(crashEnv)), skipHooks(os.Getenv(skipEnv))
+	return vm.Hooks{BeforeStep: func(kind, step string) error {
+		if crash.BeforeStep != nil {
+			_ = crash.BeforeStep(kind, step)
+		}
+		if skip.BeforeStep != nil {
+			return skip.BeforeStep(kind, step)
+		}
+		return nil
+	}}
+}
+
+// skipEnv names the steps ("kind:step,kind:step") a test build of the
+// daemon skips: worlds of the fake Firecracker, which runs no guest, skip
+// the steps that need a guest agent (vm.restore:reidentify).
+const skipEnv = "BANGERD_TEST_SKIP_STEPS"
+
+func skipHooks(spec string) vm.Hooks {
+	if spec == "" {
+		return vm.Hooks{}
+	}
+	skip := map[string]bool{}
+	for _, s := range strings.Split(spec, ",") {
+		skip[s] = true
+	}
+	return vm.Hooks{BeforeStep: func(kind, step string) error {
+		if skip[kind+":"+step] {
+			return vm.ErrSkipStep
+		}
+		return nil
+	}}
+}
 
 // profileEnv names the file a test build of the daemon writes its CPU
 // profile to, from start to exit (the benchmarks read it with pprof).

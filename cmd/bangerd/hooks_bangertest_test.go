@@ -2,7 +2,12 @@
 
 package main
 
-import "testing"
+import (
+	"errors"
+	"testing"
+
+	"banger/internal/vm"
+)
 
 func TestCrashHooks(t *testing.T) {
 	if h := crashHooks(""); h.BeforeStep != nil {
@@ -21,5 +26,20 @@ func TestCrashHooks(t *testing.T) {
 	}
 	if err := h.BeforeStep("vm.start", "copy-root-disk"); err != nil {
 		t.Errorf("BeforeStep on another kind: %v", err)
+	}
+}
+
+func TestSkipHooks(t *testing.T) {
+	if h := skipHooks(""); h.BeforeStep != nil {
+		t.Error(`skipHooks("") has a hook, want none`)
+	}
+	h := skipHooks("vm.restore:reidentify,vm.start:boot")
+	for _, c := range []struct {
+		kind, step string
+		skip       bool
+	}{{"vm.restore", "reidentify", true}, {"vm.start", "boot", true}, {"vm.restore", "boot", false}, {"vm.create", "reidentify", false}} {
+		if got := errors.Is(h.BeforeStep(c.kind, c.step), vm.ErrSkipStep); got != c.skip {
+			t.Errorf("skip %s:%s = %v, want %v", c.kind, c.step, got, c.skip)
+		}
 	}
 }

@@ -38,6 +38,14 @@ type Server struct {
 	MaxUpload int64
 	// Log receives the agent's few log lines; nil discards them.
 	Log *slog.Logger
+	// Reidentify applies POST /v1/identity to the guest (SystemIdentity
+	// in the guest); nil refuses those requests. Once it succeeds the
+	// agent answers only to the request's new token.
+	Reidentify func(ctx context.Context, id proto.Identity) error
+
+	identityMu sync.Mutex   // serializes identity requests
+	tokenMu    sync.RWMutex // guards newToken
+	newToken   string       // the token an identity request set
 }
 
 const defaultMaxUpload = 16 << 30
@@ -156,6 +164,7 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("POST /v1/tcp", h.handleTCP)
 	mux.HandleFunc("GET /v1/metrics", h.handleMetrics)
 	mux.HandleFunc("POST /v1/shutdown", h.handleShutdown)
+	mux.HandleFunc("POST "+identityRoute, h.handleIdentity)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.NotFoundf("no agent route %s %s: is the host newer than this banger-agent?", r.Method, r.URL.Path))
 	})
@@ -178,7 +187,7 @@ func (h *handler) routes() http.Handler {
 
 func (s *Server) authorized(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) == 1
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.currentToken())) == 1
 }
 
 func (s *Server) logger() *slog.Logger {

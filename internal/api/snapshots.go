@@ -27,6 +27,9 @@ type Snapshot struct {
 	// Warm marks a warm-start snapshot: a freshly booted VM of Image in
 	// this shape that vm run resumes instead of booting.
 	Warm bool `json:"warm,omitempty"`
+	// Auto: banger vm fork made it; it is deleted with the last VM made
+	// from it.
+	Auto bool `json:"auto,omitempty"`
 }
 
 // SnapshotVMRequest is the body of POST /v1/vms/{ref}/snapshot. An empty
@@ -49,4 +52,17 @@ type WarmImageRequest struct {
 type WarmImageReply struct {
 	Snapshot Snapshot `json:"snapshot"`
 	Made     bool     `json:"made"`
+}
+
+// ForkVMRequest is the body of POST /v1/vms/{ref}/fork: count copies (0
+// is 1, at most 64) of the running or paused VM. With one copy name is
+// its name; with more the copies are name-1, name-2, ...; empty generates
+// names. NAT, NetGroup and Labels apply to each copy as in
+// CreateVMRequest.
+type ForkVMRequest struct {
+	Name     string            `json:"name,omitempty"`
+	Count    int               `json:"count,omitempty"`
+	NAT      *bool             `json:"nat,omitempty"`
+	NetGroup string            `json:"net_group,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
 }

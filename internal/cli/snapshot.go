@@ -49,12 +49,76 @@ func (a *app) vmSnapshotCommand() *cobra.Command {
 	return cmd
 }
 
+func (a *app) vmForkCommand() *cobra.Command {
+	var (
+		name         string
+		count        int
+		json         bool
+		nat, offline bool
+		netGroup     string
+	)
+	cmd := &cobra.Command{
+		Use:               "fork NAME [--name NEW] [-n COUNT]",
+		ValidArgsFunction: a.completeVMs(1),
+		Short:             "Copy a running or paused VM into new running VMs that go on from where it is",
+		Long: "Save the running or paused VM as a snapshot and make COUNT new VMs from it (see vm create\n" +
+			"--from-snapshot): each resumes the saved guest, with its files and processes, on its own\n" +
+			"copy-on-write disks, and is a new machine: its own name, address, MAC, DNS name, host name,\n" +
+			"agent secret, SSH host keys and machine-id, its clock set to the host's. With one copy --name\n" +
+			"names it; with more the copies are NEW-1, NEW-2, ...; without --name names are generated.\n\n" +
+			"The snapshot is listed by banger snapshot list (auto) and deleted with the last VM made from it.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if nat && offline {
+				return fmt.Errorf("--nat and --offline contradict each other: pick one")
+			}
+			if count < 1 {
+				return fmt.Errorf("-n %d: make at least one copy", count)
+			}
+			req := api.ForkVMRequest{Name: name, Count: count, NetGroup: netGroup}
+			if nat || offline {
+				req.NAT = &nat
+			}
+			cl, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			pr := a.vmView(false)
+			defer pr.finish(false)
+			copies, err := cl.ForkVM(cmd.Context(), args[0], req, pr.forVM(args[0]))
+			if err != nil {
+				return err
+			}
+			pr.finish(true)
+			if json {
+				return writeJSON(a.env.Stdout, copies)
+			}
+			for _, v := range copies {
+				where := ""
+				if v.IP != "" {
+					where = ", " + v.IP
+				}
+				fmt.Fprintf(a.env.Stdout, "forked %s into %s (%s%s)\n", args[0], v.Name, v.State, where)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "name of the copy, or prefix of the copies' names with -n (default: generated)")
+	f.IntVarP(&count, "count", "n", 1, "number of copies")
+	f.BoolVar(&json, "json", false, "print the copies as JSON")
+	f.BoolVar(&nat, "nat", false, "let the copies reach outside networks (default: network.nat from the config)")
+	f.BoolVar(&offline, "offline", false, "keep the copies off outside networks")
+	f.StringVar(&netGroup, "net-group", "", "net group of the copies (default: none)")
+	return cmd
+}
+
 func (a *app) snapshotListCommand() *cobra.Command {
 	var json bool
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
-		Short:   "List snapshots, warm-start ones marked warm in the KIND column",
+		Short:   "List snapshots; KIND says warm (warm start), fork (made by vm fork) or saved",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := a.client(cmd.Context())
@@ -75,8 +139,11 @@ func (a *app) snapshotListCommand() *cobra.Command {
 			rows := make([][]string, 0, len(list))
 			for _, s := range list {
 				kind := "saved"
-				if s.Warm {
+				switch {
+				case s.Warm:
 					kind = "warm"
+				case s.Auto:
+					kind = "fork"
 				}
 				rows = append(rows, []string{s.Name, kind, s.State, s.VM, s.Image, shape(s), s.Driver, bytesize.Format(s.SizeBytes), since(now, s.CreatedAt)})
 			}

@@ -24,6 +24,7 @@ func (a *app) vmCommand() *cobra.Command {
 		a.vmLifecycleCommand("pause", "Pause running VMs: their vCPUs stop, address, forwards and name stay", "paused", (*client.Client).PauseVM),
 		a.vmLifecycleCommand("resume", "Resume paused VMs", "resumed", (*client.Client).ResumeVM),
 		a.vmSnapshotCommand(),
+		a.vmForkCommand(),
 		a.vmDeleteCommand(),
 		a.vmPruneCommand(),
 		a.vmListCommand(),

@@ -23,6 +23,20 @@ func (c *Client) SnapshotVM(ctx context.Context, ref, name string, progress Prog
 	return sn, nil
 }
 
+// ForkVM makes copies of the running or paused VM ref (see
+// api.ForkVMRequest), reporting progress.
+func (c *Client) ForkVM(ctx context.Context, ref string, req api.ForkVMRequest, progress Progress) ([]api.VM, error) {
+	ev, err := c.stream(ctx, http.MethodPost, "/vms/"+esc(ref)+"/fork", req, progress)
+	if err != nil {
+		return nil, err
+	}
+	var out []api.VM
+	if err := json.Unmarshal(ev.Result, &out); err != nil {
+		return nil, fmt.Errorf("bad fork result from bangerd: %w", err)
+	}
+	return out, nil
+}
+
 // ListSnapshots returns every snapshot.
 func (c *Client) ListSnapshots(ctx context.Context) ([]api.Snapshot, error) {
 	var out []api.Snapshot

@@ -15,8 +15,12 @@ import (
 )
 
 // dialEnv names the socket TestHelperDial talks to; it is set only in the
-// re-executed helper process.
-const dialEnv = "BANGER_TEST_DIAL_SOCKET"
+// re-executed helper process. forkEnv, when set, makes it ask for a fork
+// of the VM it names instead.
+const (
+	dialEnv = "BANGER_TEST_DIAL_SOCKET"
+	forkEnv = "BANGER_TEST_DIAL_FORK"
+)
 
 // TestHelperDial is not a test: TestPeerCredentials re-executes the test
 // binary as another uid to run it. It sends one request to the socket in
@@ -28,7 +32,15 @@ func TestHelperDial(t *testing.T) {
 	}
 	c := unixClient(sock)
 	c.Timeout = 10 * time.Second
-	resp, err := c.Get("http://bangerd/v1/system/info")
+	var (
+		resp *http.Response
+		err  error
+	)
+	if vm := os.Getenv(forkEnv); vm != "" {
+		resp, err = c.Post("http://bangerd/v1/vms/"+vm+"/fork", "application/json", strings.NewReader(`{"count":2}`))
+	} else {
+		resp, err = c.Get("http://bangerd/v1/system/info")
+	}
 	if err != nil {
 		fmt.Printf("RESULT uid=%d refused: %v\n", os.Getuid(), err)
 		return
@@ -92,6 +104,16 @@ func TestPeerCredentials(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("another uid cannot fork", func(t *testing.T) {
+		got := peercredtest.RunAs(t, bin, td.root, "TestHelperDial", stranger, dialEnv+"="+sock, forkEnv+"=web")
+		if want := fmt.Sprintf("uid=%d refused", stranger); !strings.HasPrefix(got, want) {
+			t.Errorf("fork as uid %d: %q, want %q", stranger, got, want)
+		}
+		if forks := td.logs.find(t, map[string]any{"msg": "request", "path": "/v1/vms/web/fork"}); len(forks) != 0 {
+			t.Errorf("the daemon served a fork request from uid %d: %v", stranger, forks)
+		}
+	})
 
 	t.Run("root is served", func(t *testing.T) {
 		resp, body := td.sub(t).do("GET", "/v1/system/info", "")

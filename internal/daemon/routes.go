@@ -55,6 +55,7 @@ func (d *Daemon) routes(mux *routeMux) http.Handler {
 	mux.HandleFunc("GET "+v+"/vms/{ref}/files", d.downloadFiles)
 	mux.HandleFunc(uploadRoute, d.uploadFiles)
 	mux.HandleFunc("POST "+v+"/vms/{ref}/snapshot", d.snapshotVM)
+	mux.HandleFunc("POST "+v+"/vms/{ref}/fork", d.forkVM)
 	mux.HandleFunc("GET "+v+"/snapshots", d.listSnapshots)
 	mux.HandleFunc("POST "+v+"/snapshots/prune", d.pruneSnapshots)
 	mux.HandleFunc("GET "+v+"/snapshots/{ref}", d.getSnapshot)

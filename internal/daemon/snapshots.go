@@ -21,6 +21,20 @@ func (d *Daemon) snapshotVM(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+func (d *Daemon) forkVM(w http.ResponseWriter, r *http.Request) {
+	var req api.ForkVMRequest
+	if err := decode(w, r, &req); err != nil {
+		d.writeError(w, r, err)
+		return
+	}
+	ref := r.PathValue("ref")
+	d.runOp(w, r, http.StatusCreated, func(ctx context.Context, opID string, p func(api.Event)) (any, error) {
+		copies, err := d.vms.Fork(ctx, opID, ref, vm.ForkRequest{Name: req.Name, Count: req.Count, NAT: req.NAT,
+			NetGroup: req.NetGroup, Labels: req.Labels}, vmProgress(p))
+		return mapSlice(copies, apiVM), err
+	})
+}
+
 func (d *Daemon) listSnapshots(w http.ResponseWriter, r *http.Request) {
 	list, err := d.vms.Snapshots(r.Context())
 	if err != nil {
@@ -49,7 +63,7 @@ func (d *Daemon) deleteSnapshot(w http.ResponseWriter, r *http.Request) {
 func apiSnapshot(s vm.Snapshot) api.Snapshot {
 	return api.Snapshot{ID: s.ID, Name: s.Name, State: s.State, VM: s.VM, VMID: s.VMID, Image: s.Image,
 		Driver: s.Driver, VCPUs: s.VCPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
-		SizeBytes: s.SizeBytes, CreatedAt: s.CreatedAt, Warm: s.Warm}
+		SizeBytes: s.SizeBytes, CreatedAt: s.CreatedAt, Warm: s.Warm, Auto: s.Auto}
 }
 
 // warmImage makes the warm snapshot of an image for a VM shape (POST

@@ -16,7 +16,7 @@ var (
 	snapshotSteps = []string{"record", "make-dir", "pause-vcpus", "save-state", "copy-disks", "resume-vcpus", "finish"}
 	// restoreSteps: the world's image does not read the identity disk,
 	// so the plan has no write-identity-disk step.
-	restoreSteps = []string{"record", "lease-address", "make-dir", "clone-disks", "prepare-runtime", "attach-network", "launch-vmm", "load-snapshot", "resume-vcpus", "mark-running"}
+	restoreSteps = []string{"record", "lease-address", "make-dir", "clone-disks", "prepare-runtime", "attach-network", "launch-vmm", "load-snapshot", "resume-vcpus", "reidentify", "mark-running"}
 )
 
 // snapshots lists the snapshots by name.
@@ -150,6 +150,10 @@ func TestCrashSnapshotDelete(t *testing.T) {
 // and, once no VM made from it is left, deleted.
 func TestCrashCreateFromSnapshot(t *testing.T) {
 	w := crashWorld(t)
+	// The fake Firecracker runs no guest, so no agent to re-identify:
+	// the daemon skips that step (a test build's hook) unless it crashes
+	// before it.
+	w.env = append(w.env, "BANGERD_TEST_SKIP_STEPS=vm.restore:reidentify")
 	for _, step := range restoreSteps {
 		t.Run(step, func(t *testing.T) {
 			w.t = t
@@ -197,5 +201,57 @@ func TestCrashWarmBuilder(t *testing.T) {
 				w.stopDaemon()
 			})
 		}
+	}
+}
+
+// TestCrashFork crashes the daemon before every step of the snapshot plan
+// and of the create-from-snapshot plan inside vm fork: the restarted
+// daemon leaves the source VM running and nothing of the fork (no copy,
+// and its automatic snapshot, which no VM uses, removed), and a fork
+// afterwards works and goes away with its copies.
+func TestCrashFork(t *testing.T) {
+	w := crashWorld(t)
+	w.env = append(w.env, "BANGERD_TEST_SKIP_STEPS=vm.restore:reidentify")
+	type crashAt struct{ kind, step string }
+	var plan []crashAt
+	for _, s := range snapshotSteps {
+		plan = append(plan, crashAt{"snapshot.create", s})
+	}
+	for _, s := range restoreSteps {
+		plan = append(plan, crashAt{"vm.restore", s})
+	}
+	for _, c := range plan {
+		t.Run(c.kind+"/"+c.step, func(t *testing.T) {
+			w.t = t
+			var pid int
+			setup := func() {
+				w.mustBanger(append(createArgs("x"), "--start")...)
+				pid = w.vm("x").PID
+			}
+			w.crash(c.kind, c.step, setup, "vm", "fork", "x", "--name", "f", "-n", "2")
+			if vms := w.vms(); len(vms) != 1 {
+				t.Errorf("VMs after a crash before %s:%s: %v, want only x", c.kind, c.step, vms)
+			}
+			if s := w.snapshots(); len(s) != 0 {
+				t.Errorf("snapshots after a crash before %s:%s: %v, want none", c.kind, c.step, s)
+			}
+			if e := entries(filepath.Join(w.stateDir(), "snapshots")); len(e) != 0 {
+				t.Errorf("snapshot directories left: %v", e)
+			}
+			if x := w.vm("x"); x.State != api.StateRunning || x.PID != pid || !alive(pid) {
+				t.Errorf("x after the crash: %s pid %d, want running pid %d", x.State, x.PID, pid)
+			}
+			var copies []api.VM
+			if err := json.Unmarshal([]byte(w.mustBanger("vm", "fork", "x", "--name", "f", "-n", "2", "--json")), &copies); err != nil || len(copies) != 2 {
+				t.Fatalf("vm fork after the crash: %v, %v", copies, err)
+			}
+			w.mustBanger("vm", "delete", "f-1", "f-2")
+			if s := w.snapshots(); len(s) != 0 {
+				t.Errorf("snapshots after deleting the copies: %v, want none", s)
+			}
+			w.mustBanger("vm", "delete", "x")
+			w.assertClean()
+			w.stopDaemon()
+		})
 	}
 }

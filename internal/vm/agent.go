@@ -39,6 +39,9 @@ type Agent interface {
 	// Run runs a command to its end, copying its output to stdout and
 	// stderr, and returns its exit code.
 	Run(ctx context.Context, req proto.ExecRequest, stdout, stderr io.Writer) (int, error)
+	// Reidentify gives a guest restored from a snapshot its new identity;
+	// afterwards the agent answers only to id.Token.
+	Reidentify(ctx context.Context, id proto.Identity) error
 	Close() error
 }
 

@@ -84,6 +84,12 @@ func (s *Service) leaseStep(rec *store.VM) step {
 // guest's network settings into its VMM spec. Without a Network it does
 // nothing: the VM gets no network device.
 func (s *Service) attachStep(rec *store.VM, spec *vmm.Spec) step {
+	return s.attachStepInto(rec, spec, nil)
+}
+
+// attachStepInto is attachStep that also keeps the attachment in *out
+// when out is not nil.
+func (s *Service) attachStepInto(rec *store.VM, spec *vmm.Spec, out *NetAttachment) step {
 	return step{
 		name: "attach-network",
 		do: func(ctx context.Context) error {
@@ -95,6 +101,9 @@ func (s *Service) attachStep(rec *store.VM, spec *vmm.Spec) step {
 				return fmt.Errorf("attach %s to the network: %w", rec.Name, err)
 			}
 			a.Apply(spec)
+			if out != nil {
+				*out = a
+			}
 			return nil
 		},
 		undo: func(ctx context.Context) error { return s.detach(ctx, *rec) },

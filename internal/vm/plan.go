@@ -94,7 +94,9 @@ func (o *op) finish(ctx context.Context, state string, err error) {
 func (o *op) run(ctx context.Context, steps []step) error {
 	var started []step
 	for i, st := range steps {
-		if err := o.svc.hooks.beforeStep(o.rec.Kind, st.name); err != nil {
+		if err := o.svc.hooks.beforeStep(o.rec.Kind, st.name); errors.Is(err, ErrSkipStep) {
+			continue
+		} else if err != nil {
 			return o.rollback(ctx, started, st.name, err)
 		}
 		o.rec.Step = st.name
@@ -163,7 +165,9 @@ func undoAll(ctx context.Context, steps []step, report func(string, error)) erro
 // stops at the first failure and returns it.
 func (o *op) runForward(ctx context.Context, steps []step) error {
 	for i, st := range steps {
-		if err := o.svc.hooks.beforeStep(o.rec.Kind, st.name); err != nil {
+		if err := o.svc.hooks.beforeStep(o.rec.Kind, st.name); errors.Is(err, ErrSkipStep) {
+			continue
+		} else if err != nil {
 			o.finish(ctx, "failed", err)
 			return err
 		}

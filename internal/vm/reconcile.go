@@ -43,6 +43,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	if err := s.removeWarmBuilders(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("warm start: %w", err))
 	}
+	if err := s.dropUnusedAutoSnapshots(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("snapshots of forks: %w", err))
+	}
 	for _, o := range ops {
 		o.State = "failed"
 		o.Error = "interrupted by a daemon restart; reconciled at start-up"

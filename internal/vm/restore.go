@@ -2,11 +2,14 @@ package vm
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	"banger/internal/agent/proto"
 	"banger/internal/errdefs"
 	"banger/internal/store"
 	"banger/internal/vmm"
@@ -88,8 +91,9 @@ func (s *Service) prepareRestore(ctx context.Context, sn store.Snapshot, req Cre
 		Dir:        s.dirs.VMDir(id),
 		RuntimeDir: runDir,
 		APISocket:  filepath.Join(runDir, apiSocketFile),
-		// The restored guest holds the snapshot's token.
-		AgentToken: sn.AgentToken,
+		// The restored guest holds the snapshot's token until the
+		// reidentify step gives it this one.
+		AgentToken: newToken(),
 		NAT:        s.defaults.NAT,
 		NetGroup:   req.NetGroup,
 		Labels:     req.Labels,
@@ -162,7 +166,10 @@ func joinAnd(parts []string) string {
 func (s *Service) restoreSteps(rec *store.VM, img store.Image, sn store.Snapshot) []step {
 	spec := VMMSpec(*rec, img)
 	spec.Restore = true
-	var proc vmm.Process
+	var (
+		proc vmm.Process
+		att  NetAttachment
+	)
 	steps := []step{
 		{
 			name: "record",
@@ -232,7 +239,7 @@ func (s *Service) restoreSteps(rec *store.VM, img store.Image, sn store.Snapshot
 		steps = append(steps, s.writeIdentityDiskStep(rec, spec.IdentityDisk))
 	}
 	return append(steps,
-		s.attachStep(rec, &spec),
+		s.attachStepInto(rec, &spec, &att),
 		step{
 			name: "launch-vmm",
 			do: func(ctx context.Context) error {
@@ -256,6 +263,10 @@ func (s *Service) restoreSteps(rec *store.VM, img store.Image, sn store.Snapshot
 		step{
 			name: "resume-vcpus",
 			do:   func(ctx context.Context) error { return s.driver.Resume(ctx, proc) },
+		},
+		step{
+			name: "reidentify",
+			do:   func(ctx context.Context) error { return s.reidentify(ctx, *rec, spec, sn.AgentToken, att) },
 		},
 		step{
 			name: "mark-running",
@@ -291,4 +302,103 @@ func (s *Service) snapshotUsers(ctx context.Context, id string) ([]string, error
 		}
 	}
 	return out, nil
+}
+
+// reidentifyTimeout bounds the reidentify step: reaching the restored
+// guest's agent, and the guest making new SSH host keys (seconds under
+// software emulation).
+const reidentifyTimeout = 3 * time.Minute
+
+// reidentify makes the restored guest of rec a new machine: through its
+// agent, reached with oldToken (the snapshot's, which the guest still
+// holds), it sends rec's token and name, a new machine-id, the network
+// settings of att, the host's time and fresh entropy. Once the agent has
+// applied them it answers only to rec's token. A daemon without guest
+// agent support (tests) skips it.
+func (s *Service) reidentify(ctx context.Context, rec store.VM, spec vmm.Spec, oldToken string, att NetAttachment) error {
+	if s.connect == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, reidentifyTimeout)
+	defer cancel()
+	id := proto.Identity{Token: rec.AgentToken, Hostname: rec.Name, MachineID: newMachineID()}
+	if att.Addr.IsValid() {
+		id.MAC, id.Address = att.MAC, att.Addr.String()
+		if att.Gateway.IsValid() {
+			id.Gateway = att.Gateway.String()
+		}
+		if att.DNS.IsValid() {
+			id.DNS = att.DNS.String()
+		}
+	}
+	id.Entropy = make([]byte, 64)
+	_, _ = rand.Read(id.Entropy)
+	var last error
+	for {
+		id.Time = time.Now()
+		err := s.sendIdentity(ctx, spec, oldToken, id)
+		if err == nil {
+			return nil
+		}
+		// The agent may have applied it and the answer got lost: then
+		// it answers to the new token.
+		if s.answers(ctx, spec, rec.AgentToken) {
+			return nil
+		}
+		if errdefs.Is(err, errdefs.InvalidArgument) || errdefs.Is(err, errdefs.Internal) {
+			return fmt.Errorf("the guest agent of %s refused its new identity: %w", rec.Name, err)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return errdefs.Unavailablef("the guest agent of %s did not take its new identity within %v (last error: %v): see banger vm logs %s", rec.Name, reidentifyTimeout, last, rec.Name)
+		case <-time.After(readyPoll):
+		}
+	}
+}
+
+// sendIdentity sends id to the agent of spec's VMM with token.
+func (s *Service) sendIdentity(ctx context.Context, spec vmm.Spec, token string, id proto.Identity) error {
+	dctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	conn, err := s.driver.DialAgent(dctx, spec, vmm.AgentPort)
+	cancel()
+	if err != nil {
+		return err
+	}
+	ag, err := s.connect(conn, token)
+	if err != nil {
+		return err
+	}
+	defer ag.Close()
+	rctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	_, err = ag.Ready(rctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	return ag.Reidentify(ctx, id)
+}
+
+// answers reports whether the agent of spec's VMM takes token.
+func (s *Service) answers(ctx context.Context, spec vmm.Spec, token string) bool {
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	conn, err := s.driver.DialAgent(actx, spec, vmm.AgentPort)
+	if err != nil {
+		return false
+	}
+	ag, err := s.connect(conn, token)
+	if err != nil {
+		return false
+	}
+	defer ag.Close()
+	_, err = ag.Ready(actx)
+	return err == nil
+}
+
+// newMachineID is a random machine-id: 32 lowercase hex digits.
+func newMachineID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -41,7 +41,7 @@ func TestCreateFromSnapshot(t *testing.T) {
 	if v.State != StateRunning || v.Snapshot != "s1" || v.VCPUs != sn.VCPUs || v.MemoryMiB != sn.MemoryMiB || v.DiskBytes != sn.DiskBytes || v.Image != "default" {
 		t.Errorf("VM = %+v; want running from s1 with its shape", v)
 	}
-	if got := strings.Join(events, " "); got != "record make-dir clone-disks prepare-runtime attach-network launch-vmm load-snapshot resume-vcpus mark-running" {
+	if got := strings.Join(events, " "); got != "record make-dir clone-disks prepare-runtime attach-network launch-vmm load-snapshot resume-vcpus reidentify mark-running" {
 		t.Errorf("steps: %s", got)
 	}
 	rec := e.record("c1")
@@ -119,7 +119,7 @@ func TestCreateFromSnapshotRefusals(t *testing.T) {
 // snapshot can be deleted.
 func TestCreateFromSnapshotRollsBack(t *testing.T) {
 	ctx := context.Background()
-	for _, failAt := range []string{"record", "make-dir", "clone-disks", "prepare-runtime", "attach-network", "launch-vmm", "load-snapshot", "resume-vcpus", "mark-running"} {
+	for _, failAt := range []string{"record", "make-dir", "clone-disks", "prepare-runtime", "attach-network", "launch-vmm", "load-snapshot", "resume-vcpus", "reidentify", "mark-running"} {
 		t.Run(failAt, func(t *testing.T) {
 			e := newEnv(t, envOpts{hooks: Hooks{BeforeStep: func(kind, step string) error {
 				if kind == restoreKind && step == failAt {

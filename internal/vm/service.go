@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -84,9 +85,14 @@ type Defaults struct {
 
 // Hooks lets tests observe or interrupt lifecycle plans.
 type Hooks struct {
-	// BeforeStep runs before each step of each plan; an error fails the step.
+	// BeforeStep runs before each step of each plan; an error fails the
+	// step, except ErrSkipStep, which skips it.
 	BeforeStep func(kind, step string) error
 }
+
+// ErrSkipStep, returned by Hooks.BeforeStep, skips the step: tests whose
+// fake VMM runs no guest skip the steps that talk to the guest agent.
+var ErrSkipStep = errors.New("skip this step")
 
 func (h Hooks) beforeStep(kind, step string) error {
 	if h.BeforeStep == nil {

@@ -39,6 +39,8 @@ type Snapshot struct {
 	Dir       string // where its files are
 	InUse     bool   // snapshot prune leaves it alone (see snapshotInUse)
 	Warm      bool   // a warm-start snapshot (see warm.go)
+	// Auto: vm fork made it; it goes with the last VM made from it.
+	Auto bool
 }
 
 // SnapshotVM saves the running or paused VM ref: its VMM state and memory
@@ -46,6 +48,12 @@ type Snapshot struct {
 // disks agree. A running VM is paused for the copy and then continues. An
 // empty name gets a generated one. On failure everything is rolled back.
 func (s *Service) SnapshotVM(ctx context.Context, opID, ref, name string, progress Progress) (Snapshot, error) {
+	return s.snapshotVM(ctx, opID, ref, name, false, progress)
+}
+
+// snapshotVM is SnapshotVM; auto marks a snapshot vm fork makes, removed
+// with the last VM made from it.
+func (s *Service) snapshotVM(ctx context.Context, opID, ref, name string, auto bool, progress Progress) (Snapshot, error) {
 	rec, unlock, err := s.lockVM(ctx, ref)
 	if err != nil {
 		return Snapshot{}, err
@@ -68,7 +76,7 @@ func (s *Service) SnapshotVM(ctx context.Context, opID, ref, name string, progre
 	id := NewID()
 	sn := store.Snapshot{ID: id, Name: name, State: "creating", VMID: rec.ID, VMName: rec.Name,
 		ImageID: rec.ImageID, Driver: s.driverOf(rec).Name(), VCPUs: rec.VCPUs, MemoryMiB: rec.MemoryMiB,
-		DiskBytes: rec.DiskBytes, Dir: s.dirs.SnapshotDir(id), AgentToken: rec.AgentToken}
+		DiskBytes: rec.DiskBytes, Dir: s.dirs.SnapshotDir(id), AgentToken: rec.AgentToken, Auto: auto}
 	o, err := s.newOp(ctx, opID, "snapshot.create", sn.ID, rec.Name, progress)
 	if err != nil {
 		return Snapshot{}, err
@@ -238,7 +246,7 @@ func (s *Service) deleteSnapshotSteps(sn *store.Snapshot) []step {
 func (s *Service) toSnapshot(ctx context.Context, r store.Snapshot) Snapshot {
 	out := Snapshot{ID: r.ID, Name: r.Name, State: r.State, VM: r.VMName, VMID: r.VMID, Image: r.ImageID,
 		Driver: r.Driver, VCPUs: r.VCPUs, MemoryMiB: r.MemoryMiB, DiskBytes: r.DiskBytes,
-		SizeBytes: r.SizeBytes, CreatedAt: r.CreatedAt, Dir: r.Dir}
+		SizeBytes: r.SizeBytes, CreatedAt: r.CreatedAt, Dir: r.Dir, Auto: r.Auto}
 	out.InUse, _ = s.snapshotInUse(ctx, r)
 	if keys, err := s.store.WarmKeys(ctx); err == nil {
 		out.Warm = keys[r.ID] != ""

@@ -157,6 +157,12 @@ func (s *Service) deleteLocked(ctx context.Context, opID string, rec store.VM, p
 		return err
 	}
 	s.events.Publish(Event{Type: EventVM, Time: time.Now(), Target: rec.Name, State: StateDeleted})
+	if rec.SnapshotID != "" {
+		// The last VM of a fork takes the fork's snapshot with it.
+		if err := s.dropAutoSnapshot(ctx, rec.SnapshotID); err != nil {
+			s.log.Warn("remove the snapshot of a fork", "snapshot", rec.SnapshotID, "err", err)
+		}
+	}
 	return nil
 }
 

@@ -1,7 +1,9 @@
 package agentclient
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -35,6 +37,22 @@ func (c *Client) HostKeys(ctx context.Context) ([]proto.HostKey, error) {
 func (c *Client) Metrics(ctx context.Context) (proto.Metrics, error) {
 	var m proto.Metrics
 	return m, c.getJSON(ctx, "/metrics", &m)
+}
+
+// Reidentify gives a guest restored from a snapshot its new identity
+// (POST /v1/identity). Once it returns, the agent answers only to
+// id.Token: this client, holding the old token, is done.
+func (c *Client) Reidentify(ctx context.Context, id proto.Identity) error {
+	b, err := json.Marshal(id)
+	if err != nil {
+		return errdefs.Internalf("encode identity: %w", err)
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/identity", nil, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
 }
 
 // Shutdown asks the guest to power off. It returns once the agent has

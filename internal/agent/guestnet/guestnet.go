@@ -81,6 +81,37 @@ func Apply(cfg Config, resolvConf string) error {
 	return nil
 }
 
+// Reconfigure moves the guest's interface to a new identity: a guest
+// restored from a snapshot still has the saved machine's MAC and address.
+// The link goes down, takes mac (when given) and loses its IPv4
+// addresses, comes up with cfg's address, and the default route and
+// resolver are set as Apply sets them.
+func Reconfigure(cfg Config, mac net.HardwareAddr, resolvConf string) error {
+	link, err := guestLink()
+	if err != nil {
+		return err
+	}
+	name := link.Attrs().Name
+	if err := vnl.LinkSetDown(link); err != nil {
+		return fmt.Errorf("set %s down: %w", name, err)
+	}
+	if len(mac) > 0 {
+		if err := vnl.LinkSetHardwareAddr(link, mac); err != nil {
+			return fmt.Errorf("set the MAC of %s to %s: %w", name, mac, err)
+		}
+	}
+	addrs, err := vnl.AddrList(link, vnl.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("list the addresses of %s: %w", name, err)
+	}
+	for _, a := range addrs {
+		if err := vnl.AddrDel(link, &a); err != nil {
+			return fmt.Errorf("remove %s from %s: %w", a.IPNet, name, err)
+		}
+	}
+	return Apply(cfg, resolvConf)
+}
+
 // guestLink is the interface banger's NIC appears as: eth0 when present,
 // else the first non-loopback link with a MAC address.
 func guestLink() (vnl.Link, error) {

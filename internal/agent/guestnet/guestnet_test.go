@@ -1,6 +1,7 @@
 package guestnet
 
 import (
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -87,5 +88,60 @@ func TestApplyConfiguresTheGuestLink(t *testing.T) {
 	}
 	if fi, _ := os.Lstat(resolv); fi.Mode()&os.ModeSymlink != 0 {
 		t.Error("resolv.conf is still a symlink")
+	}
+}
+
+// TestReconfigureMovesTheGuestLink: a link configured as the saved guest
+// was ends with the new MAC, only the new address, and the default route
+// through the new gateway.
+func TestReconfigureMovesTheGuestLink(t *testing.T) {
+	if !netnstest.Isolate(t) {
+		return
+	}
+	peer := netnstest.New(t)
+	if err := netnstest.Veth("eth0", "host0", peer); err != nil {
+		t.Fatal(err)
+	}
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	old := Config{Addr: netip.MustParsePrefix("10.77.0.5/24"), Gateway: netip.MustParseAddr("10.77.0.1"), DNS: netip.MustParseAddr("10.77.0.1")}
+	if err := Apply(old, resolv); err != nil {
+		t.Fatal(err)
+	}
+	mac, _ := net.ParseMAC("02:bc:00:00:00:09")
+	cfg := Config{Addr: netip.MustParsePrefix("10.78.0.9/24"), Gateway: netip.MustParseAddr("10.78.0.1"), DNS: netip.MustParseAddr("10.78.0.1")}
+	for range 2 { // idempotent
+		if err := Reconfigure(cfg, mac, resolv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link, err := vnl.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := link.Attrs().HardwareAddr.String(); got != mac.String() {
+		t.Errorf("MAC of eth0 = %s, want %s", got, mac)
+	}
+	if link.Attrs().Flags&net.FlagUp == 0 {
+		t.Error("eth0 is down")
+	}
+	addrs, err := vnl.AddrList(link, vnl.FAMILY_V4)
+	if err != nil || len(addrs) != 1 || addrs[0].IPNet.String() != "10.78.0.9/24" {
+		t.Fatalf("addresses of eth0 = %v, %v; want only 10.78.0.9/24", addrs, err)
+	}
+	routes, err := vnl.RouteList(link, vnl.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var def bool
+	for _, r := range routes {
+		if (r.Dst == nil || r.Dst.IP.IsUnspecified()) && r.Gw.String() == "10.78.0.1" {
+			def = true
+		}
+	}
+	if !def {
+		t.Errorf("no default route via 10.78.0.1: %v", routes)
+	}
+	if b, err := os.ReadFile(resolv); err != nil || !strings.Contains(string(b), "nameserver 10.78.0.1") {
+		t.Errorf("resolv.conf = %q, %v", b, err)
 	}
 }

@@ -105,3 +105,30 @@ type Stat struct {
 	Size    int64     `json:"size"`
 	ModTime time.Time `json:"mod_time"`
 }
+
+// Identity is the body of POST /v1/identity: the new identity of a guest
+// restored from a snapshot, which still runs as the machine that was
+// saved. The agent applies all of it, then takes Token as its secret (the
+// token the request came with stops working).
+type Identity struct {
+	// Token is the guest agent's new secret: 32 to 128 characters of
+	// [0-9a-zA-Z].
+	Token string `json:"token"`
+	// Hostname is the guest's new host name (a DNS label).
+	Hostname string `json:"hostname"`
+	// MachineID is the new /etc/machine-id: 32 lowercase hex digits.
+	MachineID string `json:"machine_id"`
+	// Network: the interface's new MAC ("02:..."), address with prefix
+	// length, default gateway and resolver. All empty when the VM has no
+	// network.
+	MAC     string `json:"mac,omitempty"`
+	Address string `json:"address,omitempty"`
+	Gateway string `json:"gateway,omitempty"`
+	DNS     string `json:"dns,omitempty"`
+	// Time is the host's clock when it sent the request; the guest's
+	// clock is stepped to it.
+	Time time.Time `json:"time"`
+	// Entropy is random bytes from the host (16 to 512) credited to the
+	// guest's entropy pool, which the snapshot made a copy of.
+	Entropy []byte `json:"entropy"`
+}
