@@ -61,7 +61,8 @@ func goodIdentity() proto.Identity {
 }
 
 // TestIdentitySwitchesToken: an identity request is applied, then the
-// agent answers to the new token only; the old one is refused.
+// agent answers to the new token only (which the client that sent it
+// then uses); the old one is refused.
 func TestIdentitySwitchesToken(t *testing.T) {
 	srv, _ := newServer(t)
 	f := &fakeIdentity{}
@@ -78,10 +79,15 @@ func TestIdentitySwitchesToken(t *testing.T) {
 	if diff := cmp.Diff(id, got[0], cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
 		t.Errorf("applied identity (-want +got):\n%s", diff)
 	}
-	if _, err := c.Ready(context.Background()); err == nil {
+	// The client that sent it now sends the new token.
+	if _, err := c.Ready(context.Background()); err != nil {
+		t.Errorf("Ready on the session that sent the identity: %v", err)
+	}
+	old := serveUnixAgain(t, token)
+	if _, err := old.Ready(context.Background()); err == nil {
 		t.Error("the old token still works after the identity request")
 	}
-	if err := c.Reidentify(context.Background(), id); err == nil {
+	if err := old.Reidentify(context.Background(), id); err == nil {
 		t.Error("a second identity request with the old token was accepted")
 	}
 	fresh := serveUnixAgain(t, id.Token)

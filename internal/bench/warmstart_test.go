@@ -11,6 +11,7 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/netnstest"
+	"banger/internal/store"
 )
 
 // Warm start benchmark parameters.
@@ -90,6 +91,7 @@ func BenchmarkWarmStart(b *testing.B) {
 	} else {
 		fmt.Fprintf(&sb, "ratio cold/warm: not measured (warm samples %d, cold samples %d): goal missed\n", len(warm), len(cold))
 	}
+	restoreSteps(ctx, &sb, w.path("state/banger/banger.db"))
 	fmt.Fprintf(&sb, "host load average (1 min) at the start %s, at the end %s, on %d CPUs\n", loadBefore, loadAverage(), runtime.NumCPU())
 	fmt.Fprintf(&sb, "errors: %d\n", len(errs))
 	for _, e := range errs {
@@ -125,4 +127,49 @@ func (w *world) runTrue(ctx context.Context, name string, cold bool) (runSample,
 			strings.Join(args, " "), err, stderr.String(), lastLines(w.daemonLog(), 15))
 	}
 	return runSample{total: total, ready: readyTime(stderr.String())}, strings.Contains(stderr.String(), "resumed from snapshot"), nil
+}
+
+// restoreSteps prints the median time of each step of the vm.restore
+// operations (the warm runs) in the store at db, or why it cannot.
+func restoreSteps(ctx context.Context, sb *strings.Builder, db string) {
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		fmt.Fprintf(sb, "warm runs' restore steps: %v\n", err)
+		return
+	}
+	defer st.Close()
+	ops, err := st.ListOperations(ctx, 1000)
+	if err != nil {
+		fmt.Fprintf(sb, "warm runs' restore steps: %v\n", err)
+		return
+	}
+	took := map[string][]time.Duration{}
+	var order []string
+	for _, o := range ops {
+		if o.Kind != "vm.restore" || o.State != "succeeded" {
+			continue
+		}
+		steps, err := st.Steps(ctx, o.ID)
+		if err != nil {
+			continue
+		}
+		// A step lasts until the next one starts; the last until the
+		// operation finished.
+		for i, s := range steps {
+			end := o.FinishedAt
+			if i+1 < len(steps) {
+				end = steps[i+1].At
+			}
+			if _, ok := took[s.Step]; !ok {
+				order = append(order, s.Step)
+			}
+			took[s.Step] = append(took[s.Step], end.Sub(s.At))
+		}
+	}
+	fmt.Fprintf(sb, "warm runs' restore steps (vm.restore), median ms:")
+	for _, name := range order {
+		d, _ := medianOf(took[name], func(d time.Duration) time.Duration { return d })
+		fmt.Fprintf(sb, " %s %s", name, ms(d))
+	}
+	sb.WriteString("\n")
 }

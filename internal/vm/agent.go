@@ -40,7 +40,8 @@ type Agent interface {
 	// stderr, and returns its exit code.
 	Run(ctx context.Context, req proto.ExecRequest, stdout, stderr io.Writer) (int, error)
 	// Reidentify gives a guest restored from a snapshot its new identity;
-	// afterwards the agent answers only to id.Token.
+	// afterwards the agent answers only to id.Token, which the session
+	// then sends.
 	Reidentify(ctx context.Context, id proto.Identity) error
 	Close() error
 }

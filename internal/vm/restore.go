@@ -334,12 +334,25 @@ func (s *Service) reidentify(ctx context.Context, rec store.VM, spec vmm.Spec, o
 	id.Entropy = make([]byte, 64)
 	_, _ = rand.Read(id.Entropy)
 	var last error
+	// The first attempts after the resume often meet an agent channel
+	// the guest has not reopened yet, where a request hangs until its
+	// timeout: they get a short one, doubled after each failure up to
+	// attemptTimeout (a resumed agent answers in milliseconds once the
+	// channel is up).
+	attempt := firstReidentifyAttempt
 	for {
 		id.Time = time.Now()
-		err := s.sendIdentity(ctx, spec, oldToken, id)
+		ag, err := s.sendIdentity(ctx, spec, oldToken, id, attempt)
 		if err == nil {
+			// The session now speaks with the new token: it serves the
+			// VM's next requests (vm run's wait for ready first), and
+			// the guest's new host keys are pinned as at any first
+			// session.
+			s.agents.put(rec.ID, ag)
+			s.pinOnReady(ctx, rec, ag)
 			return nil
 		}
+		attempt = min(2*attempt, attemptTimeout)
 		// The agent may have applied it and the answer got lost: then
 		// it answers to the new token.
 		if s.answers(ctx, spec, rec.AgentToken) {
@@ -357,26 +370,35 @@ func (s *Service) reidentify(ctx context.Context, rec store.VM, spec vmm.Spec, o
 	}
 }
 
-// sendIdentity sends id to the agent of spec's VMM with token.
-func (s *Service) sendIdentity(ctx context.Context, spec vmm.Spec, token string, id proto.Identity) error {
-	dctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+// firstReidentifyAttempt bounds the first attempt to reach a restored
+// guest's agent (see reidentify).
+const firstReidentifyAttempt = 500 * time.Millisecond
+
+// sendIdentity sends id to the agent of spec's VMM with token, giving up
+// on reaching the agent (dial and Ready) after attempt, and returns the
+// session, which then holds id's token.
+func (s *Service) sendIdentity(ctx context.Context, spec vmm.Spec, token string, id proto.Identity, attempt time.Duration) (Agent, error) {
+	dctx, cancel := context.WithTimeout(ctx, attempt)
 	conn, err := s.driver.DialAgent(dctx, spec, vmm.AgentPort)
 	cancel()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ag, err := s.connect(conn, token)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer ag.Close()
-	rctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	rctx, cancel := context.WithTimeout(ctx, attempt)
 	_, err = ag.Ready(rctx)
 	cancel()
-	if err != nil {
-		return err
+	if err == nil {
+		err = ag.Reidentify(ctx, id)
 	}
-	return ag.Reidentify(ctx, id)
+	if err != nil {
+		_ = ag.Close()
+		return nil, err
+	}
+	return ag, nil
 }
 
 // answers reports whether the agent of spec's VMM takes token.

@@ -41,7 +41,9 @@ func (c *Client) Metrics(ctx context.Context) (proto.Metrics, error) {
 
 // Reidentify gives a guest restored from a snapshot its new identity
 // (POST /v1/identity). Once it returns, the agent answers only to
-// id.Token: this client, holding the old token, is done.
+// id.Token, which this client then sends: its session stays usable, so
+// the caller need not open another one while the guest reopens its end
+// of the agent channel.
 func (c *Client) Reidentify(ctx context.Context, id proto.Identity) error {
 	b, err := json.Marshal(id)
 	if err != nil {
@@ -52,6 +54,9 @@ func (c *Client) Reidentify(ctx context.Context, id proto.Identity) error {
 		return err
 	}
 	resp.Body.Close()
+	c.mu.Lock()
+	c.token = id.Token
+	c.mu.Unlock()
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -26,9 +27,18 @@ const baseURL = "http://banger-agent/" + proto.Version
 // safe for concurrent use and run over separate streams. Timeouts come from
 // the contexts passed in.
 type Client struct {
-	sess  *yamux.Session
-	token string
-	hc    *http.Client
+	sess *yamux.Session
+	hc   *http.Client
+
+	mu    sync.Mutex
+	token string // changed by Reidentify
+}
+
+// bearer is the Authorization header of a request.
+func (c *Client) bearer() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return "Bearer " + c.token
 }
 
 // New runs a yamux client session over conn (from DialFirecrackerVsock or
@@ -73,7 +83,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if err != nil {
 		return nil, errdefs.Internalf("build agent request: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", c.bearer())
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, c.transportError(ctx, method, path, err)

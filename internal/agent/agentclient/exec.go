@@ -119,7 +119,7 @@ func (c *Client) openUpgrade(ctx context.Context, path, upgrade string, body []b
 	if err != nil {
 		return fail(errdefs.Internalf("build %s request: %w", path, err))
 	}
-	hreq.Header.Set("Authorization", "Bearer "+c.token)
+	hreq.Header.Set("Authorization", c.bearer())
 	if len(body) > 0 {
 		hreq.Header.Set("Content-Type", "application/json")
 	}
