@@ -91,6 +91,7 @@ type envOpts struct {
 	stopTimeout time.Duration
 	space       Space
 	identity    string // the image's store.Image.Identity
+	warmStart   bool   // Defaults.WarmStart
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -134,6 +135,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		Dirs:   d,
 		Defaults: Defaults{
 			VCPUs: 1, MemoryMiB: 128, DiskBytes: 64 << 20, Image: "default", StopTimeout: o.stopTimeout,
+			WarmStart: o.warmStart,
 		},
 		Hooks:         o.hooks,
 		SSH:           o.ssh,

@@ -231,15 +231,14 @@ func TestReconcileRemovesWarmBuilders(t *testing.T) {
 }
 
 // TestCreateWarm: a warm create resumes the matching warm snapshot (the
-// VM records it), boots when the shape differs or warm start is off, and
-// boots with --cold (a create without Warm).
+// VM records it) and boots when the shape differs; a create without Warm
+// (vm run --cold, vm create) boots.
 func TestCreateWarm(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, envOpts{})
+	e := newEnv(t, envOpts{warmStart: true})
 	e.create("src")
 	e.start("src")
 	e.warmSnapshot("src", "w")
-	e.svc.defaults.WarmStart = true
 
 	v, err := e.svc.Create(ctx, "", CreateRequest{Name: "resumed", Warm: true}, nil)
 	if err != nil {
@@ -255,17 +254,26 @@ func TestCreateWarm(t *testing.T) {
 	if err != nil || cold.Snapshot != "" {
 		t.Errorf("create without warm = snapshot %q, %v; want a boot", cold.Snapshot, err)
 	}
+	// The warm snapshot is in use by the resumed VM: prune keeps it.
+	if got, _ := e.svc.PruneSnapshots(ctx, "", true, nil); len(got) != 0 {
+		t.Errorf("prune would remove %+v while a VM was made from the warm snapshot", got)
+	}
 	other, err := e.svc.Create(ctx, "", CreateRequest{Name: "bigger", Warm: true, MemoryMiB: 256}, nil)
 	if err != nil || other.Snapshot != "" || other.State != StateRunning {
 		t.Errorf("warm create of another shape = snapshot %q, %s, %v; want a boot", other.Snapshot, other.State, err)
 	}
-	e.svc.defaults.WarmStart = false
+}
+
+// TestCreateWarmOff: with warm start off a warm create boots even when a
+// warm snapshot matches.
+func TestCreateWarmOff(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, envOpts{})
+	e.create("src")
+	e.start("src")
+	e.warmSnapshot("src", "w")
 	off, err := e.svc.Create(ctx, "", CreateRequest{Name: "off", Warm: true}, nil)
 	if err != nil || off.Snapshot != "" || off.State != StateRunning {
 		t.Errorf("warm create with warm start off = snapshot %q, %s, %v; want a boot", off.Snapshot, off.State, err)
-	}
-	// The warm snapshot is in use by the resumed VM: prune keeps it.
-	if got, _ := e.svc.PruneSnapshots(ctx, "", true, nil); len(got) != 0 {
-		t.Errorf("prune would remove %+v while a VM was made from the warm snapshot", got)
 	}
 }
