@@ -28,7 +28,17 @@ type SystemIdentity struct {
 	HostKeyDir string // default /etc/ssh
 	ResolvConf string // default /etc/resolv.conf
 	EtcDir     string // hostname, hosts, machine-id; default /etc
+	// NetFile receives the new network settings in the kernel command
+	// line's form, which a restarted agent applies instead of
+	// /proc/cmdline's (the saved machine's until the next boot); default
+	// NetOverride.
+	NetFile string
 }
+
+// NetOverride is where SystemIdentity leaves the network settings of a
+// re-identified guest: on /run, so that the next boot, whose command
+// line is its own, forgets them.
+const NetOverride = "/run/banger/network"
 
 // Apply applies id. It stops at the first failure; every part is safe to
 // apply again.
@@ -60,6 +70,20 @@ func (s SystemIdentity) Apply(ctx context.Context, id proto.Identity) error {
 			cfg.DNS = netip.MustParseAddr(id.DNS)
 		}
 		if err := guestnet.Reconfigure(cfg, mac, orDefault(s.ResolvConf, "/etc/resolv.conf")); err != nil {
+			return err
+		}
+		netFile := orDefault(s.NetFile, NetOverride)
+		if err := os.MkdirAll(filepath.Dir(netFile), 0o755); err != nil {
+			return err
+		}
+		args := "banger.ip=" + id.Address
+		if id.Gateway != "" {
+			args += " banger.gw=" + id.Gateway
+		}
+		if id.DNS != "" {
+			args += " banger.dns=" + id.DNS
+		}
+		if err := writeFileAtomic(netFile, []byte(args+"\n"), 0o644); err != nil {
 			return err
 		}
 	}

@@ -70,3 +70,23 @@ func FuzzCreateFlagSizes(f *testing.F) {
 		}
 	})
 }
+
+// TestCreateFlagsFromSnapshot: --from-snapshot goes into the request, and
+// a shape flag beside it is refused before anything is asked of the daemon.
+func TestCreateFlagsFromSnapshot(t *testing.T) {
+	c := createFlags{fromSnapshot: "s1", netGroup: "team", vcpuSet: func() bool { return false }}
+	req, err := c.request()
+	if err != nil || req.FromSnapshot != "s1" || req.NetGroup != "team" {
+		t.Errorf("request = %+v, %v; want from_snapshot s1 in net group team", req, err)
+	}
+	for name, c := range map[string]createFlags{
+		"image":  {fromSnapshot: "s1", image: "debian", vcpuSet: func() bool { return false }},
+		"vcpu":   {fromSnapshot: "s1", vcpus: 2, vcpuSet: func() bool { return true }},
+		"memory": {fromSnapshot: "s1", memory: "1G", vcpuSet: func() bool { return false }},
+		"disk":   {fromSnapshot: "s1", disk: "8G", vcpuSet: func() bool { return false }},
+	} {
+		if _, err := c.request(); err == nil || !strings.Contains(err.Error(), "--from-snapshot") {
+			t.Errorf("--from-snapshot with --%s: %v, want a refusal naming --from-snapshot", name, err)
+		}
+	}
+}

@@ -107,6 +107,23 @@ func TestGuestFork(t *testing.T) {
 		}
 	}
 
+	// A restarted agent keeps the copy's address, although the kernel
+	// command line (/proc/cmdline) is still the parent's.
+	f3 := copies[2]
+	w.mustInGuest("f-3", "systemd-run --on-active=1 systemctl restart banger-agent.service")
+	time.Sleep(2 * time.Second)
+	addrs := ""
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		out, code := w.inGuest("f-3", "ip -4 -o addr show dev eth0 | awk '{print $4}'")
+		if code == 0 {
+			addrs = out
+			break
+		}
+	}
+	if fields := strings.Fields(addrs); len(fields) != 1 || !strings.HasPrefix(fields[0], f3.IP+"/") {
+		t.Errorf("f-3's addresses after its agent restarted: %q, want only %s", addrs, f3.IP)
+	}
+
 	t.Run("parent token refused", func(t *testing.T) {
 		w.t = t
 		if w.daemon == nil {
