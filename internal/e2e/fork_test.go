@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/netnstest"
+	"banger/internal/network"
 )
 
 // guestIdentity is what tells one guest from another, as the guest sees
@@ -88,6 +90,27 @@ func TestGuestFork(t *testing.T) {
 			t.Errorf("%s -> upstream: %q", c.Name, out)
 		}
 		w.mustInGuest(c.Name, serveScript(guestHTTPPort))
+	}
+	// Each copy's qemu has its own tap on its command line.
+	taps := map[string]string{}
+	for _, v := range append([]api.VM{w.vmInfo("p")}, copies...) {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", v.PID))
+		if err != nil {
+			t.Fatalf("command line of %s's qemu: %v", v.Name, err)
+		}
+		tap := ""
+		for _, opt := range strings.Split(strings.ReplaceAll(string(raw), "\x00", ","), ",") {
+			if n, ok := strings.CutPrefix(opt, "ifname="); ok {
+				tap = n
+			}
+		}
+		if tap != network.TapName(v.ID) {
+			t.Errorf("%s's qemu uses tap %q, want its own %s", v.Name, tap, network.TapName(v.ID))
+		}
+		if prev, ok := taps[tap]; ok {
+			t.Errorf("%s and %s share tap %s", prev, v.Name, tap)
+		}
+		taps[tap] = v.Name
 	}
 	// Each answers on its own name, from the host side.
 	for _, c := range copies {

@@ -34,6 +34,9 @@ func (s *Service) CreateFromSnapshot(ctx context.Context, opID, snapRef string, 
 	if err != nil {
 		return VM{}, err
 	}
+	if err := s.roomForRestore(rec, sn); err != nil {
+		return VM{}, err
+	}
 	o, err := s.newOp(ctx, opID, restoreKind, rec.ID, rec.Name, progress)
 	if err != nil {
 		return VM{}, err
