@@ -91,6 +91,10 @@ type envOpts struct {
 	stopTimeout time.Duration
 	space       Space
 	identity    string // the image's store.Image.Identity
+	// driver wraps the fake Firecracker driver; agent connects to guest
+	// agents (nil: the service has none).
+	driver func(vmm.Driver) vmm.Driver
+	agent  AgentConnector
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -127,9 +131,14 @@ func newEnv(t *testing.T, o envOpts) *env {
 		o.stopTimeout = 5 * time.Second
 	}
 	fd := &faultyDisks{work: disk.NewWorkDisks(filepath.Join(root, "cache"))}
+	var drv vmm.Driver = firecracker.New(firecracker.Config{Binary: bin})
+	if o.driver != nil {
+		drv = o.driver(drv)
+	}
 	svc := New(Config{
 		Store:  st,
-		Driver: firecracker.New(firecracker.Config{Binary: bin}),
+		Driver: drv,
+		Agent:  o.agent,
 		Disks:  fd,
 		Dirs:   d,
 		Defaults: Defaults{

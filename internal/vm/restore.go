@@ -348,7 +348,9 @@ func (s *Service) reidentify(ctx context.Context, rec store.VM, spec vmm.Spec, o
 		if s.answers(ctx, spec, rec.AgentToken) {
 			return nil
 		}
-		if errdefs.Is(err, errdefs.InvalidArgument) || errdefs.Is(err, errdefs.Internal) {
+		// An answer from the agent (a refused token or identity) is
+		// final; only an agent not reached yet is waited for.
+		if errdefs.Is(err, errdefs.InvalidArgument) || errdefs.Is(err, errdefs.Internal) || errdefs.Is(err, errdefs.FailedPrecondition) {
 			return fmt.Errorf("the guest agent of %s refused its new identity: %w", rec.Name, err)
 		}
 		last = err
