@@ -26,7 +26,9 @@ func (d *Daemon) spaceCollectors() []spaceCollector {
 
 // diskUsage measures every category and the room on the state and cache
 // filesystems. Sizes come from stat (apparent size and allocated
-// blocks), so they hold whatever way a disk was made.
+// blocks), so they hold whatever way a disk was made; shared blocks from
+// FIEMAP. The total measures every item's path together, so a block an
+// image shares with its clones is counted once there.
 func (d *Daemon) diskUsage(ctx context.Context) (api.DiskUsage, error) {
 	out := api.DiskUsage{Filesystems: []api.FilesystemSpace{}, Categories: []api.SpaceCategory{}}
 	for _, dir := range []struct{ what, path string }{
@@ -45,6 +47,19 @@ func (d *Daemon) diskUsage(ctx context.Context) (api.DiskUsage, error) {
 		}
 		out.Categories = append(out.Categories, cat)
 	}
+	m := disk.NewMeter()
+	for _, c := range out.Categories {
+		for _, it := range c.Items {
+			if it.Path == "" {
+				continue
+			}
+			if _, err := m.Measure(it.Path); err != nil {
+				return api.DiskUsage{}, err
+			}
+		}
+	}
+	t := m.Total()
+	out.Total = api.SpaceTotal{Apparent: t.Apparent, Allocated: t.Allocated, Shared: t.Shared, OnDisk: t.OnDisk}
 	return out, nil
 }
 
@@ -58,8 +73,9 @@ func add(c *api.SpaceCategory, it api.SpaceItem, counted bool) {
 	}
 	c.Apparent += it.Apparent
 	c.Allocated += it.Allocated
+	c.Shared += it.Shared
 	if it.Reclaimable {
-		c.Reclaimable += it.Allocated
+		c.Reclaimable += it.Allocated - it.Shared
 	}
 }
 
@@ -68,7 +84,7 @@ func usageItem(name, path string) (api.SpaceItem, error) {
 	if err != nil {
 		return api.SpaceItem{}, err
 	}
-	return api.SpaceItem{Name: name, Path: path, Apparent: u.Apparent, Allocated: u.Allocated}, nil
+	return api.SpaceItem{Name: name, Path: path, Apparent: u.Apparent, Allocated: u.Allocated, Shared: u.Shared}, nil
 }
 
 // keptImages are the images image prune never removes: the default one.
@@ -151,6 +167,7 @@ func (d *Daemon) layerSpace(ctx context.Context) (api.SpaceCategory, error) {
 		it.Detail = "layers being downloaded, or cut short by a crash"
 		c.Apparent += it.Apparent
 		c.Allocated += it.Allocated
+		c.Shared += it.Shared
 		c.Items = append(c.Items, it)
 	}
 	return c, nil
@@ -193,6 +210,7 @@ func (d *Daemon) kernelSpace(ctx context.Context) (api.SpaceCategory, error) {
 			}
 			it.Apparent += u.Apparent
 			it.Allocated += u.Allocated
+			it.Shared += u.Shared
 		}
 		it.InUse = booted[k.Vmlinux]
 		it.Reclaimable = !it.InUse
