@@ -120,12 +120,13 @@ func (a *app) vmCreateCommand() *cobra.Command {
 				if len(names) == 1 {
 					pr.finish(true)
 				}
+				mu.Lock()
+				defer mu.Unlock()
 				if json {
-					mu.Lock()
 					created = append(created, v)
-					mu.Unlock()
 					return nil
 				}
+				// One line per VM, whole, whatever Stdout is.
 				fmt.Fprintf(a.env.Stdout, "created %s (%s)\n", v.Name, v.State)
 				return nil
 			})
