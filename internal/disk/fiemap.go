@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"syscall"
@@ -48,16 +49,29 @@ type fiemapRequest struct {
 // physRange is a physical byte range of a filesystem.
 type physRange struct{ start, end uint64 }
 
-// sharedExtents returns the physical ranges of the file at path whose
-// blocks the filesystem reports shared with another file (reflink
-// clones on XFS or btrfs). A filesystem without FIEMAP, or one that
-// never shares blocks (ext4, tmpfs), yields none.
-func sharedExtents(path string) ([]physRange, error) {
-	f, err := os.Open(path)
+// sharedExtents returns the physical ranges of the regular file at path
+// (the inode ino) whose blocks the filesystem reports shared with another
+// file (reflink clones on XFS or btrfs). A filesystem without FIEMAP, or
+// one that never shares blocks (ext4, tmpfs), yields none; so does a file
+// the daemon may not open (a rootless build's files owned by another id)
+// or one replaced by something else since it was listed.
+func sharedExtents(path string, ino uint64) ([]physRange, error) {
+	// O_NONBLOCK: a FIFO swapped in for the file must not block the open.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ELOOP) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Ino != ino {
+		return nil, nil
+	}
 	var (
 		out []physRange
 		req fiemapRequest

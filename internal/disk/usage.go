@@ -88,7 +88,7 @@ func (m *Meter) Measure(path string) (Usage, error) {
 		var ext []physRange
 		if f.Allocated > 0 {
 			var err error
-			if ext, err = sharedExtents(p); errors.Is(err, fs.ErrNotExist) {
+			if ext, err = sharedExtents(p, st.Ino); errors.Is(err, fs.ErrNotExist) {
 				return nil
 			} else if err != nil {
 				return err
