@@ -59,8 +59,9 @@ func (l *fileLayer) MediaType() (types.MediaType, error)  { return types.OCIUnco
 
 // debianLayers cuts the cached Debian test image's root filesystem into
 // two plain tar layers (usr/, then everything else) without banger's own
-// additions (the agent, its units, /etc/banger and the work disk's fstab
-// line), so that the pull has to inject them as into any systemd image.
+// additions (the agent, its units, /etc/banger, the work disk's fstab
+// line and the sshd drop-in; checked), so that the pull has to inject
+// them as into any systemd image.
 // The image is mounted read-only in a mount namespace of its own; the
 // tars keep owners, modes, set-id bits and xattrs (file capabilities).
 // It returns the layers and the image's /etc/passwd and /etc/group.
@@ -77,7 +78,8 @@ mount -o ro,loop "$1" "$2"
 cd "$2"
 tar=(tar --create --format=pax --xattrs --xattrs-include='*' --numeric-owner
 	--exclude=usr/local/bin/banger-agent --exclude='etc/systemd/system/banger-*'
-	--exclude='etc/systemd/system/*/banger-*' --exclude=etc/banger --exclude=etc/fstab)
+	--exclude='etc/systemd/system/*/banger-*' --exclude=etc/banger --exclude=etc/ssh/sshd_config.d/banger.conf
+	--exclude=etc/fstab)
 "${tar[@]}" --file "$3" usr
 "${tar[@]}" --file "$4" $(ls -A | grep -vx usr)
 cat etc/passwd > "$5"
@@ -88,6 +90,11 @@ cat etc/group > "$6"
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("cut the Debian image into layers: %v\n%s", err, out)
 	}
+	for _, layer := range []string{usr, rest} {
+		if names := bangerEntries(t, layer); len(names) != 0 {
+			t.Fatalf("layer %s still has banger's files: %v", filepath.Base(layer), names)
+		}
+	}
 	p, err := os.ReadFile(passwdF)
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +104,31 @@ cat etc/group > "$6"
 		t.Fatal(err)
 	}
 	return usr, rest, string(p), string(g)
+}
+
+// bangerEntries lists the entries of the tar file at path whose names
+// mention banger.
+func bangerEntries(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("read %s: %v", path, err)
+		}
+		if strings.Contains(hdr.Name, "banger") {
+			out = append(out, hdr.Name)
+		}
+	}
 }
 
 // debianImage is a multi-platform index whose linux/amd64 entry is the
