@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"banger/internal/api"
+	"banger/internal/cow"
 	"banger/internal/disk"
 	"banger/internal/imagebuild"
 	"banger/internal/paths"
@@ -242,8 +243,9 @@ func (d *Daemon) vmSpace(ctx context.Context) (api.SpaceCategory, error) {
 
 // cacheSpace counts every entry of the cache directory but the layer
 // cache (the kernel build cache, work disk templates, the distribution
-// kernel downloads, and whatever else a component caches there) and the image build areas in the image
-// store, each as it is on disk. Caches are recreated on demand; banger
+// kernel downloads, and whatever else a component caches there), the
+// loop-xfs strategy's copies of images and the image build areas in the
+// image store, each as it is on disk. Caches are recreated on demand; banger
 // has no command that clears them, so nothing is counted reclaimable.
 func (d *Daemon) cacheSpace(ctx context.Context) (api.SpaceCategory, error) {
 	c := api.SpaceCategory{Name: api.SpaceCaches, Items: []api.SpaceItem{}}
@@ -260,6 +262,16 @@ func (d *Daemon) cacheSpace(ctx context.Context) (api.SpaceCategory, error) {
 		if err != nil {
 			return c, err
 		}
+		add(&c, it, true)
+	}
+	// loop-xfs's copies of images, which its VM disks are clones of: the
+	// blocks they share with those disks count once in the total.
+	if bases := cow.BasesDir(d.opts.Layout.StateDir); isDir(bases) {
+		it, err := usageItem("loop-xfs image copies", bases)
+		if err != nil {
+			return c, err
+		}
+		it.Detail = "the images' copies in banger's XFS filesystem that VM disks clone; removed after their images"
 		add(&c, it, true)
 	}
 	imagesDir := filepath.Join(d.opts.Layout.StateDir, "images")
@@ -279,6 +291,12 @@ func (d *Daemon) cacheSpace(ctx context.Context) (api.SpaceCategory, error) {
 		add(&c, it, true)
 	}
 	return c, nil
+}
+
+// isDir reports whether path is a directory.
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 func (d *Daemon) systemDF(w http.ResponseWriter, r *http.Request) {

@@ -3,11 +3,13 @@ package daemon
 import (
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"banger/internal/api"
 	"banger/internal/config"
+	"banger/internal/cow"
 	"banger/internal/disk/disktest"
 	"banger/internal/testtier"
 )
@@ -60,5 +62,47 @@ func TestDiskUsageSharedBlocks(t *testing.T) {
 	// vm prune says it frees what df counts reclaimable.
 	if r := td.prune("/v1/vms/prune", true); r.Reclaimed != disks.Reclaimable {
 		t.Errorf("vm prune --dry-run reclaims %d, df says %d", r.Reclaimed, disks.Reclaimable)
+	}
+}
+
+// TestDiskUsageSharedLoopXFS: with loop-xfs, VM disks are clones of the
+// image's copy inside banger's XFS filesystem; system df lists that copy
+// among the caches, counts the data it shares with the two VMs' disks as
+// shared in each, and once in the total.
+func TestDiskUsageSharedLoopXFS(t *testing.T) {
+	testtier.Root(t) // the daemon mounts its XFS file
+	if _, err := exec.LookPath("mkfs.xfs"); err != nil {
+		t.Skip("needs mkfs.xfs (apt-get install xfsprogs)")
+	}
+	td := startDaemon(t, daemonOpts{config: func(c *config.Config) { c.VM.DiskStrategy = "loop-xfs" }})
+	t.Cleanup(func() {
+		if err := cow.Unmount(td.d.cow); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	img := td.registerDataImage("default", 8<<20)
+	for _, name := range []string{"a", "b"} {
+		if resp, body := td.do("POST", "/v1/vms", smallVM(name, img.Name, false)); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", name, resp.StatusCode, body)
+		}
+	}
+
+	du := td.df()
+	const data = 8 << 20
+	base := item(t, category(t, du, api.SpaceCaches), "loop-xfs image copies")
+	if base.Path != cow.BasesDir(td.layout.StateDir) || base.Shared < data || base.InUse || base.Reclaimable {
+		t.Errorf("loop-xfs copies item = %+v, want the copy of the image's data, shared with the VMs' disks", base)
+	}
+	disks := category(t, du, api.SpaceVMDisks)
+	for _, name := range []string{"a", "b"} {
+		if it := item(t, disks, name); it.Shared < data {
+			t.Errorf("VM %s item = %+v, want the copy's data counted shared", name, it)
+		}
+	}
+	// The copy and two clones share the data: once in the total.
+	if tot := du.Total; tot.OnDisk > tot.Allocated-2*data {
+		t.Errorf("total = %+v: want the 8 MiB of data the copy shares with two clones counted once", tot)
+	} else {
+		t.Logf("an image, its loop-xfs copy and two clones: %d bytes allocated in all, %d of them shared, %d on disk", tot.Allocated, tot.Shared, tot.OnDisk)
 	}
 }
