@@ -27,6 +27,14 @@ type Usage struct {
 	Files     int
 }
 
+// Add returns the sum of u and o. Its OnDisk is the sum too, which
+// counts a block u and o share twice: measure both with one Meter to
+// count it once.
+func (u Usage) Add(o Usage) Usage {
+	return Usage{Apparent: u.Apparent + o.Apparent, Allocated: u.Allocated + o.Allocated, Shared: u.Shared + o.Shared,
+		OnDisk: u.OnDisk + o.OnDisk, Files: u.Files + o.Files}
+}
+
 // Exclusive is the allocated bytes no other file shares: about what
 // removing the files frees.
 func (u Usage) Exclusive() int64 { return u.Allocated - u.Shared }
