@@ -17,6 +17,9 @@ type Options struct {
 	StateDir string
 	UID      int    // owner of the state directory (and of the XFS file)
 	Force    string // one of Names; "" means auto
+	// Driver is the VMM driver new VMs boot with ("qemu",
+	// "firecracker"): qcow2 overlays are for qemu only.
+	Driver string
 	// Mounter mounts the XFS file; nil means loop-XFS is unavailable
 	// (an unprivileged daemon without a root helper that mounts).
 	Mounter Mounter
@@ -36,7 +39,7 @@ const minXFSSize = 512 << 20
 // auto picks reflink when the state directory's filesystem clones files;
 // otherwise loop-XFS when a previous daemon (configured with "loop-xfs")
 // made banger's XFS file, remounting it when it is not mounted; otherwise
-// a sparse copy. Making the XFS file is asked for, not automatic: it adds
+// qcow2 overlays when the driver is qemu; otherwise a sparse copy. Making the XFS file is asked for, not automatic: it adds
 // a persistent mount to the host.
 func Open(ctx context.Context, opts Options) (s Strategy, why string, err error) {
 	force := opts.Force
@@ -55,6 +58,11 @@ func Open(ctx context.Context, opts Options) (s Strategy, why string, err error)
 			return nil, "", errdefs.FailedPreconditionf("vm.disk_strategy is \"reflink\" but %s cannot clone files (%v): put the state directory on XFS or btrfs, or use \"loop-xfs\" or \"auto\"", opts.StateDir, err)
 		}
 		return reflink{}, "set by vm.disk_strategy; " + opts.StateDir + " clones files", nil
+	case NameQCOW2:
+		if opts.Driver != DriverQEMU {
+			return nil, "", errdefs.FailedPreconditionf("vm.disk_strategy is \"qcow2\" but VMs boot with %s, which reads raw disks only: set vmm.driver = \"qemu\", or use another vm.disk_strategy", driverName(opts.Driver))
+		}
+		return qcow2Overlays{}, "set by vm.disk_strategy; qemu reads qcow2 overlays of the images", nil
 	case NameLoopXFS:
 		l, err := openLoop(ctx, opts, true)
 		if err != nil {
@@ -72,7 +80,20 @@ func Open(ctx context.Context, opts Options) (s Strategy, why string, err error)
 		}
 		return l, "banger's XFS file " + l.file + " is mounted on " + l.mnt, nil
 	}
+	if opts.Driver == DriverQEMU {
+		return qcow2Overlays{}, fmt.Sprintf("%s (%s) cannot clone files and the driver is qemu: qcow2 overlays of the images (vm.disk_strategy = \"loop-xfs\" makes O(1) clones on a banger-managed XFS file)", opts.StateDir, fsName(opts.StateDir)), nil
+	}
 	return sparse{}, fmt.Sprintf("%s (%s) cannot clone files: set vm.disk_strategy = \"loop-xfs\" for O(1) clones on a banger-managed XFS file", opts.StateDir, fsName(opts.StateDir)), nil
+}
+
+// DriverQEMU is the name of the one VMM driver that reads qcow2.
+const DriverQEMU = "qemu"
+
+func driverName(d string) string {
+	if d == "" {
+		return "an unnamed driver"
+	}
+	return d
 }
 
 func openLoop(ctx context.Context, opts Options, create bool) (*loopXFS, error) {
