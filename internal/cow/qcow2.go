@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
+	"syscall"
 
 	"banger/internal/disk"
 	"banger/internal/errdefs"
@@ -22,27 +23,84 @@ const (
 )
 
 // formatSuffix names the file next to a disk that records its format when
-// it is not raw. The format is never guessed from a disk's content: a
-// guest writes its raw disk and could plant a qcow2 header naming any
-// host file as its backing file. The daemon alone writes this file.
+// it is not raw, and for an overlay which image it reads. The format is
+// never guessed from a disk's content: a guest writes its raw disk and
+// could plant a qcow2 header naming any host file as its backing file.
+// The daemon alone writes this file.
 const formatSuffix = ".format"
+
+// formatRecord is the content of a disk's format file.
+type formatRecord struct {
+	Format string `json:"format"`
+	// Image is an overlay's backing file and its identity when the
+	// overlay was made: a registered image is the user's file, and an
+	// overlay of a file that changed reads a mix of old and new.
+	Image string `json:"image,omitempty"`
+	Dev   uint64 `json:"dev,omitempty"`
+	Ino   uint64 `json:"ino,omitempty"`
+	Size  int64  `json:"size,omitempty"`
+	MTime int64  `json:"mtime_ns,omitempty"`
+}
+
+// readRecord reads the format record of the disk at path; a disk without
+// one is raw.
+func readRecord(path string) (formatRecord, error) {
+	b, err := os.ReadFile(path + formatSuffix)
+	if errors.Is(err, os.ErrNotExist) {
+		return formatRecord{Format: FormatRaw}, nil
+	}
+	if err != nil {
+		return formatRecord{}, fmt.Errorf("read the format of %s: %w", path, err)
+	}
+	var r formatRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return formatRecord{}, errdefs.FailedPreconditionf("%s%s is damaged (%v): remove the VM and create it again", path, formatSuffix, err)
+	}
+	switch r.Format {
+	case FormatQCOW2, FormatRaw:
+		return r, nil
+	default:
+		return formatRecord{}, errdefs.FailedPreconditionf("%s%s names an unknown disk format %q: remove the VM and create it again", path, formatSuffix, r.Format)
+	}
+}
 
 // Format reports the format of the disk at path: FormatQCOW2 for an
 // overlay made by the qcow2 strategy (or a copy of one), else FormatRaw.
 func Format(path string) (string, error) {
-	b, err := os.ReadFile(path + formatSuffix)
-	if errors.Is(err, os.ErrNotExist) {
-		return FormatRaw, nil
+	r, err := readRecord(path)
+	return r.Format, err
+}
+
+// CheckImage fails when the disk at path is an overlay whose image is gone
+// or is no longer the file it was made from (edited in place, replaced):
+// booting it would read a mix of both. A raw disk passes.
+func CheckImage(path string) error {
+	r, err := readRecord(path)
+	if err != nil || r.Format != FormatQCOW2 {
+		return err
 	}
+	now, err := imageIdentity(r.Image)
 	if err != nil {
-		return "", fmt.Errorf("read the format of %s: %w", path, err)
+		return errdefs.FailedPreconditionf("the root disk %s is a qcow2 overlay of the image file %s, which is gone (%v): put the image back, or delete the VM", path, r.Image, err)
 	}
-	switch f := strings.TrimSpace(string(b)); f {
-	case FormatQCOW2, FormatRaw:
-		return f, nil
-	default:
-		return "", errdefs.FailedPreconditionf("%s%s names an unknown disk format %q: remove the VM and create it again", path, formatSuffix, f)
+	if now != r {
+		return errdefs.FailedPreconditionf("the image file %s changed since the qcow2 overlay %s was made of it: the VM would read a mix of both; put the image back as it was, or delete the VM and create it again", r.Image, path)
 	}
+	return nil
+}
+
+// imageIdentity is the record of an overlay of image: its path and the
+// identity of the file there now.
+func imageIdentity(image string) (formatRecord, error) {
+	fi, err := os.Stat(image)
+	if err != nil {
+		return formatRecord{}, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || !fi.Mode().IsRegular() {
+		return formatRecord{}, errdefs.InvalidArgumentf("%s is not a regular file: only image files can be cloned", image)
+	}
+	return formatRecord{Format: FormatQCOW2, Image: image, Dev: st.Dev, Ino: st.Ino, Size: fi.Size(), MTime: fi.ModTime().UnixNano()}, nil
 }
 
 // ImageCloner is implemented by strategies whose clone of an image refers
@@ -71,15 +129,15 @@ func CloneDisk(ctx context.Context, s Strategy, src, dst string) error {
 	return cloneKeepingFormat(ctx, s.Clone, src, dst)
 }
 
-// cloneKeepingFormat runs clone and records src's format for dst. The
+// cloneKeepingFormat runs clone and gives dst src's format record. The
 // record goes first and is removed with dst when the clone fails, so a
 // qcow2 disk is never seen without it.
 func cloneKeepingFormat(ctx context.Context, clone func(ctx context.Context, src, dst string) error, src, dst string) error {
-	f, err := Format(src)
+	r, err := readRecord(src)
 	if err != nil {
 		return err
 	}
-	if f == FormatRaw {
+	if r.Format == FormatRaw {
 		if err := removeFile(dst + formatSuffix); err != nil {
 			return err
 		}
@@ -88,7 +146,7 @@ func cloneKeepingFormat(ctx context.Context, clone func(ctx context.Context, src
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := writeFormat(dst, f); err != nil {
+	if err := writeRecord(dst, r); err != nil {
 		return err
 	}
 	if err := clone(ctx, src, dst); err != nil {
@@ -97,9 +155,13 @@ func cloneKeepingFormat(ctx context.Context, clone func(ctx context.Context, src
 	return nil
 }
 
-// writeFormat records dst's format.
-func writeFormat(dst, format string) error {
-	if err := os.WriteFile(dst+formatSuffix, []byte(format+"\n"), 0o600); err != nil {
+// writeRecord records dst's format.
+func writeRecord(dst string, r formatRecord) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(dst+formatSuffix, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("record the format of %s: %w", dst, err)
 	}
 	return nil
@@ -131,18 +193,15 @@ func (qcow2Overlays) CloneImage(ctx context.Context, image, dst string) error {
 	if f != FormatRaw {
 		return errdefs.InvalidArgumentf("image %s is %s: a qcow2 overlay's backing file must be a raw image", image, f)
 	}
-	fi, err := os.Stat(image)
+	rec, err := imageIdentity(image)
 	if err != nil {
 		return fmt.Errorf("image %s: %w", image, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return errdefs.InvalidArgumentf("%s is not a regular file: only image files can be cloned", image)
-	}
-	hdr, err := qcow2Header(image, fi.Size())
+	hdr, err := qcow2Header(image, rec.Size)
 	if err != nil {
 		return err
 	}
-	if err := writeFormat(dst, FormatQCOW2); err != nil {
+	if err := writeRecord(dst, rec); err != nil {
 		return err
 	}
 	if err := writeNew(dst, hdr.bytes, hdr.fileSize); err != nil {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"banger/internal/errdefs"
 )
@@ -136,7 +137,7 @@ func TestFormatIsNeverGuessedFromContent(t *testing.T) {
 	if f, err := Format(cp); err != nil || f != FormatRaw {
 		t.Errorf("Format of its copy: %q, %v, want raw", f, err)
 	}
-	if err := os.WriteFile(disk+formatSuffix, []byte("vmdk\n"), 0o600); err != nil {
+	if err := os.WriteFile(disk+formatSuffix, []byte(`{"format":"vmdk"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Format(disk); !errdefs.Is(err, errdefs.FailedPrecondition) {
@@ -210,5 +211,78 @@ func TestOpenQCOW2(t *testing.T) {
 	s, _, err = Open(ctx, Options{StateDir: dir, UID: os.Getuid(), Driver: DriverQEMU, Force: NameSparse})
 	if err != nil || s.Name() != NameSparse {
 		t.Errorf("sparse asked for with qemu: %v, %v; want sparse", s, err)
+	}
+}
+
+// An overlay reads its image's unwritten blocks: once the image file is
+// changed in place, replaced or removed, CheckImage refuses the overlay
+// (the daemon checks it at every start), and a copy of it likewise; a raw
+// copy does not care.
+func TestCheckImageRefusesAChangedImage(t *testing.T) {
+	for name, change := range map[string]func(t *testing.T, img string){
+		"unchanged": func(*testing.T, string) {},
+		"edited in place": func(t *testing.T, img string) {
+			f, err := os.OpenFile(img, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteAt([]byte("edited"), 100); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"replaced": func(t *testing.T, img string) {
+			tmp := img + ".new"
+			if err := os.WriteFile(tmp, bytes.Repeat([]byte("image "), 1000), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, img); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"removed": func(t *testing.T, img string) {
+			if err := os.Remove(img); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			img := filepath.Join(dir, "image.ext4")
+			if err := os.WriteFile(img, bytes.Repeat([]byte("image "), 1000), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// An mtime in the past, so that an edit now changes it.
+			old := time.Now().Add(-time.Hour)
+			if err := os.Chtimes(img, old, old); err != nil {
+				t.Fatal(err)
+			}
+			a, snap, raw := filepath.Join(dir, "a.ext4"), filepath.Join(dir, "snap.ext4"), filepath.Join(dir, "raw.ext4")
+			if err := CloneImage(context.Background(), qcow2Overlays{}, img, a); err != nil {
+				t.Fatal(err)
+			}
+			if err := CloneDisk(context.Background(), sparse{}, a, snap); err != nil {
+				t.Fatal(err)
+			}
+			if err := CloneDisk(context.Background(), sparse{}, img, raw); err != nil {
+				t.Fatal(err)
+			}
+			change(t, img)
+			for _, d := range []string{a, snap} {
+				err := CheckImage(d)
+				if name == "unchanged" {
+					if err != nil {
+						t.Errorf("CheckImage(%s): %v", filepath.Base(d), err)
+					}
+					continue
+				}
+				if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), img) {
+					t.Errorf("CheckImage(%s): %v, want failed precondition naming the image", filepath.Base(d), err)
+				}
+			}
+			if err := CheckImage(raw); err != nil {
+				t.Errorf("CheckImage of a raw copy: %v", err)
+			}
+		})
 	}
 }
