@@ -2,15 +2,19 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"banger/internal/api"
 	"banger/internal/imagebuild/imagetest"
+	"banger/internal/peercred/peercredtest"
+	"banger/internal/vmm/firecracker/fctest"
 )
 
 // TestGuestLoopXFS boots real guests whose root disks are reflink clones
@@ -172,4 +176,104 @@ func qemuImgInfo(t *testing.T, path string) imgInfo {
 		t.Fatalf("qemu-img info %s: %v: %s", path, err, out)
 	}
 	return i
+}
+
+// TestUnprivilegedDaemonAutoLoopXFS runs bangerd as an ordinary user with
+// the root helper started with --cow-dir set to its state directory (the
+// admin's consent to the mount), and vm.disk_strategy left at auto: the
+// state directory (ext4) cannot clone, so bangerd makes its XFS file and
+// the helper mounts it; VM directories go on it. A restarted bangerd finds
+// the mount (one loop device, not two). bangerd runs in the helper's mount
+// namespace, as two systemd units without PrivateMounts do.
+func TestUnprivilegedDaemonAutoLoopXFS(t *testing.T) {
+	needMkfs(t)
+	for _, tool := range []string{"setpriv", "nsenter", "mkfs.xfs"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s", tool)
+		}
+	}
+	var file string
+	// Registered first, so it runs after the world's cleanup: when the
+	// helper and the daemon are gone, so is the mount namespace holding
+	// the mount, and the loop device with it.
+	t.Cleanup(func() {
+		if file == "" {
+			return
+		}
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			loops := loopsBacking(file)
+			if len(loops) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("loop devices %v still back %s after the world ended", loops, file)
+				return
+			}
+		}
+	})
+	w := newWorld(t)
+	for name, src := range map[string]string{"banger": w.bin.banger, "bangerd-real": w.bin.bangerd, "firecracker": w.bin.firecracker} {
+		peercredtest.Copy(t, src, w.path("files/"+name))
+	}
+	rootfs, kernel := w.path("files/root.ext4"), w.path("files/vmlinux")
+	writeRootFS(t, rootfs)
+	fctest.WriteKernel(t, kernel)
+	helperDir, err := os.MkdirTemp("", "bgh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(helperDir) })
+	socket := filepath.Join(helperDir, "helper.sock")
+	cfg := fmt.Sprintf("[vmm]\ndriver = \"firecracker\"\nfirecracker_bin = %q\nstop_timeout = \"5s\"\n\n[vm]\nvcpus = 1\nmemory = \"128M\"\ndisk_size = \"256M\"\n\n[network]\nenabled = false\nhelper_socket = %q\n",
+		w.path("files/firecracker"), socket)
+	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(w.path("bin/bangerd")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(w.path("files/bangerd-real"), w.path("bin/bangerd")); err != nil {
+		t.Fatal(err)
+	}
+	w.bin.banger = w.path("files/banger")
+	if err := os.MkdirAll(w.stateDir(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	chownTree(t, w.root, nobody)
+	file = filepath.Join(w.stateDir(), "cow.xfs")
+	pid := startHelper(t, w, socket, "--cow-dir="+w.stateDir())
+	w.runAs = []string{"nsenter", fmt.Sprintf("--target=%d", pid), "--mount", "--",
+		"setpriv", fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups"}
+
+	w.startDaemon()
+	var info api.SystemInfo
+	w.decode(w.mustBanger("system", "info", "--json"), &info)
+	if info.DiskStrategy != "loop-xfs" || !strings.Contains(info.DiskStrategyWhy, "root helper") {
+		t.Fatalf("disk strategy %q (%s), want loop-xfs through the root helper\ndaemon log:\n%s", info.DiskStrategy, info.DiskStrategyWhy, w.daemonLog())
+	}
+	if out, _, _ := w.banger("doctor"); !strings.Contains(out, "loop-xfs") {
+		t.Errorf("doctor does not show the disk strategy:\n%s", out)
+	}
+	st, err := os.Stat(file)
+	if err != nil || st.Sys().(*syscall.Stat_t).Uid != nobody {
+		t.Errorf("the XFS file: %v, %v; want it made by the daemon's user", st, err)
+	}
+	w.mustBanger("image", "register", "--name", "default", "--rootfs", rootfs, "--kernel", kernel)
+	w.mustBanger(append(createArgs("a"), "--start")...)
+	if v := w.vm("a"); !strings.HasPrefix(v.Dir, filepath.Join(w.stateDir(), "cow", "vms")+"/") {
+		t.Errorf("VM directory %s, not on the XFS file", v.Dir)
+	}
+
+	w.stopDaemon()
+	w.startDaemon()
+	w.decode(w.mustBanger("system", "info", "--json"), &info)
+	if info.DiskStrategy != "loop-xfs" || !strings.Contains(info.DiskStrategyWhy, "is mounted on") {
+		t.Errorf("after a restart: %q (%s), want the mount found", info.DiskStrategy, info.DiskStrategyWhy)
+	}
+	if n := len(loopsBacking(file)); n != 1 {
+		t.Errorf("after a restart the XFS file backs %d loop devices, want 1", n)
+	}
+	w.mustBanger(append(createArgs("b"), "--start")...)
+	w.mustBanger("vm", "delete", "a", "b")
+	w.assertClean()
 }
