@@ -233,16 +233,24 @@ func (qcow2Overlays) Usage(path string) (Usage, error) {
 	return u, nil
 }
 
-// writeNew writes data at the start of a file of size bytes (the rest a
-// hole) under a temporary name and renames it to dst.
+// writeNew writes data at the start of a file of size bytes under a
+// temporary name and renames it to dst. Pages of data that are all zero,
+// and the rest of the file, are left holes.
 func writeNew(dst string, data []byte, size int64) error {
 	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("create %s: %w", dst, err)
 	}
 	tmp := f.Name()
-	_, werr := f.Write(data)
 	terr := f.Truncate(size)
+	var werr error
+	const page = 4096
+	for off := 0; off < len(data) && werr == nil; off += page {
+		p := data[off:min(off+page, len(data))]
+		if !bytes.Equal(p, make([]byte, len(p))) {
+			_, werr = f.WriteAt(p, int64(off))
+		}
+	}
 	serr := f.Sync()
 	cerr := f.Close()
 	if err := errors.Join(werr, terr, serr, cerr); err != nil {

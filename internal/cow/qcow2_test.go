@@ -107,6 +107,11 @@ func TestQCOW2OverlayIsWhatQemuReads(t *testing.T) {
 			if fi.Size() > 1<<20 {
 				t.Errorf("an empty overlay of %d bytes is %d bytes", size, fi.Size())
 			}
+			// Written: the header, one refcount table entry and the
+			// refcount block's first entries; the rest is holes.
+			if u, err := fileUsage(dst); err != nil || u.Allocated > 64<<10 {
+				t.Errorf("an empty overlay takes %d bytes on disk (%v), want at most 64 KiB", u.Allocated, err)
+			}
 			if f, err := Format(dst); err != nil || f != FormatQCOW2 {
 				t.Errorf("Format of the overlay: %q, %v", f, err)
 			}
