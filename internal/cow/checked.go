@@ -79,6 +79,17 @@ func MountChecked(stateDir string, uid int) error {
 	return nil
 }
 
+// CheckStateDir checks stateDir as MountChecked does (a directory, not a
+// symlink, owned by uid and writable by it alone) and mounts nothing: the
+// root helper's answer to a daemon asking whether it would mount there.
+func CheckStateDir(stateDir string, uid int) error {
+	dir, err := openOwnedDir(stateDir, uid)
+	if err != nil {
+		return err
+	}
+	return dir.Close()
+}
+
 // UnmountChecked unmounts stateDir/cow for uid's daemon, only when what is
 // mounted there is stateDir's own XFS file over a loop device.
 func UnmountChecked(stateDir string, uid int) error {

@@ -33,6 +33,11 @@ func strategies() []namedKit {
 			opts := Options{StateDir: t.TempDir(), UID: os.Getuid(), Force: NameSparse}
 			return open(t, NameSparse, opts)
 		}},
+		{NameQCOW2, func(t *testing.T) kit {
+			needQemuImg(t)
+			opts := Options{StateDir: t.TempDir(), UID: os.Getuid(), Force: NameQCOW2, Driver: DriverQEMU}
+			return open(t, NameQCOW2, opts)
+		}},
 		{NameReflink, func(t *testing.T) kit {
 			testtier.Root(t)
 			needXFS(t)
@@ -132,15 +137,29 @@ func vmDisk(t *testing.T, k kit, vm string) string {
 	return filepath.Join(dir, "root.ext4")
 }
 
+// clone clones a VM disk (a snapshot's copy), as the daemon does.
 func clone(t *testing.T, k kit, src, dst string) {
 	t.Helper()
-	if err := k.s.Clone(context.Background(), src, dst); err != nil {
+	if err := CloneDisk(context.Background(), k.s, src, dst); err != nil {
 		t.Fatalf("Clone(%s, %s): %v", src, dst, err)
 	}
 }
 
+// cloneImage clones an image into a VM's root disk, as the daemon does.
+func cloneImage(t *testing.T, k kit, img, dst string) {
+	t.Helper()
+	if err := CloneImage(context.Background(), k.s, img, dst); err != nil {
+		t.Fatalf("CloneImage(%s, %s): %v", img, dst, err)
+	}
+}
+
+// read returns the content of the disk at path: through qemu-img for a
+// qcow2 overlay.
 func read(t *testing.T, path string) []byte {
 	t.Helper()
+	if isQCOW2(t, path) {
+		return readQCOW2(t, path)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -148,8 +167,14 @@ func read(t *testing.T, path string) []byte {
 	return b
 }
 
+// writeAt writes data at off into the disk at path, as its guest would:
+// through qemu-io for a qcow2 overlay.
 func writeAt(t *testing.T, path string, data []byte, off int64) {
 	t.Helper()
+	if isQCOW2(t, path) {
+		writeQCOW2(t, path, data, off)
+		return
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -168,8 +193,8 @@ func TestConformanceIsolation(t *testing.T) {
 		img := writeImage(t, k)
 		orig := read(t, img)
 		a, b := vmDisk(t, k, "a"), vmDisk(t, k, "b")
-		clone(t, k, img, a)
-		clone(t, k, img, b)
+		cloneImage(t, k, img, a)
+		cloneImage(t, k, img, b)
 		if !bytes.Equal(read(t, a), orig) || !bytes.Equal(read(t, b), orig) {
 			t.Fatal("a fresh clone differs from its image")
 		}
@@ -214,7 +239,7 @@ func TestConformanceCancelLeavesNothing(t *testing.T) {
 		dst := vmDisk(t, k, "a")
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if err := k.s.Clone(ctx, img, dst); !errors.Is(err, context.Canceled) {
+		if err := CloneImage(ctx, k.s, img, dst); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Clone with a cancelled context: %v, want context.Canceled", err)
 		}
 		entries, err := os.ReadDir(filepath.Dir(dst))
@@ -232,7 +257,7 @@ func TestConformanceDelete(t *testing.T) {
 		img := writeImage(t, k)
 		orig := read(t, img)
 		a := vmDisk(t, k, "a")
-		clone(t, k, img, a)
+		cloneImage(t, k, img, a)
 		writeAt(t, a, bytes.Repeat([]byte{'a'}, 2<<20), 2<<20)
 		if err := k.s.Remove(a); err != nil {
 			t.Fatal(err)
@@ -250,7 +275,7 @@ func TestConformanceDelete(t *testing.T) {
 			t.Error("deleting a clone changed the image")
 		}
 		// The image clones again after a delete.
-		clone(t, k, img, a)
+		cloneImage(t, k, img, a)
 		if !bytes.Equal(read(t, a), orig) {
 			t.Error("a clone made after a delete differs from the image")
 		}
@@ -261,7 +286,7 @@ func TestConformanceUsage(t *testing.T) {
 	forEach(t, func(t *testing.T, k kit) {
 		img := writeImage(t, k)
 		a := vmDisk(t, k, "a")
-		clone(t, k, img, a)
+		cloneImage(t, k, img, a)
 		u, err := k.s.Usage(a)
 		if err != nil {
 			t.Fatal(err)
@@ -288,7 +313,7 @@ func TestConformanceRestart(t *testing.T) {
 	forEach(t, func(t *testing.T, k kit) {
 		img := writeImage(t, k)
 		a := vmDisk(t, k, "a")
-		clone(t, k, img, a)
+		cloneImage(t, k, img, a)
 		writeAt(t, a, []byte("before-restart"), 0)
 		want := read(t, a)
 
@@ -298,7 +323,7 @@ func TestConformanceRestart(t *testing.T) {
 			t.Error("disk changed across a restart")
 		}
 		b := vmDisk(t, k2, "b")
-		clone(t, k2, img, b)
+		cloneImage(t, k2, img, b)
 		if !bytes.Equal(read(t, b), read(t, img)) {
 			t.Error("clone after restart differs from the image")
 		}
@@ -363,12 +388,12 @@ func TestLoopXFSPrunesCopiesOfRemovedImages(t *testing.T) {
 	img := writeImage(t, k)
 	orig := read(t, img)
 	a := vmDisk(t, k, "a")
-	clone(t, k, img, a)
+	cloneImage(t, k, img, a)
 	keep := filepath.Join(opts.StateDir, "images", "keep.ext4")
 	if err := os.WriteFile(keep, []byte("kept image"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	clone(t, k, keep, vmDisk(t, k, "b"))
+	cloneImage(t, k, keep, vmDisk(t, k, "b"))
 	bases := filepath.Join(opts.StateDir, xfsMount, basesDir)
 	if n := len(readDir(t, bases)); n != 4 {
 		t.Fatalf("%d files in %s, want 2 copies and their records", n, bases)

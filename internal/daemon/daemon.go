@@ -133,7 +133,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if os.Geteuid() == 0 {
 		mounter = cow.Local{}
 	}
-	strategy, cowWhy, err := cow.Open(ctx, cow.Options{StateDir: opts.Layout.StateDir, UID: opts.UID, Force: cfg.VM.DiskStrategy, Mounter: mounter})
+	strategy, cowWhy, err := cow.Open(ctx, cow.Options{StateDir: opts.Layout.StateDir, UID: opts.UID, Force: cfg.VM.DiskStrategy, Mounter: mounter, Driver: driver.Name()})
 	if err != nil {
 		_ = st.Close()
 		release()
@@ -366,7 +366,27 @@ type vmDisks struct {
 }
 
 func (v vmDisks) CloneRootDisk(ctx context.Context, src, dst string) error {
-	return v.cow.Clone(ctx, src, dst)
+	return cow.CloneDisk(ctx, v.cow, src, dst)
+}
+
+func (v vmDisks) CloneImage(ctx context.Context, image, dst string) error {
+	return cow.CloneImage(ctx, v.cow, image, dst)
+}
+
+// RootDiskFormat is the recorded format of a root disk; an overlay whose
+// image changed since it was made is refused (it would read a mix of both).
+func (vmDisks) RootDiskFormat(path string) (string, error) {
+	f, err := cow.Format(path)
+	if err != nil {
+		return "", err
+	}
+	if f != cow.FormatQCOW2 {
+		return vmm.DiskRaw, nil
+	}
+	if err := cow.CheckImage(path); err != nil {
+		return "", err
+	}
+	return vmm.DiskQCOW2, nil
 }
 
 func (vmDisks) WriteFiles(ctx context.Context, image string, files []vm.GuestFile) error {

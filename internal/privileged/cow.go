@@ -12,9 +12,15 @@ import (
 // strategy (package cow) in a state directory, for the daemon's user. It is
 // apart from Host: only the root helper and Local serve it.
 type CowMounter interface {
+	// CowReady checks what MountCow would check of stateDir itself
+	// (uid's, writable by it alone) and mounts nothing.
+	CowReady(stateDir string, uid int) error
 	MountCow(stateDir string, uid int) error
 	UnmountCow(stateDir string, uid int) error
 }
+
+// CowReady checks stateDir as cow.MountChecked would, mounting nothing.
+func (l *Local) CowReady(stateDir string, uid int) error { return cow.CheckStateDir(stateDir, uid) }
 
 // MountCow mounts stateDir's cow.xfs on stateDir/cow for uid, after the
 // checks of cow.MountChecked.
@@ -69,6 +75,12 @@ func (c Client) MountCow(stateDir string) error {
 	return c.call("MountCow", cowArgs{StateDir: stateDir}, nil)
 }
 
+// CowReady asks whether the helper would mount stateDir's XFS file (it was
+// started with --cow-dir set to stateDir); it mounts nothing.
+func (c Client) CowReady(stateDir string) error {
+	return c.call("CowReady", cowArgs{StateDir: stateDir}, nil)
+}
+
 // UnmountCow asks the helper to unmount stateDir's XFS file.
 func (c Client) UnmountCow(stateDir string) error {
 	return c.call("UnmountCow", cowArgs{StateDir: stateDir}, nil)
@@ -83,6 +95,16 @@ func (m CowMounts) MountXFS(file, dir string) error {
 		return err
 	}
 	return m.Client.MountCow(filepath.Dir(file))
+}
+
+// MountsOnAuto is nil when the root helper would mount the state
+// directory's XFS file: the admin started it with --cow-dir set to that
+// directory, which is consent to the mount; auto then makes the file.
+func (m CowMounts) MountsOnAuto(file, dir string) error {
+	if err := sameStateDir(file, dir); err != nil {
+		return err
+	}
+	return m.Client.CowReady(filepath.Dir(file))
 }
 
 func (m CowMounts) UnmountXFS(file, dir string) error {

@@ -80,8 +80,9 @@
 //   - firewall specs must be on Policy.Bridge, have a gateway that passes
 //     the bridge address rules, open only port 53 (DNS) to guests, pass
 //     Spec.Validate and name only VM taps;
-//   - MountCow and UnmountCow take only Policy.CowDir (--cow-dir), and
-//     work for Policy.UID whoever calls: cow.MountChecked opens the
+//   - CowReady, MountCow and UnmountCow take only Policy.CowDir
+//     (--cow-dir); CowReady does nothing but answer. MountCow and
+//     UnmountCow work for Policy.UID whoever calls: cow.MountChecked opens the
 //     directory, its cow.xfs and its cow/ mount point without following
 //     links and checks them on the descriptors (owned by Policy.UID, not
 //     writable by others, the file regular with one link, nothing mounted

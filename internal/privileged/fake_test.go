@@ -253,6 +253,13 @@ func (f *fakeHost) Forwarding() (bool, error) {
 	return f.forwarding, nil
 }
 
+func (f *fakeHost) CowReady(stateDir string, uid int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("CowReady %s %d", stateDir, uid)
+	return nil
+}
+
 func (f *fakeHost) MountCow(stateDir string, uid int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -35,7 +35,7 @@ func typed[A any](check func(p Policy, c caller, a A) error, do func(h Served, c
 func none(Policy, caller, noArgs) error { return nil }
 
 // methods are the helper's methods by name. Every one is in Host, but
-// MountCow and UnmountCow (CowMounter).
+// CowReady, MountCow and UnmountCow (CowMounter).
 var methods = map[string]handler{
 	"EnsureBridge": typed(func(p Policy, _ caller, a ensureBridgeArgs) error {
 		if err := p.bridge("name", a.Name); err != nil {
@@ -133,6 +133,11 @@ var methods = map[string]handler{
 	}),
 
 	"MountCow": cowMethod(func(m CowMounter, dir string, uid int) error { return m.MountCow(dir, uid) }),
+
+	// CowReady answers whether this helper would mount the XFS file of
+	// the state directory (its policy's --cow-dir), mounting nothing: an
+	// unprivileged daemon's auto strategy asks before it makes the file.
+	"CowReady": cowMethod(func(m CowMounter, dir string, uid int) error { return m.CowReady(dir, uid) }),
 
 	"UnmountCow": cowMethod(func(m CowMounter, dir string, uid int) error { return m.UnmountCow(dir, uid) }),
 

@@ -193,6 +193,12 @@ var validationCases = []struct {
 	{"mount with another field", owner1000, "MountCow", `{"state_dir":"/home/u/.local/state/banger","file":"/dev/sda"}`, errdefs.InvalidArgument, ""},
 	{"unmount cow", owner1000, "UnmountCow", `{"state_dir":"/home/u/.local/state/banger"}`, "", "UnmountCow /home/u/.local/state/banger 1000"},
 	{"unmount another dir", owner1000, "UnmountCow", `{"state_dir":"/"}`, errdefs.FailedPrecondition, ""},
+	// Asking whether it would mount is checked the same way.
+	{"cow ready", owner1000, "CowReady", `{"state_dir":"/home/u/.local/state/banger"}`, "", "CowReady /home/u/.local/state/banger 1000"},
+	{"cow ready by root", rootCaller, "CowReady", `{"state_dir":"/home/u/.local/state/banger"}`, "", "CowReady /home/u/.local/state/banger 1000"},
+	{"cow ready for another dir", owner1000, "CowReady", `{"state_dir":"/var/lib/banger"}`, errdefs.FailedPrecondition, ""},
+	{"cow ready with traversal", owner1000, "CowReady", `{"state_dir":"/home/u/.local/state/banger/.."}`, errdefs.FailedPrecondition, ""},
+	{"cow ready with another field", owner1000, "CowReady", `{"state_dir":"/home/u/.local/state/banger","mount":"/etc"}`, errdefs.InvalidArgument, ""},
 
 	{"unknown method", rootCaller, "DeleteBridge", `{"name":"banger0"}`, errdefs.InvalidArgument, ""},
 	{"no method", rootCaller, "", `{}`, errdefs.InvalidArgument, ""},
@@ -399,6 +405,10 @@ func TestNoCowDirMountsNothing(t *testing.T) {
 	_, err := s.handle(owner1000, request{Method: "MountCow", Args: json.RawMessage(`{"state_dir":"/home/u/.local/state/banger"}`)})
 	if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "--cow-dir") {
 		t.Errorf("MountCow without --cow-dir: %v, want failed precondition naming --cow-dir", err)
+	}
+	_, err = s.handle(owner1000, request{Method: "CowReady", Args: json.RawMessage(`{"state_dir":"/home/u/.local/state/banger"}`)})
+	if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "--cow-dir") {
+		t.Errorf("CowReady without --cow-dir: %v, want failed precondition naming --cow-dir", err)
 	}
 	if calls := host.Calls(); len(calls) != 0 {
 		t.Errorf("calls reached the host: %v", calls)

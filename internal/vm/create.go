@@ -141,7 +141,15 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 		{
 			name: "copy-root-disk", // a copy-on-write clone where the host allows
 			do: func(ctx context.Context) error {
-				if err := s.disks.CloneRootDisk(ctx, img.RootFS, root); err != nil {
+				// An image that reads the identity disk gets an overlay
+				// where the strategy makes them; the identity of one that
+				// does not is written into the root disk with debugfs,
+				// which reads raw disks only.
+				clone := s.disks.CloneRootDisk
+				if readsIdentityDisk(img) {
+					clone = s.disks.CloneImage
+				}
+				if err := clone(ctx, img.RootFS, root); err != nil {
 					return s.writeError(rec.Dir, err, "copy root disk of image %s", img.Name)
 				}
 				return nil

@@ -22,8 +22,16 @@ import (
 type Disks interface {
 	// CloneRootDisk makes dst a copy of src (an image, or a paused VM's
 	// disk for a snapshot), copy-on-write where the host allows, never
-	// leaving dst half written.
+	// leaving dst half written. The copy has src's format.
 	CloneRootDisk(ctx context.Context, src, dst string) error
+	// CloneImage makes dst a VM root disk that reads as the image file
+	// until written: as CloneRootDisk, or an overlay referring to the
+	// image (see RootDiskFormat) where the disk strategy makes them.
+	CloneImage(ctx context.Context, image, dst string) error
+	// RootDiskFormat is the format of the root disk at path as recorded
+	// when it was made (vmm.DiskRaw or vmm.DiskQCOW2), never guessed
+	// from its content.
+	RootDiskFormat(path string) (string, error)
 	// CreateWorkDisk makes an empty ext4 filesystem of size bytes at dst.
 	CreateWorkDisk(ctx context.Context, dst string, size int64) error
 	// WriteFiles writes files into the unmounted ext4 image at path.

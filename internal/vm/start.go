@@ -111,6 +111,9 @@ func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 					return err
 				}
 				spec.ACPI = d == "acpi"
+				if spec.RootDiskFormat, err = s.disks.RootDiskFormat(spec.RootDisk); err != nil {
+					return err
+				}
 				rotateLog(spec.ConsoleLog)
 				if err := os.RemoveAll(rec.RuntimeDir); err != nil {
 					return err
