@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -24,6 +25,12 @@ type Options struct {
 	// the state directory's filesystem (the file is sparse, and it grows
 	// only as VMs write).
 	XFSSize int64
+	// DM makes the device-mapper devices of the dm strategy; nil means
+	// dm is unavailable (an unprivileged daemon without a root helper).
+	DM DMDevices
+	// DMPrefix replaces DMPrefix in device names when not empty (tests
+	// keep their devices apart); it must start with DMPrefix.
+	DMPrefix string
 }
 
 // minXFSSize is the smallest XFS file banger makes (mkfs.xfs refuses
@@ -36,7 +43,8 @@ const minXFSSize = 512 << 20
 // auto picks reflink when the state directory's filesystem clones files;
 // otherwise loop-XFS when a previous daemon (configured with "loop-xfs")
 // made banger's XFS file, remounting it when it is not mounted; otherwise
-// a sparse copy. Making the XFS file is asked for, not automatic: it adds
+// a device-mapper snapshot (dm) when the host has device-mapper with the
+// snapshot target; otherwise a sparse copy. Making the XFS file is asked for, not automatic: it adds
 // a persistent mount to the host.
 func Open(ctx context.Context, opts Options) (s Strategy, why string, err error) {
 	force := opts.Force
@@ -61,6 +69,12 @@ func Open(ctx context.Context, opts Options) (s Strategy, why string, err error)
 			return nil, "", err
 		}
 		return l, "set by vm.disk_strategy; " + l.file + " mounted on " + l.mnt, nil
+	case NameDM:
+		d, err := openDM(opts)
+		if err != nil {
+			return nil, "", err
+		}
+		return d, "set by vm.disk_strategy; VM disks are device-mapper snapshots of their image", nil
 	}
 	if err := probeReflink(ctx, opts.StateDir); err == nil {
 		return reflink{}, opts.StateDir + " clones files (reflink)", nil
@@ -71,6 +85,13 @@ func Open(ctx context.Context, opts Options) (s Strategy, why string, err error)
 			return nil, "", fmt.Errorf("VM disks live in %s: %w", xfsPath, err)
 		}
 		return l, "banger's XFS file " + l.file + " is mounted on " + l.mnt, nil
+	}
+	if ok, _ := DMAvailable(); ok && opts.DM != nil {
+		d, err := openDM(opts)
+		if err != nil {
+			return nil, "", err
+		}
+		return d, fmt.Sprintf("%s (%s) cannot clone files; the host has device-mapper: VM disks are snapshots of their image", opts.StateDir, fsName(opts.StateDir)), nil
 	}
 	return sparse{}, fmt.Sprintf("%s (%s) cannot clone files: set vm.disk_strategy = \"loop-xfs\" for O(1) clones on a banger-managed XFS file", opts.StateDir, fsName(opts.StateDir)), nil
 }
@@ -92,6 +113,27 @@ func openLoop(ctx context.Context, opts Options, create bool) (*loopXFS, error) 
 		return nil, errdefs.FailedPreconditionf("%s has %d MiB free, too little for banger's XFS file (at least %d MiB): free some space or use vm.disk_strategy = \"sparse\"", opts.StateDir, size>>20, minXFSSize>>20)
 	}
 	return openLoopXFS(ctx, opts.StateDir, opts.UID, size, create, opts.Mounter)
+}
+
+func openDM(opts Options) (*dmSnap, error) {
+	if opts.DM == nil {
+		return nil, errdefs.FailedPreconditionf("vm.disk_strategy \"dm\" needs root to make device-mapper devices: run bangerd as root or with the root helper, or use vm.disk_strategy = \"sparse\"")
+	}
+	if ok, why := DMAvailable(); !ok {
+		return nil, errdefs.FailedPreconditionf("vm.disk_strategy is \"dm\" but %s: load device-mapper or use \"auto\"", why)
+	}
+	prefix := opts.DMPrefix
+	if prefix == "" {
+		prefix = DMPrefix
+	}
+	if !strings.HasPrefix(prefix, DMPrefix) {
+		return nil, errdefs.InvalidArgumentf("device name prefix %q must start with %s", prefix, DMPrefix)
+	}
+	d := &dmSnap{stateDir: opts.StateDir, prefix: prefix, devices: opts.DM}
+	if err := d.pruneOrigins(); err != nil {
+		return nil, fmt.Errorf("drop unused origins in %s: %w", filepath.Join(opts.StateDir, dmDir), err)
+	}
+	return d, nil
 }
 
 // fsName names dir's filesystem type for messages.

@@ -40,11 +40,12 @@ const (
 	NameReflink = "reflink"
 	NameLoopXFS = "loop-xfs"
 	NameSparse  = "sparse"
+	NameDM      = "dm"
 	NameAuto    = "auto"
 )
 
 // Names are the valid values of vm.disk_strategy.
-var Names = []string{NameAuto, NameReflink, NameLoopXFS, NameSparse}
+var Names = []string{NameAuto, NameReflink, NameLoopXFS, NameDM, NameSparse}
 
 // fileUsage stats path.
 func fileUsage(path string) (Usage, error) {

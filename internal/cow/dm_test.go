@@ -1,0 +1,176 @@
+package cow
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"banger/internal/errdefs"
+	"banger/internal/testtier"
+)
+
+// testDMPrefix is a device name prefix of this test alone, so that the
+// test never touches a device it did not make.
+func testDMPrefix(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return DMPrefix + "t" + hex.EncodeToString(b) + "-"
+}
+
+// checkNoDevices fails the test if a device named with prefix is left,
+// and removes it.
+func checkNoDevices(t *testing.T, prefix string) {
+	t.Helper()
+	names, err := dmList()
+	if err != nil {
+		t.Errorf("list devices: %v", err)
+		return
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, prefix) {
+			t.Errorf("device %s left behind", n)
+			dmRemove(n)
+			removeDMNode(n)
+		}
+	}
+}
+
+func needDM(t *testing.T) {
+	t.Helper()
+	testtier.Root(t)
+	if ok, why := DMAvailable(); !ok {
+		t.Skipf("no device-mapper here (%s): TestDMInGuest runs this test in a guest that has it", why)
+	}
+}
+
+// dmKit opens the dm strategy on a new state directory.
+func dmKit(t *testing.T) (kit, string) {
+	t.Helper()
+	dir := t.TempDir()
+	prefix := testDMPrefix(t)
+	opts := Options{StateDir: dir, UID: os.Getuid(), Force: NameDM, DMPrefix: prefix, DM: DMLocal{StateDir: dir, UID: os.Getuid()}}
+	k := open(t, NameDM, opts)
+	t.Cleanup(func() { checkNoDevices(t, prefix) })
+	return k, prefix
+}
+
+// A daemon that crashed left its devices: the next one lists them (and
+// only its own), and Detach removes them with their loop devices.
+func TestDMCrashLeavesDevicesFound(t *testing.T) {
+	needDM(t)
+	k, prefix := dmKit(t)
+	other, _ := dmKit(t) // another state directory's devices are not ours
+	img := writeImage(t, k)
+	a := vmDisk(t, k, "a")
+	clone(t, k, img, a)
+	dev, err := k.s.(Attacher).Attach(context.Background(), "a", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev != "/dev/mapper/"+prefix+"a" {
+		t.Errorf("device %s, want /dev/mapper/%sa", dev, prefix)
+	}
+	writeAt(t, dev, []byte("before-crash"), 0)
+	oimg := writeImage(t, other)
+	ob := vmDisk(t, other, "b")
+	clone(t, other, oimg, ob)
+	if _, err := other.s.(Attacher).Attach(context.Background(), "b", ob); err != nil {
+		t.Fatal(err)
+	}
+
+	k2 := open(t, NameDM, k.opts) // the daemon restarted
+	ids, err := k2.s.(Attacher).Attached()
+	if err != nil || len(ids) != 1 || ids[0] != "a" {
+		t.Fatalf("Attached() after a crash = %v, %v, want [a] (not the other state directory's b)", ids, err)
+	}
+	// Attaching again gives the same device with the same data.
+	dev2, err := k2.s.(Attacher).Attach(context.Background(), "a", a)
+	if err != nil || dev2 != dev {
+		t.Fatalf("Attach again: %s, %v, want %s", dev2, err, dev)
+	}
+	if got := read(t, dev2)[:12]; string(got) != "before-crash" {
+		t.Errorf("device after a restart reads %q", got)
+	}
+	// Removing the other state directory's device by name is refused.
+	if err := (DMLocal{StateDir: k.opts.StateDir, UID: os.Getuid()}).DetachDM(other.opts.DMPrefix + "b"); !errdefs.Is(err, errdefs.FailedPrecondition) {
+		t.Errorf("detach another state directory's device: %v, want failed precondition", err)
+	}
+	for _, d := range []struct {
+		k  kit
+		id string
+	}{{k2, "a"}, {other, "b"}} {
+		if err := d.k.s.(Attacher).Detach(d.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Lstat(dev); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("node %s after Detach: %v", dev, err)
+	}
+	if loops := loopsLeft(t, a); len(loops) != 0 {
+		t.Errorf("loop devices %v still back %s", loops, a)
+	}
+}
+
+// The checks of the root helper's side: names, paths and files.
+func TestDMAttachChecked(t *testing.T) {
+	needDM(t)
+	k, prefix := dmKit(t)
+	img := writeImage(t, k)
+	a := vmDisk(t, k, "a")
+	clone(t, k, img, a)
+	dir := k.opts.StateDir
+	outside := filepath.Join(t.TempDir(), "outside.img")
+	if err := os.WriteFile(outside, bytes.Repeat([]byte{1}, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "vms", "a", "link.ext4")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(link+originSuffix, []byte(img), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A disk whose origin record names a file outside the state directory.
+	evil := vmDisk(t, k, "evil")
+	if err := os.WriteFile(evil, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(evil+originSuffix, []byte(outside), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, disk string
+		kind       errdefs.Kind
+	}{
+		{"dm-0", a, errdefs.InvalidArgument},
+		{"vg-root", a, errdefs.InvalidArgument},
+		{DMPrefix, a, errdefs.InvalidArgument},
+		{prefix + "../x", a, errdefs.InvalidArgument},
+		{prefix + strings.Repeat("x", 100), a, errdefs.InvalidArgument},
+		{prefix + "x", outside, errdefs.InvalidArgument},
+		{prefix + "x", dir + "/vms/../../" + filepath.Base(filepath.Dir(outside)), errdefs.InvalidArgument},
+		{prefix + "x", link, errdefs.FailedPrecondition},
+		{prefix + "x", evil, errdefs.InvalidArgument},
+	} {
+		_, err := AttachChecked(dir, os.Getuid(), c.name, c.disk)
+		if !errdefs.Is(err, c.kind) {
+			t.Errorf("AttachChecked(%q, %q) = %v, want %v", c.name, c.disk, err, c.kind)
+		}
+	}
+	// Another user's state directory.
+	if _, err := AttachChecked(dir, os.Getuid()+1, prefix+"a", a); !errdefs.Is(err, errdefs.FailedPrecondition) {
+		t.Errorf("AttachChecked for another uid: %v, want failed precondition", err)
+	}
+	if err := DetachChecked(dir, os.Getuid(), "dm-0"); !errdefs.Is(err, errdefs.InvalidArgument) {
+		t.Errorf("DetachChecked(dm-0): %v, want invalid argument", err)
+	}
+}
