@@ -293,6 +293,9 @@ func (d *dmSnap) pruneOrigins() error {
 // DMAvailable says whether this host can make device-mapper snapshots,
 // and if not, why.
 func DMAvailable() (bool, string) {
+	if os.Geteuid() != 0 {
+		return false, "device-mapper needs root"
+	}
 	if _, err := os.Stat(dmControl); err != nil {
 		return false, "no " + dmControl + " (the kernel has no device-mapper, or it is not loaded: modprobe dm-snapshot)"
 	}

@@ -175,6 +175,9 @@ func ListChecked(stateDir string, uid int) ([]string, error) {
 		return nil, err
 	}
 	dir.Close()
+	if ok, why := DMAvailable(); !ok {
+		return nil, errdefs.FailedPreconditionf("%s", why)
+	}
 	names, err := dmList()
 	if err != nil {
 		return nil, err

@@ -86,14 +86,14 @@ func Open(ctx context.Context, opts Options) (s Strategy, why string, err error)
 		}
 		return l, "banger's XFS file " + l.file + " is mounted on " + l.mnt, nil
 	}
-	if ok, _ := DMAvailable(); ok && opts.DM != nil {
+	if dmUsable(opts) == nil {
 		d, err := openDM(opts)
 		if err != nil {
 			return nil, "", err
 		}
 		return d, fmt.Sprintf("%s (%s) cannot clone files; the host has device-mapper: VM disks are snapshots of their image", opts.StateDir, fsName(opts.StateDir)), nil
 	}
-	return sparse{}, fmt.Sprintf("%s (%s) cannot clone files: set vm.disk_strategy = \"loop-xfs\" for O(1) clones on a banger-managed XFS file", opts.StateDir, fsName(opts.StateDir)), nil
+	return sparse{}, fmt.Sprintf("%s (%s) cannot clone files and device-mapper is unusable (%v): set vm.disk_strategy = \"loop-xfs\" for O(1) clones on a banger-managed XFS file", opts.StateDir, fsName(opts.StateDir), dmUsable(opts)), nil
 }
 
 func openLoop(ctx context.Context, opts Options, create bool) (*loopXFS, error) {
@@ -116,11 +116,8 @@ func openLoop(ctx context.Context, opts Options, create bool) (*loopXFS, error) 
 }
 
 func openDM(opts Options) (*dmSnap, error) {
-	if opts.DM == nil {
-		return nil, errdefs.FailedPreconditionf("vm.disk_strategy \"dm\" needs root to make device-mapper devices: run bangerd as root or with the root helper, or use vm.disk_strategy = \"sparse\"")
-	}
-	if ok, why := DMAvailable(); !ok {
-		return nil, errdefs.FailedPreconditionf("vm.disk_strategy is \"dm\" but %s: load device-mapper or use \"auto\"", why)
+	if err := dmUsable(opts); err != nil {
+		return nil, fmt.Errorf("vm.disk_strategy is \"dm\": %w", err)
 	}
 	prefix := opts.DMPrefix
 	if prefix == "" {
@@ -134,6 +131,19 @@ func openDM(opts Options) (*dmSnap, error) {
 		return nil, fmt.Errorf("drop unused origins in %s: %w", filepath.Join(opts.StateDir, dmDir), err)
 	}
 	return d, nil
+}
+
+// dmUsable says why opts.DM cannot make devices, or nil when it can: it
+// lists the devices, which checks device-mapper and its snapshot target
+// (through the root helper for an unprivileged daemon).
+func dmUsable(opts Options) error {
+	if opts.DM == nil {
+		return errdefs.FailedPreconditionf("making device-mapper devices needs root: run bangerd as root or with the root helper")
+	}
+	if _, err := opts.DM.ListDM(); err != nil {
+		return err
+	}
+	return nil
 }
 
 // fsName names dir's filesystem type for messages.
