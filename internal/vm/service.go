@@ -30,6 +30,20 @@ type Disks interface {
 	WriteFiles(ctx context.Context, image string, files []GuestFile) error
 }
 
+// RootDevices is implemented by Disks whose root disks the VMM cannot
+// open as files: each is made a block device at start and removed at stop
+// (cow's dm strategy). The service checks for it with a type assertion.
+type RootDevices interface {
+	// AttachRootDisk makes the block device of the root disk file disk
+	// for VM id, or returns the one that exists, and returns its path.
+	AttachRootDisk(ctx context.Context, id, disk string) (string, error)
+	// DetachRootDisk removes VM id's device; a missing one is not an
+	// error.
+	DetachRootDisk(id string) error
+	// AttachedRootDisks lists the VM ids that have a device.
+	AttachedRootDisks() ([]string, error)
+}
+
 // Space measures files and filesystems, so that work that cannot fit is
 // refused before it starts.
 type Space interface {
