@@ -83,6 +83,7 @@ func (l DMLocal) ListDM() ([]string, error)  { return ListChecked(l.StateDir, l.
 // device), both loop devices released when the device is removed.
 type dmSnap struct {
 	stateDir string
+	uid      int // owner of the state directory: of every file made here
 	prefix   string
 	devices  DMDevices
 
@@ -114,6 +115,10 @@ func (d *dmSnap) Clone(ctx context.Context, src, dst string) error {
 	if err := os.WriteFile(tmpOrigin, []byte(origin), 0o600); err != nil {
 		return fmt.Errorf("record the origin of %s: %w", dst, err)
 	}
+	if err := d.own(tmpOrigin); err != nil {
+		os.Remove(tmpOrigin)
+		return err
+	}
 	fail := func(err error) error {
 		os.Remove(tmpOrigin)
 		os.Remove(dst + originSuffix)
@@ -123,6 +128,10 @@ func (d *dmSnap) Clone(ctx context.Context, src, dst string) error {
 		if err := disk.SparseCopy(ctx, src, dst); err != nil {
 			return fail(err)
 		}
+		if err := d.own(dst); err != nil {
+			os.Remove(dst)
+			return fail(err)
+		}
 	} else {
 		tmp := dst + ".tmp"
 		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -130,7 +139,7 @@ func (d *dmSnap) Clone(ctx context.Context, src, dst string) error {
 			return fail(fmt.Errorf("create %s: %w", dst, err))
 		}
 		err = f.Truncate(cowSize(fi.Size()))
-		err = errors.Join(err, f.Close())
+		err = errors.Join(err, f.Close(), d.own(tmp))
 		if err == nil {
 			err = ctx.Err()
 		}
@@ -196,14 +205,36 @@ func (d *dmSnap) link(ctx context.Context, src string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("make %s: %w", dir, err)
 	}
-	err = os.Link(src, origin)
+	// A link is the image itself: only when it is the state directory
+	// owner's and nobody else may write it (the root helper accepts no
+	// other origin). Otherwise, and across filesystems, a copy.
+	err = unix.EXDEV
+	if int(st.Uid) == d.uid && st.Mode&0o022 == 0 {
+		err = os.Link(src, origin)
+	}
 	if errors.Is(err, unix.EXDEV) {
 		err = disk.SparseCopy(ctx, src, origin)
+		if err == nil {
+			err = d.own(origin)
+		}
 	}
 	if err != nil {
+		os.Remove(origin)
 		return "", fmt.Errorf("keep image %s as an origin in %s: %w", src, dir, err)
 	}
 	return origin, nil
+}
+
+// own gives path to the state directory's owner, when the daemon runs as
+// root for another user.
+func (d *dmSnap) own(path string) error {
+	if os.Geteuid() != 0 || d.uid == 0 {
+		return nil
+	}
+	if err := os.Chown(path, d.uid, -1); err != nil {
+		return fmt.Errorf("give %s to uid %d: %w", path, d.uid, err)
+	}
+	return nil
 }
 
 // Remove deletes a dm disk: its COW file and its origin record (the

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -233,4 +234,77 @@ func BenchmarkDMClone(b *testing.B) {
 	}
 	b.ReportMetric(med(clone), "clone-p50-µs")
 	b.ReportMetric(med(attach), "attach+detach-p50-µs")
+}
+
+// A dm clone of an image links the image as its origin only when the
+// root helper would accept it (the state directory owner's, writable by
+// no one else); otherwise the origin is a copy given to that owner. Clone
+// needs no device-mapper: it runs on any host.
+func TestDMCloneOrigin(t *testing.T) {
+	testtier.Root(t) // images of other users
+	const owner = 4711
+	dir := t.TempDir()
+	if err := os.Chown(dir, owner, owner); err != nil {
+		t.Fatal(err)
+	}
+	d := &dmSnap{stateDir: dir, uid: owner, prefix: DMPrefix}
+	for _, c := range []struct {
+		name string
+		uid  int
+		mode os.FileMode
+		link bool
+	}{
+		{"owned", owner, 0o644, true},
+		{"another user's", 0, 0o644, false},
+		{"writable by others", owner, 0o666, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "image.ext4")
+			if err := os.WriteFile(img, bytes.Repeat([]byte(c.name), 1000), c.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(img, c.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(img, c.uid, c.uid); err != nil {
+				t.Fatal(err)
+			}
+			vm := filepath.Join(dir, "vms", strings.ReplaceAll(c.name, " ", "-"))
+			if err := os.MkdirAll(vm, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			disk := filepath.Join(vm, "root.ext4")
+			if err := d.Clone(context.Background(), img, disk); err != nil {
+				t.Fatal(err)
+			}
+			origin, err := os.ReadFile(disk + originSuffix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			oi, err := os.Stat(string(origin))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ii, _ := os.Stat(img)
+			if os.SameFile(oi, ii) != c.link {
+				t.Errorf("origin %s is the image itself: %t, want %t", origin, os.SameFile(oi, ii), c.link)
+			}
+			for _, p := range []string{string(origin), disk, disk + originSuffix} {
+				fi, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != owner || fi.Mode().Perm()&0o022 != 0 {
+					t.Errorf("%s: uid %d mode %v, want uid %d and writable by no one else", p, st.Uid, fi.Mode().Perm(), owner)
+				}
+			}
+			if !bytes.Equal(read(t, string(origin)), read(t, img)) {
+				t.Error("the origin differs from the image")
+			}
+			u, err := d.Usage(disk)
+			if err != nil || u.Apparent != ii.Size() {
+				t.Errorf("Usage = %+v, %v; want the image's size %d", u, err, ii.Size())
+			}
+		})
+	}
 }

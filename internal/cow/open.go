@@ -126,7 +126,7 @@ func openDM(opts Options) (*dmSnap, error) {
 	if !strings.HasPrefix(prefix, DMPrefix) {
 		return nil, errdefs.InvalidArgumentf("device name prefix %q must start with %s", prefix, DMPrefix)
 	}
-	d := &dmSnap{stateDir: opts.StateDir, prefix: prefix, devices: opts.DM}
+	d := &dmSnap{stateDir: opts.StateDir, uid: opts.UID, prefix: prefix, devices: opts.DM}
 	if err := d.pruneOrigins(); err != nil {
 		return nil, fmt.Errorf("drop unused origins in %s: %w", filepath.Join(opts.StateDir, dmDir), err)
 	}
