@@ -393,6 +393,15 @@ func (v vmDeviceDisks) AttachRootDisk(ctx context.Context, id, disk string) (str
 func (v vmDeviceDisks) DetachRootDisk(id string) error       { return v.a.Detach(id) }
 func (v vmDeviceDisks) AttachedRootDisks() ([]string, error) { return v.a.Attached() }
 
+// CopyFile clones src where the filesystem can, else copies it sparse.
+func (v vmDeviceDisks) CopyFile(ctx context.Context, src, dst string) error {
+	err := disk.CloneFile(ctx, src, dst)
+	if errors.Is(err, disk.ErrNoReflink) {
+		err = disk.SparseCopy(ctx, src, dst)
+	}
+	return err
+}
+
 func (v vmDisks) CloneRootDisk(ctx context.Context, src, dst string) error {
 	return v.cow.Clone(ctx, src, dst)
 }

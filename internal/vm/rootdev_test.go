@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"banger/internal/disk"
 )
 
 // deviceDisks is the real disk adapter whose root disks are "devices"
@@ -25,6 +27,21 @@ type deviceDisks struct {
 	mu       sync.Mutex
 	attached map[string]string // VM id -> disk file
 	written  []string          // the paths WriteFiles was given
+	clones   []string          // "root FILE" or "copy FILE": how each file was cloned
+}
+
+func (d *deviceDisks) CloneRootDisk(ctx context.Context, src, dst string) error {
+	d.mu.Lock()
+	d.clones = append(d.clones, "root "+filepath.Base(src))
+	d.mu.Unlock()
+	return d.faultyDisks.CloneRootDisk(ctx, src, dst)
+}
+
+func (d *deviceDisks) CopyFile(ctx context.Context, src, dst string) error {
+	d.mu.Lock()
+	d.clones = append(d.clones, "copy "+filepath.Base(src))
+	d.mu.Unlock()
+	return disk.SparseCopy(ctx, src, dst)
 }
 
 func newDeviceDisks(t *testing.T) func(*faultyDisks) Disks {
@@ -149,5 +166,25 @@ func TestRootDevices(t *testing.T) {
 	entries, _ := os.ReadDir(dd.dir)
 	if len(entries) != 0 {
 		t.Errorf("device nodes left: %v", entries)
+	}
+}
+
+// A snapshot of a VM whose root disk is a device clones the root disk
+// with the strategy and copies the work disk as the plain file it is.
+func TestRootDevicesSnapshot(t *testing.T) {
+	e := newEnv(t, envOpts{disks: newDeviceDisks(t)})
+	dd := e.svc.disks.(*deviceDisks)
+	e.create("s")
+	e.start("s")
+	dd.mu.Lock()
+	dd.clones = nil // the create's clone of the image
+	dd.mu.Unlock()
+	if _, err := e.svc.SnapshotVM(context.Background(), "", "s", "snap", nil); err != nil {
+		t.Fatal(err)
+	}
+	dd.mu.Lock()
+	defer dd.mu.Unlock()
+	if diff := cmp.Diff([]string{"root " + rootDiskFile, "copy " + workDiskFile}, dd.clones); diff != "" {
+		t.Errorf("snapshot clones (-want +got):\n%s", diff)
 	}
 }

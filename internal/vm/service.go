@@ -42,6 +42,10 @@ type RootDevices interface {
 	DetachRootDisk(id string) error
 	// AttachedRootDisks lists the VM ids that have a device.
 	AttachedRootDisks() ([]string, error)
+	// CopyFile copies a disk that is a plain file, not a root disk (the
+	// work disk, for a snapshot), copy-on-write where the filesystem
+	// allows: CloneRootDisk would make it a root disk.
+	CopyFile(ctx context.Context, src, dst string) error
 }
 
 // Space measures files and filesystems, so that work that cannot fit is
