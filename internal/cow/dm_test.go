@@ -308,3 +308,29 @@ func TestDMCloneOrigin(t *testing.T) {
 		})
 	}
 }
+
+// Where device-mapper cannot make devices, "dm" is refused with why, and
+// auto says why it did not pick it.
+func TestOpenDMUnusable(t *testing.T) {
+	if ok, _ := DMAvailable(); ok {
+		t.Skip("device-mapper is usable here")
+	}
+	dir := t.TempDir()
+	if _, _, err := Open(context.Background(), Options{StateDir: dir, UID: os.Getuid(), Force: NameDM}); !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "root") {
+		t.Errorf("dm without a device maker: %v, want failed precondition naming root", err)
+	}
+	_, _, err := Open(context.Background(), Options{StateDir: dir, UID: os.Getuid(), Force: NameDM, DM: DMLocal{StateDir: dir, UID: os.Getuid()}})
+	if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "device-mapper") && !strings.Contains(err.Error(), "/dev/mapper/control") {
+		t.Errorf("dm on a host without device-mapper: %v, want failed precondition saying why", err)
+	}
+	if fsName(dir) == "xfs" || fsName(dir) == "btrfs" {
+		return
+	}
+	s, why, err := Open(context.Background(), Options{StateDir: dir, UID: os.Getuid(), DM: DMLocal{StateDir: dir, UID: os.Getuid()}})
+	if err != nil || s.Name() != NameSparse || !strings.Contains(why, "device-mapper is unusable") {
+		t.Errorf("auto: %v (%s), %v; want sparse saying why not dm", s, why, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("probing left %v in the state directory", entries)
+	}
+}
