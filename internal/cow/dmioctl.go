@@ -63,8 +63,7 @@ func (d *dmIoctl) setUUID(uuid string) {
 	copy(d.buf[dmOffUUID:dmOffUUID+unix.DM_UUID_LEN-1], uuid)
 }
 
-func (d *dmIoctl) setFlags(f uint32) { binary.NativeEndian.PutUint32(d.buf[dmOffFlags:], f) }
-func (d *dmIoctl) flags() uint32     { return binary.NativeEndian.Uint32(d.buf[dmOffFlags:]) }
+func (d *dmIoctl) flags() uint32 { return binary.NativeEndian.Uint32(d.buf[dmOffFlags:]) }
 func (d *dmIoctl) setEventNr(n uint32) {
 	binary.NativeEndian.PutUint32(d.buf[dmOffEventNr:], n)
 }
