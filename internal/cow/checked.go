@@ -67,7 +67,7 @@ func MountChecked(stateDir string, uid int) error {
 	case ms.Dev != ds.Dev:
 		return errdefs.FailedPreconditionf("something is already mounted on %s", mnt.Name())
 	}
-	dev, err := attachLoopFile(file, file.Name())
+	dev, err := attachLoopFile(file, file.Name(), loopFlags)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -27,6 +28,12 @@ type Options struct {
 	// the state directory's filesystem (the file is sparse, and it grows
 	// only as VMs write).
 	XFSSize int64
+	// DM makes the device-mapper devices of the dm strategy; nil means
+	// dm is unavailable (an unprivileged daemon without a root helper).
+	DM DMDevices
+	// DMPrefix replaces DMPrefix in device names when not empty (tests
+	// keep their devices apart); it must start with DMPrefix.
+	DMPrefix string
 }
 
 // minXFSSize is the smallest XFS file banger makes (mkfs.xfs refuses
@@ -40,10 +47,11 @@ const minXFSSize = 512 << 20
 // otherwise loop-XFS when banger's XFS file exists (made by an earlier
 // daemon), remounting it when it is not mounted, or when the Mounter is an
 // AutoMounter that agrees (the root helper started with --cow-dir), making
-// the file; otherwise qcow2 overlays when the driver is qemu; otherwise a
-// sparse copy. why then says why loop-XFS was not chosen. A root daemon
-// makes the file only when asked ("loop-xfs"): it adds a persistent mount
-// to the host.
+// the file; otherwise a device-mapper snapshot (dm) when the host has
+// device-mapper with the snapshot target; otherwise qcow2 overlays when
+// the driver is qemu; otherwise a sparse copy. why then says why loop-XFS
+// was not chosen. A root daemon makes the file only when asked
+// ("loop-xfs"): it adds a persistent mount to the host.
 func Open(ctx context.Context, opts Options) (s Strategy, why string, err error) {
 	force := opts.Force
 	if force == "" {
@@ -72,6 +80,12 @@ func Open(ctx context.Context, opts Options) (s Strategy, why string, err error)
 			return nil, "", err
 		}
 		return l, "set by vm.disk_strategy; " + l.file + " mounted on " + l.mnt, nil
+	case NameDM:
+		d, err := openDM(opts)
+		if err != nil {
+			return nil, "", err
+		}
+		return d, "set by vm.disk_strategy; VM disks are device-mapper snapshots of their image", nil
 	}
 	if err := probeReflink(ctx, opts.StateDir); err == nil {
 		return reflink{}, opts.StateDir + " clones files (reflink)", nil
@@ -98,6 +112,15 @@ func Open(ctx context.Context, opts Options) (s Strategy, why string, err error)
 			notLoop = "loop-xfs failed (" + err.Error() + ")"
 		}
 	}
+	dmErr := dmUsable(opts)
+	if dmErr == nil {
+		d, err := openDM(opts)
+		if err != nil {
+			return nil, "", err
+		}
+		return d, noClone + "; the host has device-mapper: VM disks are snapshots of their image; " + notLoop, nil
+	}
+	notLoop += "; device-mapper is unusable (" + dmErr.Error() + ")"
 	if opts.Driver == DriverQEMU {
 		return qcow2Overlays{}, noClone + " and the driver is qemu: qcow2 overlays of the images; " + notLoop, nil
 	}
@@ -154,6 +177,37 @@ func openLoop(ctx context.Context, opts Options, create bool) (*loopXFS, error) 
 		return nil, errdefs.FailedPreconditionf("%s has %d MiB free, too little for banger's XFS file (at least %d MiB): free some space or use vm.disk_strategy = \"sparse\"", opts.StateDir, size>>20, minXFSSize>>20)
 	}
 	return openLoopXFS(ctx, opts.StateDir, opts.UID, size, create, opts.Mounter)
+}
+
+func openDM(opts Options) (*dmSnap, error) {
+	if err := dmUsable(opts); err != nil {
+		return nil, fmt.Errorf("vm.disk_strategy is \"dm\": %w", err)
+	}
+	prefix := opts.DMPrefix
+	if prefix == "" {
+		prefix = DMPrefix
+	}
+	if !strings.HasPrefix(prefix, DMPrefix) {
+		return nil, errdefs.InvalidArgumentf("device name prefix %q must start with %s", prefix, DMPrefix)
+	}
+	d := &dmSnap{stateDir: opts.StateDir, uid: opts.UID, prefix: prefix, devices: opts.DM}
+	if err := d.pruneOrigins(); err != nil {
+		return nil, fmt.Errorf("drop unused origins in %s: %w", filepath.Join(opts.StateDir, dmDir), err)
+	}
+	return d, nil
+}
+
+// dmUsable says why opts.DM cannot make devices, or nil when it can: it
+// lists the devices, which checks device-mapper and its snapshot target
+// (through the root helper for an unprivileged daemon).
+func dmUsable(opts Options) error {
+	if opts.DM == nil {
+		return errdefs.FailedPreconditionf("making device-mapper devices needs root: run bangerd as root or with the root helper")
+	}
+	if _, err := opts.DM.ListDM(); err != nil {
+		return err
+	}
+	return nil
 }
 
 // fsName names dir's filesystem type for messages.

@@ -41,11 +41,12 @@ const (
 	NameLoopXFS = "loop-xfs"
 	NameQCOW2   = "qcow2"
 	NameSparse  = "sparse"
+	NameDM      = "dm"
 	NameAuto    = "auto"
 )
 
 // Names are the valid values of vm.disk_strategy.
-var Names = []string{NameAuto, NameReflink, NameLoopXFS, NameQCOW2, NameSparse}
+var Names = []string{NameAuto, NameReflink, NameLoopXFS, NameDM, NameQCOW2, NameSparse}
 
 // fileUsage stats path.
 func fileUsage(path string) (Usage, error) {

@@ -133,7 +133,12 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if os.Geteuid() == 0 {
 		mounter = cow.Local{}
 	}
-	strategy, cowWhy, err := cow.Open(ctx, cow.Options{StateDir: opts.Layout.StateDir, UID: opts.UID, Force: cfg.VM.DiskStrategy, Mounter: mounter, Driver: driver.Name()})
+	// dm makes its devices the same way.
+	var dm cow.DMDevices = privileged.CowDM{Client: &privileged.Client{Socket: cfg.Network.HelperSocket}, StateDir: opts.Layout.StateDir}
+	if os.Geteuid() == 0 {
+		dm = cow.DMLocal{StateDir: opts.Layout.StateDir, UID: opts.UID}
+	}
+	strategy, cowWhy, err := cow.Open(ctx, cow.Options{StateDir: opts.Layout.StateDir, UID: opts.UID, Force: cfg.VM.DiskStrategy, Mounter: mounter, DM: dm, Driver: driver.Name()})
 	if err != nil {
 		_ = st.Close()
 		release()
@@ -156,7 +161,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Store:    st,
 		Driver:   driver,
 		Others:   others,
-		Disks:    vmDisks{work: disk.NewWorkDisks(opts.Layout.CacheDir), cow: strategy},
+		Disks:    newVMDisks(disk.NewWorkDisks(opts.Layout.CacheDir), strategy),
 		Dirs:     vmDirs{Layout: opts.Layout, uid: opts.UID, vmRoot: strategy.Dir()},
 		Space:    roomChecker{shared: strategy.Name() != cow.NameSparse},
 		Defaults: vmDefaults(cfg, host),
@@ -363,6 +368,38 @@ func (d *Daemon) requestShutdown() {
 type vmDisks struct {
 	work *disk.WorkDisks
 	cow  cow.Strategy
+}
+
+// newVMDisks is the vm service's disks: with root disk devices when the
+// strategy makes them (vm.RootDevices).
+func newVMDisks(work *disk.WorkDisks, s cow.Strategy) vm.Disks {
+	d := vmDisks{work: work, cow: s}
+	if a, ok := s.(cow.Attacher); ok {
+		return vmDeviceDisks{vmDisks: d, a: a}
+	}
+	return d
+}
+
+// vmDeviceDisks adds the devices of a strategy whose disks are not files
+// (cow.Attacher) to vmDisks.
+type vmDeviceDisks struct {
+	vmDisks
+	a cow.Attacher
+}
+
+func (v vmDeviceDisks) AttachRootDisk(ctx context.Context, id, disk string) (string, error) {
+	return v.a.Attach(ctx, id, disk)
+}
+func (v vmDeviceDisks) DetachRootDisk(id string) error       { return v.a.Detach(id) }
+func (v vmDeviceDisks) AttachedRootDisks() ([]string, error) { return v.a.Attached() }
+
+// CopyFile clones src where the filesystem can, else copies it sparse.
+func (v vmDeviceDisks) CopyFile(ctx context.Context, src, dst string) error {
+	err := disk.CloneFile(ctx, src, dst)
+	if errors.Is(err, disk.ErrNoReflink) {
+		err = disk.SparseCopy(ctx, src, dst)
+	}
+	return err
 }
 
 func (v vmDisks) CloneRootDisk(ctx context.Context, src, dst string) error {

@@ -3,6 +3,7 @@ package privileged
 import (
 	"encoding/json"
 	"path/filepath"
+	"strings"
 
 	"banger/internal/cow"
 	"banger/internal/errdefs"
@@ -120,3 +121,104 @@ func sameStateDir(file, dir string) error {
 	}
 	return nil
 }
+
+// DMMaker makes and removes the device-mapper snapshot devices of banger's
+// dm disk strategy (package cow) for the daemon's user. Like CowMounter it
+// is apart from Host.
+type DMMaker interface {
+	AttachDM(stateDir string, uid int, name, disk string) (string, error)
+	DetachDM(stateDir string, uid int, name string) error
+	ListDM(stateDir string, uid int) ([]string, error)
+}
+
+// AttachDM makes the snapshot device name over disk for uid, after the
+// checks of cow.AttachChecked.
+func (l *Local) AttachDM(stateDir string, uid int, name, disk string) (string, error) {
+	return cow.AttachChecked(stateDir, uid, name, disk)
+}
+
+// DetachDM removes the device name if it is stateDir's.
+func (l *Local) DetachDM(stateDir string, uid int, name string) error {
+	return cow.DetachChecked(stateDir, uid, name)
+}
+
+// ListDM names stateDir's devices.
+func (l *Local) ListDM(stateDir string, uid int) ([]string, error) {
+	return cow.ListChecked(stateDir, uid)
+}
+
+type dmArgs struct {
+	StateDir string `json:"state_dir"`
+	Name     string `json:"name,omitempty"`
+	Disk     string `json:"disk,omitempty"`
+}
+
+// dmMethod is the handler of AttachDM, DetachDM and ListDM: the state
+// directory must be Policy.CowDir, a name must be banger's (cow.CheckDMName)
+// and a disk a clean path inside the state directory (checked again, on
+// open descriptors, by package cow). The work is done for Policy.UID.
+func dmMethod(needName, needDisk bool, do func(m DMMaker, a dmArgs, uid int) (any, error)) handler {
+	return func(p Policy, _ caller, raw json.RawMessage) (action, error) {
+		var a dmArgs
+		if err := decodeStrict(raw, &a); err != nil {
+			return nil, errdefs.InvalidArgumentf("arguments: %w", err)
+		}
+		if err := p.cowDir("state_dir", a.StateDir); err != nil {
+			return nil, err
+		}
+		switch {
+		case needName:
+			if err := cow.CheckDMName(a.Name); err != nil {
+				return nil, err
+			}
+		case a.Name != "":
+			return nil, errdefs.InvalidArgumentf("name: not an argument of this method")
+		}
+		switch {
+		case needDisk:
+			if !filepath.IsAbs(a.Disk) || filepath.Clean(a.Disk) != a.Disk || !strings.HasPrefix(a.Disk, a.StateDir+"/") {
+				return nil, errdefs.InvalidArgumentf("disk %q: only files inside %s", a.Disk, a.StateDir)
+			}
+		case a.Disk != "":
+			return nil, errdefs.InvalidArgumentf("disk: not an argument of this method")
+		}
+		return func(h Served) (any, error) {
+			m, ok := h.(DMMaker)
+			if !ok {
+				return nil, errdefs.Unavailablef("this root helper makes no device-mapper devices: upgrade it")
+			}
+			return do(m, a, p.UID)
+		}, nil
+	}
+}
+
+// AttachDM asks the helper to make the device name over disk.
+func (c Client) AttachDM(stateDir, name, disk string) (string, error) {
+	var node string
+	err := c.call("AttachDM", dmArgs{StateDir: stateDir, Name: name, Disk: disk}, &node)
+	return node, err
+}
+
+// DetachDM asks the helper to remove the device name.
+func (c Client) DetachDM(stateDir, name string) error {
+	return c.call("DetachDM", dmArgs{StateDir: stateDir, Name: name}, nil)
+}
+
+// ListDM asks the helper for stateDir's devices.
+func (c Client) ListDM(stateDir string) ([]string, error) {
+	var names []string
+	err := c.call("ListDM", dmArgs{StateDir: stateDir}, &names)
+	return names, err
+}
+
+// CowDM adapts a Client to cow.DMDevices for one state directory.
+type CowDM struct {
+	Client   *Client
+	StateDir string
+}
+
+func (d CowDM) AttachDM(name, disk string) (string, error) {
+	return d.Client.AttachDM(d.StateDir, name, disk)
+}
+func (d CowDM) DetachDM(name string) error { return d.Client.DetachDM(d.StateDir, name) }
+func (d CowDM) ListDM() ([]string, error)  { return d.Client.ListDM(d.StateDir) }

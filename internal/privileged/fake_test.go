@@ -274,6 +274,27 @@ func (f *fakeHost) UnmountCow(stateDir string, uid int) error {
 	return nil
 }
 
+func (f *fakeHost) AttachDM(stateDir string, uid int, name, disk string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("AttachDM %s %d %s %s", stateDir, uid, name, disk)
+	return "/dev/mapper/" + name, nil
+}
+
+func (f *fakeHost) DetachDM(stateDir string, uid int, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("DetachDM %s %d %s", stateDir, uid, name)
+	return nil
+}
+
+func (f *fakeHost) ListDM(stateDir string, uid int) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("ListDM %s %d", stateDir, uid)
+	return nil, nil
+}
+
 func (f *fakeHost) SetForwarding(on bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -195,7 +195,10 @@ func (s *Service) writeIdentityStep(rec *store.VM, root string) step {
 			if err != nil {
 				return err
 			}
-			if err := s.disks.WriteFiles(ctx, root, append(IdentityFiles(*rec), keys...)); err != nil {
+			err = s.withRootDisk(ctx, rec.ID, root, func(path string) error {
+				return s.disks.WriteFiles(ctx, path, append(IdentityFiles(*rec), keys...))
+			})
+			if err != nil {
 				return s.writeError(rec.Dir, err, "write the identity of %s into its root disk", rec.Name)
 			}
 			return nil

@@ -120,6 +120,9 @@ type envOpts struct {
 	space       Space
 	identity    string // the image's store.Image.Identity
 	overlays    bool   // CloneImage makes (recorded) qcow2 overlays
+	// disks wraps the real disk adapter when not nil (a test's own
+	// Disks on top of it).
+	disks func(*faultyDisks) Disks
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -156,10 +159,14 @@ func newEnv(t *testing.T, o envOpts) *env {
 		o.stopTimeout = 5 * time.Second
 	}
 	fd := &faultyDisks{work: disk.NewWorkDisks(filepath.Join(root, "cache")), overlays: o.overlays}
+	var disks Disks = fd
+	if o.disks != nil {
+		disks = o.disks(fd)
+	}
 	svc := New(Config{
 		Store:  st,
 		Driver: firecracker.New(firecracker.Config{Binary: bin}),
-		Disks:  fd,
+		Disks:  disks,
 		Dirs:   d,
 		Defaults: Defaults{
 			VCPUs: 1, MemoryMiB: 128, DiskBytes: 64 << 20, Image: "default", StopTimeout: o.stopTimeout,

@@ -38,6 +38,24 @@ type Disks interface {
 	WriteFiles(ctx context.Context, image string, files []GuestFile) error
 }
 
+// RootDevices is implemented by Disks whose root disks the VMM cannot
+// open as files: each is made a block device at start and removed at stop
+// (cow's dm strategy). The service checks for it with a type assertion.
+type RootDevices interface {
+	// AttachRootDisk makes the block device of the root disk file disk
+	// for VM id, or returns the one that exists, and returns its path.
+	AttachRootDisk(ctx context.Context, id, disk string) (string, error)
+	// DetachRootDisk removes VM id's device; a missing one is not an
+	// error.
+	DetachRootDisk(id string) error
+	// AttachedRootDisks lists the VM ids that have a device.
+	AttachedRootDisks() ([]string, error)
+	// CopyFile copies a disk that is a plain file, not a root disk (the
+	// work disk, for a snapshot), copy-on-write where the filesystem
+	// allows: CloneRootDisk would make it a root disk.
+	CopyFile(ctx context.Context, src, dst string) error
+}
+
 // Space measures files and filesystems, so that work that cannot fit is
 // refused before it starts.
 type Space interface {
