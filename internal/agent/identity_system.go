@@ -99,8 +99,11 @@ func orDefault(v, d string) string {
 
 // addEntropy credits b to the kernel's entropy pool (RNDADDENTROPY on
 // /dev/random: struct rand_pool_info {int entropy_count; int buf_size;
-// __u32 buf[];}), which makes the restored copies of one guest draw
-// different random numbers from here on.
+// __u32 buf[];}) and reseeds the kernel's random number generator from it
+// at once (RNDRESEEDCRNG): otherwise the restored copies of one guest,
+// whose generator state is the saved one, draw the same numbers until
+// its next periodic reseed (up to a minute), and make the same SSH host
+// keys.
 func addEntropy(b []byte) error {
 	f, err := os.OpenFile("/dev/random", os.O_WRONLY, 0)
 	if err != nil {
@@ -113,6 +116,9 @@ func addEntropy(b []byte) error {
 	copy(info[8:], b)
 	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.RNDADDENTROPY, uintptr(unsafe.Pointer(&info[0]))); errno != 0 {
 		return fmt.Errorf("add entropy (RNDADDENTROPY): %w", errno)
+	}
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.RNDRESEEDCRNG, 0); errno != 0 {
+		return fmt.Errorf("reseed the kernel's random number generator (RNDRESEEDCRNG): %w", errno)
 	}
 	return nil
 }

@@ -150,6 +150,16 @@ func TestGuestQCOW2(t *testing.T) {
 	if err != nil || string(out) != "from-a\n" {
 		t.Errorf("/var/tmp/mine in the snapshot's root disk = %q, %v; want the file as it was when saved", out, err)
 	}
+	// A VM made from the snapshot resumes on a qcow2 overlay of its own
+	// (the format reaches qemu's restore as it reaches a start).
+	w.mustGuestBanger("vm", "create", "--from-snapshot", "a-snap", "c")
+	if got := qemuImgInfo(t, filepath.Join(w.vm("c").Dir, "root.ext4")); got.Format != "qcow2" || got.BackingFilename != imagetest.RootFS(t) {
+		t.Errorf("root disk of c, made from a-snap: %+v, want a qcow2 overlay of the image", got)
+	}
+	if out := w.mustGuestBanger("vm", "exec", "c", "--", "sh", "-c", "cat /var/tmp/mine; hostname"); out != "from-a\nc\n" {
+		t.Errorf("in c, made from a-snap: %q, want a's file as saved and c's own hostname", out)
+	}
+	w.mustGuestBanger("vm", "delete", "c")
 	w.mustBanger("snapshot", "rm", "a-snap")
 	w.mustGuestBanger("vm", "delete", "a", "b")
 	w.assertClean()
