@@ -84,7 +84,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if *netFrom != "" {
 		// A network problem must not cost the host its agent: log it.
-		if err := configureNetwork(*netFrom, *resolvConf); err != nil {
+		from := *netFrom
+		if _, err := os.Stat(agent.NetOverride); err == nil && from == "/proc/cmdline" {
+			// Re-identified since this boot: /proc/cmdline still has
+			// the saved machine's settings.
+			from = agent.NetOverride
+		}
+		if err := configureNetwork(from, *resolvConf); err != nil {
 			log.Error("configure the network", "err", err)
 		}
 	}

@@ -38,7 +38,7 @@ func runHelper(args []string, stderr io.Writer) error {
 	socket := fs.String("socket", config.DefaultHelperSocket, "unix socket to serve on (bangerd's network.helper_socket)")
 	allowUID := fs.Int("allow-uid", -1, "uid of the user bangerd runs as (required); root may always call")
 	bridge := fs.String("bridge", "banger0", "the only bridge the helper manages (bangerd's network.bridge)")
-	cowDir := fs.String("cow-dir", "", "bangerd's state directory, whose XFS file (vm.disk_strategy = \"loop-xfs\") the helper may mount; empty: none")
+	cowDir := fs.String("cow-dir", "", "bangerd's state directory, whose XFS file (vm.disk_strategy = \"loop-xfs\", or \"auto\" when the directory cannot clone files) the helper may mount and over whose disks it may make device-mapper devices (\"dm\"); empty: none")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -38,6 +38,14 @@
 //	POST /v1/tcp?port=N     connect to 127.0.0.1:N (503 when refused), then 101 "Upgrade: banger-tcp" and raw bytes both ways
 //	GET  /v1/metrics        {load1, load5, load15, mem_total, mem_available, disk_total, disk_free, uptime}
 //	POST /v1/shutdown       202, then sync and power off
+//	POST /v1/identity       {token, hostname, machine_id, mac, address, gateway, dns, time, entropy} → {}
+//
+// Identity. A guest restored from a snapshot is told its new identity with
+// POST /v1/identity, sent with the token it still holds. The request is
+// checked in full (CheckIdentity) before Server.Reidentify applies it
+// (SystemIdentity in the guest: clock, entropy, machine-id, hostname, SSH
+// host keys, network, token file); only then does the agent take the new
+// token, and the old one gets 401 from then on.
 //
 // Exec stream. After the 101 reply both directions carry frames:
 // [1 byte type][4 byte big-endian length][payload], payload at most 1 MiB.

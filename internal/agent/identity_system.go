@@ -28,7 +28,17 @@ type SystemIdentity struct {
 	HostKeyDir string // default /etc/ssh
 	ResolvConf string // default /etc/resolv.conf
 	EtcDir     string // hostname, hosts, machine-id; default /etc
+	// NetFile receives the new network settings in the kernel command
+	// line's form, which a restarted agent applies instead of
+	// /proc/cmdline's (the saved machine's until the next boot); default
+	// NetOverride.
+	NetFile string
 }
+
+// NetOverride is where SystemIdentity leaves the network settings of a
+// re-identified guest: on /run, so that the next boot, whose command
+// line is its own, forgets them.
+const NetOverride = "/run/banger/network"
 
 // Apply applies id. It stops at the first failure; every part is safe to
 // apply again.
@@ -62,6 +72,20 @@ func (s SystemIdentity) Apply(ctx context.Context, id proto.Identity) error {
 		if err := guestnet.Reconfigure(cfg, mac, orDefault(s.ResolvConf, "/etc/resolv.conf")); err != nil {
 			return err
 		}
+		netFile := orDefault(s.NetFile, NetOverride)
+		if err := os.MkdirAll(filepath.Dir(netFile), 0o755); err != nil {
+			return err
+		}
+		args := "banger.ip=" + id.Address
+		if id.Gateway != "" {
+			args += " banger.gw=" + id.Gateway
+		}
+		if id.DNS != "" {
+			args += " banger.dns=" + id.DNS
+		}
+		if err := writeFileAtomic(netFile, []byte(args+"\n"), 0o644); err != nil {
+			return err
+		}
 	}
 	return writeFileAtomic(orDefault(s.TokenFile, "/etc/banger/agent-token"), []byte(id.Token+"\n"), 0o600)
 }
@@ -75,8 +99,11 @@ func orDefault(v, d string) string {
 
 // addEntropy credits b to the kernel's entropy pool (RNDADDENTROPY on
 // /dev/random: struct rand_pool_info {int entropy_count; int buf_size;
-// __u32 buf[];}), which makes the restored copies of one guest draw
-// different random numbers from here on.
+// __u32 buf[];}) and reseeds the kernel's random number generator from it
+// at once (RNDRESEEDCRNG): otherwise the restored copies of one guest,
+// whose generator state is the saved one, draw the same numbers until
+// its next periodic reseed (up to a minute), and make the same SSH host
+// keys.
 func addEntropy(b []byte) error {
 	f, err := os.OpenFile("/dev/random", os.O_WRONLY, 0)
 	if err != nil {
@@ -89,6 +116,9 @@ func addEntropy(b []byte) error {
 	copy(info[8:], b)
 	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.RNDADDENTROPY, uintptr(unsafe.Pointer(&info[0]))); errno != 0 {
 		return fmt.Errorf("add entropy (RNDADDENTROPY): %w", errno)
+	}
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.RNDRESEEDCRNG, 0); errno != 0 {
+		return fmt.Errorf("reseed the kernel's random number generator (RNDRESEEDCRNG): %w", errno)
 	}
 	return nil
 }

@@ -238,7 +238,7 @@ type SystemInfo struct {
 	PID     int    `json:"pid"`
 	Driver  string `json:"driver"`
 	// DiskStrategy is how VM root disks are cloned from images (reflink,
-	// loop-xfs, sparse) and DiskStrategyWhy how it was chosen.
+	// loop-xfs, qcow2, sparse) and DiskStrategyWhy how it was chosen.
 	DiskStrategy    string `json:"disk_strategy"`
 	DiskStrategyWhy string `json:"disk_strategy_why"`
 	StateDir        string `json:"state_dir"`

@@ -5,6 +5,18 @@ package api
 type DiskUsage struct {
 	Filesystems []FilesystemSpace `json:"filesystems"`
 	Categories  []SpaceCategory   `json:"categories"`
+	Total       SpaceTotal        `json:"total"`
+}
+
+// SpaceTotal is what all of banger's files take together. Allocated adds
+// up every file's blocks, Shared the part of them shared between files
+// (a copy-on-write clone and its image: reflink, loop-xfs), and OnDisk
+// counts each shared block once: what the files really occupy.
+type SpaceTotal struct {
+	Apparent  int64 `json:"apparent"`
+	Allocated int64 `json:"allocated"`
+	Shared    int64 `json:"shared"`
+	OnDisk    int64 `json:"on_disk"`
 }
 
 // FilesystemSpace is the room on the filesystem holding one of banger's
@@ -28,24 +40,31 @@ const (
 
 // SpaceCategory is what one kind of thing takes. Apparent is the files'
 // sizes, Allocated the bytes their blocks occupy (less for sparse
-// files). Reclaimable is the allocated bytes ReclaimCommand would free;
-// ReclaimCommand is empty when banger has no command for it.
+// files), Shared the part of Allocated in blocks shared with other files
+// (a VM's clone of its image shares the image's blocks until either is
+// written), so Allocated − Shared is the category's own. Reclaimable is
+// the bytes ReclaimCommand would free (the items' own blocks: shared
+// ones stay while another file holds them); ReclaimCommand is empty
+// when banger has no command for it.
 type SpaceCategory struct {
 	Name           string      `json:"name"`
 	Count          int         `json:"count"`
 	Apparent       int64       `json:"apparent"`
 	Allocated      int64       `json:"allocated"`
+	Shared         int64       `json:"shared"`
 	Reclaimable    int64       `json:"reclaimable"`
 	ReclaimCommand string      `json:"reclaim_command,omitempty"`
 	Items          []SpaceItem `json:"items"`
 }
 
-// SpaceItem is one image, kernel, VM or cache directory.
+// SpaceItem is one image, kernel, VM or cache directory; Shared is the
+// part of Allocated shared with other files.
 type SpaceItem struct {
 	Name        string `json:"name"`
 	Path        string `json:"path"`
 	Apparent    int64  `json:"apparent"`
 	Allocated   int64  `json:"allocated"`
+	Shared      int64  `json:"shared"`
 	InUse       bool   `json:"in_use"`
 	Reclaimable bool   `json:"reclaimable"`
 	Detail      string `json:"detail,omitempty"`

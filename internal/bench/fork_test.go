@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"banger/internal/api"
-	"banger/internal/bytesize"
 )
 
 // forkCopies is how many copies BenchmarkFork makes: 3 under software
@@ -44,10 +43,10 @@ func BenchmarkFork(b *testing.B) {
 		lines = append(lines, fmt.Sprintf("vm fork src -n %d (qemu, %s): %s in all, %s per copy, each ready (re-identified)",
 			forkCopies, accelOf(copies), took.Round(time.Millisecond), (took/time.Duration(len(copies))).Round(time.Millisecond)))
 		for _, c := range copies {
-			lines = append(lines, fmt.Sprintf("  %-10s allocates %9s (root and work disks: clones of the snapshot's)", c.Name, bytesize.Format(allocated(c.Dir))))
+			lines = append(lines, fmt.Sprintf("  %-10s allocates %5d MiB (its directory: disks cloned from the snapshot's through the disk strategy, identity disk, logs)", c.Name, allocated(c.Dir)>>20))
 		}
 		if sn, err := w.client.GetSnapshot(ctx, copies[0].Snapshot); err == nil {
-			lines = append(lines, fmt.Sprintf("  snapshot %s allocates %s (qemu's migration stream and the disk copies)", sn.Name, bytesize.Format(sn.SizeBytes)))
+			lines = append(lines, fmt.Sprintf("  snapshot %s allocates %d MiB (qemu's migration stream and the disk copies)", sn.Name, sn.SizeBytes>>20))
 		}
 		for _, c := range copies {
 			if err := w.client.DeleteVM(ctx, c.Name, nil); err != nil {

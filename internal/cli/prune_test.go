@@ -158,9 +158,9 @@ var sampleDiskUsage = api.DiskUsage{
 		{Dir: "cache", Path: "/home/u/.cache/banger", Available: 40 << 30, Total: 100 << 30},
 	},
 	Categories: []api.SpaceCategory{
-		{Name: api.SpaceImages, Count: 2, Apparent: 3 << 30, Allocated: 900 << 20, Reclaimable: 450 << 20, ReclaimCommand: "banger image prune",
+		{Name: api.SpaceImages, Count: 2, Apparent: 3 << 30, Allocated: 900 << 20, Shared: 400 << 20, Reclaimable: 450 << 20, ReclaimCommand: "banger image prune",
 			Items: []api.SpaceItem{
-				{Name: "default", Path: "/s/images/ab", Apparent: 1536 << 20, Allocated: 450 << 20, InUse: true, Detail: "built"},
+				{Name: "default", Path: "/s/images/ab", Apparent: 1536 << 20, Allocated: 450 << 20, Shared: 400 << 20, InUse: true, Detail: "built"},
 				{Name: "old", Path: "/s/images/cd", Apparent: 1536 << 20, Allocated: 450 << 20, Reclaimable: true, Detail: "built"},
 			}},
 		{Name: api.SpaceLayers, Count: 2, Apparent: 30 << 20, Allocated: 30 << 20, Reclaimable: 10 << 20, ReclaimCommand: "banger image cache prune",
@@ -170,14 +170,15 @@ var sampleDiskUsage = api.DiskUsage{
 			}},
 		{Name: api.SpaceKernels, Count: 1, Apparent: 40 << 20, Allocated: 40 << 20, ReclaimCommand: "banger kernel rm",
 			Items: []api.SpaceItem{{Name: "default", Path: "/s/kernels/1", Apparent: 40 << 20, Allocated: 40 << 20, InUse: true, Detail: "6.1.0"}}},
-		{Name: api.SpaceVMDisks, Count: 1, Apparent: 10 << 30, Allocated: 500 << 20, Reclaimable: 500 << 20, ReclaimCommand: "banger vm prune",
-			Items: []api.SpaceItem{{Name: "idle", Path: "/s/vms/2", Apparent: 10 << 30, Allocated: 500 << 20, Reclaimable: true, Detail: "stopped"}}},
+		{Name: api.SpaceVMDisks, Count: 1, Apparent: 10 << 30, Allocated: 500 << 20, Shared: 400 << 20, Reclaimable: 100 << 20, ReclaimCommand: "banger vm prune",
+			Items: []api.SpaceItem{{Name: "idle", Path: "/s/vms/2", Apparent: 10 << 30, Allocated: 500 << 20, Shared: 400 << 20, Reclaimable: true, Detail: "stopped"}}},
 		{Name: api.SpaceSnapshots, Count: 1, Apparent: 1 << 30, Allocated: 200 << 20, Reclaimable: 200 << 20, ReclaimCommand: "banger snapshot prune",
 			Items: []api.SpaceItem{{Name: "s1", Path: "/s/snapshots/3", Apparent: 1 << 30, Allocated: 200 << 20, Reclaimable: true, Detail: "of VM idle"}}},
 		{Name: api.SpaceCaches, Count: 1, Apparent: 2 << 30, Allocated: 2 << 30,
 			Items: []api.SpaceItem{{Name: "kernel-build", Path: "/c/kernel-build", Apparent: 2 << 30, Allocated: 2 << 30}}},
 		{Name: "future_kind", Items: []api.SpaceItem{}},
 	},
+	Total: api.SpaceTotal{Apparent: 15<<30 + 70<<20, Allocated: 3<<30 + 446<<20, Shared: 800 << 20, OnDisk: 3<<30 + 46<<20},
 }
 
 func TestSystemDF(t *testing.T) {

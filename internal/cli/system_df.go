@@ -15,8 +15,10 @@ func (a *app) systemDFCommand() *cobra.Command {
 		Use:   "df",
 		Short: "Show the disk space images, layers, kernels, VM disks and caches take",
 		Long: "Show, per category, how many there are, their apparent size (the files' sizes), what they occupy on disk " +
-			"(allocated blocks: less for sparse disks) and what the prune commands would free, then the room left on the " +
-			"filesystems of the state and cache directories. -v lists every item.",
+			"(allocated blocks: less for sparse disks), how much of that is shared with other files (a VM's copy-on-write " +
+			"clone shares its image's blocks until either is written) and what the prune commands would free, then what " +
+			"everything takes together with each shared block counted once, and the room left on the filesystems of the " +
+			"state and cache directories. -v lists every item.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := a.client(cmd.Context())
@@ -58,11 +60,19 @@ func printDiskUsage(a *app, du api.DiskUsage, verbose bool) error {
 		if c.ReclaimCommand != "" && c.Reclaimable > 0 {
 			reclaim += " (" + c.ReclaimCommand + ")"
 		}
-		rows = append(rows, []string{spaceTitle(c.Name), fmt.Sprint(c.Count), bytesize.Format(c.Apparent), bytesize.Format(c.Allocated), reclaim})
+		rows = append(rows, []string{spaceTitle(c.Name), fmt.Sprint(c.Count), bytesize.Format(c.Apparent), bytesize.Format(c.Allocated),
+			bytesize.Format(c.Shared), reclaim})
 	}
-	if err := table(a.env.Stdout, []string{"TYPE", "COUNT", "SIZE", "ON DISK", "RECLAIMABLE"}, rows); err != nil {
+	if err := table(a.env.Stdout, []string{"TYPE", "COUNT", "SIZE", "ON DISK", "SHARED", "RECLAIMABLE"}, rows); err != nil {
 		return err
 	}
+	t := du.Total
+	fmt.Fprintf(a.env.Stdout, "\nIn all: %s on disk", bytesize.Format(t.OnDisk))
+	if t.Shared > 0 {
+		fmt.Fprintf(a.env.Stdout, ", each block shared between files (an image and its clones) counted once; the ON DISK column adds up to %s, %s of it shared",
+			bytesize.Format(t.Allocated), bytesize.Format(t.Shared))
+	}
+	fmt.Fprintln(a.env.Stdout)
 	fmt.Fprintln(a.env.Stdout)
 	for _, f := range du.Filesystems {
 		fmt.Fprintf(a.env.Stdout, "%s directory %s: %s free of %s\n", f.Dir, f.Path, bytesize.Format(f.Available), bytesize.Format(f.Total))
@@ -84,9 +94,9 @@ func printDiskUsage(a *app, du api.DiskUsage, verbose bool) error {
 			case it.Reclaimable:
 				use = "reclaimable"
 			}
-			items = append(items, []string{it.Name, bytesize.Format(it.Apparent), bytesize.Format(it.Allocated), use, it.Detail, it.Path})
+			items = append(items, []string{it.Name, bytesize.Format(it.Apparent), bytesize.Format(it.Allocated), bytesize.Format(it.Shared), use, it.Detail, it.Path})
 		}
-		if err := table(a.env.Stdout, []string{"NAME", "SIZE", "ON DISK", "USE", "DETAIL", "PATH"}, items); err != nil {
+		if err := table(a.env.Stdout, []string{"NAME", "SIZE", "ON DISK", "SHARED", "USE", "DETAIL", "PATH"}, items); err != nil {
 			return err
 		}
 	}

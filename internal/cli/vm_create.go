@@ -24,7 +24,7 @@ type createFlags struct {
 
 func (c *createFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&c.image, "image", "", "image to boot: a name, or with vm run a registry reference (alpine:3.20) pulled on first use (default: vm.image from the config)")
+	f.StringVar(&c.image, "image", "", "image to boot: a name, or a registry reference (alpine:3.20) pulled on first use (default: vm.image from the config)")
 	f.IntVar(&c.vcpus, "vcpu", 0, "number of virtual CPUs (default: vm.vcpus from the config)")
 	f.StringVar(&c.memory, "memory", "", "guest memory, e.g. 512MiB or 2G (default: vm.memory from the config)")
 	f.StringVar(&c.disk, "disk-size", "", "work disk size, e.g. 8G (default: vm.disk_size from the config)")
@@ -85,7 +85,9 @@ func (a *app) vmCreateCommand() *cobra.Command {
 		Use:   "create [NAME...]",
 		Short: "Create VMs (a readable name is generated when none is given)",
 		Long: "Create VMs from an image. Each VM gets its own copy of the image's root disk and its own\n" +
-			"work disk. With several names the VMs are created concurrently.\n\n" +
+			"work disk. With several names the VMs are created concurrently. --image takes an image's\n" +
+			"name or a registry reference (debian:12, ghcr.io/owner/image:tag), pulled once with its\n" +
+			"progress on first use as vm run does.\n\n" +
 			"With --from-snapshot SNAPSHOT each VM is made from the snapshot instead: its disks are\n" +
 			"copy-on-write clones of the snapshot's and it resumes the saved guest rather than booting,\n" +
 			"so it is running when created.",
@@ -98,6 +100,13 @@ func (a *app) vmCreateCommand() *cobra.Command {
 			cl, err := a.client(cmd.Context())
 			if err != nil {
 				return err
+			}
+			// A registry reference is pulled once, before the creates,
+			// as vm run does; a name is left to the daemon.
+			if isImageRef(req.Image) {
+				if req.Image, err = a.ensureImageName(cmd.Context(), cl, req.Image); err != nil {
+					return err
+				}
 			}
 			names := args
 			if len(names) == 0 {
@@ -119,12 +128,13 @@ func (a *app) vmCreateCommand() *cobra.Command {
 				if len(names) == 1 {
 					pr.finish(true)
 				}
+				mu.Lock()
+				defer mu.Unlock()
 				if json {
-					mu.Lock()
 					created = append(created, v)
-					mu.Unlock()
 					return nil
 				}
+				// One line per VM, whole, whatever Stdout is.
 				fmt.Fprintf(a.env.Stdout, "created %s (%s)\n", v.Name, v.State)
 				return nil
 			})

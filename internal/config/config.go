@@ -52,7 +52,7 @@ var LogLevels = []string{"debug", "info", "warn", "error"}
 var Drivers = []string{"firecracker", "qemu", "auto"}
 
 // DiskStrategies are the valid values of vm.disk_strategy.
-var DiskStrategies = []string{"auto", "reflink", "loop-xfs", "sparse"}
+var DiskStrategies = []string{"auto", "reflink", "loop-xfs", "dm", "qcow2", "sparse"}
 
 // Limits and fixed defaults.
 const (

@@ -62,7 +62,7 @@ func TestValidate(t *testing.T) {
 		{"empty image", testHost, func(c *Config) { c.VM.Image = " " },
 			[]string{`vm.image = " ": must name an image, e.g. "default"`}},
 		{"unknown disk strategy", testHost, func(c *Config) { c.VM.DiskStrategy = "zfs" },
-			[]string{`vm.disk_strategy = "zfs": must be one of: auto, reflink, loop-xfs, sparse`}},
+			[]string{`vm.disk_strategy = "zfs": must be one of: auto, reflink, loop-xfs, dm, qcow2, sparse`}},
 		{"everything wrong at once", testHost, func(c *Config) {
 			*c = Config{VMM: VMM{StopTimeout: Duration(time.Hour)}, VM: VMDefaults{Memory: -1}}
 		}, []string{
@@ -75,7 +75,7 @@ func TestValidate(t *testing.T) {
 			`vm.memory = "-1B": must be at least 128MiB`,
 			`vm.disk_size = "0B": must be at least 256MiB`,
 			`vm.image = "": must name an image, e.g. "default"`,
-			`vm.disk_strategy = "": must be one of: auto, reflink, loop-xfs, sparse`,
+			`vm.disk_strategy = "": must be one of: auto, reflink, loop-xfs, dm, qcow2, sparse`,
 			`network.bridge = "": must be 1 to 15 characters (a Linux interface name)`,
 			`network.subnet = "": must be an IPv4 prefix such as "10.77.0.0/24"`,
 			`network.helper_socket = "": must be an absolute path`,

@@ -67,7 +67,7 @@ func MountChecked(stateDir string, uid int) error {
 	case ms.Dev != ds.Dev:
 		return errdefs.FailedPreconditionf("something is already mounted on %s", mnt.Name())
 	}
-	dev, err := attachLoopFile(file, file.Name())
+	dev, err := attachLoopFile(file, file.Name(), loopFlags)
 	if err != nil {
 		return err
 	}
@@ -77,6 +77,17 @@ func MountChecked(stateDir string, uid int) error {
 		return fmt.Errorf("mount %s on %s: %w", file.Name(), mnt.Name(), err)
 	}
 	return nil
+}
+
+// CheckStateDir checks stateDir as MountChecked does (a directory, not a
+// symlink, owned by uid and writable by it alone) and mounts nothing: the
+// root helper's answer to a daemon asking whether it would mount there.
+func CheckStateDir(stateDir string, uid int) error {
+	dir, err := openOwnedDir(stateDir, uid)
+	if err != nil {
+		return err
+	}
+	return dir.Close()
 }
 
 // UnmountChecked unmounts stateDir/cow for uid's daemon, only when what is

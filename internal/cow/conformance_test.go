@@ -24,6 +24,48 @@ type kit struct {
 	s    Strategy
 }
 
+// dev is the path through which a disk's content is read and written: the
+// disk itself, or for a strategy whose disks are block devices
+// (Attacher), its device, attached for the rest of the test.
+func (k kit) dev(t *testing.T, disk string) string {
+	t.Helper()
+	a, ok := k.s.(Attacher)
+	if !ok {
+		return disk
+	}
+	id := filepath.Base(filepath.Dir(disk))
+	dev, err := a.Attach(context.Background(), id, disk)
+	if err != nil {
+		t.Fatalf("Attach(%s, %s): %v", id, disk, err)
+	}
+	t.Cleanup(func() {
+		if err := a.Detach(id); err != nil {
+			t.Errorf("Detach(%s): %v", id, err)
+		}
+	})
+	return dev
+}
+
+// detach removes disk's device, if the strategy has devices.
+func (k kit) detach(t *testing.T, disk string) {
+	t.Helper()
+	if a, ok := k.s.(Attacher); ok {
+		if err := a.Detach(filepath.Base(filepath.Dir(disk))); err != nil {
+			t.Fatalf("Detach: %v", err)
+		}
+	}
+}
+
+func (k kit) read(t *testing.T, disk string) []byte {
+	t.Helper()
+	return read(t, k.dev(t, disk))
+}
+
+func (k kit) writeAt(t *testing.T, disk string, data []byte, off int64) {
+	t.Helper()
+	writeAt(t, k.dev(t, disk), data, off)
+}
+
 // strategies returns every strategy this machine can run, each set up in
 // its own directories and torn down (unmounted, loop device detached) when
 // the test ends. Strategies that need root are skipped by testtier.
@@ -32,6 +74,11 @@ func strategies() []namedKit {
 		{NameSparse, func(t *testing.T) kit {
 			opts := Options{StateDir: t.TempDir(), UID: os.Getuid(), Force: NameSparse}
 			return open(t, NameSparse, opts)
+		}},
+		{NameQCOW2, func(t *testing.T) kit {
+			needQemuImg(t)
+			opts := Options{StateDir: t.TempDir(), UID: os.Getuid(), Force: NameQCOW2, Driver: DriverQEMU}
+			return open(t, NameQCOW2, opts)
 		}},
 		{NameReflink, func(t *testing.T) kit {
 			testtier.Root(t)
@@ -51,6 +98,19 @@ func strategies() []namedKit {
 			opts := Options{StateDir: t.TempDir(), UID: os.Getuid(), Force: NameLoopXFS, Mounter: Local{}, XFSSize: 1 << 30}
 			k := open(t, NameLoopXFS, opts)
 			t.Cleanup(func() { unmountAll(t, opts.StateDir) })
+			return k
+		}},
+		{NameDM, func(t *testing.T) kit {
+			testtier.Root(t)
+			if ok, why := DMAvailable(); !ok {
+				t.Skipf("no device-mapper here (%s): TestDMInGuest runs these tests in a guest that has it", why)
+			}
+			dir := t.TempDir()
+			prefix := testDMPrefix(t)
+			opts := Options{StateDir: dir, UID: os.Getuid(), Force: NameDM, DMPrefix: prefix,
+				DM: DMLocal{StateDir: dir, UID: os.Getuid()}}
+			k := open(t, NameDM, opts)
+			t.Cleanup(func() { checkNoDevices(t, prefix) })
 			return k
 		}},
 	}
@@ -132,15 +192,29 @@ func vmDisk(t *testing.T, k kit, vm string) string {
 	return filepath.Join(dir, "root.ext4")
 }
 
+// clone clones a VM disk (a snapshot's copy), as the daemon does.
 func clone(t *testing.T, k kit, src, dst string) {
 	t.Helper()
-	if err := k.s.Clone(context.Background(), src, dst); err != nil {
+	if err := CloneDisk(context.Background(), k.s, src, dst); err != nil {
 		t.Fatalf("Clone(%s, %s): %v", src, dst, err)
 	}
 }
 
+// cloneImage clones an image into a VM's root disk, as the daemon does.
+func cloneImage(t *testing.T, k kit, img, dst string) {
+	t.Helper()
+	if err := CloneImage(context.Background(), k.s, img, dst); err != nil {
+		t.Fatalf("CloneImage(%s, %s): %v", img, dst, err)
+	}
+}
+
+// read returns the content of the disk at path: through qemu-img for a
+// qcow2 overlay.
 func read(t *testing.T, path string) []byte {
 	t.Helper()
+	if isQCOW2(t, path) {
+		return readQCOW2(t, path)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -148,8 +222,14 @@ func read(t *testing.T, path string) []byte {
 	return b
 }
 
+// writeAt writes data at off into the disk at path, as its guest would:
+// through qemu-io for a qcow2 overlay.
 func writeAt(t *testing.T, path string, data []byte, off int64) {
 	t.Helper()
+	if isQCOW2(t, path) {
+		writeQCOW2(t, path, data, off)
+		return
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -168,15 +248,15 @@ func TestConformanceIsolation(t *testing.T) {
 		img := writeImage(t, k)
 		orig := read(t, img)
 		a, b := vmDisk(t, k, "a"), vmDisk(t, k, "b")
-		clone(t, k, img, a)
-		clone(t, k, img, b)
-		if !bytes.Equal(read(t, a), orig) || !bytes.Equal(read(t, b), orig) {
+		cloneImage(t, k, img, a)
+		cloneImage(t, k, img, b)
+		if !bytes.Equal(k.read(t, a), orig) || !bytes.Equal(k.read(t, b), orig) {
 			t.Fatal("a fresh clone differs from its image")
 		}
 		// Write over shared data and into the hole.
-		writeAt(t, a, []byte("written-by-a"), 0)
-		writeAt(t, a, bytes.Repeat([]byte{'a'}, 1<<20), 4<<20)
-		writeAt(t, b, []byte("written-by-b"), imageSize-100)
+		k.writeAt(t, a, []byte("written-by-a"), 0)
+		k.writeAt(t, a, bytes.Repeat([]byte{'a'}, 1<<20), 4<<20)
+		k.writeAt(t, b, []byte("written-by-b"), imageSize-100)
 
 		wantA := bytes.Clone(orig)
 		copy(wantA, "written-by-a")
@@ -186,23 +266,23 @@ func TestConformanceIsolation(t *testing.T) {
 		if !bytes.Equal(read(t, img), orig) {
 			t.Error("writes to clones reached the image")
 		}
-		if !bytes.Equal(read(t, a), wantA) {
+		if !bytes.Equal(k.read(t, a), wantA) {
 			t.Error("clone a does not hold exactly its own writes")
 		}
-		if !bytes.Equal(read(t, b), wantB) {
+		if !bytes.Equal(k.read(t, b), wantB) {
 			t.Error("clone b does not hold exactly its own writes")
 		}
 
 		// A clone of a clone (a VM disk snapshot) is isolated too.
 		c := vmDisk(t, k, "c")
 		clone(t, k, a, c)
-		writeAt(t, c, []byte("written-by-c"), 0)
-		if !bytes.Equal(read(t, a), wantA) {
+		k.writeAt(t, c, []byte("written-by-c"), 0)
+		if !bytes.Equal(k.read(t, a), wantA) {
 			t.Error("writes to a clone of a reached a")
 		}
 		wantC := bytes.Clone(wantA)
 		copy(wantC, "written-by-c")
-		if !bytes.Equal(read(t, c), wantC) {
+		if !bytes.Equal(k.read(t, c), wantC) {
 			t.Error("clone of a clone does not hold its source plus its own writes")
 		}
 	})
@@ -214,7 +294,7 @@ func TestConformanceCancelLeavesNothing(t *testing.T) {
 		dst := vmDisk(t, k, "a")
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if err := k.s.Clone(ctx, img, dst); !errors.Is(err, context.Canceled) {
+		if err := CloneImage(ctx, k.s, img, dst); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Clone with a cancelled context: %v, want context.Canceled", err)
 		}
 		entries, err := os.ReadDir(filepath.Dir(dst))
@@ -232,8 +312,9 @@ func TestConformanceDelete(t *testing.T) {
 		img := writeImage(t, k)
 		orig := read(t, img)
 		a := vmDisk(t, k, "a")
-		clone(t, k, img, a)
-		writeAt(t, a, bytes.Repeat([]byte{'a'}, 2<<20), 2<<20)
+		cloneImage(t, k, img, a)
+		k.writeAt(t, a, bytes.Repeat([]byte{'a'}, 2<<20), 2<<20)
+		k.detach(t, a)
 		if err := k.s.Remove(a); err != nil {
 			t.Fatal(err)
 		}
@@ -250,8 +331,8 @@ func TestConformanceDelete(t *testing.T) {
 			t.Error("deleting a clone changed the image")
 		}
 		// The image clones again after a delete.
-		clone(t, k, img, a)
-		if !bytes.Equal(read(t, a), orig) {
+		cloneImage(t, k, img, a)
+		if !bytes.Equal(k.read(t, a), orig) {
 			t.Error("a clone made after a delete differs from the image")
 		}
 	})
@@ -261,7 +342,7 @@ func TestConformanceUsage(t *testing.T) {
 	forEach(t, func(t *testing.T, k kit) {
 		img := writeImage(t, k)
 		a := vmDisk(t, k, "a")
-		clone(t, k, img, a)
+		cloneImage(t, k, img, a)
 		u, err := k.s.Usage(a)
 		if err != nil {
 			t.Fatal(err)
@@ -273,7 +354,7 @@ func TestConformanceUsage(t *testing.T) {
 		if u.Allocated <= 0 || u.Allocated > 4<<20 {
 			t.Errorf("allocated %d, want the image's data (about 1 MiB), holes kept", u.Allocated)
 		}
-		writeAt(t, a, bytes.Repeat([]byte{'a'}, 3<<20), 4<<20)
+		k.writeAt(t, a, bytes.Repeat([]byte{'a'}, 3<<20), 4<<20)
 		u2, err := k.s.Usage(a)
 		if err != nil {
 			t.Fatal(err)
@@ -288,18 +369,25 @@ func TestConformanceRestart(t *testing.T) {
 	forEach(t, func(t *testing.T, k kit) {
 		img := writeImage(t, k)
 		a := vmDisk(t, k, "a")
-		clone(t, k, img, a)
-		writeAt(t, a, []byte("before-restart"), 0)
-		want := read(t, a)
+		cloneImage(t, k, img, a)
+		k.writeAt(t, a, []byte("before-restart"), 0)
+		want := k.read(t, a)
 
 		// A daemon killed and restarted: the old one closed nothing.
 		k2 := open(t, k.name, k.opts)
-		if !bytes.Equal(read(t, a), want) {
+		if a2, ok := k2.s.(Attacher); ok {
+			// The devices outlive the daemon and the new one finds them.
+			ids, err := a2.Attached()
+			if err != nil || len(ids) != 1 || ids[0] != "a" {
+				t.Errorf("after a restart Attached() = %v, %v, want [a]", ids, err)
+			}
+		}
+		if !bytes.Equal(k.read(t, a), want) {
 			t.Error("disk changed across a restart")
 		}
 		b := vmDisk(t, k2, "b")
-		clone(t, k2, img, b)
-		if !bytes.Equal(read(t, b), read(t, img)) {
+		cloneImage(t, k2, img, b)
+		if !bytes.Equal(k.read(t, b), read(t, img)) {
 			t.Error("clone after restart differs from the image")
 		}
 		if k.name != NameLoopXFS {
@@ -316,7 +404,7 @@ func TestConformanceRestart(t *testing.T) {
 		auto := k.opts
 		auto.Force = ""
 		k3 := open(t, NameLoopXFS, auto)
-		if !bytes.Equal(read(t, a), want) {
+		if !bytes.Equal(k.read(t, a), want) {
 			t.Error("disk changed across an unmount and remount")
 		}
 		if got := vmDisk(t, k3, "b"); got != b {
@@ -363,12 +451,12 @@ func TestLoopXFSPrunesCopiesOfRemovedImages(t *testing.T) {
 	img := writeImage(t, k)
 	orig := read(t, img)
 	a := vmDisk(t, k, "a")
-	clone(t, k, img, a)
+	cloneImage(t, k, img, a)
 	keep := filepath.Join(opts.StateDir, "images", "keep.ext4")
 	if err := os.WriteFile(keep, []byte("kept image"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	clone(t, k, keep, vmDisk(t, k, "b"))
+	cloneImage(t, k, keep, vmDisk(t, k, "b"))
 	bases := filepath.Join(opts.StateDir, xfsMount, basesDir)
 	if n := len(readDir(t, bases)); n != 4 {
 		t.Fatalf("%d files in %s, want 2 copies and their records", n, bases)
@@ -381,7 +469,7 @@ func TestLoopXFSPrunesCopiesOfRemovedImages(t *testing.T) {
 	if len(got) != 2 {
 		t.Errorf("after the image was removed: %v in %s, want only the kept image's copy and record", got, bases)
 	}
-	if !bytes.Equal(read(t, a), orig) {
+	if !bytes.Equal(k.read(t, a), orig) {
 		t.Error("the VM disk cloned from the removed copy lost its data")
 	}
 }

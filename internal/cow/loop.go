@@ -73,11 +73,12 @@ func attachLoop(file string) (*os.File, error) {
 		return nil, fmt.Errorf("open %s for its loop device: %w", file, err)
 	}
 	defer back.Close()
-	return attachLoopFile(back, file)
+	return attachLoopFile(back, file, loopFlags)
 }
 
-// attachLoopFile is attachLoop of an open file, recorded as name.
-func attachLoopFile(back *os.File, file string) (*os.File, error) {
+// attachLoopFile is attachLoop of an open file, recorded as name, with
+// the loop flags flags.
+func attachLoopFile(back *os.File, file string, flags uint32) (*os.File, error) {
 	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, errdefs.FailedPreconditionf("open /dev/loop-control (%w): load the loop module (modprobe loop) or use vm.disk_strategy = \"sparse\"", err)
@@ -94,7 +95,7 @@ func attachLoopFile(back *os.File, file string) (*os.File, error) {
 			return nil, fmt.Errorf("open %s: %w", name, err)
 		}
 		cfg := unix.LoopConfig{Fd: uint32(back.Fd())}
-		cfg.Info.Flags = loopFlags
+		cfg.Info.Flags = flags
 		copy(cfg.Info.File_name[:], file)
 		err = unix.IoctlLoopConfigure(int(dev.Fd()), &cfg)
 		if err == nil {

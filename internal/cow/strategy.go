@@ -39,12 +39,14 @@ type Usage struct {
 const (
 	NameReflink = "reflink"
 	NameLoopXFS = "loop-xfs"
+	NameQCOW2   = "qcow2"
 	NameSparse  = "sparse"
+	NameDM      = "dm"
 	NameAuto    = "auto"
 )
 
 // Names are the valid values of vm.disk_strategy.
-var Names = []string{NameAuto, NameReflink, NameLoopXFS, NameSparse}
+var Names = []string{NameAuto, NameReflink, NameLoopXFS, NameDM, NameQCOW2, NameSparse}
 
 // fileUsage stats path.
 func fileUsage(path string) (Usage, error) {
@@ -59,10 +61,13 @@ func fileUsage(path string) (Usage, error) {
 	return u, nil
 }
 
-// removeFile removes path; a missing file is not an error.
+// removeFile removes path and the record of its format; a missing file is
+// not an error.
 func removeFile(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove %s: %w", path, err)
+	for _, p := range []string{path, path + formatSuffix} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
 	}
 	return nil
 }

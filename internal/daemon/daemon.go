@@ -133,7 +133,12 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if os.Geteuid() == 0 {
 		mounter = cow.Local{}
 	}
-	strategy, cowWhy, err := cow.Open(ctx, cow.Options{StateDir: opts.Layout.StateDir, UID: opts.UID, Force: cfg.VM.DiskStrategy, Mounter: mounter})
+	// dm makes its devices the same way.
+	var dm cow.DMDevices = privileged.CowDM{Client: &privileged.Client{Socket: cfg.Network.HelperSocket}, StateDir: opts.Layout.StateDir}
+	if os.Geteuid() == 0 {
+		dm = cow.DMLocal{StateDir: opts.Layout.StateDir, UID: opts.UID}
+	}
+	strategy, cowWhy, err := cow.Open(ctx, cow.Options{StateDir: opts.Layout.StateDir, UID: opts.UID, Force: cfg.VM.DiskStrategy, Mounter: mounter, DM: dm, Driver: driver.Name()})
 	if err != nil {
 		_ = st.Close()
 		release()
@@ -156,7 +161,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Store:    st,
 		Driver:   driver,
 		Others:   others,
-		Disks:    vmDisks{work: disk.NewWorkDisks(opts.Layout.CacheDir), cow: strategy},
+		Disks:    newVMDisks(disk.NewWorkDisks(opts.Layout.CacheDir), strategy),
 		Dirs:     vmDirs{Layout: opts.Layout, uid: opts.UID, vmRoot: strategy.Dir()},
 		Space:    roomChecker{shared: strategy.Name() != cow.NameSparse},
 		Defaults: vmDefaults(cfg, host),
@@ -366,8 +371,60 @@ type vmDisks struct {
 	cow  cow.Strategy
 }
 
+// newVMDisks is the vm service's disks: with root disk devices when the
+// strategy makes them (vm.RootDevices).
+func newVMDisks(work *disk.WorkDisks, s cow.Strategy) vm.Disks {
+	d := vmDisks{work: work, cow: s}
+	if a, ok := s.(cow.Attacher); ok {
+		return vmDeviceDisks{vmDisks: d, a: a}
+	}
+	return d
+}
+
+// vmDeviceDisks adds the devices of a strategy whose disks are not files
+// (cow.Attacher) to vmDisks.
+type vmDeviceDisks struct {
+	vmDisks
+	a cow.Attacher
+}
+
+func (v vmDeviceDisks) AttachRootDisk(ctx context.Context, id, disk string) (string, error) {
+	return v.a.Attach(ctx, id, disk)
+}
+func (v vmDeviceDisks) DetachRootDisk(id string) error       { return v.a.Detach(id) }
+func (v vmDeviceDisks) AttachedRootDisks() ([]string, error) { return v.a.Attached() }
+
+// CopyFile clones src where the filesystem can, else copies it sparse.
+func (v vmDeviceDisks) CopyFile(ctx context.Context, src, dst string) error {
+	err := disk.CloneFile(ctx, src, dst)
+	if errors.Is(err, disk.ErrNoReflink) {
+		err = disk.SparseCopy(ctx, src, dst)
+	}
+	return err
+}
+
 func (v vmDisks) CloneRootDisk(ctx context.Context, src, dst string) error {
-	return v.cow.Clone(ctx, src, dst)
+	return cow.CloneDisk(ctx, v.cow, src, dst)
+}
+
+func (v vmDisks) CloneImage(ctx context.Context, image, dst string) error {
+	return cow.CloneImage(ctx, v.cow, image, dst)
+}
+
+// RootDiskFormat is the recorded format of a root disk; an overlay whose
+// image changed since it was made is refused (it would read a mix of both).
+func (vmDisks) RootDiskFormat(path string) (string, error) {
+	f, err := cow.Format(path)
+	if err != nil {
+		return "", err
+	}
+	if f != cow.FormatQCOW2 {
+		return vmm.DiskRaw, nil
+	}
+	if err := cow.CheckImage(path); err != nil {
+		return "", err
+	}
+	return vmm.DiskQCOW2, nil
 }
 
 func (vmDisks) WriteFiles(ctx context.Context, image string, files []vm.GuestFile) error {

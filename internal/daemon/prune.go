@@ -28,7 +28,7 @@ func (d *Daemon) pruneVMs(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return nil, err
 			}
-			size[v.ID] = u.Allocated
+			size[v.ID] = u.Exclusive() // blocks shared with the image stay
 		}
 		removed := stopped
 		if !req.DryRun {

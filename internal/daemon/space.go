@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"banger/internal/api"
+	"banger/internal/cow"
 	"banger/internal/disk"
 	"banger/internal/imagebuild"
 	"banger/internal/paths"
@@ -26,7 +27,9 @@ func (d *Daemon) spaceCollectors() []spaceCollector {
 
 // diskUsage measures every category and the room on the state and cache
 // filesystems. Sizes come from stat (apparent size and allocated
-// blocks), so they hold whatever way a disk was made.
+// blocks), so they hold whatever way a disk was made; shared blocks from
+// FIEMAP. The total measures every item's path together, so a block an
+// image shares with its clones is counted once there.
 func (d *Daemon) diskUsage(ctx context.Context) (api.DiskUsage, error) {
 	out := api.DiskUsage{Filesystems: []api.FilesystemSpace{}, Categories: []api.SpaceCategory{}}
 	for _, dir := range []struct{ what, path string }{
@@ -45,6 +48,19 @@ func (d *Daemon) diskUsage(ctx context.Context) (api.DiskUsage, error) {
 		}
 		out.Categories = append(out.Categories, cat)
 	}
+	m := disk.NewMeter()
+	for _, c := range out.Categories {
+		for _, it := range c.Items {
+			if it.Path == "" {
+				continue
+			}
+			if _, err := m.Measure(it.Path); err != nil {
+				return api.DiskUsage{}, err
+			}
+		}
+	}
+	t := m.Total()
+	out.Total = api.SpaceTotal{Apparent: t.Apparent, Allocated: t.Allocated, Shared: t.Shared, OnDisk: t.OnDisk}
 	return out, nil
 }
 
@@ -58,8 +74,9 @@ func add(c *api.SpaceCategory, it api.SpaceItem, counted bool) {
 	}
 	c.Apparent += it.Apparent
 	c.Allocated += it.Allocated
+	c.Shared += it.Shared
 	if it.Reclaimable {
-		c.Reclaimable += it.Allocated
+		c.Reclaimable += it.Allocated - it.Shared
 	}
 }
 
@@ -68,7 +85,7 @@ func usageItem(name, path string) (api.SpaceItem, error) {
 	if err != nil {
 		return api.SpaceItem{}, err
 	}
-	return api.SpaceItem{Name: name, Path: path, Apparent: u.Apparent, Allocated: u.Allocated}, nil
+	return api.SpaceItem{Name: name, Path: path, Apparent: u.Apparent, Allocated: u.Allocated, Shared: u.Shared}, nil
 }
 
 // keptImages are the images image prune never removes: the default one.
@@ -151,6 +168,7 @@ func (d *Daemon) layerSpace(ctx context.Context) (api.SpaceCategory, error) {
 		it.Detail = "layers being downloaded, or cut short by a crash"
 		c.Apparent += it.Apparent
 		c.Allocated += it.Allocated
+		c.Shared += it.Shared
 		c.Items = append(c.Items, it)
 	}
 	return c, nil
@@ -193,6 +211,7 @@ func (d *Daemon) kernelSpace(ctx context.Context) (api.SpaceCategory, error) {
 			}
 			it.Apparent += u.Apparent
 			it.Allocated += u.Allocated
+			it.Shared += u.Shared
 		}
 		it.InUse = booted[k.Vmlinux]
 		it.Reclaimable = !it.InUse
@@ -251,8 +270,9 @@ func (d *Daemon) snapshotSpace(ctx context.Context) (api.SpaceCategory, error) {
 
 // cacheSpace counts every entry of the cache directory but the layer
 // cache (the kernel build cache, work disk templates, the distribution
-// kernel downloads, and whatever else a component caches there) and the image build areas in the image
-// store, each as it is on disk. Caches are recreated on demand; banger
+// kernel downloads, and whatever else a component caches there), the
+// loop-xfs strategy's copies of images and the image build areas in the
+// image store, each as it is on disk. Caches are recreated on demand; banger
 // has no command that clears them, so nothing is counted reclaimable.
 func (d *Daemon) cacheSpace(ctx context.Context) (api.SpaceCategory, error) {
 	c := api.SpaceCategory{Name: api.SpaceCaches, Items: []api.SpaceItem{}}
@@ -269,6 +289,16 @@ func (d *Daemon) cacheSpace(ctx context.Context) (api.SpaceCategory, error) {
 		if err != nil {
 			return c, err
 		}
+		add(&c, it, true)
+	}
+	// loop-xfs's copies of images, which its VM disks are clones of: the
+	// blocks they share with those disks count once in the total.
+	if bases := cow.BasesDir(d.opts.Layout.StateDir); isDir(bases) {
+		it, err := usageItem("loop-xfs image copies", bases)
+		if err != nil {
+			return c, err
+		}
+		it.Detail = "the images' copies in banger's XFS filesystem that VM disks clone; removed after their images"
 		add(&c, it, true)
 	}
 	imagesDir := filepath.Join(d.opts.Layout.StateDir, "images")
@@ -288,6 +318,12 @@ func (d *Daemon) cacheSpace(ctx context.Context) (api.SpaceCategory, error) {
 		add(&c, it, true)
 	}
 	return c, nil
+}
+
+// isDir reports whether path is a directory.
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 func (d *Daemon) systemDF(w http.ResponseWriter, r *http.Request) {

@@ -109,9 +109,15 @@ func TestCreateUntilTheDiskIsFull(t *testing.T) {
 // blocks are mostly a file of n random bytes, so that a copy of it writes
 // about as much as it occupies.
 func (td *testDaemon) registerDataImage(name string, n int64) api.Image {
+	td.t.Helper()
+	return td.registerDataImageIn(name, td.root, n)
+}
+
+// registerDataImageIn is registerDataImage with the image's files in dir.
+func (td *testDaemon) registerDataImageIn(name, dir string, n int64) api.Image {
 	t := td.t
 	t.Helper()
-	tree := filepath.Join(td.root, name+"-tree")
+	tree := filepath.Join(dir, name+"-tree")
 	if err := os.MkdirAll(tree, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +128,7 @@ func (td *testDaemon) registerDataImage(name string, n int64) api.Image {
 	if err := os.WriteFile(filepath.Join(tree, "data"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rootfs := filepath.Join(td.root, name+".ext4")
+	rootfs := filepath.Join(dir, name+".ext4")
 	if err := os.WriteFile(rootfs, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +138,7 @@ func (td *testDaemon) registerDataImage(name string, n int64) api.Image {
 	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-d", tree, rootfs).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
 	}
-	kernel := filepath.Join(td.root, name+".vmlinux")
+	kernel := filepath.Join(dir, name+".vmlinux")
 	fctest.WriteKernel(t, kernel)
 	body, _ := json.Marshal(api.RegisterImageRequest{Name: name, RootFS: rootfs, Kernel: kernel})
 	resp, out := td.do("POST", "/v1/images", string(body))

@@ -13,27 +13,62 @@ import (
 // Usage is what a file or a directory tree takes: Apparent is the sum of
 // the regular files' sizes, Allocated the bytes their blocks occupy on
 // disk (st_blocks × 512; less than Apparent for sparse files, more for
-// small ones). Files counts the regular files. Hard links are counted
-// once.
+// small ones). Shared is the part of Allocated in blocks the filesystem
+// shares with another file (FIEMAP_EXTENT_SHARED: a reflink clone and its
+// image, on XFS or btrfs), so Allocated − Shared is what the files hold
+// alone. OnDisk is Allocated with every block shared between the files
+// measured counted once: what they take together. Files counts the
+// regular files. Hard links are counted once.
 type Usage struct {
 	Apparent  int64
 	Allocated int64
+	Shared    int64
+	OnDisk    int64
 	Files     int
 }
 
-// Add returns the sum of u and o.
+// Add returns the sum of u and o. Its OnDisk is the sum too, which
+// counts a block u and o share twice: measure both with one Meter to
+// count it once.
 func (u Usage) Add(o Usage) Usage {
-	return Usage{Apparent: u.Apparent + o.Apparent, Allocated: u.Allocated + o.Allocated, Files: u.Files + o.Files}
+	return Usage{Apparent: u.Apparent + o.Apparent, Allocated: u.Allocated + o.Allocated, Shared: u.Shared + o.Shared,
+		OnDisk: u.OnDisk + o.OnDisk, Files: u.Files + o.Files}
 }
+
+// Exclusive is the allocated bytes no other file shares: about what
+// removing the files frees.
+func (u Usage) Exclusive() int64 { return u.Allocated - u.Shared }
 
 // UsageOf measures the file or directory tree at path without following
 // symlinks (a symlink counts as nothing). A path that does not exist
 // takes nothing. Directories' own blocks are not counted, so a tree's
-// Allocated is what removing its files would free.
+// Allocated is what removing its files would free, less what it shares
+// (Shared).
 func UsageOf(path string) (Usage, error) {
+	return NewMeter().Measure(path)
+}
+
+// Meter measures several paths and what they take together: Total counts
+// a file reached through more than one path once, and a block shared by
+// files of different paths (an image and its clones) once.
+type Meter struct {
+	seen   map[[2]uint64]bool
+	total  Usage
+	shared map[uint64][]physRange // per device: the shared physical ranges met
+}
+
+// NewMeter returns a Meter that has measured nothing.
+func NewMeter() *Meter {
+	return &Meter{seen: map[[2]uint64]bool{}, shared: map[uint64][]physRange{}}
+}
+
+// Measure measures the file or tree at path as UsageOf does (its OnDisk
+// counts the blocks shared within path once) and adds it to the total.
+func (m *Meter) Measure(path string) (Usage, error) {
 	var (
-		u    Usage
-		seen = map[[2]uint64]bool{}
+		u      Usage
+		seen   = map[[2]uint64]bool{}
+		shared = map[uint64][]physRange{}
 	)
 	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -52,22 +87,63 @@ func UsageOf(path string) (Usage, error) {
 			}
 			return err
 		}
-		if st.Nlink > 1 {
-			key := [2]uint64{st.Dev, st.Ino}
-			if seen[key] {
-				return nil
-			}
-			seen[key] = true
+		key := [2]uint64{st.Dev, st.Ino}
+		if seen[key] {
+			return nil
 		}
-		u.Apparent += st.Size
-		u.Allocated += st.Blocks * 512
+		seen[key] = true
+		f := Usage{Apparent: st.Size, Allocated: st.Blocks * 512, Files: 1}
+		var ext []physRange
+		if f.Allocated > 0 {
+			var err error
+			if ext, err = sharedExtents(p, st.Ino); errors.Is(err, fs.ErrNotExist) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			for _, e := range ext {
+				f.Shared += int64(e.end - e.start)
+			}
+			f.Shared = min(f.Shared, f.Allocated)
+		}
+		u.Apparent += f.Apparent
+		u.Allocated += f.Allocated
+		u.Shared += f.Shared
 		u.Files++
+		shared[uint64(st.Dev)] = append(shared[uint64(st.Dev)], ext...)
+		if m.seen[key] {
+			return nil
+		}
+		m.seen[key] = true
+		m.total.Apparent += f.Apparent
+		m.total.Allocated += f.Allocated
+		m.total.Shared += f.Shared
+		m.total.Files++
+		m.shared[uint64(st.Dev)] = append(m.shared[uint64(st.Dev)], ext...)
 		return nil
 	})
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return Usage{}, fmt.Errorf("measure %s: %w", path, err)
 	}
+	u.OnDisk = onDisk(u, shared)
 	return u, nil
+}
+
+// Total is what every path measured takes together.
+func (m *Meter) Total() Usage {
+	t := m.total
+	t.OnDisk = onDisk(t, m.shared)
+	return t
+}
+
+// onDisk is u's Allocated with the shared ranges counted once: the
+// exclusive bytes plus the bytes the shared ranges cover together.
+func onDisk(u Usage, shared map[uint64][]physRange) int64 {
+	n := u.Exclusive()
+	for _, rs := range shared {
+		n += mergedLength(rs)
+	}
+	return min(n, u.Allocated)
 }
 
 // Free is the room on the filesystem holding path: Available is what an

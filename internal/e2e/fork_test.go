@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"banger/internal/api"
 	"banger/internal/errdefs"
 	"banger/internal/netnstest"
+	"banger/internal/network"
 )
 
 // guestIdentity is what tells one guest from another, as the guest sees
@@ -89,6 +91,27 @@ func TestGuestFork(t *testing.T) {
 		}
 		w.mustInGuest(c.Name, serveScript(guestHTTPPort))
 	}
+	// Each copy's qemu has its own tap on its command line.
+	taps := map[string]string{}
+	for _, v := range append([]api.VM{w.vmInfo("p")}, copies...) {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", v.PID))
+		if err != nil {
+			t.Fatalf("command line of %s's qemu: %v", v.Name, err)
+		}
+		tap := ""
+		for _, opt := range strings.Split(strings.ReplaceAll(string(raw), "\x00", ","), ",") {
+			if n, ok := strings.CutPrefix(opt, "ifname="); ok {
+				tap = n
+			}
+		}
+		if tap != network.TapName(v.ID) {
+			t.Errorf("%s's qemu uses tap %q, want its own %s", v.Name, tap, network.TapName(v.ID))
+		}
+		if prev, ok := taps[tap]; ok {
+			t.Errorf("%s and %s share tap %s", prev, v.Name, tap)
+		}
+		taps[tap] = v.Name
+	}
 	// Each answers on its own name, from the host side.
 	for _, c := range copies {
 		out, err := netnstest.Command(context.Background(), w.netns, "getent", "hosts", c.DNSName).CombinedOutput()
@@ -105,6 +128,23 @@ func TestGuestFork(t *testing.T) {
 		if out := w.mustInGuest(name, "cat /root/forkfile"); out != "before-fork\n" {
 			t.Errorf("/root/forkfile in %s after f-1 wrote it = %q", name, out)
 		}
+	}
+
+	// A restarted agent keeps the copy's address, although the kernel
+	// command line (/proc/cmdline) is still the parent's.
+	f3 := copies[2]
+	w.mustInGuest("f-3", "systemd-run --on-active=1 systemctl restart banger-agent.service")
+	time.Sleep(2 * time.Second)
+	addrs := ""
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		out, code := w.inGuest("f-3", "ip -4 -o addr show dev eth0 | awk '{print $4}'")
+		if code == 0 {
+			addrs = out
+			break
+		}
+	}
+	if fields := strings.Fields(addrs); len(fields) != 1 || !strings.HasPrefix(fields[0], f3.IP+"/") {
+		t.Errorf("f-3's addresses after its agent restarted: %q, want only %s", addrs, f3.IP)
 	}
 
 	t.Run("parent token refused", func(t *testing.T) {

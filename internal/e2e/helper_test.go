@@ -94,15 +94,17 @@ func TestUnprivilegedDaemonUsesTheRootHelper(t *testing.T) {
 }
 
 // startHelper runs `bangerd --root-helper` as root in w's namespace, for
-// the world's user, until the test ends.
-func startHelper(t *testing.T, w *world, socket string) {
+// the world's user, with extra flags, until the test ends. It returns the
+// helper's pid.
+func startHelper(t *testing.T, w *world, socket string, extra ...string) int {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(filepath.Dir(socket), "helper.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", w.netns, w.path("files/bangerd-real"),
-		"--root-helper", fmt.Sprintf("--allow-uid=%d", nobody), "--bridge=banger0", "--socket="+socket)
+	args := append([]string{"netns", "exec", w.netns, w.path("files/bangerd-real"),
+		"--root-helper", fmt.Sprintf("--allow-uid=%d", nobody), "--bridge=banger0", "--socket=" + socket}, extra...)
+	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -118,7 +120,7 @@ func startHelper(t *testing.T, w *world, socket string) {
 	})
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if _, err := os.Stat(socket); err == nil {
-			return
+			return cmd.Process.Pid
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the root helper did not make %s", socket)

@@ -124,10 +124,11 @@ func busyboxImage(t *testing.T) v1.Image {
 
 // serveRegistry runs one in-process registry reachable on loopback both
 // here (for pushing) and inside the world's network namespace (for the
-// daemon), and returns the two host:port addresses.
-func serveRegistry(t *testing.T, w *world) (host, inNS string) {
+// daemon), and returns the two host:port addresses. opts are the
+// registry's beyond a silent logger.
+func serveRegistry(t *testing.T, w *world, opts ...registry.Option) (host, inNS string) {
 	t.Helper()
-	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	h := registry.New(append([]registry.Option{registry.Logger(log.New(io.Discard, "", 0))}, opts...)...)
 	hostLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -129,14 +129,19 @@ func snapshotRunning(t *testing.T, w *world, name string) {
 // socket), keeps the snapshot from being deleted, and is deleted.
 func restoreSnapshot(t *testing.T, w *world, snap string) {
 	t.Helper()
+	// vm run resumes the saved guest as a VM of its own name.
+	out := w.mustGuestBanger("vm", "run", "--rm", "--name", "run-restored", "--from-snapshot", snap, "--", "sh", "-c", "cat /root/instant; hostname")
+	if out != "at-snapshot\nrun-restored\n" {
+		t.Errorf("vm run --from-snapshot %s: %q, want the saved file and the VM's own host name", snap, out)
+	}
 	start := time.Now()
 	w.mustGuestBanger("vm", "create", "--from-snapshot", snap, "restored")
 	t.Logf("vm create --from-snapshot %s: %s", snap, time.Since(start).Round(time.Millisecond))
 	if v := w.vm("restored"); v.State != "running" || v.Snapshot != snap {
 		t.Errorf("restored: %s from snapshot %q, want running from %s", v.State, v.Snapshot, snap)
 	}
-	if out := w.mustGuestBanger("vm", "exec", "restored", "--", "cat", "/root/instant"); out != "at-snapshot\n" {
-		t.Errorf("/root/instant in the restored guest = %q, want the file as it was when saved", out)
+	if out := w.mustGuestBanger("vm", "exec", "restored", "--", "sh", "-c", "cat /root/instant; hostname"); out != "at-snapshot\nrestored\n" {
+		t.Errorf("/root/instant and the host name in the restored guest = %q, want the file as it was when saved and its own name", out)
 	}
 	if _, errs, code := w.banger("snapshot", "rm", snap); code == 0 || !strings.Contains(errs, "restored") {
 		t.Errorf("snapshot rm of a snapshot in use: exit %d, stderr %q; want a refusal naming restored", code, errs)

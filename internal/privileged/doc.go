@@ -45,6 +45,9 @@
 //	ReadRules      {}                                        {"present", "chains", "rules", "nat_vms"}
 //	MountCow       {"state_dir"}                             null
 //	UnmountCow     {"state_dir"}                             null
+//	AttachDM       {"state_dir", "name", "disk"}             "/dev/mapper/banger-…"
+//	DetachDM       {"state_dir", "name"}                     null
+//	ListDM         {"state_dir"}                             ["banger-…", …]
 //
 // # Policy
 //
@@ -80,8 +83,9 @@
 //   - firewall specs must be on Policy.Bridge, have a gateway that passes
 //     the bridge address rules, open only port 53 (DNS) to guests, pass
 //     Spec.Validate and name only VM taps;
-//   - MountCow and UnmountCow take only Policy.CowDir (--cow-dir), and
-//     work for Policy.UID whoever calls: cow.MountChecked opens the
+//   - CowReady, MountCow and UnmountCow take only Policy.CowDir
+//     (--cow-dir); CowReady does nothing but answer. MountCow and
+//     UnmountCow work for Policy.UID whoever calls: cow.MountChecked opens the
 //     directory, its cow.xfs and its cow/ mount point without following
 //     links and checks them on the descriptors (owned by Policy.UID, not
 //     writable by others, the file regular with one link, nothing mounted
@@ -90,6 +94,19 @@
 //     mount whose device is the loop device of that file. The XFS image is
 //     the user's file: mounting it exposes the kernel's XFS code to a
 //     filesystem the user could have crafted, so --cow-dir is opt-in.
+//   - AttachDM, DetachDM and ListDM (the dm disk strategy) also take only
+//     Policy.CowDir and work for Policy.UID; a device name must be
+//     "banger-" then letters, digits, '.', '_' or '-' (cow.CheckDMName),
+//     and a disk a clean absolute path inside the state directory.
+//     cow.AttachChecked opens the state directory, the disk (the COW
+//     file), its ".origin" record and the origin it names beneath the
+//     directory with openat2 (no symlink, no other filesystem), checks them
+//     on the descriptors (regular, owned by Policy.UID, not writable by
+//     others, the COW file with one link), attaches loop devices to the
+//     open files (the origin read-only) and makes the snapshot device with
+//     a uuid that marks it as that state directory's; its node
+//     /dev/mapper/<name> is made by the helper, owned by Policy.UID, mode
+//     0600. DetachDM removes only a device with that uuid.
 //
 // Every refusal is logged with the caller's uid and nothing is done.
 package privileged

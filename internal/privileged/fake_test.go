@@ -253,6 +253,13 @@ func (f *fakeHost) Forwarding() (bool, error) {
 	return f.forwarding, nil
 }
 
+func (f *fakeHost) CowReady(stateDir string, uid int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("CowReady %s %d", stateDir, uid)
+	return nil
+}
+
 func (f *fakeHost) MountCow(stateDir string, uid int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -265,6 +272,27 @@ func (f *fakeHost) UnmountCow(stateDir string, uid int) error {
 	defer f.mu.Unlock()
 	f.record("UnmountCow %s %d", stateDir, uid)
 	return nil
+}
+
+func (f *fakeHost) AttachDM(stateDir string, uid int, name, disk string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("AttachDM %s %d %s %s", stateDir, uid, name, disk)
+	return "/dev/mapper/" + name, nil
+}
+
+func (f *fakeHost) DetachDM(stateDir string, uid int, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("DetachDM %s %d %s", stateDir, uid, name)
+	return nil
+}
+
+func (f *fakeHost) ListDM(stateDir string, uid int) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("ListDM %s %d", stateDir, uid)
+	return nil, nil
 }
 
 func (f *fakeHost) SetForwarding(on bool) error {

@@ -35,7 +35,8 @@ func typed[A any](check func(p Policy, c caller, a A) error, do func(h Served, c
 func none(Policy, caller, noArgs) error { return nil }
 
 // methods are the helper's methods by name. Every one is in Host, but
-// MountCow and UnmountCow (CowMounter).
+// CowReady, MountCow and UnmountCow (CowMounter) and AttachDM, DetachDM
+// and ListDM (DMMaker).
 var methods = map[string]handler{
 	"EnsureBridge": typed(func(p Policy, _ caller, a ensureBridgeArgs) error {
 		if err := p.bridge("name", a.Name); err != nil {
@@ -134,7 +135,24 @@ var methods = map[string]handler{
 
 	"MountCow": cowMethod(func(m CowMounter, dir string, uid int) error { return m.MountCow(dir, uid) }),
 
+	// CowReady answers whether this helper would mount the XFS file of
+	// the state directory (its policy's --cow-dir), mounting nothing: an
+	// unprivileged daemon's auto strategy asks before it makes the file.
+	"CowReady": cowMethod(func(m CowMounter, dir string, uid int) error { return m.CowReady(dir, uid) }),
+
 	"UnmountCow": cowMethod(func(m CowMounter, dir string, uid int) error { return m.UnmountCow(dir, uid) }),
+
+	"AttachDM": dmMethod(true, true, func(m DMMaker, a dmArgs, uid int) (any, error) {
+		return m.AttachDM(a.StateDir, uid, a.Name, a.Disk)
+	}),
+
+	"DetachDM": dmMethod(true, false, func(m DMMaker, a dmArgs, uid int) (any, error) {
+		return nil, m.DetachDM(a.StateDir, uid, a.Name)
+	}),
+
+	"ListDM": dmMethod(false, false, func(m DMMaker, a dmArgs, uid int) (any, error) {
+		return m.ListDM(a.StateDir, uid)
+	}),
 
 	"ReadRules": typed(none, func(h Served, _ caller, _ noArgs) (any, error) {
 		st, err := h.ReadRules()

@@ -25,6 +25,8 @@ import (
 const (
 	callSocketEnv = "BANGER_PRIVILEGED_TEST_SOCKET"
 	callOwnerEnv  = "BANGER_PRIVILEGED_TEST_OWNER" // "self" or "root": whom the tap is for
+	callCowEnv    = "BANGER_PRIVILEGED_TEST_COW"   // "ready" or "mount": the state directory request
+	callDirEnv    = "BANGER_PRIVILEGED_TEST_DIR"   // its state directory
 	floodEnv      = "BANGER_PRIVILEGED_TEST_FLOOD" // how many connections to open
 )
 
@@ -42,6 +44,77 @@ func TestHelperCall(t *testing.T) {
 	}
 	err := Client{Socket: sock}.CreateTap("bt-00000000beef", uid, gid)
 	fmt.Printf("RESULT uid=%d kind=%q\n", os.Getuid(), errdefs.KindOf(err))
+}
+
+// TestHelperCowCall is not a test: TestPeerCheckCow re-executes the test
+// binary as another uid to run it. It sends CowReady or MountCow for
+// $BANGER_PRIVILEGED_TEST_DIR and prints the kind of error it got.
+func TestHelperCowCall(t *testing.T) {
+	sock, which, dir := os.Getenv(callSocketEnv), os.Getenv(callCowEnv), os.Getenv(callDirEnv)
+	if sock == "" || which == "" {
+		t.Skip("helper process for TestPeerCheckCow; runs only when re-executed with " + callCowEnv)
+	}
+	c := Client{Socket: sock}
+	var err error
+	if which == "ready" {
+		err = c.CowReady(dir)
+	} else {
+		err = c.MountCow(dir)
+	}
+	fmt.Printf("RESULT uid=%d kind=%q\n", os.Getuid(), errdefs.KindOf(err))
+}
+
+// TestPeerCheckCow: the state directory requests of a helper started with
+// --cow-dir are answered for the served uid only. Another uid is refused
+// by the socket's mode, and on a loosened socket by SO_PEERCRED, whether it
+// names the served directory or its own; nothing reaches the host. The
+// owner is answered, for the --cow-dir directory only.
+func TestPeerCheckCow(t *testing.T) {
+	testtier.Root(t)
+	const owner, stranger = 4711, 65534
+	const cowDir = "/home/u/.local/state/banger"
+	host := newFakeHost()
+	hp := startHelper(t, Policy{UID: owner, Bridge: "banger0", CowDir: cowDir}, host, 5*time.Second)
+	run := filepath.Dir(hp.socket)
+	openToOthers(t, run)
+	bin, dir := peercredtest.Binary(t, filepath.Dir(run)), filepath.Dir(run)
+	tests := []struct {
+		name   string
+		uid    int
+		req    string // "ready" or "mount"
+		dir    string
+		opened bool
+		kind   errdefs.Kind
+		calls  []string
+	}{
+		{"another uid cannot ask", stranger, "ready", cowDir, false, errdefs.FailedPrecondition, nil},
+		{"another uid cannot mount", stranger, "mount", cowDir, false, errdefs.FailedPrecondition, nil},
+		{"another uid is refused on an opened socket", stranger, "mount", cowDir, true, errdefs.FailedPrecondition, nil},
+		{"another uid cannot name its own directory", stranger, "mount", "/tmp/attacker", true, errdefs.FailedPrecondition, nil},
+		{"the owner cannot name another directory", owner, "mount", "/etc", false, errdefs.FailedPrecondition, nil},
+		{"the owner asks", owner, "ready", cowDir, false, "", []string{"CowReady " + cowDir + " 4711"}},
+		{"the owner mounts", owner, "mount", cowDir, false, "", []string{"MountCow " + cowDir + " 4711"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mode := os.FileMode(0o600)
+			if tt.opened {
+				mode = 0o666
+			}
+			if err := os.Chmod(hp.socket, mode); err != nil {
+				t.Fatal(err)
+			}
+			before := len(host.Calls())
+			got := peercredtest.RunAs(t, bin, dir, "TestHelperCowCall", tt.uid,
+				callSocketEnv+"="+hp.socket, callCowEnv+"="+tt.req, callDirEnv+"="+tt.dir)
+			if want := fmt.Sprintf("uid=%d kind=%q", tt.uid, tt.kind); got != want {
+				t.Errorf("caller: %s, want %s", got, want)
+			}
+			if diff := cmp.Diff(tt.calls, host.Calls()[before:], cmpEmpty); diff != "" {
+				t.Errorf("calls that reached the host (-want +got):\n%s", diff)
+			}
+		})
+	}
 }
 
 // peerSetup starts a helper for owner on host and makes its socket and

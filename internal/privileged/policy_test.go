@@ -193,6 +193,32 @@ var validationCases = []struct {
 	{"mount with another field", owner1000, "MountCow", `{"state_dir":"/home/u/.local/state/banger","file":"/dev/sda"}`, errdefs.InvalidArgument, ""},
 	{"unmount cow", owner1000, "UnmountCow", `{"state_dir":"/home/u/.local/state/banger"}`, "", "UnmountCow /home/u/.local/state/banger 1000"},
 	{"unmount another dir", owner1000, "UnmountCow", `{"state_dir":"/"}`, errdefs.FailedPrecondition, ""},
+	// Asking whether it would mount is checked the same way.
+	{"cow ready", owner1000, "CowReady", `{"state_dir":"/home/u/.local/state/banger"}`, "", "CowReady /home/u/.local/state/banger 1000"},
+	{"cow ready by root", rootCaller, "CowReady", `{"state_dir":"/home/u/.local/state/banger"}`, "", "CowReady /home/u/.local/state/banger 1000"},
+	{"cow ready for another dir", owner1000, "CowReady", `{"state_dir":"/var/lib/banger"}`, errdefs.FailedPrecondition, ""},
+	{"cow ready with traversal", owner1000, "CowReady", `{"state_dir":"/home/u/.local/state/banger/.."}`, errdefs.FailedPrecondition, ""},
+	{"cow ready with another field", owner1000, "CowReady", `{"state_dir":"/home/u/.local/state/banger","mount":"/etc"}`, errdefs.InvalidArgument, ""},
+
+	// Device-mapper devices: banger's names, disks inside the state
+	// directory, for the policy's uid.
+	{"attach dm", owner1000, "AttachDM", `{"state_dir":"/home/u/.local/state/banger","name":"banger-0123abcd","disk":"/home/u/.local/state/banger/vms/0123abcd/root.ext4"}`, "", "AttachDM /home/u/.local/state/banger 1000 banger-0123abcd /home/u/.local/state/banger/vms/0123abcd/root.ext4"},
+	{"attach dm by root", rootCaller, "AttachDM", `{"state_dir":"/home/u/.local/state/banger","name":"banger-x","disk":"/home/u/.local/state/banger/x"}`, "", "AttachDM /home/u/.local/state/banger 1000 banger-x /home/u/.local/state/banger/x"},
+	{"attach dm named as lvm's", owner1000, "AttachDM", `{"state_dir":"/home/u/.local/state/banger","name":"vg0-root","disk":"/home/u/.local/state/banger/x"}`, errdefs.InvalidArgument, ""},
+	{"attach dm named with a slash", owner1000, "AttachDM", `{"state_dir":"/home/u/.local/state/banger","name":"banger-../../sda","disk":"/home/u/.local/state/banger/x"}`, errdefs.InvalidArgument, ""},
+	{"attach dm named only the prefix", owner1000, "AttachDM", `{"state_dir":"/home/u/.local/state/banger","name":"banger-","disk":"/home/u/.local/state/banger/x"}`, errdefs.InvalidArgument, ""},
+	{"attach dm over /etc/shadow", owner1000, "AttachDM", `{"state_dir":"/home/u/.local/state/banger","name":"banger-x","disk":"/etc/shadow"}`, errdefs.InvalidArgument, ""},
+	{"attach dm over a block device", owner1000, "AttachDM", `{"state_dir":"/home/u/.local/state/banger","name":"banger-x","disk":"/dev/sda"}`, errdefs.InvalidArgument, ""},
+	{"attach dm with traversal", owner1000, "AttachDM", `{"state_dir":"/home/u/.local/state/banger","name":"banger-x","disk":"/home/u/.local/state/banger/../../../etc/shadow"}`, errdefs.InvalidArgument, ""},
+	{"attach dm relative", owner1000, "AttachDM", `{"state_dir":"/home/u/.local/state/banger","name":"banger-x","disk":"vms/x"}`, errdefs.InvalidArgument, ""},
+	{"attach dm the state dir", owner1000, "AttachDM", `{"state_dir":"/home/u/.local/state/banger","name":"banger-x","disk":"/home/u/.local/state/banger/"}`, errdefs.InvalidArgument, ""},
+	{"attach dm in another state dir", owner1000, "AttachDM", `{"state_dir":"/root/.local/state/banger","name":"banger-x","disk":"/root/.local/state/banger/x"}`, errdefs.FailedPrecondition, ""},
+	{"attach dm with an origin", owner1000, "AttachDM", `{"state_dir":"/home/u/.local/state/banger","name":"banger-x","disk":"/home/u/.local/state/banger/x","origin":"/dev/sda"}`, errdefs.InvalidArgument, ""},
+	{"detach dm", owner1000, "DetachDM", `{"state_dir":"/home/u/.local/state/banger","name":"banger-0123abcd"}`, "", "DetachDM /home/u/.local/state/banger 1000 banger-0123abcd"},
+	{"detach lvm's", owner1000, "DetachDM", `{"state_dir":"/home/u/.local/state/banger","name":"vg0-root"}`, errdefs.InvalidArgument, ""},
+	{"detach dm with a disk", owner1000, "DetachDM", `{"state_dir":"/home/u/.local/state/banger","name":"banger-x","disk":"/home/u/.local/state/banger/x"}`, errdefs.InvalidArgument, ""},
+	{"list dm", owner1000, "ListDM", `{"state_dir":"/home/u/.local/state/banger"}`, "", "ListDM /home/u/.local/state/banger 1000"},
+	{"list dm of another dir", owner1000, "ListDM", `{"state_dir":"/"}`, errdefs.FailedPrecondition, ""},
 
 	{"unknown method", rootCaller, "DeleteBridge", `{"name":"banger0"}`, errdefs.InvalidArgument, ""},
 	{"no method", rootCaller, "", `{}`, errdefs.InvalidArgument, ""},
@@ -229,7 +255,7 @@ func TestValidation(t *testing.T) {
 // table has an allowed and a refused case for each.
 func TestValidationCoversEveryMethod(t *testing.T) {
 	var hostMethods, served []string
-	for _, ht := range []reflect.Type{reflect.TypeFor[Host](), reflect.TypeFor[CowMounter]()} {
+	for _, ht := range []reflect.Type{reflect.TypeFor[Host](), reflect.TypeFor[CowMounter](), reflect.TypeFor[DMMaker]()} {
 		for i := range ht.NumMethod() {
 			hostMethods = append(hostMethods, ht.Method(i).Name)
 		}
@@ -399,6 +425,10 @@ func TestNoCowDirMountsNothing(t *testing.T) {
 	_, err := s.handle(owner1000, request{Method: "MountCow", Args: json.RawMessage(`{"state_dir":"/home/u/.local/state/banger"}`)})
 	if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "--cow-dir") {
 		t.Errorf("MountCow without --cow-dir: %v, want failed precondition naming --cow-dir", err)
+	}
+	_, err = s.handle(owner1000, request{Method: "CowReady", Args: json.RawMessage(`{"state_dir":"/home/u/.local/state/banger"}`)})
+	if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "--cow-dir") {
+		t.Errorf("CowReady without --cow-dir: %v, want failed precondition naming --cow-dir", err)
 	}
 	if calls := host.Calls(); len(calls) != 0 {
 		t.Errorf("calls reached the host: %v", calls)

@@ -19,7 +19,7 @@ func TestSnapshotCRUD(t *testing.T) {
 	}
 	sn := Snapshot{ID: hexID('c', 1), Name: "s1", State: "creating", VMID: hexID('b', 1), VMName: "dev",
 		ImageID: img.ID, Driver: "qemu", VCPUs: 2, MemoryMiB: 512, DiskBytes: 1 << 30, Dir: "/s/snapshots/1",
-		CreatedAt: time.Unix(100, 0).UTC()}
+		CreatedAt: time.Unix(100, 0).UTC(), AgentToken: "guest-token", Auto: true}
 	if err := s.CreateSnapshot(ctx, sn); err != nil {
 		t.Fatalf("CreateSnapshot: %v", err)
 	}

@@ -23,6 +23,7 @@ func TestVMRoundTrip(t *testing.T) {
 	want.LastError = "previous start failed"
 	want.NAT, want.NetGroup = true, "team"
 	want.Labels = map[string]string{"banger.dev/pod-uid": "u1", "x": ""}
+	want.SnapshotID = hexID('c', 9)
 	want.StartedAt = t0.Add(time.Hour).In(time.FixedZone("X", 3600))
 	if err := s.CreateVM(ctx, want); err != nil {
 		t.Fatalf("CreateVM: %v", err)

@@ -156,7 +156,15 @@ func (s *Service) createSteps(rec *store.VM, img store.Image) []step {
 		{
 			name: "copy-root-disk", // a copy-on-write clone where the host allows
 			do: func(ctx context.Context) error {
-				if err := s.disks.CloneRootDisk(ctx, img.RootFS, root); err != nil {
+				// An image that reads the identity disk gets an overlay
+				// where the strategy makes them; the identity of one that
+				// does not is written into the root disk with debugfs,
+				// which reads raw disks only.
+				clone := s.disks.CloneRootDisk
+				if readsIdentityDisk(img) {
+					clone = s.disks.CloneImage
+				}
+				if err := clone(ctx, img.RootFS, root); err != nil {
 					return s.writeError(rec.Dir, err, "copy root disk of image %s", img.Name)
 				}
 				return nil
@@ -202,7 +210,10 @@ func (s *Service) writeIdentityStep(rec *store.VM, root string) step {
 			if err != nil {
 				return err
 			}
-			if err := s.disks.WriteFiles(ctx, root, append(IdentityFiles(*rec), keys...)); err != nil {
+			err = s.withRootDisk(ctx, rec.ID, root, func(path string) error {
+				return s.disks.WriteFiles(ctx, path, append(IdentityFiles(*rec), keys...))
+			})
+			if err != nil {
 				return s.writeError(rec.Dir, err, "write the identity of %s into its root disk", rec.Name)
 			}
 			return nil

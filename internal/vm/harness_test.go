@@ -48,10 +48,38 @@ type faultyDisks struct {
 	failWrite error // WriteFiles fails with it (and is counted in writes)
 	writes    int   // WriteFiles calls
 	work      *disk.WorkDisks
+	// overlays: CloneImage records its disks as qcow2 (the copy is
+	// still raw: enough for the driver to be told, and refuse it).
+	overlays bool
+	formats  map[string]string
 }
 
 func (f *faultyDisks) CloneRootDisk(ctx context.Context, src, dst string) error {
 	return disk.SparseCopy(ctx, src, dst)
+}
+
+func (f *faultyDisks) CloneImage(ctx context.Context, image, dst string) error {
+	if err := disk.SparseCopy(ctx, image, dst); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.overlays {
+		if f.formats == nil {
+			f.formats = map[string]string{}
+		}
+		f.formats[dst] = vmm.DiskQCOW2
+	}
+	return nil
+}
+
+func (f *faultyDisks) RootDiskFormat(path string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if v, ok := f.formats[path]; ok {
+		return v, nil
+	}
+	return vmm.DiskRaw, nil
 }
 
 func (f *faultyDisks) WriteFiles(ctx context.Context, image string, files []GuestFile) error {
@@ -92,6 +120,14 @@ type envOpts struct {
 	space       Space
 	identity    string // the image's store.Image.Identity
 	warmStart   bool   // Defaults.WarmStart
+	// driver wraps the fake Firecracker driver; agent connects to guest
+	// agents (nil: the service has none).
+	driver   func(vmm.Driver) vmm.Driver
+	agent    AgentConnector
+	overlays bool // CloneImage makes (recorded) qcow2 overlays
+	// disks wraps the real disk adapter when not nil (a test's own
+	// Disks on top of it).
+	disks func(*faultyDisks) Disks
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -127,11 +163,20 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.stopTimeout == 0 {
 		o.stopTimeout = 5 * time.Second
 	}
-	fd := &faultyDisks{work: disk.NewWorkDisks(filepath.Join(root, "cache"))}
+	fd := &faultyDisks{work: disk.NewWorkDisks(filepath.Join(root, "cache")), overlays: o.overlays}
+	var disks Disks = fd
+	if o.disks != nil {
+		disks = o.disks(fd)
+	}
+	var drv vmm.Driver = firecracker.New(firecracker.Config{Binary: bin})
+	if o.driver != nil {
+		drv = o.driver(drv)
+	}
 	svc := New(Config{
 		Store:  st,
-		Driver: firecracker.New(firecracker.Config{Binary: bin}),
-		Disks:  fd,
+		Driver: drv,
+		Agent:  o.agent,
+		Disks:  disks,
 		Dirs:   d,
 		Defaults: Defaults{
 			VCPUs: 1, MemoryMiB: 128, DiskBytes: 64 << 20, Image: "default", StopTimeout: o.stopTimeout,

@@ -19,9 +19,11 @@ func readsIdentityDisk(img store.Image) bool {
 // identityStep is the start step that brings the VM its identity: the
 // identity disk when spec has one, else banger's SSH key written into the
 // root disk (the rest of the identity went there at create).
-func (s *Service) identityStep(rec *store.VM, spec vmm.Spec) step {
+func (s *Service) identityStep(rec *store.VM, spec *vmm.Spec) step {
 	if spec.IdentityDisk == "" {
-		return s.writeSSHKeyStep(rec, spec.RootDisk)
+		// The root disk is read when the step runs: attachRootStep may
+		// have made it a device.
+		return s.writeSSHKeyStep(rec, func() string { return spec.RootDisk })
 	}
 	return s.writeIdentityDiskStep(rec, spec.IdentityDisk)
 }

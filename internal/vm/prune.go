@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"banger/internal/store"
 )
@@ -72,6 +73,23 @@ const workDiskFloor = 256 << 10
 // zero-filled blocks, such as its journal), nothing when it is cloned and the work disk at least workDiskFloor. A create
 // that passes and still runs out of room is rolled back. Without a Space
 // nothing is checked.
+// roomForRestore refuses a VM made from snapshot sn when its clones of
+// the snapshot's disks cannot fit.
+func (s *Service) roomForRestore(rec store.VM, sn store.Snapshot) error {
+	if s.space == nil {
+		return nil
+	}
+	var need int64
+	for _, f := range []string{rootDiskFile, workDiskFile} {
+		n, err := s.space.CloneCost(filepath.Join(sn.Dir, f))
+		if err != nil {
+			return fmt.Errorf("measure the disks of snapshot %s: %w", sn.Name, err)
+		}
+		need += n
+	}
+	return s.space.CheckRoom(rec.Dir, need, fmt.Sprintf("creating VM %s from snapshot %s (clones of its disks)", rec.Name, sn.Name))
+}
+
 func (s *Service) roomForCreate(rec store.VM, img store.Image) error {
 	if s.space == nil {
 		return nil

@@ -37,6 +37,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("VM %s: %w", rec.Name, err))
 		}
 	}
+	if err := s.reconcileRootDevices(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("root disk devices: %w", err))
+	}
 	if err := s.reconcileSnapshots(ctx, ops); err != nil {
 		errs = append(errs, fmt.Errorf("snapshots: %w", err))
 	}

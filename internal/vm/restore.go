@@ -34,6 +34,9 @@ func (s *Service) CreateFromSnapshot(ctx context.Context, opID, snapRef string, 
 	if err != nil {
 		return VM{}, err
 	}
+	if err := s.roomForRestore(rec, sn); err != nil {
+		return VM{}, err
+	}
 	o, err := s.newOp(ctx, opID, restoreKind, rec.ID, rec.Name, progress)
 	if err != nil {
 		return VM{}, err
@@ -202,10 +205,17 @@ func (s *Service) restoreSteps(rec *store.VM, img store.Image, sn store.Snapshot
 		step{
 			name: "clone-disks", // copy-on-write clones where the host allows
 			do: func(ctx context.Context) error {
-				for _, f := range []string{rootDiskFile, workDiskFile} {
-					if err := s.disks.CloneRootDisk(ctx, filepath.Join(sn.Dir, f), filepath.Join(rec.Dir, f)); err != nil {
-						return s.writeError(rec.Dir, err, "clone the %s of snapshot %s", f, sn.Name)
-					}
+				if err := s.disks.CloneRootDisk(ctx, filepath.Join(sn.Dir, rootDiskFile), filepath.Join(rec.Dir, rootDiskFile)); err != nil {
+					return s.writeError(rec.Dir, err, "clone the root disk of snapshot %s", sn.Name)
+				}
+				// The work disk is a plain file whatever the root disk
+				// strategy, as the snapshot's copy-disks step treats it.
+				clone := s.disks.CloneRootDisk
+				if rd, ok := s.disks.(RootDevices); ok {
+					clone = rd.CopyFile
+				}
+				if err := clone(ctx, filepath.Join(sn.Dir, workDiskFile), filepath.Join(rec.Dir, workDiskFile)); err != nil {
+					return s.writeError(rec.Dir, err, "clone the work disk of snapshot %s", sn.Name)
 				}
 				return nil
 			},
@@ -224,6 +234,11 @@ func (s *Service) restoreSteps(rec *store.VM, img store.Image, sn store.Snapshot
 					return err
 				}
 				spec.ACPI = d == "acpi"
+				// The clone keeps the format the snapshot's root disk was
+				// recorded with (a qcow2 overlay stays one).
+				if spec.RootDiskFormat, err = s.disks.RootDiskFormat(spec.RootDisk); err != nil {
+					return err
+				}
 				if err := os.RemoveAll(rec.RuntimeDir); err != nil {
 					return err
 				}
@@ -232,6 +247,11 @@ func (s *Service) restoreSteps(rec *store.VM, img store.Image, sn store.Snapshot
 			undo: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) },
 		},
 	)
+	if _, ok := s.disks.(RootDevices); ok {
+		// As at start: the root disk becomes a device before the VMM
+		// opens it.
+		steps = append(steps, s.attachRootStep(rec, &spec))
+	}
 	if spec.IdentityDisk != "" {
 		// The restored guest read its identity at its first boot; the
 		// disk is there for the device list to match the saved one, and
@@ -358,7 +378,9 @@ func (s *Service) reidentify(ctx context.Context, rec store.VM, spec vmm.Spec, o
 		if s.answers(ctx, spec, rec.AgentToken) {
 			return nil
 		}
-		if errdefs.Is(err, errdefs.InvalidArgument) || errdefs.Is(err, errdefs.Internal) {
+		// An answer from the agent (a refused token or identity) is
+		// final; only an agent not reached yet is waited for.
+		if errdefs.Is(err, errdefs.InvalidArgument) || errdefs.Is(err, errdefs.Internal) || errdefs.Is(err, errdefs.FailedPrecondition) {
 			return fmt.Errorf("the guest agent of %s refused its new identity: %w", rec.Name, err)
 		}
 		last = err

@@ -213,3 +213,23 @@ func assertOnlyVM(t *testing.T, e *env, keep string) {
 		t.Errorf("VMM processes under the runtime root: %v, want only %s's", pids, keep)
 	}
 }
+
+// TestCreateFromSnapshotRefusedWhenShortOfSpace: the clones of the
+// snapshot's disks are measured before anything is made.
+func TestCreateFromSnapshotRefusedWhenShortOfSpace(t *testing.T) {
+	ctx := context.Background()
+	sp := &fakeSpace{free: 1 << 40}
+	e := newEnv(t, envOpts{space: sp})
+	sn := e.snapshotOf("src", "s1")
+	sp.free, sp.asked = 4096, nil
+	_, err := e.svc.CreateFromSnapshot(ctx, "", "s1", CreateRequest{Name: "c1"}, nil)
+	if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "from snapshot s1") {
+		t.Fatalf("CreateFromSnapshot with 4 KiB free = %v, want failed_precondition naming the snapshot", err)
+	}
+	root, _ := sp.CloneCost(filepath.Join(e.svc.dirs.SnapshotDir(sn.ID), rootDiskFile))
+	work, _ := sp.CloneCost(filepath.Join(e.svc.dirs.SnapshotDir(sn.ID), workDiskFile))
+	if len(sp.asked) != 1 || sp.asked[0] != root+work {
+		t.Errorf("CheckRoom asked for %v, want [%d]", sp.asked, root+work)
+	}
+	assertOnlyVM(t, e, "src")
+}

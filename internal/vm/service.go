@@ -23,12 +23,38 @@ import (
 type Disks interface {
 	// CloneRootDisk makes dst a copy of src (an image, or a paused VM's
 	// disk for a snapshot), copy-on-write where the host allows, never
-	// leaving dst half written.
+	// leaving dst half written. The copy has src's format.
 	CloneRootDisk(ctx context.Context, src, dst string) error
+	// CloneImage makes dst a VM root disk that reads as the image file
+	// until written: as CloneRootDisk, or an overlay referring to the
+	// image (see RootDiskFormat) where the disk strategy makes them.
+	CloneImage(ctx context.Context, image, dst string) error
+	// RootDiskFormat is the format of the root disk at path as recorded
+	// when it was made (vmm.DiskRaw or vmm.DiskQCOW2), never guessed
+	// from its content.
+	RootDiskFormat(path string) (string, error)
 	// CreateWorkDisk makes an empty ext4 filesystem of size bytes at dst.
 	CreateWorkDisk(ctx context.Context, dst string, size int64) error
 	// WriteFiles writes files into the unmounted ext4 image at path.
 	WriteFiles(ctx context.Context, image string, files []GuestFile) error
+}
+
+// RootDevices is implemented by Disks whose root disks the VMM cannot
+// open as files: each is made a block device at start and removed at stop
+// (cow's dm strategy). The service checks for it with a type assertion.
+type RootDevices interface {
+	// AttachRootDisk makes the block device of the root disk file disk
+	// for VM id, or returns the one that exists, and returns its path.
+	AttachRootDisk(ctx context.Context, id, disk string) (string, error)
+	// DetachRootDisk removes VM id's device; a missing one is not an
+	// error.
+	DetachRootDisk(id string) error
+	// AttachedRootDisks lists the VM ids that have a device.
+	AttachedRootDisks() ([]string, error)
+	// CopyFile copies a disk that is a plain file, not a root disk (the
+	// work disk, for a snapshot), copy-on-write where the filesystem
+	// allows: CloneRootDisk would make it a root disk.
+	CopyFile(ctx context.Context, src, dst string) error
 }
 
 // Space measures files and filesystems, so that work that cannot fit is

@@ -123,12 +123,17 @@ func (s *Service) snapshotSteps(sn *store.Snapshot, rec *store.VM, pause bool) [
 		step{
 			name: "copy-disks",
 			do: func(ctx context.Context) error {
-				for _, f := range []string{rootDiskFile, workDiskFile} {
-					if err := s.disks.CloneRootDisk(ctx, filepath.Join(rec.Dir, f), filepath.Join(sn.Dir, f)); err != nil {
-						return err
-					}
+				if err := s.disks.CloneRootDisk(ctx, filepath.Join(rec.Dir, rootDiskFile), filepath.Join(sn.Dir, rootDiskFile)); err != nil {
+					return err
 				}
-				return nil
+				// The work disk is a plain file whatever the root disk
+				// strategy: where root disks are devices it is copied,
+				// not made one.
+				clone := s.disks.CloneRootDisk
+				if rd, ok := s.disks.(RootDevices); ok {
+					clone = rd.CopyFile
+				}
+				return clone(ctx, filepath.Join(rec.Dir, workDiskFile), filepath.Join(sn.Dir, workDiskFile))
 			},
 		},
 	)

@@ -53,7 +53,7 @@ func (s *Service) sshFiles() ([]GuestFile, error) {
 // VMs made before banger had a key (or before the key was remade) accept
 // it too. A VM whose image reads the identity disk gets the key there
 // instead (writeIdentityDiskStep).
-func (s *Service) writeSSHKeyStep(rec *store.VM, root string) step {
+func (s *Service) writeSSHKeyStep(rec *store.VM, root func() string) step {
 	return step{
 		name: "write-ssh-key",
 		do: func(ctx context.Context) error {
@@ -61,7 +61,7 @@ func (s *Service) writeSSHKeyStep(rec *store.VM, root string) step {
 			if err != nil || len(files) == 0 {
 				return err
 			}
-			if err := s.disks.WriteFiles(ctx, root, files); err != nil {
+			if err := s.disks.WriteFiles(ctx, root(), files); err != nil {
 				return fmt.Errorf("write banger's SSH key into the root disk of %s: %w", rec.Name, err)
 			}
 			return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"banger/internal/errdefs"
@@ -86,7 +87,7 @@ func VMMSpec(rec store.VM, img store.Image) vmm.Spec {
 func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 	spec := VMMSpec(*rec, img)
 	var proc vmm.Process
-	return []step{
+	steps := []step{
 		{
 			name: "mark-starting",
 			do: func(ctx context.Context) error {
@@ -111,6 +112,9 @@ func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 					return err
 				}
 				spec.ACPI = d == "acpi"
+				if spec.RootDiskFormat, err = s.disks.RootDiskFormat(spec.RootDisk); err != nil {
+					return err
+				}
 				rotateLog(spec.ConsoleLog)
 				if err := os.RemoveAll(rec.RuntimeDir); err != nil {
 					return err
@@ -121,7 +125,7 @@ func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 			},
 			undo: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) },
 		},
-		s.identityStep(rec, spec),
+		s.identityStep(rec, &spec),
 		s.attachStep(rec, &spec),
 		{
 			name: "launch-vmm",
@@ -149,6 +153,12 @@ func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 			},
 		},
 	}
+	if _, ok := s.disks.(RootDevices); ok {
+		// The root disk becomes a device before anything writes it or
+		// the VMM opens it: right after prepare-runtime.
+		steps = slices.Insert(steps, 2, s.attachRootStep(rec, &spec))
+	}
+	return steps
 }
 
 // checkFiles reports image files that went missing since registration.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"banger/internal/errdefs"
@@ -100,7 +101,7 @@ func (s *Service) stopSteps(rec *store.VM, graceful bool) []step {
 // releaseSteps kill whatever VMM is left and release the VM's runtime
 // resources, leaving it stopped.
 func (s *Service) releaseSteps(rec *store.VM) []step {
-	return []step{
+	return slices.Concat([]step{
 		{name: "kill-vmm", do: func(ctx context.Context) error {
 			s.agents.drop(rec.ID, nil)
 			if err := s.killVMM(ctx, *rec); err != nil {
@@ -108,13 +109,14 @@ func (s *Service) releaseSteps(rec *store.VM) []step {
 			}
 			return nil
 		}},
+	}, s.detachRootSteps(rec), []step{
 		{name: "detach-network", do: func(ctx context.Context) error { return s.detach(ctx, *rec) }},
 		{name: "release-runtime", do: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) }},
 		{name: "mark-stopped", do: func(ctx context.Context) error {
 			rec.PID, rec.PIDStart = 0, 0
 			return s.setState(ctx, rec, StateStopped)
 		}},
-	}
+	})
 }
 
 // Restart stops the VM (gracefully) and starts it again.
@@ -168,9 +170,10 @@ func (s *Service) deleteLocked(ctx context.Context, opID string, rec store.VM, p
 
 // deleteSteps removes a stopped VM's files and record.
 func (s *Service) deleteSteps(rec *store.VM) []step {
-	return []step{
+	return slices.Concat([]step{
 		{name: "mark-deleting", do: func(ctx context.Context) error { return s.setState(ctx, rec, StateDeleting) }},
 		{name: "remove-runtime", do: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) }},
+	}, s.detachRootSteps(rec), []step{
 		{name: "remove-files", do: func(ctx context.Context) error { return os.RemoveAll(rec.Dir) }},
 		{name: "release-address", do: func(ctx context.Context) error {
 			if s.net == nil {
@@ -185,5 +188,5 @@ func (s *Service) deleteSteps(rec *store.VM) []step {
 			return s.ssh.Unpin(rec.ID)
 		}},
 		{name: "remove-record", do: func(ctx context.Context) error { return ignoreNotFound(s.store.DeleteVM(ctx, rec.ID)) }},
-	}
+	})
 }

@@ -30,7 +30,12 @@ type Spec struct {
 	ACPI bool
 
 	RootDisk string // writable per-VM root filesystem image
-	WorkDisk string // per-VM work disk, optional
+	// RootDiskFormat is RootDisk's format: "" or DiskRaw, or DiskQCOW2
+	// (an overlay whose raw backing file qemu opens read-only; only the
+	// qemu driver reads it). The caller knows it: it is never probed
+	// from the disk, which the guest writes.
+	RootDiskFormat string
+	WorkDisk       string // per-VM work disk, optional
 	// IdentityDisk is the per-VM identity disk (package identdisk),
 	// attached read-only after the other disks; optional.
 	IdentityDisk string
@@ -53,6 +58,12 @@ type Spec struct {
 	VMMLog      string // file receiving the VMM's own log
 	MetricsPath string // file receiving the VMM's metrics, optional
 }
+
+// Disk formats of Spec.RootDiskFormat.
+const (
+	DiskRaw   = "raw"
+	DiskQCOW2 = "qcow2"
+)
 
 // Process identifies a launched VMM process. PID alone is not enough after a
 // daemon restart because pids are reused; StartTime (clock ticks since boot,

@@ -27,6 +27,9 @@ func validateLaunch(spec vmm.Spec) error {
 func validateBoot(spec vmm.Spec, p vmm.Process) error {
 	errs := speccheck.Process(p, "api socket")
 	errs = append(errs, speccheck.Machine(spec)...)
+	if spec.RootDiskFormat == vmm.DiskQCOW2 {
+		errs = append(errs, fmt.Errorf("RootDiskFormat: Firecracker reads raw disks only, and %s is a qcow2 overlay: boot this VM with vmm.driver = \"qemu\"", spec.RootDisk))
+	}
 	if spec.VsockPath != "" && spec.VsockCID < 3 {
 		errs = append(errs, fmt.Errorf("VsockCID: %d is reserved: guest CIDs start at 3", spec.VsockCID))
 	}

@@ -55,6 +55,9 @@ func TestValidateBoot(t *testing.T) {
 		{"too-many-vcpus", func(s *vmm.Spec, _ *vmm.Process) { s.VCPUs = 33 }, []string{"VCPUs: 33"}},
 		{"long-vsock", func(s *vmm.Spec, _ *vmm.Process) { s.VsockPath = "/" + strings.Repeat("v", 120) }, []string{"VsockPath: "}},
 		{"kernel-is-dir", func(s *vmm.Spec, _ *vmm.Process) { s.Kernel = filepath.Dir(s.Kernel) }, []string{"is not a file"}},
+		{"raw-root", func(s *vmm.Spec, _ *vmm.Process) { s.RootDiskFormat = vmm.DiskRaw }, nil},
+		{"qcow2-root", func(s *vmm.Spec, _ *vmm.Process) { s.RootDiskFormat = vmm.DiskQCOW2 }, []string{"RootDiskFormat: Firecracker reads raw disks only", `vmm.driver = "qemu"`}},
+		{"unknown-format", func(s *vmm.Spec, _ *vmm.Process) { s.RootDiskFormat = "vmdk" }, []string{`RootDiskFormat: "vmdk"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -74,12 +74,16 @@ func Args(spec vmm.Spec, accel string) []string {
 		args = append(args, "-initrd", spec.Initrd)
 	}
 	args = append(args, "-append", appendArgs)
-	args = append(args, drive(RootDriveID, spec.RootDisk, false)...)
+	rootFormat := vmm.DiskRaw
+	if spec.RootDiskFormat != "" {
+		rootFormat = spec.RootDiskFormat
+	}
+	args = append(args, drive(RootDriveID, spec.RootDisk, rootFormat, false)...)
 	if spec.WorkDisk != "" {
-		args = append(args, drive(WorkDriveID, spec.WorkDisk, false)...)
+		args = append(args, drive(WorkDriveID, spec.WorkDisk, vmm.DiskRaw, false)...)
 	}
 	if spec.IdentityDisk != "" {
-		args = append(args, drive(IdentityDriveID, spec.IdentityDisk, true)...)
+		args = append(args, drive(IdentityDriveID, spec.IdentityDisk, vmm.DiskRaw, true)...)
 	}
 	if spec.Tap != "" {
 		args = append(args,
@@ -109,10 +113,12 @@ func Args(spec vmm.Spec, accel string) []string {
 	return args
 }
 
-// drive attaches the raw image at path as a virtio-blk device, read-only
-// when readOnly.
-func drive(id, path string, readOnly bool) []string {
-	opts := "id=" + id + ",file=" + optValue(path) + ",format=raw,if=none"
+// drive attaches the disk at path, of format (vmm.DiskRaw or
+// vmm.DiskQCOW2), as a virtio-blk device, read-only when readOnly. A qcow2
+// overlay's backing file (its image) is opened read-only, as qemu opens
+// every backing file, with the format the overlay records.
+func drive(id, path, format string, readOnly bool) []string {
+	opts := "id=" + id + ",file=" + optValue(path) + ",format=" + format + ",if=none"
 	if readOnly {
 		opts += ",readonly=on"
 	}

@@ -30,6 +30,8 @@ func TestArgsGolden(t *testing.T) {
 	}
 	acpi := full
 	acpi.ACPI = true
+	overlay := minimal
+	overlay.RootDiskFormat = vmm.DiskQCOW2
 	orig := tscKHz
 	tscKHz = func() int { return 2600000 }
 	t.Cleanup(func() { tscKHz = orig })
@@ -42,6 +44,7 @@ func TestArgsGolden(t *testing.T) {
 		{"minimal-kvm", minimal, AccelKVM},
 		{"acpi-tcg", acpi, AccelTCG},
 		{"acpi-kvm", acpi, AccelKVM},
+		{"qcow2-tcg", overlay, AccelTCG},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

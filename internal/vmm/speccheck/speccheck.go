@@ -108,6 +108,11 @@ func Machine(spec vmm.Spec) []error {
 	errs = Append(errs, File("Kernel", spec.Kernel, true))
 	errs = Append(errs, File("Initrd", spec.Initrd, false))
 	errs = Append(errs, File("RootDisk", spec.RootDisk, true))
+	switch spec.RootDiskFormat {
+	case "", vmm.DiskRaw, vmm.DiskQCOW2:
+	default:
+		errs = append(errs, fmt.Errorf("RootDiskFormat: %q is not %q or %q", spec.RootDiskFormat, vmm.DiskRaw, vmm.DiskQCOW2))
+	}
 	errs = Append(errs, File("WorkDisk", spec.WorkDisk, false))
 	errs = Append(errs, File("IdentityDisk", spec.IdentityDisk, false))
 	if spec.Tap != "" {
