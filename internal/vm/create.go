@@ -85,10 +85,8 @@ func (s *Service) prepareCreate(ctx context.Context, req CreateRequest) (store.V
 			"remove it with \"banger image rm %s\" and pull it again",
 			img.Name, img.Source, img.Name)
 	}
-	if req.Name == "" {
-		req.Name = s.generateName(ctx)
-	} else if _, err := s.store.GetVM(ctx, req.Name); err == nil {
-		return store.VM{}, store.Image{}, errdefs.AlreadyExistsf("a VM named %q already exists: pick another name or delete it with banger vm delete %s", req.Name, req.Name)
+	if req.Name, err = s.newVMName(ctx, req.Name); err != nil {
+		return store.VM{}, store.Image{}, err
 	}
 	id := NewID()
 	runDir := s.dirs.VMRuntimeDir(id)
@@ -268,4 +266,15 @@ func removeFile(path string) error {
 		return err
 	}
 	return nil
+}
+
+// newVMName is name checked to be free, or a generated one when empty.
+func (s *Service) newVMName(ctx context.Context, name string) (string, error) {
+	if name == "" {
+		return s.generateName(ctx), nil
+	}
+	if _, err := s.store.GetVM(ctx, name); err == nil {
+		return "", errdefs.AlreadyExistsf("a VM named %q already exists: pick another name or delete it with banger vm delete %s", name, name)
+	}
+	return name, nil
 }

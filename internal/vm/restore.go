@@ -75,10 +75,8 @@ func (s *Service) prepareRestore(ctx context.Context, sn store.Snapshot, req Cre
 	if req, err = s.defaults.CheckCreate(req); err != nil {
 		return store.VM{}, store.Image{}, err
 	}
-	if req.Name == "" {
-		req.Name = s.generateName(ctx)
-	} else if _, err := s.store.GetVM(ctx, req.Name); err == nil {
-		return store.VM{}, store.Image{}, errdefs.AlreadyExistsf("a VM named %q already exists: pick another name or delete it with banger vm delete %s", req.Name, req.Name)
+	if req.Name, err = s.newVMName(ctx, req.Name); err != nil {
+		return store.VM{}, store.Image{}, err
 	}
 	id := NewID()
 	runDir := s.dirs.VMRuntimeDir(id)
@@ -223,29 +221,7 @@ func (s *Service) restoreSteps(rec *store.VM, img store.Image, sn store.Snapshot
 				return joinErrs(removeFile(filepath.Join(rec.Dir, rootDiskFile)), removeFile(filepath.Join(rec.Dir, workDiskFile)))
 			},
 		},
-		step{
-			name: "prepare-runtime",
-			do: func(ctx context.Context) error {
-				if err := checkFiles(img, spec); err != nil {
-					return err
-				}
-				d, err := s.store.KernelDiscovery(ctx, img.Kernel)
-				if err != nil {
-					return err
-				}
-				spec.ACPI = d == "acpi"
-				// The clone keeps the format the snapshot's root disk was
-				// recorded with (a qcow2 overlay stays one).
-				if spec.RootDiskFormat, err = s.disks.RootDiskFormat(spec.RootDisk); err != nil {
-					return err
-				}
-				if err := os.RemoveAll(rec.RuntimeDir); err != nil {
-					return err
-				}
-				return s.dirs.MakeDir(rec.RuntimeDir)
-			},
-			undo: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) },
-		},
+		s.prepareRuntimeStep(rec, img, &spec, false),
 	)
 	if _, ok := s.disks.(RootDevices); ok {
 		// As at start: the root disk becomes a device before the VMM

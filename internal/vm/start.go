@@ -99,32 +99,7 @@ func (s *Service) startSteps(rec *store.VM, img store.Image) []step {
 				return s.setState(ctx, rec, StateStopped)
 			},
 		},
-		{
-			name: "prepare-runtime",
-			do: func(ctx context.Context) error {
-				if err := checkFiles(img, spec); err != nil {
-					return err
-				}
-				// A kernel that finds virtio-mmio devices only through
-				// ACPI needs the VMM to describe them there.
-				d, err := s.store.KernelDiscovery(ctx, img.Kernel)
-				if err != nil {
-					return err
-				}
-				spec.ACPI = d == "acpi"
-				if spec.RootDiskFormat, err = s.disks.RootDiskFormat(spec.RootDisk); err != nil {
-					return err
-				}
-				rotateLog(spec.ConsoleLog)
-				if err := os.RemoveAll(rec.RuntimeDir); err != nil {
-					return err
-				}
-				// The VMM drivers require it to exist, private: make it
-				// without following anything planted below the root.
-				return s.dirs.MakeDir(rec.RuntimeDir)
-			},
-			undo: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) },
-		},
+		s.prepareRuntimeStep(rec, img, &spec, true),
 		s.identityStep(rec, &spec),
 		s.attachStep(rec, &spec),
 		{
@@ -232,4 +207,42 @@ func (s *Service) lockVM(ctx context.Context, ref string) (store.VM, func(), err
 		return store.VM{}, nil, err
 	}
 	return rec, unlock, nil
+}
+
+// prepareRuntimeStep checks the files spec boots from, completes spec with
+// what the store knows of them (the kernel's device discovery, the root
+// disk's recorded format) and makes the VM's runtime directory afresh;
+// rotate first moves the previous console log aside (a boot; a restore
+// keeps appending). Undone by removing the runtime directory.
+func (s *Service) prepareRuntimeStep(rec *store.VM, img store.Image, spec *vmm.Spec, rotate bool) step {
+	return step{
+		name: "prepare-runtime",
+		do: func(ctx context.Context) error {
+			if err := checkFiles(img, *spec); err != nil {
+				return err
+			}
+			// A kernel that finds virtio-mmio devices only through
+			// ACPI needs the VMM to describe them there.
+			d, err := s.store.KernelDiscovery(ctx, img.Kernel)
+			if err != nil {
+				return err
+			}
+			spec.ACPI = d == "acpi"
+			// A clone keeps the format its disk was recorded with (a
+			// qcow2 overlay stays one).
+			if spec.RootDiskFormat, err = s.disks.RootDiskFormat(spec.RootDisk); err != nil {
+				return err
+			}
+			if rotate {
+				rotateLog(spec.ConsoleLog)
+			}
+			if err := os.RemoveAll(rec.RuntimeDir); err != nil {
+				return err
+			}
+			// The VMM drivers require it to exist, private: make it
+			// without following anything planted below the root.
+			return s.dirs.MakeDir(rec.RuntimeDir)
+		},
+		undo: func(ctx context.Context) error { return os.RemoveAll(rec.RuntimeDir) },
+	}
 }
