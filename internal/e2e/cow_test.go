@@ -13,8 +13,6 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/imagebuild/imagetest"
-	"banger/internal/peercred/peercredtest"
-	"banger/internal/vmm/firecracker/fctest"
 )
 
 // TestGuestLoopXFS boots real guests whose root disks are reflink clones
@@ -222,30 +220,7 @@ func TestUnprivilegedDaemonAutoLoopXFS(t *testing.T) {
 		}
 	})
 	w := newWorld(t)
-	for name, src := range map[string]string{"banger": w.bin.banger, "bangerd-real": w.bin.bangerd, "firecracker": w.bin.firecracker} {
-		peercredtest.Copy(t, src, w.path("files/"+name))
-	}
-	rootfs, kernel := w.path("files/root.ext4"), w.path("files/vmlinux")
-	writeRootFS(t, rootfs)
-	fctest.WriteKernel(t, kernel)
-	helperDir, err := os.MkdirTemp("", "bgh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(helperDir) })
-	socket := filepath.Join(helperDir, "helper.sock")
-	cfg := fmt.Sprintf("[vmm]\ndriver = \"firecracker\"\nfirecracker_bin = %q\nstop_timeout = \"5s\"\n\n[vm]\nvcpus = 1\nmemory = \"128M\"\ndisk_size = \"256M\"\n\n[network]\nenabled = false\nhelper_socket = %q\n",
-		w.path("files/firecracker"), socket)
-	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(w.path("bin/bangerd")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(w.path("files/bangerd-real"), w.path("bin/bangerd")); err != nil {
-		t.Fatal(err)
-	}
-	w.bin.banger = w.path("files/banger")
+	rootfs, kernel, socket := unprivilegedWorld(t, w, "enabled = false\n")
 	if err := os.MkdirAll(w.stateDir(), 0o700); err != nil {
 		t.Fatal(err)
 	}

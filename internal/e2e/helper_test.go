@@ -28,33 +28,9 @@ func TestUnprivilegedDaemonUsesTheRootHelper(t *testing.T) {
 		t.Skip("needs setpriv (util-linux) to run the daemon as another user")
 	}
 	w := newWorld(t)
-	// The programs, the image and every directory of the world belong to
-	// the user; the daemon may bind port 53, as its systemd unit allows.
-	for name, src := range map[string]string{"banger": w.bin.banger, "bangerd-real": w.bin.bangerd, "firecracker": w.bin.firecracker} {
-		peercredtest.Copy(t, src, w.path("files/"+name))
-	}
-	rootfs, kernel := w.path("files/root.ext4"), w.path("files/vmlinux")
-	writeRootFS(t, rootfs)
-	fctest.WriteKernel(t, kernel)
-	helperDir, err := os.MkdirTemp("", "bgh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(helperDir) })
-	socket := filepath.Join(helperDir, "helper.sock")
-	cfg := fmt.Sprintf("[vmm]\ndriver = \"firecracker\"\nfirecracker_bin = %q\nstop_timeout = \"5s\"\n\n[vm]\nvcpus = 1\nmemory = \"128M\"\ndisk_size = \"256M\"\n\n[network]\nhelper_socket = %q\n",
-		w.path("files/firecracker"), socket)
-	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(w.path("bin/bangerd")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(w.path("files/bangerd-real"), w.path("bin/bangerd")); err != nil {
-		t.Fatal(err)
-	}
-	w.bin.banger = w.path("files/banger")
+	rootfs, kernel, socket := unprivilegedWorld(t, w, "")
 	chownTree(t, w.root, nobody)
+	// The daemon may bind port 53, as its systemd unit allows.
 	w.runAs = []string{"setpriv", fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups",
 		"--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service"}
 
@@ -96,6 +72,41 @@ func TestUnprivilegedDaemonUsesTheRootHelper(t *testing.T) {
 // startHelper runs `bangerd --root-helper` as root in w's namespace, for
 // the world's user, with extra flags, until the test ends. It returns the
 // helper's pid.
+// unprivilegedWorld readies w for a bangerd run as nobody with a root
+// helper: the programs, the image and every directory belong to the user,
+// the config names the fake Firecracker and the helper's socket (plus
+// network, extra lines of the [network] table). It returns the image's
+// root filesystem and kernel and the helper's socket; the caller chowns
+// the tree once it has added its own files.
+func unprivilegedWorld(t *testing.T, w *world, network string) (rootfs, kernel, socket string) {
+	t.Helper()
+	for name, src := range map[string]string{"banger": w.bin.banger, "bangerd-real": w.bin.bangerd, "firecracker": w.bin.firecracker} {
+		peercredtest.Copy(t, src, w.path("files/"+name))
+	}
+	rootfs, kernel = w.path("files/root.ext4"), w.path("files/vmlinux")
+	writeRootFS(t, rootfs)
+	fctest.WriteKernel(t, kernel)
+	helperDir, err := os.MkdirTemp("", "bgh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(helperDir) })
+	socket = filepath.Join(helperDir, "helper.sock")
+	cfg := fmt.Sprintf("[vmm]\ndriver = \"firecracker\"\nfirecracker_bin = %q\nstop_timeout = \"5s\"\n\n[vm]\nvcpus = 1\nmemory = \"128M\"\ndisk_size = \"256M\"\n\n[network]\n%shelper_socket = %q\n",
+		w.path("files/firecracker"), network, socket)
+	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(w.path("bin/bangerd")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(w.path("files/bangerd-real"), w.path("bin/bangerd")); err != nil {
+		t.Fatal(err)
+	}
+	w.bin.banger = w.path("files/banger")
+	return rootfs, kernel, socket
+}
+
 func startHelper(t *testing.T, w *world, socket string, extra ...string) int {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(filepath.Dir(socket), "helper.log"))
