@@ -105,17 +105,25 @@ func busyboxImage(t *testing.T) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return withConfig(t, img, "amd64", func(c *v1.Config) {
+		c.Env = []string{"PATH=/bin", "GREETING=hello-from-oci"}
+		c.WorkingDir = "/home/app"
+		c.User = "app"
+		c.Entrypoint = []string{"/bin/sh", "-c"}
+		c.Cmd = []string{"echo idle"}
+	})
+}
+
+// withConfig is img for linux/arch with its runtime config set by set.
+func withConfig(t *testing.T, img v1.Image, arch string, set func(*v1.Config)) v1.Image {
+	t.Helper()
 	cf, err := img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Config.Env = []string{"PATH=/bin", "GREETING=hello-from-oci"}
-	cf.Config.WorkingDir = "/home/app"
-	cf.Config.User = "app"
-	cf.Config.Entrypoint = []string{"/bin/sh", "-c"}
-	cf.Config.Cmd = []string{"echo idle"}
+	cf.OS, cf.Architecture = "linux", arch
+	set(&cf.Config)
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}

@@ -156,32 +156,17 @@ func debianImage(t *testing.T, dir string) v1.ImageIndex {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GREETING=hello-from-debian"}
-	cf.Config.WorkingDir = "/home/app"
-	cf.Config.User = "app"
-	cf.Config.Cmd = []string{"bash"}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
+	img = withConfig(t, img, "amd64", func(c *v1.Config) {
+		c.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GREETING=hello-from-debian"}
+		c.WorkingDir = "/home/app"
+		c.User = "app"
+		c.Cmd = []string{"bash"}
+	})
 	arm, err := mutate.AppendLayers(empty.Image, ociLayer(t, []ociEntry{file("wrong-platform", 0o644, 0, "arm64\n")}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	acf, err := arm.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	acf = acf.DeepCopy()
-	acf.OS, acf.Architecture = "linux", "arm64"
-	if arm, err = mutate.ConfigFile(arm, acf); err != nil {
-		t.Fatal(err)
-	}
+	arm = withConfig(t, arm, "arm64", func(*v1.Config) {})
 	return mutate.AppendManifests(empty.Index,
 		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
 		mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
