@@ -108,16 +108,15 @@ func run() error {
 
 // mountRoot waits for the root device and mounts it on newRoot.
 func mountRoot(cfg bootConfig) error {
-	dev, err := waitRoot(cfg)
-	if err != nil {
-		return err
-	}
 	var flags uintptr
 	if cfg.readOnly {
 		flags |= unix.MS_RDONLY
 	}
-	if err := unix.Mount(dev, newRoot, cfg.fstype, flags, cfg.flags); err != nil {
-		return fmt.Errorf("mount the root filesystem %s (%s) on %s: %w", dev, cfg.fstype, newRoot, err)
+	dev, err := waitAndMount(cfg, isDevice, func(dev string) error {
+		return unix.Mount(dev, newRoot, cfg.fstype, flags, cfg.flags)
+	})
+	if err != nil {
+		return err
 	}
 	// Lstat: init is often an absolute symlink, which only resolves once
 	// the new root is "/".
@@ -125,6 +124,44 @@ func mountRoot(cfg bootConfig) error {
 		return fmt.Errorf("the root filesystem %s has no %s to hand over to: %w", dev, cfg.init, err)
 	}
 	return nil
+}
+
+func isDevice(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode()&os.ModeDevice != 0
+}
+
+// waitAndMount waits for the root= device node to appear and mounts it
+// with mount, and returns its path. devtmpfs creates the node as soon as
+// the driver adds the disk, a moment before the disk can be opened:
+// mounting it then fails with ENXIO, and is tried again, within the same
+// bound as the wait for the node (rootWait; none with rootwait). Any other
+// mount error is final.
+func waitAndMount(cfg bootConfig, exists func(string) bool, mount func(string) error) (string, error) {
+	dev := cfg.root
+	if !strings.HasPrefix(dev, "/dev/") {
+		return "", fmt.Errorf("root=%s: banger-init mounts a device path such as /dev/vda", dev)
+	}
+	deadline := time.Now().Add(rootWait)
+	for {
+		var err error
+		if exists(dev) {
+			err = mount(dev)
+			if err == nil {
+				return dev, nil
+			}
+			if !errors.Is(err, unix.ENXIO) {
+				return "", fmt.Errorf("mount the root filesystem %s (%s) on %s: %w", dev, cfg.fstype, newRoot, err)
+			}
+		}
+		if !cfg.rootwait && time.Now().After(deadline) {
+			if err != nil {
+				return "", fmt.Errorf("mount the root filesystem %s (%s) on %s: %w (for %v)", dev, cfg.fstype, newRoot, err, rootWait)
+			}
+			return "", fmt.Errorf("the root device %s did not appear within %v: is virtio_blk loaded and the disk attached?", dev, rootWait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func mountBasics() error {
@@ -141,26 +178,6 @@ func mountBasics() error {
 		}
 	}
 	return nil
-}
-
-// waitRoot waits for the root block device to appear and returns its
-// path. root= is a device path ("/dev/vda"); devtmpfs creates the node
-// once the driver has probed the disk.
-func waitRoot(cfg bootConfig) (string, error) {
-	dev := cfg.root
-	if !strings.HasPrefix(dev, "/dev/") {
-		return "", fmt.Errorf("root=%s: banger-init mounts a device path such as /dev/vda", dev)
-	}
-	deadline := time.Now().Add(rootWait)
-	for {
-		if st, err := os.Stat(dev); err == nil && st.Mode()&os.ModeDevice != 0 {
-			return dev, nil
-		}
-		if !cfg.rootwait && time.Now().After(deadline) {
-			return "", fmt.Errorf("the root device %s did not appear within %v: is virtio_blk loaded and the disk attached?", dev, rootWait)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // cleanInitramfs removes the initramfs files, freeing the memory they hold

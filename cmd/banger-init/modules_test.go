@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"banger/internal/initramfs/initlayout"
 )
@@ -147,5 +148,33 @@ func TestLoadModulesBadList(t *testing.T) {
 		if len(k.tried) != 0 {
 			t.Errorf("list %q: tried %v before refusing the list", tc.list, k.tried)
 		}
+	}
+}
+
+// TestWaitAndMount: the node appears before the disk can be opened, and
+// the mount is tried again while it fails with ENXIO; another error ends
+// the wait at once.
+func TestWaitAndMount(t *testing.T) {
+	cfg := parseCmdline("root=/dev/vda rw")
+	checks, mounts := 0, 0
+	exists := func(string) bool { checks++; return checks > 2 }
+	dev, err := waitAndMount(cfg, exists, func(dev string) error {
+		mounts++
+		if mounts < 3 {
+			return unix.ENXIO
+		}
+		return nil
+	})
+	if err != nil || dev != "/dev/vda" || mounts != 3 {
+		t.Errorf("waitAndMount = %q, %v after %d mounts; want /dev/vda mounted on the third try", dev, err, mounts)
+	}
+
+	mounts = 0
+	_, err = waitAndMount(cfg, func(string) bool { return true }, func(string) error { mounts++; return unix.EINVAL })
+	if !errors.Is(err, unix.EINVAL) || mounts != 1 {
+		t.Errorf("waitAndMount with EINVAL = %v after %d mounts; want EINVAL at once", err, mounts)
+	}
+	if _, err := waitAndMount(parseCmdline("root=LABEL=x"), exists, nil); err == nil {
+		t.Error("root=LABEL=x accepted")
 	}
 }
