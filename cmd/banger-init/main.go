@@ -32,10 +32,10 @@ const rootWait = 30 * time.Second
 // newRoot is where the root filesystem is mounted before the switch.
 const newRoot = "/root"
 
+// main runs run, which returns only when it could not hand over to the
+// root filesystem's init (on success it execs it).
 func main() {
-	if err := run(); err != nil {
-		fail(err)
-	}
+	fail(run())
 }
 
 // fail prints the error line and ends the VM. Drivers run the kernel with
