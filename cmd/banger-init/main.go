@@ -1,10 +1,13 @@
 // Command banger-init is the /init of the initramfs banger builds for a
 // distribution kernel (package banger/internal/initramfs). It mounts
-// /proc, /sys and /dev, loads the kernel modules the initramfs lists in
-// dependency order (with their parameters from the kernel command line,
-// as modprobe would), waits for the root device, mounts it and hands over
-// to the root filesystem's init. Any failure prints one line starting
-// with initramfs.ErrorMarker on the console and ends the VM, so the host
+// /proc, /sys and /dev, loads the kernel modules the initramfs lists, each
+// as soon as the modules it depends on are loaded (with their parameters
+// from the kernel command line, as modprobe would), meanwhile waits for
+// the root device and mounts it, and hands over to the root filesystem's
+// init. It imports only the standard library, x/sys/unix and
+// initramfs/initlayout: every boot of a distribution kernel starts it, and
+// a bigger binary starts slower. Any failure prints one line starting
+// with initlayout.ErrorMarker on the console and ends the VM, so the host
 // reports it instead of waiting for an agent.
 package main
 
@@ -19,7 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"banger/internal/initramfs"
+	"banger/internal/initramfs/initlayout"
 )
 
 // rootWait bounds the wait for the root device; "rootwait" on the command
@@ -29,16 +32,16 @@ const rootWait = 30 * time.Second
 // newRoot is where the root filesystem is mounted before the switch.
 const newRoot = "/root"
 
+// main runs run, which returns only when it could not hand over to the
+// root filesystem's init (on success it execs it).
 func main() {
-	if err := run(); err != nil {
-		fail(err)
-	}
+	fail(run())
 }
 
 // fail prints the error line and ends the VM. Drivers run the kernel with
 // reboot=k and without rebooting, so a restart ends the VMM.
 func fail(err error) {
-	line := initramfs.ErrorMarker + strings.ReplaceAll(err.Error(), "\n", " ") + "\n"
+	line := initlayout.ErrorMarker + strings.ReplaceAll(err.Error(), "\n", " ") + "\n"
 	if f, ferr := os.OpenFile("/dev/console", os.O_WRONLY, 0); ferr == nil {
 		_, _ = f.WriteString(line)
 		_ = f.Close()
@@ -60,27 +63,25 @@ func run() error {
 		return fmt.Errorf("read /proc/cmdline: %w", err)
 	}
 	cfg := parseCmdline(string(b))
-	if err := loadModules(cfg); err != nil {
-		return err
-	}
 	if cfg.root == "" {
 		return errors.New("no root= on the kernel command line")
 	}
-	dev, err := waitRoot(cfg)
+	list, err := os.ReadFile("/" + initlayout.ModuleList)
 	if err != nil {
+		return fmt.Errorf("read the module list: %w", err)
+	}
+	// The root device appears once virtio_blk is loaded: wait for it and
+	// mount it while the other modules load. When loading fails, the VM
+	// ends (fail) with this goroutine still waiting.
+	mounted := make(chan error, 1)
+	go func() { mounted <- mountRoot(cfg) }()
+	if err := loadModules(initlayout.ParseList(string(list)), func(file, name string) error {
+		return loadModule("/"+initlayout.ModuleDir+"/"+file, strings.Join(cfg.modParams[name], " "))
+	}); err != nil {
 		return err
 	}
-	var flags uintptr
-	if cfg.readOnly {
-		flags |= unix.MS_RDONLY
-	}
-	if err := unix.Mount(dev, newRoot, cfg.fstype, flags, cfg.flags); err != nil {
-		return fmt.Errorf("mount the root filesystem %s (%s) on %s: %w", dev, cfg.fstype, newRoot, err)
-	}
-	// Lstat: init is often an absolute symlink, which only resolves once
-	// the new root is "/".
-	if _, err := os.Lstat(filepath.Join(newRoot, cfg.init)); err != nil {
-		return fmt.Errorf("the root filesystem %s has no %s to hand over to: %w", dev, cfg.init, err)
+	if err := <-mounted; err != nil {
+		return err
 	}
 	for _, m := range []string{"/dev", "/proc", "/sys"} {
 		if err := unix.Mount(m, newRoot+m, "", unix.MS_MOVE, ""); err != nil {
@@ -105,6 +106,64 @@ func run() error {
 	return fmt.Errorf("exec %s: %w", cfg.init, err)
 }
 
+// mountRoot waits for the root device and mounts it on newRoot.
+func mountRoot(cfg bootConfig) error {
+	var flags uintptr
+	if cfg.readOnly {
+		flags |= unix.MS_RDONLY
+	}
+	dev, err := waitAndMount(cfg, isDevice, func(dev string) error {
+		return unix.Mount(dev, newRoot, cfg.fstype, flags, cfg.flags)
+	})
+	if err != nil {
+		return err
+	}
+	// Lstat: init is often an absolute symlink, which only resolves once
+	// the new root is "/".
+	if _, err := os.Lstat(filepath.Join(newRoot, cfg.init)); err != nil {
+		return fmt.Errorf("the root filesystem %s has no %s to hand over to: %w", dev, cfg.init, err)
+	}
+	return nil
+}
+
+func isDevice(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode()&os.ModeDevice != 0
+}
+
+// waitAndMount waits for the root= device node to appear and mounts it
+// with mount, and returns its path. devtmpfs creates the node as soon as
+// the driver adds the disk, a moment before the disk can be opened:
+// mounting it then fails with ENXIO, and is tried again, within the same
+// bound as the wait for the node (rootWait; none with rootwait). Any other
+// mount error is final.
+func waitAndMount(cfg bootConfig, exists func(string) bool, mount func(string) error) (string, error) {
+	dev := cfg.root
+	if !strings.HasPrefix(dev, "/dev/") {
+		return "", fmt.Errorf("root=%s: banger-init mounts a device path such as /dev/vda", dev)
+	}
+	deadline := time.Now().Add(rootWait)
+	for {
+		var err error
+		if exists(dev) {
+			err = mount(dev)
+			if err == nil {
+				return dev, nil
+			}
+			if !errors.Is(err, unix.ENXIO) {
+				return "", fmt.Errorf("mount the root filesystem %s (%s) on %s: %w", dev, cfg.fstype, newRoot, err)
+			}
+		}
+		if !cfg.rootwait && time.Now().After(deadline) {
+			if err != nil {
+				return "", fmt.Errorf("mount the root filesystem %s (%s) on %s: %w (for %v)", dev, cfg.fstype, newRoot, err, rootWait)
+			}
+			return "", fmt.Errorf("the root device %s did not appear within %v: is virtio_blk loaded and the disk attached?", dev, rootWait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func mountBasics() error {
 	for _, m := range []struct{ src, dst, fstype string }{
 		{"devtmpfs", "/dev", "devtmpfs"},
@@ -121,59 +180,10 @@ func mountBasics() error {
 	return nil
 }
 
-// loadModules loads every module of the list in order. A module the
-// kernel already has (EEXIST) is fine.
-func loadModules(cfg bootConfig) error {
-	b, err := os.ReadFile("/" + initramfs.ModuleList)
-	if err != nil {
-		return fmt.Errorf("read the module list: %w", err)
-	}
-	for _, file := range strings.Fields(string(b)) {
-		name := moduleName(file)
-		if err := loadModule("/"+initramfs.ModuleDir+"/"+file, strings.Join(cfg.modParams[name], " ")); err != nil {
-			return fmt.Errorf("module %s: %w", name, err)
-		}
-	}
-	return nil
-}
-
-func loadModule(path, params string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	err = unix.FinitModule(int(f.Fd()), params, 0)
-	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("load %s: %w", path, err)
-	}
-	return nil
-}
-
-// waitRoot waits for the root block device to appear and returns its
-// path. root= is a device path ("/dev/vda"); devtmpfs creates the node
-// once the driver has probed the disk.
-func waitRoot(cfg bootConfig) (string, error) {
-	dev := cfg.root
-	if !strings.HasPrefix(dev, "/dev/") {
-		return "", fmt.Errorf("root=%s: banger-init mounts a device path such as /dev/vda", dev)
-	}
-	deadline := time.Now().Add(rootWait)
-	for {
-		if st, err := os.Stat(dev); err == nil && st.Mode()&os.ModeDevice != 0 {
-			return dev, nil
-		}
-		if !cfg.rootwait && time.Now().After(deadline) {
-			return "", fmt.Errorf("the root device %s did not appear within %v: is virtio_blk loaded and the disk attached?", dev, rootWait)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // cleanInitramfs removes the initramfs files, freeing the memory they hold
 // in the rootfs the kernel keeps after the switch.
 func cleanInitramfs() {
-	for _, p := range []string{"/" + initramfs.InitPath, "/" + initramfs.ModuleDir, "/etc"} {
+	for _, p := range []string{"/" + initlayout.InitPath, "/" + initlayout.ModuleDir, "/etc"} {
 		_ = os.RemoveAll(p)
 	}
 }

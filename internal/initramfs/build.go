@@ -1,18 +1,20 @@
 package initramfs
 
 import (
-	"compress/gzip"
 	"fmt"
 	"io"
-	"strings"
+	"slices"
+
+	"banger/internal/initramfs/initlayout"
 )
 
-// Paths inside the initramfs. banger-init reads ModuleList to know what to
-// load, in order.
+// Paths inside the initramfs (package initlayout, which banger-init
+// shares). banger-init reads ModuleList to know what to load and what each
+// module needs loaded before it.
 const (
-	InitPath   = "init"
-	ModuleDir  = "lib/modules"
-	ModuleList = "etc/banger-init/modules"
+	InitPath   = initlayout.InitPath
+	ModuleDir  = initlayout.ModuleDir
+	ModuleList = initlayout.ModuleList
 )
 
 // Module is a kernel module to put in the initramfs.
@@ -30,25 +32,48 @@ type Spec struct {
 	Modules []Module
 }
 
-// Write writes the gzip-compressed newc cpio archive of s to w. A module
+// Format names the layout Write produces, for caches of its output: an
+// uncompressed archive whose module list names each module's
+// dependencies.
+const Format = "newc-2"
+
+// Write writes the newc cpio archive of s to w, uncompressed: the kernel
+// unpacks the initramfs while it boots, and under software emulation
+// inflating a gzip-compressed one cost more than the megabyte and a half
+// it saves is worth. A module
 // built for another release than s.Release is refused before anything is
 // written.
 func Write(w io.Writer, s Spec) error {
 	if len(s.Init) == 0 {
 		return fmt.Errorf("initramfs: no init program")
 	}
-	var list strings.Builder
+	list := make([]initlayout.ListEntry, 0, len(s.Modules))
+	inSpec := map[string]bool{}
+	for _, m := range s.Modules {
+		inSpec[m.Info.Name] = true
+	}
+	inList := map[string]bool{}
 	for _, m := range s.Modules {
 		if err := CheckVermagic(m.Info, s.Release); err != nil {
 			return err
 		}
-		list.WriteString(m.Info.Name + ".ko\n")
+		// banger-init loads a module once the modules it depends on are
+		// loaded; one built into the kernel (not in the spec) needs no
+		// waiting for.
+		var deps []string
+		for _, d := range m.Info.Depends {
+			switch {
+			case inList[d]:
+				deps = append(deps, d)
+			case inSpec[d]:
+				return fmt.Errorf("initramfs: module %s comes before %s, which it depends on: order the modules with Resolve", m.Info.Name, d)
+			}
+		}
+		slices.Sort(deps)
+		list = append(list, initlayout.ListEntry{File: m.Info.Name + ".ko", Depends: deps})
+		inList[m.Info.Name] = true
 	}
-	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
-	if err != nil {
-		return err
-	}
-	c := NewCPIOWriter(zw)
+	c := NewCPIOWriter(w)
 	for _, d := range []string{"dev", "proc", "sys", "root", "etc", "etc/banger-init", "lib", ModuleDir} {
 		if err := c.Dir(d, 0o755); err != nil {
 			return err
@@ -62,7 +87,7 @@ func Write(w io.Writer, s Spec) error {
 	if err := c.File(InitPath, 0o755, s.Init); err != nil {
 		return err
 	}
-	if err := c.File(ModuleList, 0o644, []byte(list.String())); err != nil {
+	if err := c.File(ModuleList, 0o644, []byte(initlayout.FormatList(list))); err != nil {
 		return err
 	}
 	for _, m := range s.Modules {
@@ -70,17 +95,9 @@ func Write(w io.Writer, s Spec) error {
 			return err
 		}
 	}
-	if err := c.Close(); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return fmt.Errorf("initramfs: compress: %w", err)
-	}
-	return nil
+	return c.Close()
 }
 
 // ErrorMarker starts the one console line banger-init prints when it
-// cannot hand over to the root filesystem, just before it ends the VM.
-// The host looks for it in the console log to fail a start at once with
-// that line instead of waiting for an agent that never comes.
-const ErrorMarker = "banger-init: error: "
+// cannot hand over to the root filesystem (initlayout.ErrorMarker).
+const ErrorMarker = initlayout.ErrorMarker

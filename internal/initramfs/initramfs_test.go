@@ -2,17 +2,17 @@ package initramfs
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"banger/internal/errdefs"
+	"banger/internal/initramfs/initlayout"
 )
 
 // fakeModule is a minimal ELF64 relocatable object whose only content is a
@@ -261,46 +261,50 @@ func TestCPIOWriter(t *testing.T) {
 	}
 }
 
-func gunzipAll(t *testing.T, b []byte) []byte {
-	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestWrite(t *testing.T) {
 	mods := []Module{
 		{Info: Modinfo{Name: "virtio", Vermagic: release + " SMP"}, Data: []byte("virtio.ko")},
-		{Info: Modinfo{Name: "virtio_blk", Depends: []string{"virtio"}, Vermagic: release + " SMP"}, Data: []byte("blk.ko")},
+		{Info: Modinfo{Name: "virtio_ring", Vermagic: release + " SMP"}, Data: []byte("ring.ko")},
+		// crc32c is built in: banger-init has nothing to wait for.
+		{Info: Modinfo{Name: "virtio_blk", Depends: []string{"virtio_ring", "crc32c", "virtio"}, Vermagic: release + " SMP"}, Data: []byte("blk.ko")},
 	}
 	var buf bytes.Buffer
 	if err := Write(&buf, Spec{Release: release, Init: []byte("ELF init"), Modules: mods}); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
-	for _, e := range readCPIO(t, gunzipAll(t, buf.Bytes())) {
+	for _, e := range readCPIO(t, buf.Bytes()) {
 		got[fmt.Sprintf("%s %o", e.Name, e.Mode)] = e.Data
 	}
 	want := map[string]string{
 		"dev 40755": "", "proc 40755": "", "sys 40755": "", "root 40755": "", "etc 40755": "",
 		"etc/banger-init 40755": "", "lib 40755": "", "lib/modules 40755": "",
-		"dev/console 20600":                "rdev 5:1",
-		"init 100755":                      "ELF init",
-		"etc/banger-init/modules 100644":   "virtio.ko\nvirtio_blk.ko\n",
-		"lib/modules/virtio.ko 100644":     "virtio.ko",
-		"lib/modules/virtio_blk.ko 100644": "blk.ko",
+		"dev/console 20600":                 "rdev 5:1",
+		"init 100755":                       "ELF init",
+		"etc/banger-init/modules 100644":    "virtio.ko\nvirtio_ring.ko\nvirtio_blk.ko virtio virtio_ring\n",
+		"lib/modules/virtio.ko 100644":      "virtio.ko",
+		"lib/modules/virtio_ring.ko 100644": "ring.ko",
+		"lib/modules/virtio_blk.ko 100644":  "blk.ko",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("initramfs (-want +got):\n%s", diff)
 	}
 
-	mods[1].Info.Vermagic = "6.1.0-56-cloud-amd64 SMP"
+	// The list banger-init reads back.
+	wantList := []initlayout.ListEntry{{File: "virtio.ko"}, {File: "virtio_ring.ko"}, {File: "virtio_blk.ko", Depends: []string{"virtio", "virtio_ring"}}}
+	if diff := cmp.Diff(wantList, initlayout.ParseList(got["etc/banger-init/modules 100644"]), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("module list read back (-want +got):\n%s", diff)
+	}
+
+	// A module before one it depends on would have banger-init wait
+	// for a module that is never loaded.
+	buf.Reset()
+	misordered := []Module{mods[2], mods[0], mods[1]}
+	if err := Write(&buf, Spec{Release: release, Init: []byte("ELF init"), Modules: misordered}); err == nil || !strings.Contains(err.Error(), "virtio_blk comes before virtio_ring") {
+		t.Errorf("Write with a module before its dependency = %v, want an error", err)
+	}
+
+	mods[2].Info.Vermagic = "6.1.0-56-cloud-amd64 SMP"
 	buf.Reset()
 	err := Write(&buf, Spec{Release: release, Init: []byte("ELF init"), Modules: mods})
 	if !errdefs.Is(err, errdefs.FailedPrecondition) || !strings.Contains(err.Error(), "virtio_blk was built for kernel \"6.1.0-56-cloud-amd64\"") {

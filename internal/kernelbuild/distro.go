@@ -137,7 +137,7 @@ func Distro(ctx context.Context, opts DistroOptions, progress func(Progress)) (D
 
 	h := sha256.New()
 	h.Write(initBin)
-	fmt.Fprintf(h, "\x00%s\x00%v", strings.Join(want, ","), installed)
+	fmt.Fprintf(h, "\x00%s\x00%v\x00%s", strings.Join(want, ","), installed, initramfs.Format)
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	out := filepath.Join(opts.WorkDir, fmt.Sprintf("%s_%s-%s", res.Package, res.PackageVersion, key))
 	res.Vmlinux, res.Initrd = filepath.Join(out, "vmlinux"), filepath.Join(out, "initrd.img")

@@ -10,14 +10,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"banger/internal/errdefs"
 	"banger/internal/initramfs"
+	"banger/internal/initramfs/initlayout"
 )
 
 // arMember appends one ar member to b.
@@ -225,18 +228,9 @@ func newcList(t *testing.T, b []byte) map[string][]byte {
 	}
 }
 
-func gunzipFile(t *testing.T, path string) []byte {
+func readFile(t *testing.T, path string) []byte {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(zr)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,20 +240,21 @@ func gunzipFile(t *testing.T, path string) []byte {
 // checkInitramfs checks a distro kernel's initramfs: banger-init as
 // /init, the console node, and exactly the modules listed, each built for
 // the kernel's release, in an order where every module follows its
-// dependencies.
+// dependencies, which the list names.
 func checkInitramfs(t *testing.T, initrd, release string, init []byte) []string {
 	t.Helper()
-	entries := newcList(t, gunzipFile(t, initrd))
+	entries := newcList(t, readFile(t, initrd))
 	if !bytes.Equal(entries["init 100755"], init) {
 		t.Errorf("/init is not banger-init")
 	}
 	if _, ok := entries["dev/console 20600"]; !ok {
 		t.Errorf("no /dev/console node")
 	}
-	list := strings.Fields(string(entries[initramfs.ModuleList+" 100644"]))
+	list := initlayout.ParseList(string(entries[initramfs.ModuleList+" 100644"]))
 	loaded := map[string]bool{}
 	var names []string
-	for _, file := range list {
+	for _, e := range list {
+		file := e.File
 		data, ok := entries[initramfs.ModuleDir+"/"+file+" 100644"]
 		if !ok {
 			t.Fatalf("module %s is listed but not in the archive", file)
@@ -271,10 +266,16 @@ func checkInitramfs(t *testing.T, initrd, release string, init []byte) []string 
 		if info.Release() != release {
 			t.Errorf("%s is built for %q, not %q", file, info.Release(), release)
 		}
+		var listed []string
 		for _, d := range info.Depends {
 			if !loaded[d] {
 				t.Errorf("%s comes before its dependency %s", info.Name, d)
 			}
+			listed = append(listed, d)
+		}
+		slices.Sort(listed)
+		if diff := cmp.Diff(listed, e.Depends, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("the list's dependencies of %s (-modinfo +list):\n%s", info.Name, diff)
 		}
 		loaded[info.Name] = true
 		names = append(names, info.Name)

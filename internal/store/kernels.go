@@ -129,6 +129,21 @@ func (s *Store) KernelDiscovery(ctx context.Context, vmlinux string) (string, er
 	return d, nil
 }
 
+// KernelSource returns where the kernel whose vmlinux is at path came
+// from ("built", "imported" or "distro"), or "" for a file no kernel
+// record has.
+func (s *Store) KernelSource(ctx context.Context, vmlinux string) (string, error) {
+	var src string
+	err := s.db.QueryRowContext(ctx, `SELECT source FROM kernels WHERE vmlinux = ? LIMIT 1`, vmlinux).Scan(&src)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the kernel of %s: %w", vmlinux, err)
+	}
+	return src, nil
+}
+
 // ListKernels returns every kernel, oldest first (ties by name).
 func (s *Store) ListKernels(ctx context.Context) ([]Kernel, error) {
 	rows, err := s.q.QueryContext(ctx, `SELECT `+kernelColumns+` FROM kernels ORDER BY created_at, name`)

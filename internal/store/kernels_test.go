@@ -45,6 +45,11 @@ func TestKernelOriginAndDiscovery(t *testing.T) {
 			t.Errorf("KernelDiscovery(%s) = %q, %v; want %q", path, d, err, want)
 		}
 	}
+	for path, want := range map[string]string{k.Vmlinux: "distro", plain.Vmlinux: plain.Source, "/images/own/vmlinux": ""} {
+		if src, err := s.KernelSource(ctx, path); err != nil || src != want {
+			t.Errorf("KernelSource(%s) = %q, %v; want %q", path, src, err, want)
+		}
+	}
 	bad := testKernel(2)
 	bad.Discovery = "dtb"
 	if err := s.CreateKernel(ctx, bad); !errdefs.Is(err, errdefs.InvalidArgument) || !strings.Contains(err.Error(), "discovery") {

@@ -56,10 +56,11 @@ func guestNetArgs(a NetAttachment) string {
 }
 
 // Apply puts the attachment into spec: the tap and MAC of the VM's network
-// device, and the guest's network settings on its kernel command line.
+// device, and the guest's network settings appended to its kernel command
+// line.
 func (a NetAttachment) Apply(spec *vmm.Spec) {
 	spec.Tap, spec.MAC = a.Tap, a.MAC
-	spec.BootArgs = bootArgs + " " + guestNetArgs(a)
+	spec.BootArgs = strings.TrimSpace(spec.BootArgs + " " + guestNetArgs(a))
 }
 
 func netVM(rec store.VM) NetVM {
