@@ -46,7 +46,7 @@ func TestFloorLaunchMatchesBanger(t *testing.T) {
 
 	fl := w.newGuestFloor(ctx, argAfter(bangerArgv, "-accel"), img)
 	fv := fl.newVM(0)
-	if err := fl.prepare(ctx, fv); err != nil {
+	if err := fl.prepare(ctx, &fv); err != nil {
 		t.Fatalf("prepare floor VM: %v", err)
 	}
 	p, err := fl.launch(fv)

@@ -9,12 +9,14 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 
 	vnl "github.com/vishvananda/netlink"
 
 	"banger/internal/api"
 	"banger/internal/config"
+	"banger/internal/cow"
 	"banger/internal/disk"
 	"banger/internal/netlink"
 	"banger/internal/netnstest"
@@ -111,11 +113,29 @@ func (w *world) newGuestFloor(ctx context.Context, accel string, img api.Image) 
 	if err != nil {
 		w.tb.Fatalf("find %s: %v", qemuBin, err)
 	}
+	// The floor clones root disks as the daemon does, with the strategy
+	// it chose, over a directory of the floor's own.
+	info, err := w.client.Info(ctx)
+	if err != nil {
+		w.tb.Fatalf("system info: %v", err)
+	}
+	if err := os.MkdirAll(w.path("floor-state"), 0o700); err != nil {
+		w.tb.Fatal(err)
+	}
+	disks, _, err := cow.Open(ctx, cow.Options{StateDir: w.path("floor-state"), UID: os.Getuid(), Force: info.DiskStrategy, Driver: cow.DriverQEMU})
+	if err != nil {
+		w.tb.Fatalf("open the daemon's disk strategy %q for the floor: %v", info.DiskStrategy, err)
+	}
+	dir := w.path("floor")
+	if disks.Dir() != "" {
+		dir = filepath.Join(disks.Dir(), "floor")
+	}
 	f := guestFloor{
 		bin:   bin,
 		accel: accel,
 		image: store.Image{ID: img.ID, Name: img.Name, RootFS: img.RootFS, Kernel: img.Kernel, Initrd: img.Initrd, Identity: img.Identity},
-		dir:   w.path("floor"),
+		dir:   dir,
+		disks: disks,
 		work:  disk.NewWorkDisks(w.path("floor-cache")),
 		net:   newFloorNet(w.tb, w.netns),
 	}

@@ -14,6 +14,7 @@ import (
 
 	"banger/internal/agent/agentclient"
 	"banger/internal/agent/proto"
+	"banger/internal/cow"
 	"banger/internal/disk"
 	"banger/internal/identdisk"
 	"banger/internal/store"
@@ -40,8 +41,9 @@ const (
 // settings by vm.NetAttachment.Apply (a tap on banger's bridge in the
 // world's network namespace, a MAC from network.MACFor, banger.ip/gw/dns on
 // the kernel command line), its identity files by vm.IdentityFiles, and
-// its qemu command line by qemu.Args. The floor copies the root disk
-// sparsely, writes the identity (on the identity disk for an image that
+// its qemu command line by qemu.Args. The floor clones the root disk with
+// the disk strategy banger's daemon uses (cow.Open with the daemon's
+// choice, so a qcow2 overlay where banger makes one), writes the identity (on the identity disk for an image that
 // reads one) and makes the work disk as banger does,
 // starts qemu in the namespace booting at once (without -S and QMP: it
 // never talks to qemu), connects to the agent over its virtio-serial
@@ -49,10 +51,11 @@ const (
 // firewall rules or DNS record, and its tap is made once, before the
 // samples, as banger's warm tap pool makes them before a create.
 type guestFloor struct {
-	bin   string      // qemu-system-x86_64
-	accel string      // the accelerator banger's qemu got
-	image store.Image // the image banger's VMs boot
-	dir   string      // per-VM directories
+	bin   string       // qemu-system-x86_64
+	accel string       // the accelerator banger's qemu got
+	image store.Image  // the image banger's VMs boot
+	dir   string       // per-VM directories
+	disks cow.Strategy // the daemon's disk strategy, over the floor's own directory
 	work  *disk.WorkDisks
 	net   floorNet
 }
@@ -98,17 +101,31 @@ func (f guestFloor) newVM(i int) floorVM {
 	return floorVM{rec: rec, spec: spec}
 }
 
-// prepare makes v's directories and disks: the root disk copied from the
-// image, v's identity on its identity disk (or, for an image that does not
+// prepare makes v's directories and disks: the root disk cloned from the
+// image as banger clones it (its format set in v's spec), v's identity on its identity disk (or, for an image that does not
 // read one, written into the root disk), and the work disk.
-func (f guestFloor) prepare(ctx context.Context, v floorVM) error {
+func (f guestFloor) prepare(ctx context.Context, v *floorVM) error {
 	for _, d := range []string{v.rec.Dir, v.rec.RuntimeDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
 		}
 	}
-	if err := disk.SparseCopy(ctx, f.image.RootFS, v.spec.RootDisk); err != nil {
-		return fmt.Errorf("copy root disk: %w", err)
+	// As banger's create: an overlay for an image that reads the identity
+	// disk, a raw clone for one whose identity is written into the disk.
+	clone := cow.CloneDisk
+	if v.spec.IdentityDisk != "" {
+		clone = cow.CloneImage
+	}
+	if err := clone(ctx, f.disks, f.image.RootFS, v.spec.RootDisk); err != nil {
+		return fmt.Errorf("clone root disk: %w", err)
+	}
+	format, err := cow.Format(v.spec.RootDisk)
+	if err != nil {
+		return err
+	}
+	v.spec.RootDiskFormat = vmm.DiskRaw
+	if format == cow.FormatQCOW2 {
+		v.spec.RootDiskFormat = vmm.DiskQCOW2
 	}
 	if v.spec.IdentityDisk != "" {
 		// The image reads the identity disk: banger writes it at start.
@@ -175,7 +192,7 @@ func (f guestFloor) run(ctx context.Context, i int, argv []string) (s floorSampl
 	v := f.newVM(i)
 	defer os.RemoveAll(v.rec.Dir)
 	t0 := time.Now()
-	if err := f.prepare(ctx, v); err != nil {
+	if err := f.prepare(ctx, &v); err != nil {
 		return s, "", err
 	}
 	s.disks = time.Since(t0)
