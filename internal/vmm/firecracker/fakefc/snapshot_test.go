@@ -137,7 +137,7 @@ func TestSnapshotLoadFailureExits(t *testing.T) {
 	}
 	f := startFake(t)
 	f.wantFault("PUT", "/snapshot/load", fmt.Sprintf(`{"snapshot_path":%s,"mem_backend":{"backend_type":"File","backend_path":%s}}`, jsonString(state), jsonString(mem)),
-		"Load snapshot error: Failed to restore from snapshot: Cannot restore devices")
+		"Load snapshot error: Failed to restore from snapshot: Failed to build microVM from snapshot: Failed to restore devices: Block: Virtio backend error: Error manipulating the backing file: No such file or directory (os error 2) "+root)
 	f.waitExit(5 * time.Second)
 }
 
