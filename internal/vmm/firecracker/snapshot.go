@@ -37,9 +37,16 @@ func (d *Driver) Snapshot(ctx context.Context, p vmm.Process, files vmm.Snapshot
 }
 
 // Restore loads the microVM saved in files into the launched firecracker p
-// with PUT /snapshot/load (memory from a file, not resumed), then points
-// its drives at spec's disks with PATCH /drives. Firecracker restores the
-// tap and the vsock socket path the snapshot recorded: they must be free.
+// with PUT /snapshot/load (memory from a file, not resumed). The load
+// reopens the drives at the paths the snapshot recorded, which are the
+// relative drive links (drivePath): p resolves them in its own runtime
+// directory, linked to spec's disks first, so no file of the VM the
+// snapshot was taken of is opened. The tap and vsock socket are the new
+// VM's through network_overrides (Firecracker 1.12 and later) and
+// vsock_override (1.16 and later). Each drive is then set again to its
+// link with PATCH /drives: a no-op for a snapshot with relative paths,
+// and for one an older banger saved with the parent's absolute paths
+// (which the load still had to open) it moves the drives to spec's disks.
 // Only the metrics file is configured before the load, which no
 // boot-specific resource may precede.
 func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, p vmm.Process, files vmm.SnapshotFiles) error {
@@ -60,6 +67,8 @@ func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, p vmm.Process, file
 		}})
 	}
 	steps = append(steps,
+		// The load opens the drives through the links.
+		bootStep{"drive-links", func(ctx context.Context, c *Client) error { return linkDrives(spec) }},
 		bootStep{"snapshot-load", func(ctx context.Context, c *Client) error {
 			// Restoring into the VM's own paths (a restart from its own
 			// snapshot): Firecracker binds the socket itself and fails if
@@ -81,22 +90,22 @@ func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, p vmm.Process, file
 				params.VsockOverride = &VsockOverride{UDSPath: spec.VsockPath}
 			}
 			if err := c.LoadSnapshot(ctx, params); err != nil {
-				return fmt.Errorf("%w (a snapshot is restored under its new VM's tap and vsock socket with network_overrides and vsock_override, which older Firecrackers refuse: upgrade Firecracker or use the qemu driver)", err)
+				return fmt.Errorf("%w (a snapshot is restored under its new VM's tap and vsock socket with network_overrides (Firecracker 1.12 and later) and vsock_override (1.16 and later), which older Firecrackers refuse: upgrade Firecracker to 1.16 or later or use the qemu driver)", err)
 			}
 			return nil
 		}},
 		bootStep{"drive-" + RootDriveID, func(ctx context.Context, c *Client) error {
-			return c.PatchDrive(ctx, PartialDrive{DriveID: RootDriveID, PathOnHost: spec.RootDisk})
+			return c.PatchDrive(ctx, PartialDrive{DriveID: RootDriveID, PathOnHost: drivePath(RootDriveID)})
 		}},
 	)
 	if spec.WorkDisk != "" {
 		steps = append(steps, bootStep{"drive-" + WorkDriveID, func(ctx context.Context, c *Client) error {
-			return c.PatchDrive(ctx, PartialDrive{DriveID: WorkDriveID, PathOnHost: spec.WorkDisk})
+			return c.PatchDrive(ctx, PartialDrive{DriveID: WorkDriveID, PathOnHost: drivePath(WorkDriveID)})
 		}})
 	}
 	if spec.IdentityDisk != "" {
 		steps = append(steps, bootStep{"drive-" + IdentityDriveID, func(ctx context.Context, c *Client) error {
-			return c.PatchDrive(ctx, PartialDrive{DriveID: IdentityDriveID, PathOnHost: spec.IdentityDisk})
+			return c.PatchDrive(ctx, PartialDrive{DriveID: IdentityDriveID, PathOnHost: drivePath(IdentityDriveID)})
 		}})
 	}
 	for _, s := range steps {
