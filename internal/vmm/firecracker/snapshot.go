@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"banger/internal/errdefs"
@@ -90,7 +91,7 @@ func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, p vmm.Process, file
 				params.VsockOverride = &VsockOverride{UDSPath: spec.VsockPath}
 			}
 			if err := c.LoadSnapshot(ctx, params); err != nil {
-				return fmt.Errorf("%w (a snapshot is restored under its new VM's tap and vsock socket with network_overrides (Firecracker 1.12 and later) and vsock_override (1.16 and later), which older Firecrackers refuse: upgrade Firecracker to 1.16 or later or use the qemu driver)", err)
+				return loadError(err)
 			}
 			return nil
 		}},
@@ -117,4 +118,17 @@ func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, p vmm.Process, file
 		}
 	}
 	return nil
+}
+
+// loadError explains a refused PUT /snapshot/load where Firecracker's
+// message alone does not say what to do.
+func loadError(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "unknown field"):
+		return fmt.Errorf("%w (a snapshot is restored under its new VM's tap and vsock socket with network_overrides (Firecracker 1.12 and later) and vsock_override (1.16 and later), which older Firecrackers refuse: upgrade Firecracker to 1.16 or later or use the qemu driver)", err)
+	case strings.Contains(msg, "backing file"):
+		return fmt.Errorf("%w (the snapshot names a drive file that cannot be opened: a snapshot taken of a VM started by a banger before drive links names that VM's own disks and restores only while they exist; start that VM again and take a new snapshot)", err)
+	}
+	return err
 }
