@@ -128,7 +128,7 @@ func loadError(err error) error {
 	case strings.Contains(msg, "unknown field"):
 		return fmt.Errorf("%w (a snapshot is restored under its new VM's tap and vsock socket with network_overrides (Firecracker 1.12 and later) and vsock_override (1.16 and later), which older Firecrackers refuse: upgrade Firecracker to 1.16 or later or use the qemu driver)", err)
 	case strings.Contains(msg, "backing file"):
-		return fmt.Errorf("%w (the snapshot names a drive file that cannot be opened: a snapshot taken of a VM started by a banger before drive links names that VM's own disks and restores only while they exist; start that VM again and take a new snapshot)", err)
+		return fmt.Errorf("%w (the snapshot names a drive file that cannot be opened: a snapshot taken of a VM started by a banger before drive links names that VM's own disks and restores only while they exist: take a new snapshot of a VM started by this banger)", err)
 	}
 	return err
 }
