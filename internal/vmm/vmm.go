@@ -117,7 +117,9 @@ type Driver interface {
 
 	// Restore loads the guest saved in files into p, launched from spec
 	// with spec.Restore set, in place of Boot, with spec's disks behind
-	// the saved block devices. The guest is left paused: Resume runs it.
+	// the saved block devices; no disk of the VM the guest was saved from
+	// is opened, so a snapshot restores after that VM is gone. The guest
+	// is left paused: Resume runs it.
 	// Like Boot, the caller kills the process on error.
 	Restore(ctx context.Context, spec Spec, p Process, files SnapshotFiles) error
 

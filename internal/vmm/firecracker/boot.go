@@ -63,18 +63,19 @@ func bootSteps(spec vmm.Spec) []bootStep {
 		bootStep{"boot-source", func(ctx context.Context, c *Client) error {
 			return c.PutBootSource(ctx, BootSource{KernelImagePath: spec.Kernel, BootArgs: spec.BootArgs, InitrdPath: spec.Initrd})
 		}},
+		bootStep{"drive-links", func(ctx context.Context, c *Client) error { return linkDrives(spec) }},
 		bootStep{"drive-" + RootDriveID, func(ctx context.Context, c *Client) error {
-			return c.PutDrive(ctx, Drive{DriveID: RootDriveID, PathOnHost: spec.RootDisk, IsRootDevice: true, IsReadOnly: false})
+			return c.PutDrive(ctx, Drive{DriveID: RootDriveID, PathOnHost: drivePath(RootDriveID), IsRootDevice: true, IsReadOnly: false})
 		}},
 	)
 	if spec.WorkDisk != "" {
 		steps = append(steps, bootStep{"drive-" + WorkDriveID, func(ctx context.Context, c *Client) error {
-			return c.PutDrive(ctx, Drive{DriveID: WorkDriveID, PathOnHost: spec.WorkDisk, IsRootDevice: false, IsReadOnly: false})
+			return c.PutDrive(ctx, Drive{DriveID: WorkDriveID, PathOnHost: drivePath(WorkDriveID), IsRootDevice: false, IsReadOnly: false})
 		}})
 	}
 	if spec.IdentityDisk != "" {
 		steps = append(steps, bootStep{"drive-" + IdentityDriveID, func(ctx context.Context, c *Client) error {
-			return c.PutDrive(ctx, Drive{DriveID: IdentityDriveID, PathOnHost: spec.IdentityDisk, IsRootDevice: false, IsReadOnly: true})
+			return c.PutDrive(ctx, Drive{DriveID: IdentityDriveID, PathOnHost: drivePath(IdentityDriveID), IsRootDevice: false, IsReadOnly: true})
 		}})
 	}
 	if spec.Tap != "" {

@@ -20,8 +20,8 @@ func TestBootStepNames(t *testing.T) {
 		spec vmm.Spec
 		want []string
 	}{
-		{"minimal", vmm.Spec{}, []string{"machine-config", "boot-source", "drive-rootfs", "instance-start"}},
-		{"full", full, []string{"metrics", "machine-config", "boot-source", "drive-rootfs", "drive-work", "drive-identity", "network-eth0", "vsock", "instance-start"}},
+		{"minimal", vmm.Spec{}, []string{"machine-config", "boot-source", "drive-links", "drive-rootfs", "instance-start"}},
+		{"full", full, []string{"metrics", "machine-config", "boot-source", "drive-links", "drive-rootfs", "drive-work", "drive-identity", "network-eth0", "vsock", "instance-start"}},
 	}
 	for _, tc := range tests {
 		var got []string

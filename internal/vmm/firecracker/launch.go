@@ -24,7 +24,8 @@ func APISocketPath(runtimeDir string) string { return filepath.Join(runtimeDir, 
 // (the guest's console) appended to spec.ConsoleLog, and returns once the
 // API answers. spec.RuntimeDir must already exist and be private (see
 // vmmproc.CheckRuntimeDir); Launch does not create it. On any error the
-// process is killed and its socket removed.
+// process is killed and its socket removed. Its working directory is
+// spec.RuntimeDir, against which the drive paths resolve (drivePath).
 func (d *Driver) Launch(ctx context.Context, spec vmm.Spec) (vmm.Process, error) {
 	if err := validateLaunch(spec); err != nil {
 		return vmm.Process{}, err
@@ -50,8 +51,11 @@ func (d *Driver) Launch(ctx context.Context, spec vmm.Spec) (vmm.Process, error)
 		Args: []string{"--api-sock", sock, "--id", spec.ID,
 			"--log-path", spec.VMMLog, "--level", "Info", "--show-level"},
 		RuntimeDir: spec.RuntimeDir,
-		Stdout:     spec.ConsoleLog,
-		Stderr:     spec.ConsoleLog,
+		// Drive paths are relative to the runtime directory (see
+		// drivePath).
+		Dir:    spec.RuntimeDir,
+		Stdout: spec.ConsoleLog,
+		Stderr: spec.ConsoleLog,
 		// The VMM's own log goes to its file from the first line, so the
 		// console log holds only what the guest writes.
 		Reset:      []string{spec.VMMLog},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"banger/internal/errdefs"
@@ -37,9 +38,16 @@ func (d *Driver) Snapshot(ctx context.Context, p vmm.Process, files vmm.Snapshot
 }
 
 // Restore loads the microVM saved in files into the launched firecracker p
-// with PUT /snapshot/load (memory from a file, not resumed), then points
-// its drives at spec's disks with PATCH /drives. Firecracker restores the
-// tap and the vsock socket path the snapshot recorded: they must be free.
+// with PUT /snapshot/load (memory from a file, not resumed). The load
+// reopens the drives at the paths the snapshot recorded, which are the
+// relative drive links (drivePath): p resolves them in its own runtime
+// directory, linked to spec's disks first, so no file of the VM the
+// snapshot was taken of is opened. The tap and vsock socket are the new
+// VM's through network_overrides (Firecracker 1.12 and later) and
+// vsock_override (1.16 and later). Each drive is then set again to its
+// link with PATCH /drives: a no-op for a snapshot with relative paths,
+// and for one an older banger saved with the parent's absolute paths
+// (which the load still had to open) it moves the drives to spec's disks.
 // Only the metrics file is configured before the load, which no
 // boot-specific resource may precede.
 func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, p vmm.Process, files vmm.SnapshotFiles) error {
@@ -60,6 +68,8 @@ func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, p vmm.Process, file
 		}})
 	}
 	steps = append(steps,
+		// The load opens the drives through the links.
+		bootStep{"drive-links", func(ctx context.Context, c *Client) error { return linkDrives(spec) }},
 		bootStep{"snapshot-load", func(ctx context.Context, c *Client) error {
 			// Restoring into the VM's own paths (a restart from its own
 			// snapshot): Firecracker binds the socket itself and fails if
@@ -81,22 +91,22 @@ func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, p vmm.Process, file
 				params.VsockOverride = &VsockOverride{UDSPath: spec.VsockPath}
 			}
 			if err := c.LoadSnapshot(ctx, params); err != nil {
-				return fmt.Errorf("%w (a snapshot is restored under its new VM's tap and vsock socket with network_overrides and vsock_override, which older Firecrackers refuse: upgrade Firecracker or use the qemu driver)", err)
+				return loadError(err)
 			}
 			return nil
 		}},
 		bootStep{"drive-" + RootDriveID, func(ctx context.Context, c *Client) error {
-			return c.PatchDrive(ctx, PartialDrive{DriveID: RootDriveID, PathOnHost: spec.RootDisk})
+			return c.PatchDrive(ctx, PartialDrive{DriveID: RootDriveID, PathOnHost: drivePath(RootDriveID)})
 		}},
 	)
 	if spec.WorkDisk != "" {
 		steps = append(steps, bootStep{"drive-" + WorkDriveID, func(ctx context.Context, c *Client) error {
-			return c.PatchDrive(ctx, PartialDrive{DriveID: WorkDriveID, PathOnHost: spec.WorkDisk})
+			return c.PatchDrive(ctx, PartialDrive{DriveID: WorkDriveID, PathOnHost: drivePath(WorkDriveID)})
 		}})
 	}
 	if spec.IdentityDisk != "" {
 		steps = append(steps, bootStep{"drive-" + IdentityDriveID, func(ctx context.Context, c *Client) error {
-			return c.PatchDrive(ctx, PartialDrive{DriveID: IdentityDriveID, PathOnHost: spec.IdentityDisk})
+			return c.PatchDrive(ctx, PartialDrive{DriveID: IdentityDriveID, PathOnHost: drivePath(IdentityDriveID)})
 		}})
 	}
 	for _, s := range steps {
@@ -108,4 +118,17 @@ func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, p vmm.Process, file
 		}
 	}
 	return nil
+}
+
+// loadError explains a refused PUT /snapshot/load where Firecracker's
+// message alone does not say what to do.
+func loadError(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "unknown field"):
+		return fmt.Errorf("%w (a snapshot is restored under its new VM's tap and vsock socket with network_overrides (Firecracker 1.12 and later) and vsock_override (1.16 and later), which older Firecrackers refuse: upgrade Firecracker to 1.16 or later or use the qemu driver)", err)
+	case strings.Contains(msg, "backing file"):
+		return fmt.Errorf("%w (the snapshot names a drive file that cannot be opened: a snapshot taken of a VM started by a banger before drive links names that VM's own disks and restores only while they exist: take a new snapshot of a VM started by this banger)", err)
+	}
+	return err
 }

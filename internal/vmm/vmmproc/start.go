@@ -34,6 +34,9 @@ type Command struct {
 	// RuntimeDir is the directory the VMM's sockets go in. Start checks it
 	// with CheckRuntimeDir and never creates it.
 	RuntimeDir string
+	// Dir is the process's working directory, against which the VMM
+	// resolves relative paths it is given; empty means the daemon's.
+	Dir string
 
 	// Stdout and Stderr are the files the process's output is appended
 	// to, created with mode 0600 when missing; they may be the same file.
@@ -114,6 +117,7 @@ func Start(ctx context.Context, c Command) (vmm.Process, error) {
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = c.Dir
 	if err := cmd.Start(); err != nil {
 		return vmm.Process{}, fmt.Errorf("start %s for vm %s: %w", c.Path, c.VM, err)
 	}

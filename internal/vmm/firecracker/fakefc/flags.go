@@ -127,6 +127,7 @@ Arguments (as firecracker's):
 
 Test hooks (environment):
   FAKEFC_RECORD=<file>            append one JSON line per API request
+  FAKEFC_OPENED=<file>            append "given<TAB>reached" per drive file opened
   FAKEFC_FAIL="PUT /drives/x,..." answer these requests 400
   FAKEFC_START_DELAY=<duration>   wait before creating the API socket
   FAKEFC_VERSION=<x.y.z>          version to report (default 1.7.0)

@@ -20,10 +20,11 @@ type hooks struct {
 	startDelay       time.Duration   // FAKEFC_START_DELAY
 	version          string          // FAKEFC_VERSION
 	ignoreCtrlAltDel bool            // FAKEFC_IGNORE_CTRLALTDEL=1
+	opened           string          // FAKEFC_OPENED: file receiving one line per drive file opened
 }
 
 func loadHooks(getenv func(string) string) (hooks, error) {
-	h := hooks{record: getenv("FAKEFC_RECORD"), fail: map[string]bool{}, version: defaultVersion}
+	h := hooks{record: getenv("FAKEFC_RECORD"), opened: getenv("FAKEFC_OPENED"), fail: map[string]bool{}, version: defaultVersion}
 	for _, entry := range strings.Split(getenv("FAKEFC_FAIL"), ",") {
 		entry = strings.TrimSpace(entry)
 		if entry == "" {
@@ -101,6 +102,32 @@ func (r *recorder) record(method, path string, body []byte, status int) error {
 	if _, err := f.Write(append(line, '\n')); err != nil {
 		f.Close()
 		return fmt.Errorf("write FAKEFC_RECORD file: %w", err)
+	}
+	return f.Close()
+}
+
+// openLog appends to the FAKEFC_OPENED file one line per drive backing
+// file the fake opened: the path it was given, a tab, and the file the
+// open reached (symbolic links and a relative path resolved, as the
+// kernel resolved them). Tests read it to see which files a VMM touched.
+type openLog struct {
+	mu   sync.Mutex
+	path string
+}
+
+func (l *openLog) add(given, reached string) error {
+	if l == nil || l.path == "" {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open FAKEFC_OPENED file: %w", err)
+	}
+	if _, err := fmt.Fprintf(f, "%s\t%s\n", given, reached); err != nil {
+		f.Close()
+		return fmt.Errorf("write FAKEFC_OPENED file: %w", err)
 	}
 	return f.Close()
 }

@@ -71,8 +71,8 @@ func TestLoadHooks(t *testing.T) {
 		{"defaults", nil, hooks{fail: map[string]bool{}, version: "1.7.0"}, ""},
 		{"all set", map[string]string{
 			"FAKEFC_RECORD": "/r", "FAKEFC_FAIL": "put /a,GET /b/c", "FAKEFC_START_DELAY": "200ms",
-			"FAKEFC_VERSION": "v1.5.1", "FAKEFC_IGNORE_CTRLALTDEL": "1",
-		}, hooks{record: "/r", fail: map[string]bool{"PUT /a": true, "GET /b/c": true}, startDelay: 200 * time.Millisecond, version: "1.5.1", ignoreCtrlAltDel: true}, ""},
+			"FAKEFC_VERSION": "v1.5.1", "FAKEFC_IGNORE_CTRLALTDEL": "1", "FAKEFC_OPENED": "/o",
+		}, hooks{record: "/r", opened: "/o", fail: map[string]bool{"PUT /a": true, "GET /b/c": true}, startDelay: 200 * time.Millisecond, version: "1.5.1", ignoreCtrlAltDel: true}, ""},
 		{"fail without path", map[string]string{"FAKEFC_FAIL": "PUT"}, hooks{}, "want \"METHOD /path\""},
 		{"bad delay", map[string]string{"FAKEFC_START_DELAY": "soon"}, hooks{}, "FAKEFC_START_DELAY"},
 		{"bad ignore", map[string]string{"FAKEFC_IGNORE_CTRLALTDEL": "yes"}, hooks{}, "FAKEFC_IGNORE_CTRLALTDEL"},

@@ -45,18 +45,29 @@ func osError(err error) string {
 // checkOpen opens path the way Firecracker does when it accepts a resource
 // (read-only, or read-write for writable drives) and closes it again.
 func checkOpen(path string, flag int) error {
+	_, err := openReached(path, flag)
+	return err
+}
+
+// openReached is checkOpen that also says which file the open reached:
+// the target of the opened descriptor, as /proc/self/fd names it.
+func openReached(path string, flag int) (string, error) {
 	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer f.Close()
+	reached, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		return "", err
+	}
 	if flag != os.O_RDONLY {
 		// open(2) refuses O_RDWR on a directory, but be explicit.
 		if info, err := f.Stat(); err == nil && info.IsDir() {
-			return &os.PathError{Op: "open", Path: path, Err: syscall.EISDIR}
+			return "", &os.PathError{Op: "open", Path: path, Err: syscall.EISDIR}
 		}
 	}
-	return nil
+	return reached, nil
 }
 
 // checkCmdline applies linux-loader's Cmdline rules on x86_64: printable

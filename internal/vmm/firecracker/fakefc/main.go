@@ -11,8 +11,9 @@
 // It owns only its own process and the sockets and files its API is asked
 // to use. It must not run a guest, touch host networking or disks beyond
 // opening the files it is given, or be shipped in a banger install.
-// Environment hooks (FAKEFC_RECORD, FAKEFC_FAIL, FAKEFC_START_DELAY,
-// FAKEFC_VERSION, FAKEFC_IGNORE_CTRLALTDEL) let tests observe and steer it;
+// Environment hooks (FAKEFC_RECORD, FAKEFC_OPENED, FAKEFC_FAIL,
+// FAKEFC_START_DELAY, FAKEFC_VERSION, FAKEFC_IGNORE_CTRLALTDEL) let tests
+// observe and steer it;
 // see usage in flags.go and the fctest package.
 package main
 
@@ -108,6 +109,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) (i
 	vm := &vmm{
 		id: opts.id, version: h.version, log: lg, metrics: m, console: out,
 		ignoreCtrlAltDel: h.ignoreCtrlAltDel, machine: defaultMachineConfig(),
+		opened: &openLog{path: h.opened},
 	}
 	defer vm.close()
 	lg.logf(levelInfo, "main", "Running Firecracker v%s", h.version)

@@ -194,7 +194,8 @@ func writeSynced(path string, data []byte, size int64) error {
 // and booting one. It is only allowed before boot and before any
 // boot-specific resource was configured. The restored devices are the
 // saved ones: the drives are reopened at their saved paths, the tap is
-// taken again and the vsock socket bound again at its saved path.
+// taken again and the vsock socket bound again at its saved path. A
+// drive file that cannot be opened fails the load, and Firecracker exits.
 func (v *vmm) loadSnapshot(body []byte) error {
 	p, err := decodeLoadSnapshot(body)
 	if err != nil {
@@ -231,8 +232,10 @@ func (v *vmm) loadSnapshot(body []byte) error {
 		if d.IsReadOnly {
 			flag = os.O_RDONLY
 		}
-		if err := checkOpen(d.PathOnHost, flag); err != nil {
-			return fail("Cannot restore devices: Block(BackingFile(%s, %q))", osError(err), d.PathOnHost)
+		// Firecracker has no drive override: the saved path is opened,
+		// relative ones against the working directory.
+		if err := v.openDrive(d.PathOnHost, flag); err != nil {
+			return fail("Failed to build microVM from snapshot: Failed to restore devices: Block: Virtio backend error: Error manipulating the backing file: %s %s", osError(err), d.PathOnHost)
 		}
 	}
 	// Overrides change the saved devices' host side, as Firecracker
@@ -306,7 +309,7 @@ func (v *vmm) patchDrive(id string, body []byte) error {
 		if d.IsReadOnly {
 			flag = os.O_RDONLY
 		}
-		if err := checkOpen(*path, flag); err != nil {
+		if err := v.openDrive(*path, flag); err != nil {
 			return faultf("Drive config error: Unable to patch the block device: BackingFile(%s, %q)", osError(err), *path)
 		}
 		v.drives[i].PathOnHost = *path

@@ -137,7 +137,7 @@ func TestSnapshotLoadFailureExits(t *testing.T) {
 	}
 	f := startFake(t)
 	f.wantFault("PUT", "/snapshot/load", fmt.Sprintf(`{"snapshot_path":%s,"mem_backend":{"backend_type":"File","backend_path":%s}}`, jsonString(state), jsonString(mem)),
-		"Load snapshot error: Failed to restore from snapshot: Cannot restore devices")
+		"Load snapshot error: Failed to restore from snapshot: Failed to build microVM from snapshot: Failed to restore devices: Block: Virtio backend error: Error manipulating the backing file: No such file or directory (os error 2) "+root)
 	f.waitExit(5 * time.Second)
 }
 
@@ -157,5 +157,44 @@ func TestSnapshotLoadOverrides(t *testing.T) {
 
 	g := startFake(t)
 	g.wantFault("PUT", "/snapshot/load", load(`,"vsock_override":{"uds_path":"/tmp/x.sock"}`), "without a vsock device")
+	g.waitExit(5 * time.Second)
+}
+
+// TestSnapshotLoadRelativeDrives: a drive given by a relative path is
+// opened against the working directory, and the snapshot records the
+// path as given, so a load in another working directory opens that
+// directory's file, which FAKEFC_OPENED shows. PATCH /drives is refused
+// before a microVM runs or is loaded, as Firecracker refuses it.
+func TestSnapshotLoadRelativeDrives(t *testing.T) {
+	f := startFake(t)
+	f.file("root.ext4", 1<<20)
+	state, mem := filepath.Join(f.dir, "state"), filepath.Join(f.dir, "mem")
+	f.mustPut("/machine-config", `{"vcpu_count":1,"mem_size_mib":32}`)
+	f.wantFault("PATCH", "/drives/rootfs", `{"drive_id":"rootfs","path_on_host":"root.ext4"}`, "not supported before starting the microVM")
+	f.mustPut("/drives/rootfs", `{"drive_id":"rootfs","path_on_host":"root.ext4","is_root_device":true,"is_read_only":false}`)
+	f.boot()
+	if status, resp := f.do("PATCH", "/vm", `{"state":"Paused"}`); status != http.StatusNoContent {
+		t.Fatalf("PATCH /vm: %d %s", status, resp)
+	}
+	f.mustPut("/snapshot/create", fmt.Sprintf(`{"snapshot_path":%s,"mem_file_path":%s}`, jsonString(state), jsonString(mem)))
+	f.signal(syscall.SIGKILL)
+	f.waitExit(5 * time.Second)
+	if err := os.Remove(filepath.Join(f.dir, "root.ext4")); err != nil {
+		t.Fatal(err)
+	}
+
+	opened := filepath.Join(t.TempDir(), "opened")
+	g := startFake(t, "FAKEFC_OPENED="+opened)
+	g.wantFault("PATCH", "/drives/rootfs", `{"drive_id":"rootfs","path_on_host":"root.ext4"}`, "not supported before starting the microVM")
+	own := g.file("root.ext4", 1<<20)
+	g.mustPut("/snapshot/load", fmt.Sprintf(`{"snapshot_path":%s,"mem_backend":{"backend_type":"File","backend_path":%s}}`, jsonString(state), jsonString(mem)))
+	data, err := os.ReadFile(opened)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(data), "root.ext4\t"+own+"\n"; got != want {
+		t.Errorf("FAKEFC_OPENED after the load = %q, want %q", got, want)
+	}
+	g.signal(syscall.SIGKILL)
 	g.waitExit(5 * time.Second)
 }

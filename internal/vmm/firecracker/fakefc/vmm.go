@@ -15,6 +15,7 @@ type vmm struct {
 	console          *console
 	ignoreCtrlAltDel bool
 	requestExit      func() // asks the process to exit (guest reset)
+	opened           *openLog
 
 	started bool
 	// bootPath: a boot-specific resource was configured, so a snapshot
@@ -119,7 +120,7 @@ func (v *vmm) putDrive(id string, body []byte) error {
 	if d.IsReadOnly {
 		flag = os.O_RDONLY
 	}
-	if err := checkOpen(d.PathOnHost, flag); err != nil {
+	if err := v.openDrive(d.PathOnHost, flag); err != nil {
 		return faultf("Drive config error: Unable to create the virtio block device: VirtioBackend(BackingFile(%s, %q))", osError(err), d.PathOnHost)
 	}
 	// BlockBuilder::insert: a new root goes first, others last; an update
@@ -282,4 +283,18 @@ func (v *vmm) close() {
 	}
 	v.metrics.close()
 	v.log.close()
+}
+
+// openDrive opens a drive's backing file as Firecracker does (checkOpen),
+// relative paths against the working directory, and logs the file it
+// reached to FAKEFC_OPENED.
+func (v *vmm) openDrive(path string, flag int) error {
+	reached, err := openReached(path, flag)
+	if err != nil {
+		return err
+	}
+	if err := v.opened.add(path, reached); err != nil {
+		return faultf("fakefc: %v", err)
+	}
+	return nil
 }
