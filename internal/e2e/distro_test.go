@@ -28,10 +28,7 @@ func newDistroWorld(t *testing.T) (*world, api.Kernel) {
 	kerneltest.Distro(t) // the package is in the test cache
 	rootfs := imagetest.RootFS(t)
 	w := newWorld(t)
-	cfg := "[vmm]\ndriver = \"qemu\"\nstop_timeout = \"30s\"\n\n[vm]\nvcpus = 2\nmemory = \"512M\"\ndisk_size = \"1G\"\n"
-	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	w.writeGuestConfig("vcpus = 2\nmemory = \"512M\"\ndisk_size = \"1G\"\n")
 	cache, err := kerneltest.DistroCacheDir()
 	if err != nil {
 		t.Fatal(err)

@@ -33,25 +33,31 @@ func newGuestWorld(t *testing.T) *world {
 
 // newGuestWorldWith is newGuestWorld with extra TOML appended to the config
 // and prepare run once the world exists, before its daemon starts.
+// writeGuestConfig writes w's config for real guests under qemu: vm is
+// the [vm] table's lines (and any tables after it). Warm start is off
+// unless vm sets it: a background warm build after vm run would boot one
+// more guest and show up in what tests count.
+func (w *world) writeGuestConfig(vm string) {
+	w.t.Helper()
+	if !strings.Contains(vm, "warm_start") {
+		vm = "warm_start = false\n" + vm
+	}
+	cfg := "[vmm]\ndriver = \"qemu\"\nstop_timeout = \"30s\"\n\n[vm]\n" + vm
+	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
 func newGuestWorldWith(t *testing.T, extraConfig string, prepare func(*world)) *world {
 	t.Helper()
 	testtier.Guest(t)
 	kernel := kerneltest.Vmlinux(t)
 	rootfs := imagetest.RootFS(t)
 	w := newWorld(t)
-	// Warm start is off unless a test asks for it: a background warm
-	// build after vm run would boot one more guest and show up in what
-	// other tests count.
-	if !strings.Contains(extraConfig, "warm_start") {
-		extraConfig = "warm_start = false\n" + extraConfig
-	}
-	cfg := "[vmm]\ndriver = \"qemu\"\nstop_timeout = \"30s\"\n\n[vm]\nvcpus = 2\nmemory = \"512M\"\ndisk_size = \"1G\"\n" + extraConfig
 	if prepare != nil {
 		prepare(w)
 	}
-	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	w.writeGuestConfig("vcpus = 2\nmemory = \"512M\"\ndisk_size = \"1G\"\n" + extraConfig)
 	w.startDaemon()
 	w.mustBanger("image", "register", "--name", "default", "--rootfs", rootfs, "--kernel", kernel)
 	return w

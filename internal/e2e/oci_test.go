@@ -173,10 +173,7 @@ func TestGuestPulledImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := "[vmm]\ndriver = \"qemu\"\nstop_timeout = \"30s\"\n\n[vm]\nvcpus = 1\nmemory = \"256M\"\ndisk_size = \"256M\"\n"
-	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	w.writeGuestConfig("vcpus = 1\nmemory = \"256M\"\ndisk_size = \"256M\"\n")
 	w.startDaemon("BANGER_AGENT_BIN=" + agent)
 	w.mustBanger("kernel", "import", kernel, "--name", "default")
 	host, inNS := serveRegistry(t, w)

@@ -189,10 +189,7 @@ func TestGuestPulledSystemdImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := "[vmm]\ndriver = \"qemu\"\nstop_timeout = \"30s\"\n\n[vm]\nvcpus = 2\nmemory = \"512M\"\ndisk_size = \"256M\"\n"
-	if err := os.WriteFile(w.path("config/banger/config.toml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	w.writeGuestConfig("vcpus = 2\nmemory = \"512M\"\ndisk_size = \"256M\"\n")
 	w.startDaemon("BANGER_AGENT_BIN=" + agent)
 	w.mustBanger("kernel", "import", kernel, "--name", "default")
 	blobs := w.path("files/registry")
