@@ -83,9 +83,10 @@ func (a *app) vmForkCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pr := a.vmView(false)
+			// Several copies are made at once: a line per step of each.
+			pr := a.vmView(count > 1)
 			defer pr.finish(false)
-			copies, err := cl.ForkVM(cmd.Context(), args[0], req, pr.forVM(args[0]))
+			copies, err := cl.ForkVM(cmd.Context(), args[0], req, pr.forVMs(args[0]))
 			if err != nil {
 				return err
 			}
