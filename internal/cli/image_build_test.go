@@ -122,6 +122,23 @@ func TestProgressViewQuiet(t *testing.T) {
 	if got := out.String(); !strings.HasPrefix(got, "start vm1: [1/2] boot (") {
 		t.Errorf("VM line = %q", got)
 	}
+	// A fork: the snapshot of the VM and each copy have lines of their
+	// own, whatever order their events come in.
+	out.Reset()
+	v = newProgressView(&out, false, false, time.Now)
+	fork := v.forVMs("src")
+	fork(api.Event{Type: api.EventStep, Kind: "snapshot.create", Target: "src", Step: "save", Index: 1, Total: 1})
+	fork(api.Event{Type: api.EventStep, Kind: "vm.restore", Target: "f-2", Step: "load-snapshot", Index: 9, Total: 12})
+	fork(api.Event{Type: api.EventStep, Kind: "vm.restore", Target: "f-1", Step: "clone-disks", Index: 4, Total: 12})
+	v.finish(true)
+	var labels []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		labels = append(labels, strings.SplitN(l, " (", 2)[0])
+	}
+	want := []string{"snapshot.create src: [1/1] save", "restore f-2: [9/12] load-snapshot", "restore f-1: [4/12] clone-disks"}
+	if diff := cmp.Diff(want, labels); diff != "" {
+		t.Errorf("fork lines (-want +got):\n%s", diff)
+	}
 }
 
 // TestProgressViewLive feeds the mpb view from several goroutines (run

@@ -163,6 +163,20 @@ func (v *progressView) forVM(name string) func(api.Event) {
 	}
 }
 
+// forVMs returns the callback for an operation on VM name that makes
+// other VMs (vm fork): the events of each VM, name's own or a copy's,
+// have a bar or lines of their own, labelled with their operation and
+// VM ("restore f-2").
+func (v *progressView) forVMs(name string) func(api.Event) {
+	return func(ev api.Event) {
+		target := ev.Target
+		if target == "" {
+			target = name
+		}
+		v.reportFor(target, strings.TrimPrefix(ev.Kind, "vm.")+" "+target, ev)
+	}
+}
+
 // reportFor takes an event for the bar named by key (and ev.Bar).
 func (v *progressView) reportFor(key, label string, ev api.Event) {
 	if ev.Type != api.EventStep {

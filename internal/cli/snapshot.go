@@ -65,7 +65,9 @@ func (a *app) vmForkCommand() *cobra.Command {
 			"--from-snapshot): each resumes the saved guest, with its files and processes, on its own\n" +
 			"copy-on-write disks, and is a new machine: its own name, address, MAC, DNS name, host name,\n" +
 			"agent secret, SSH host keys and machine-id, its clock set to the host's. With one copy --name\n" +
-			"names it; with more the copies are NEW-1, NEW-2, ...; without --name names are generated.\n\n" +
+			"names it; with more the copies are NEW-1, NEW-2, ...; without --name names are generated.\n" +
+			"The copies are made several at a time, and all or none: when one fails, the others are\n" +
+			"rolled back or deleted and the command says which failed.\n\n" +
 			"The snapshot is listed by banger snapshot list (auto) and deleted with the last VM made from it.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -83,9 +85,10 @@ func (a *app) vmForkCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pr := a.vmView(false)
+			// Several copies are made at once: a line per step of each.
+			pr := a.vmView(count > 1)
 			defer pr.finish(false)
-			copies, err := cl.ForkVM(cmd.Context(), args[0], req, pr.forVM(args[0]))
+			copies, err := cl.ForkVM(cmd.Context(), args[0], req, pr.forVMs(args[0]))
 			if err != nil {
 				return err
 			}

@@ -76,18 +76,25 @@ const workDiskFloor = 256 << 10
 // roomForRestore refuses a VM made from snapshot sn when its clones of
 // the snapshot's disks cannot fit.
 func (s *Service) roomForRestore(rec store.VM, sn store.Snapshot) error {
+	return s.roomForClones(rec.Dir, sn, 1, fmt.Sprintf("creating VM %s from snapshot %s (clones of its disks)", rec.Name, sn.Name))
+}
+
+// roomForClones refuses n VMs made from snapshot sn in dir's file system
+// when their clones of the snapshot's disks cannot all fit; what names
+// the operation in the refusal.
+func (s *Service) roomForClones(dir string, sn store.Snapshot, n int, what string) error {
 	if s.space == nil {
 		return nil
 	}
 	var need int64
 	for _, f := range []string{rootDiskFile, workDiskFile} {
-		n, err := s.space.CloneCost(filepath.Join(sn.Dir, f))
+		c, err := s.space.CloneCost(filepath.Join(sn.Dir, f))
 		if err != nil {
 			return fmt.Errorf("measure the disks of snapshot %s: %w", sn.Name, err)
 		}
-		need += n
+		need += c
 	}
-	return s.space.CheckRoom(rec.Dir, need, fmt.Sprintf("creating VM %s from snapshot %s (clones of its disks)", rec.Name, sn.Name))
+	return s.space.CheckRoom(dir, need*int64(n), what)
 }
 
 func (s *Service) roomForCreate(rec store.VM, img store.Image) error {

@@ -176,6 +176,7 @@ type Service struct {
 
 	watchEvery time.Duration
 	stop       chan struct{}
+	forkLimit  int // copies of one fork made at once (forkParallel)
 	wg         sync.WaitGroup
 }
 
@@ -212,6 +213,7 @@ func New(cfg Config) *Service {
 		ssh:        cfg.SSH,
 		watchEvery: every,
 		stop:       make(chan struct{}),
+		forkLimit:  forkParallel(),
 	}
 }
 
