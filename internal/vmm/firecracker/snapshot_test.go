@@ -59,18 +59,7 @@ func TestRestoreRequestSequence(t *testing.T) {
 	d := New(Config{Binary: fctest.Build(t)})
 	orig := fakeSpec(t)
 	orig.Tap, orig.MAC = "bgtestparent0", "02:fc:00:00:00:01"
-	p := launchFake(t, d, orig)
-	if err := d.Boot(ctx, orig, p); err != nil {
-		t.Fatalf("Boot: %v", err)
-	}
-	if err := d.Pause(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	files := vmm.SnapshotFiles{State: filepath.Join(dir, "state"), Memory: filepath.Join(dir, "memory")}
-	if err := d.Snapshot(ctx, p, files); err != nil {
-		t.Fatalf("Snapshot: %v", err)
-	}
+	p, files := bootAndSnapshot(t, d, orig)
 	if err := d.Resume(ctx, p); err != nil {
 		t.Fatal(err)
 	}
@@ -123,18 +112,7 @@ func TestRestoreWithoutParentDisks(t *testing.T) {
 	if err := os.WriteFile(orig.IdentityDisk, make([]byte, 4096), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := launchFake(t, d, orig)
-	if err := d.Boot(ctx, orig, p); err != nil {
-		t.Fatalf("Boot: %v", err)
-	}
-	if err := d.Pause(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	files := vmm.SnapshotFiles{State: filepath.Join(dir, "state"), Memory: filepath.Join(dir, "memory")}
-	if err := d.Snapshot(ctx, p, files); err != nil {
-		t.Fatalf("Snapshot: %v", err)
-	}
+	p, files := bootAndSnapshot(t, d, orig)
 	if err := process.Kill(ctx, p.PID, p.StartTime, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -262,4 +240,24 @@ func TestRestoreTooOldFirecracker(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unknown field `vsock_override`") || !strings.Contains(err.Error(), "vsock_override (1.16 and later)") || !strings.Contains(err.Error(), "upgrade Firecracker to 1.16") {
 		t.Errorf("Restore on a Firecracker without the overrides = %v, want the refusal naming the versions", err)
 	}
+}
+
+// bootAndSnapshot launches the fake for spec, boots it, pauses it and saves
+// it; the microVM stays paused.
+func bootAndSnapshot(t *testing.T, d *Driver, spec vmm.Spec) (vmm.Process, vmm.SnapshotFiles) {
+	t.Helper()
+	ctx := context.Background()
+	p := launchFake(t, d, spec)
+	if err := d.Boot(ctx, spec, p); err != nil {
+		t.Fatalf("Boot: %v", err)
+	}
+	if err := d.Pause(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := vmm.SnapshotFiles{State: filepath.Join(dir, "state"), Memory: filepath.Join(dir, "memory")}
+	if err := d.Snapshot(ctx, p, files); err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	return p, files
 }
