@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"banger/internal/initramfs"
+	"banger/internal/initramfs/initlayout"
 	"banger/internal/kernelbuild"
 	"banger/internal/kernelbuild/kerneltest"
 	"banger/internal/testtier"
@@ -60,7 +61,9 @@ func guestSetup() error {
 	if err != nil {
 		return err
 	}
-	for _, name := range strings.Fields(string(list)) {
+	// The list is in load order: each module after its dependencies.
+	for _, e := range initlayout.ParseList(string(list)) {
+		name := e.File
 		f, err := os.Open(filepath.Join("/", initramfs.ModuleDir, name))
 		if err != nil {
 			return err
