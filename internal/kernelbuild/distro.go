@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"banger/internal/errdefs"
@@ -81,8 +82,12 @@ type DistroResult struct {
 	PackageSize    int64  // of the .deb, as apt's lists say; 0 if unknown
 	Installed      bool   // taken from the installed package, not downloaded
 	Discovery      string // DiscoveryCmdline or DiscoveryACPI
-	Modules        []string
-	Cached         bool
+	// HZ is the kernel's timer frequency (CONFIG_HZ of the package's
+	// /boot/config-<release>; Debian: 250), 0 if the config does not say.
+	// The lpj= a VM boots with follows from it.
+	HZ      int
+	Modules []string
+	Cached  bool
 }
 
 // Origin says where the kernel came from, for people.
@@ -137,13 +142,17 @@ func Distro(ctx context.Context, opts DistroOptions, progress func(Progress)) (D
 
 	h := sha256.New()
 	h.Write(initBin)
-	fmt.Fprintf(h, "\x00%s\x00%v\x00%s", strings.Join(want, ","), installed, initramfs.Format)
+	fmt.Fprintf(h, "\x00%s\x00%v\x00%s\x00%s", strings.Join(want, ","), installed, initramfs.Format, distroMeta)
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	out := filepath.Join(opts.WorkDir, fmt.Sprintf("%s_%s-%s", res.Package, res.PackageVersion, key))
 	res.Vmlinux, res.Initrd = filepath.Join(out, "vmlinux"), filepath.Join(out, "initrd.img")
 	if meta, err := os.ReadFile(filepath.Join(out, "done")); err == nil {
-		if f := strings.Fields(string(meta)); len(f) >= 1 {
-			res.Discovery, res.Modules, res.Cached = f[0], f[1:], true
+		if f := strings.Fields(string(meta)); len(f) >= 2 {
+			hz, err := strconv.Atoi(f[1])
+			if err != nil {
+				return DistroResult{}, fmt.Errorf("read %s: %w; remove that directory to make it again", filepath.Join(out, "done"), err)
+			}
+			res.Discovery, res.HZ, res.Modules, res.Cached = f[0], hz, f[2:], true
 			progress(Progress{Step: StepInitramfs, Detail: "cached", Fraction: 1})
 			return res, nil
 		}
@@ -172,6 +181,7 @@ func Distro(ctx context.Context, opts DistroOptions, progress func(Progress)) (D
 	if res.Discovery, err = discovery(kf.config); err != nil {
 		return DistroResult{}, fmt.Errorf("kernel %s: %w", res.Release, err)
 	}
+	res.HZ = configHZ(kf.config)
 	infos := map[string]initramfs.Modinfo{}
 	for n, m := range kf.modules {
 		infos[n] = m.info
@@ -223,7 +233,7 @@ func Distro(ctx context.Context, opts DistroOptions, progress func(Progress)) (D
 		return DistroResult{}, err
 	}
 	res.Modules = order
-	meta := res.Discovery + " " + strings.Join(order, " ") + "\n"
+	meta := res.Discovery + " " + strconv.Itoa(res.HZ) + " " + strings.Join(order, " ") + "\n"
 	if err := os.WriteFile(filepath.Join(tmp, "done"), []byte(meta), 0o644); err != nil {
 		return DistroResult{}, err
 	}
@@ -288,4 +298,24 @@ func discovery(config []byte) (string, error) {
 		return DiscoveryACPI, nil
 	}
 	return "", errdefs.FailedPreconditionf("it finds virtio-mmio devices neither on the command line (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES) nor through ACPI (CONFIG_ACPI): banger cannot attach its disks; use \"banger kernel build\"")
+}
+
+// distroMeta names the layout of an output directory's "done" file
+// (discovery, HZ, then the modules), part of its key: a directory made
+// before HZ was recorded is made again rather than misread.
+const distroMeta = "meta2"
+
+// configHZ reads CONFIG_HZ from a kernel config, or 0 when it is not there
+// or not a positive number.
+func configHZ(config []byte) int {
+	sc := bufio.NewScanner(bytes.NewReader(config))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CONFIG_HZ="); ok {
+			if hz, err := strconv.Atoi(v); err == nil && hz > 0 {
+				return hz
+			}
+			return 0
+		}
+	}
+	return 0
 }

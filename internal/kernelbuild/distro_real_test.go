@@ -24,6 +24,9 @@ func TestDistroRealPackage(t *testing.T) {
 	if res.Discovery != kernelbuild.DiscoveryACPI {
 		t.Errorf("discovery = %q, want acpi for Debian's cloud kernel", res.Discovery)
 	}
+	if res.HZ != 250 {
+		t.Errorf("HZ = %d, want Debian's CONFIG_HZ 250", res.HZ)
+	}
 	if err := kernelbuild.CheckVmlinuxForTest(res.Vmlinux); err != nil {
 		t.Errorf("vmlinux: %v", err)
 	}

@@ -190,6 +190,23 @@ func TestDiscovery(t *testing.T) {
 	}
 }
 
+// TestConfigHZ: the timer frequency comes from the package's config
+// (Debian's cloud kernel: 250); a config without it gives 0, and a VM then
+// boots without lpj=.
+func TestConfigHZ(t *testing.T) {
+	for cfg, want := range map[string]int{
+		"CONFIG_HZ_250=y\nCONFIG_HZ=250\nCONFIG_SCHED_HRTICK=y\n": 250,
+		"CONFIG_HZ_1000=y\nCONFIG_HZ=1000\n":                      1000,
+		"# CONFIG_HZ_PERIODIC is not set\nCONFIG_HZ_100=y\n":      0,
+		"CONFIG_HZ=x\n":  0,
+		"CONFIG_HZ=-1\n": 0,
+	} {
+		if got := configHZ([]byte(cfg)); got != want {
+			t.Errorf("configHZ(%q) = %d, want %d", cfg, got, want)
+		}
+	}
+}
+
 func TestValidPackage(t *testing.T) {
 	for s, want := range map[string]bool{
 		"linux-image-cloud-amd64": true, "linux-image-6.1.0-57-cloud-amd64": true, "g++": true,

@@ -55,7 +55,7 @@ func (h *fakeHost) Distro(ctx context.Context, opts kernelbuild.DistroOptions, p
 	res := kernelbuild.DistroResult{
 		Vmlinux: filepath.Join(h.cache, "distro-vmlinux"), Initrd: filepath.Join(h.cache, "distro-initrd"),
 		Release: "6.1.0-57-cloud-amd64", Package: "linux-image-6.1.0-57-cloud-amd64", PackageVersion: "6.1.192-3",
-		Discovery: kernelbuild.DiscoveryACPI,
+		Discovery: kernelbuild.DiscoveryACPI, HZ: 250,
 	}
 	if _, err := os.Stat(res.Vmlinux); err == nil {
 		res.Cached = true

@@ -46,7 +46,7 @@ func (s *Service) Fetch(ctx context.Context, opID string, req FetchRequest, prog
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	k, err := s.record(rctx, name, SourceDistro, res.Release, sources{
-		vmlinux: res.Vmlinux, initrd: res.Initrd, origin: res.Origin(), discovery: res.Discovery,
+		vmlinux: res.Vmlinux, initrd: res.Initrd, origin: res.Origin(), discovery: res.Discovery, hz: res.HZ,
 	})
 	if err != nil {
 		return Kernel{}, err

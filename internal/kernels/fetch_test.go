@@ -44,6 +44,9 @@ func TestFetchRecordsDistroKernel(t *testing.T) {
 	if err != nil || got.Origin != want.Origin || got.Discovery != DiscoveryACPI {
 		t.Errorf("Get(default) = %+v, %v", got, err)
 	}
+	if hz, err := f.store.KernelHZ(ctx, k.Vmlinux); err != nil || hz != 250 {
+		t.Errorf("recorded HZ = %d, %v; want the package config's 250", hz, err)
+	}
 	last := events[len(events)-1]
 	if last.Kind != OpFetch || last.Step != "record" || last.Fraction != 1 || last.Index != last.Total || last.Total != len(kernelbuild.DistroSteps)+1 {
 		t.Errorf("last event = %+v", last)

@@ -24,6 +24,7 @@ import (
 type sources struct {
 	vmlinux, bzImage, initrd string
 	origin, discovery        string
+	hz                       int // CONFIG_HZ, 0 if not known
 }
 
 // record copies the files into a new kernel directory and records the
@@ -43,7 +44,7 @@ func (s *Service) record(ctx context.Context, name string, source Source, versio
 		}
 	}()
 	k := store.Kernel{ID: id, Name: name, Source: string(source), Version: version, Vmlinux: filepath.Join(dir, "vmlinux"),
-		Origin: src.origin, Discovery: src.discovery}
+		Origin: src.origin, Discovery: src.discovery, HZ: src.hz}
 	if k.Discovery == "" {
 		k.Discovery = DiscoveryCmdline
 	}

@@ -30,6 +30,9 @@ type Kernel struct {
 	// Discovery is how the kernel finds virtio-mmio devices: "cmdline"
 	// (the default) or "acpi".
 	Discovery string
+	// HZ is the kernel's timer frequency (CONFIG_HZ) when known (read from
+	// a distribution package's config), else 0.
+	HZ int
 }
 
 var (
@@ -37,7 +40,7 @@ var (
 	kernelDiscoveries = []string{"cmdline", "acpi"}
 )
 
-const kernelColumns = `id, name, vmlinux, bzimage, initrd, version, source, sha256, size, created_at, origin, discovery`
+const kernelColumns = `id, name, vmlinux, bzimage, initrd, version, source, sha256, size, created_at, origin, discovery, hz`
 
 func validateKernel(k Kernel) error {
 	var p problems
@@ -56,6 +59,7 @@ func validateKernel(k Kernel) error {
 		p.addf("sha256 %q is not 64 lowercase hex characters", k.SHA256)
 	}
 	p.checkNonNegative("size", k.Size)
+	p.checkNonNegative("hz", int64(k.HZ))
 	if len(p) > 0 {
 		return errdefs.InvalidArgumentf("invalid kernel record %q: %s", k.Name, p)
 	}
@@ -68,7 +72,7 @@ func scanKernel(sc scanner) (Kernel, error) {
 		created int64
 	)
 	if err := sc.Scan(&k.ID, &k.Name, &k.Vmlinux, &k.BzImage, &k.Initrd, &k.Version, &k.Source,
-		&k.SHA256, &k.Size, &created, &k.Origin, &k.Discovery); err != nil {
+		&k.SHA256, &k.Size, &created, &k.Origin, &k.Discovery, &k.HZ); err != nil {
 		return Kernel{}, err
 	}
 	k.CreatedAt = fromNanos(created)
@@ -84,9 +88,9 @@ func (s *Store) CreateKernel(ctx context.Context, k Kernel) error {
 	if err := validateKernel(k); err != nil {
 		return err
 	}
-	_, err := s.q.ExecContext(ctx, `INSERT INTO kernels (`+kernelColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.q.ExecContext(ctx, `INSERT INTO kernels (`+kernelColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.Name, k.Vmlinux, k.BzImage, k.Initrd, k.Version, k.Source, k.SHA256, k.Size,
-		nanos(orNow(k.CreatedAt, s.now())), k.Origin, k.Discovery)
+		nanos(orNow(k.CreatedAt, s.now())), k.Origin, k.Discovery, k.HZ)
 	switch sqliteCode(err) {
 	case 0:
 		return nil
@@ -142,6 +146,21 @@ func (s *Store) KernelSource(ctx context.Context, vmlinux string) (string, error
 		return "", fmt.Errorf("read the kernel of %s: %w", vmlinux, err)
 	}
 	return src, nil
+}
+
+// KernelHZ returns the recorded timer frequency (CONFIG_HZ) of the kernel
+// whose vmlinux is at path, or 0 when it is not known or no kernel record
+// has that file.
+func (s *Store) KernelHZ(ctx context.Context, vmlinux string) (int, error) {
+	var hz int
+	err := s.db.QueryRowContext(ctx, `SELECT hz FROM kernels WHERE vmlinux = ? LIMIT 1`, vmlinux).Scan(&hz)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the kernel of %s: %w", vmlinux, err)
+	}
+	return hz, nil
 }
 
 // ListKernels returns every kernel, oldest first (ties by name).

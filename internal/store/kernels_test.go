@@ -24,7 +24,7 @@ func TestKernelOriginAndDiscovery(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	k := testKernel(0)
-	k.Source, k.Origin, k.Discovery = "distro", "distro package linux-image-6.1.0-57-cloud-amd64 6.1.192-3 (downloaded)", "acpi"
+	k.Source, k.Origin, k.Discovery, k.HZ = "distro", "distro package linux-image-6.1.0-57-cloud-amd64 6.1.192-3 (downloaded)", "acpi", 250
 	if err := s.CreateKernel(ctx, k); err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +49,16 @@ func TestKernelOriginAndDiscovery(t *testing.T) {
 		if src, err := s.KernelSource(ctx, path); err != nil || src != want {
 			t.Errorf("KernelSource(%s) = %q, %v; want %q", path, src, err, want)
 		}
+	}
+	for path, want := range map[string]int{k.Vmlinux: 250, plain.Vmlinux: 0, "/images/own/vmlinux": 0} {
+		if hz, err := s.KernelHZ(ctx, path); err != nil || hz != want {
+			t.Errorf("KernelHZ(%s) = %d, %v; want %d", path, hz, err, want)
+		}
+	}
+	neg := testKernel(3)
+	neg.HZ = -1
+	if err := s.CreateKernel(ctx, neg); !errdefs.Is(err, errdefs.InvalidArgument) || !strings.Contains(err.Error(), "hz") {
+		t.Errorf("negative hz = %v", err)
 	}
 	bad := testKernel(2)
 	bad.Discovery = "dtb"

@@ -26,7 +26,7 @@ func TestEmbeddedMigrations(t *testing.T) {
 	want := []string{"0001_images_vms.sql", "0002_operations.sql", "0003_kernels_agent.sql", "0004_network.sql", "0005_workspaces.sql",
 		"0006_kernel_origin.sql", "0007_image_pull.sql",
 		"0008_vm_paused.sql", "0009_snapshots.sql",
-		"0010_image_identity.sql", "0011_vm_labels.sql", "0012_vm_from_snapshot.sql", "0013_warm_snapshots.sql"}
+		"0010_image_identity.sql", "0011_vm_labels.sql", "0012_vm_from_snapshot.sql", "0013_warm_snapshots.sql", "0014_kernel_hz.sql"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("embedded migrations (-want +got):\n%s", diff)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"banger/internal/store"
+	"banger/internal/vmm"
 	"banger/internal/vmm/firecracker/fctest"
 )
 
@@ -42,8 +43,8 @@ func TestBootArgs(t *testing.T) {
 	e.create("built")
 	e.start("built")
 	got := " " + cmdline("built") + " "
-	if !strings.Contains(got, " cryptomgr.notests ") || strings.Contains(got, "init_on_alloc") {
-		t.Errorf("built kernel's command line %q: want cryptomgr.notests and no init_on_alloc", got)
+	if !strings.Contains(got, " cryptomgr.notests ") || strings.Contains(got, "init_on_alloc") || strings.Contains(got, "systemd.mask") {
+		t.Errorf("built kernel's command line %q: want cryptomgr.notests and no init_on_alloc or systemd.mask", got)
 	}
 
 	// An image booting a kernel fetched from the distribution.
@@ -62,9 +63,33 @@ func TestBootArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = " " + cmdline("distro") + " "
-	for _, w := range []string{" cryptomgr.notests ", " init_on_alloc=0 ", " console=ttyS0 "} {
+	for _, w := range []string{" cryptomgr.notests ", " init_on_alloc=0 ", " console=ttyS0 ",
+		" systemd.mask=sys-kernel-debug.mount ", " systemd.mask=sys-kernel-tracing.mount ", " systemd.mask=dev-hugepages.mount "} {
 		if !strings.Contains(got, w) {
 			t.Errorf("distro kernel's command line %q lacks %q", got, strings.TrimSpace(w))
+		}
+	}
+}
+
+// TestBootForSource: only a distribution kernel gets its recorded HZ into
+// the spec (for lpj=) and the extra words; built and imported kernels and
+// files no kernel record has keep their own.
+func TestBootForSource(t *testing.T) {
+	for _, tc := range []struct {
+		source string
+		hz     int
+		want   vmm.Spec
+	}{
+		{"distro", 250, vmm.Spec{BootArgs: bootArgs + " " + distroBootArgs, KernelHZ: 250}},
+		{"distro", 0, vmm.Spec{BootArgs: bootArgs + " " + distroBootArgs}},
+		{"built", 100, vmm.Spec{BootArgs: bootArgs}},
+		{"imported", 250, vmm.Spec{BootArgs: bootArgs}},
+		{"", 0, vmm.Spec{BootArgs: bootArgs}},
+	} {
+		spec := vmm.Spec{BootArgs: bootArgs}
+		bootForSource(&spec, tc.source, tc.hz)
+		if spec.BootArgs != tc.want.BootArgs || spec.KernelHZ != tc.want.KernelHZ {
+			t.Errorf("bootForSource(%q, %d) = %q, HZ %d; want %q, HZ %d", tc.source, tc.hz, spec.BootArgs, spec.KernelHZ, tc.want.BootArgs, tc.want.KernelHZ)
 		}
 	}
 }

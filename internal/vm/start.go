@@ -32,7 +32,31 @@ const bootArgs = "console=ttyS0 reboot=k panic=1 pci=off cryptomgr.notests"
 // has it off), which under software emulation was most of the extra
 // instructions that kernel ran between its root mount and a mounted /root
 // (counted with qemu -icount).
-const distroBootArgs = "init_on_alloc=0"
+//
+// The systemd.mask= words keep systemd from mounting the file systems the
+// built kernel does not have (no debugfs, tracefs or hugetlbfs in its
+// config, so on it these units' conditions fail and they never run):
+// /sys/kernel/debug, /sys/kernel/tracing and /dev/hugepages. On the
+// distribution kernel they were the units systemd-analyze blame showed
+// that the built kernel's boot has not, each most of a second of CPU
+// under emulation while the rest of the boot runs. A guest on the
+// distribution kernel then has what one on the built kernel has; a
+// developer who wants them mounts them by hand (mount -t debugfs none
+// /sys/kernel/debug). systemd reads the words (systemd-debug-generator,
+// Debian 12's systemd 252 has it); the kernel ignores them.
+const distroBootArgs = "init_on_alloc=0 systemd.mask=sys-kernel-debug.mount systemd.mask=sys-kernel-tracing.mount systemd.mask=dev-hugepages.mount"
+
+// bootForSource adds to spec what a kernel from source (a store kernel
+// record's, "" for none) with timer frequency hz (0 if unknown) boots
+// with: a distribution kernel gets distroBootArgs and its HZ, from which
+// the qemu driver under TCG derives lpj=; any other kernel nothing.
+func bootForSource(spec *vmm.Spec, source string, hz int) {
+	if source != "distro" {
+		return
+	}
+	spec.BootArgs += " " + distroBootArgs
+	spec.KernelHZ = hz
+}
 
 // guestCID is every guest's vsock context id: each VMM has its own vsock
 // device, so the ids need not differ between VMs.
@@ -248,9 +272,11 @@ func (s *Service) prepareRuntimeStep(rec *store.VM, img store.Image, spec *vmm.S
 			if err != nil {
 				return err
 			}
-			if src == "distro" {
-				spec.BootArgs += " " + distroBootArgs
+			hz, err := s.store.KernelHZ(ctx, img.Kernel)
+			if err != nil {
+				return err
 			}
+			bootForSource(spec, src, hz)
 			// A clone keeps the format its disk was recorded with (a
 			// qcow2 overlay stays one).
 			if spec.RootDiskFormat, err = s.disks.RootDiskFormat(spec.RootDisk); err != nil {

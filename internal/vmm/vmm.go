@@ -28,6 +28,11 @@ type Spec struct {
 	// lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES), so the VMM must describe
 	// them there. Otherwise they are announced on the command line.
 	ACPI bool
+	// KernelHZ is the timer frequency (CONFIG_HZ) of a kernel fetched from
+	// the distribution, 0 for any other. Where the VMM gives the guest
+	// its TSC frequency (qemu under TCG), it also gives lpj= from it, so
+	// secondary CPUs skip calibrating their delay loop.
+	KernelHZ int
 
 	RootDisk string // writable per-VM root filesystem image
 	// RootDiskFormat is RootDisk's format: "" or DiskRaw, or DiskQCOW2

@@ -46,7 +46,8 @@ func QMPSocketPath(runtimeDir string) string { return filepath.Join(runtimeDir, 
 // Debian's cloud kernel) gets microvm with ACPI, whose DSDT describes
 // them as "LNRO0005" devices; under TCG that kernel also gets its TSC
 // frequency on the command line (tscKHz), since a hardware-reduced ACPI
-// machine has no PIT to calibrate against and its boot would wait forever. Block devices are attached root first, so the guest sees the
+// machine has no PIT to calibrate against and its boot would wait forever,
+// and, when spec.KernelHZ is known, the lpj= that follows from both. Block devices are attached root first, so the guest sees the
 // root filesystem as /dev/vda and the work disk as /dev/vdb; the identity disk, read-only, comes last. The serial
 // console is qemu's stdout; an i8042 keyboard controller carries
 // Ctrl-Alt-Delete to the guest; the guest agent's channel is a
@@ -58,6 +59,9 @@ func Args(spec vmm.Spec, accel string) []string {
 		machine = "microvm,acpi=on,x-option-roms=off,rtc=on"
 		if khz := tscKHz(); accel == "tcg" && khz > 0 {
 			appendArgs += " tsc_early_khz=" + strconv.Itoa(khz)
+			if spec.KernelHZ > 0 {
+				appendArgs += " lpj=" + strconv.Itoa(lpj(khz, spec.KernelHZ))
+			}
 		}
 	}
 	args := []string{
@@ -124,6 +128,15 @@ func drive(id, path, format string, readOnly bool) []string {
 	}
 	return []string{"-drive", opts, "-device", "virtio-blk-device,drive=" + id}
 }
+
+// lpj is the loops_per_jiffy a kernel of timer frequency hz computes from
+// a TSC of khz kHz (arch/x86/kernel/tsc.c: tsc_khz * 1000 / HZ, the
+// boot CPU's value when it delays with the TSC). Given as lpj=, it is the
+// value every CPU takes instead of calibrating its delay loop: the boot
+// CPU would use the same number, and a secondary CPU without a constant
+// TSC (TCG's) would otherwise measure it for tens of jiffies, 0.1-0.36 s
+// of the distribution kernel's boot under emulation.
+func lpj(khz, hz int) int { return int(int64(khz) * 1000 / int64(hz)) }
 
 // optValue escapes a value inside a qemu option list, where a comma is
 // written twice.

@@ -30,6 +30,8 @@ func TestArgsGolden(t *testing.T) {
 	}
 	acpi := full
 	acpi.ACPI = true
+	distro := acpi
+	distro.KernelHZ = 250
 	overlay := minimal
 	overlay.RootDiskFormat = vmm.DiskQCOW2
 	orig := tscKHz
@@ -44,6 +46,8 @@ func TestArgsGolden(t *testing.T) {
 		{"minimal-kvm", minimal, AccelKVM},
 		{"acpi-tcg", acpi, AccelTCG},
 		{"acpi-kvm", acpi, AccelKVM},
+		{"distro-tcg", distro, AccelTCG},
+		{"distro-kvm", distro, AccelKVM},
 		{"qcow2-tcg", overlay, AccelTCG},
 	}
 	for _, tc := range tests {
@@ -73,6 +77,39 @@ func TestArgsRootDiskFirst(t *testing.T) {
 	root, work := strings.Index(args, "drive="+RootDriveID), strings.Index(args, "drive="+WorkDriveID)
 	if root < 0 || work < 0 || root > work {
 		t.Errorf("root device at %d, work device at %d in %q; want root first", root, work, args)
+	}
+}
+
+// TestArgsLPJ: a distribution kernel (KernelHZ known) under TCG gets the
+// lpj= its boot CPU computes from the TSC frequency it is given (tsc_khz *
+// 1000 / HZ), so its other CPUs skip calibrating; not without the TSC
+// frequency (KVM, or unknown) or the HZ.
+func TestArgsLPJ(t *testing.T) {
+	orig := tscKHz
+	t.Cleanup(func() { tscKHz = orig })
+	for _, tc := range []struct {
+		khz, hz int
+		accel   string
+		want    string
+	}{
+		{2600000, 250, AccelTCG, " tsc_early_khz=2600000 lpj=10400000 "},
+		{2095076, 250, AccelTCG, " tsc_early_khz=2095076 lpj=8380304 "},
+		{2600000, 1000, AccelTCG, " lpj=2600000 "},
+		{2600000, 250, AccelKVM, ""},
+		{2600000, 0, AccelTCG, ""},
+		{0, 250, AccelTCG, ""},
+	} {
+		tscKHz = func() int { return tc.khz }
+		args := Args(vmm.Spec{ACPI: true, KernelHZ: tc.hz, BootArgs: "console=ttyS0", RootDisk: "/r", RuntimeDir: "/run"}, tc.accel)
+		cmdline := ""
+		for i, a := range args {
+			if a == "-append" {
+				cmdline = " " + args[i+1] + " "
+			}
+		}
+		if tc.want == "" && strings.Contains(cmdline, " lpj=") || tc.want != "" && !strings.Contains(cmdline, tc.want) {
+			t.Errorf("tsc %d kHz, HZ %d, %s: command line %q, want %q", tc.khz, tc.hz, tc.accel, cmdline, tc.want)
+		}
 	}
 }
 
