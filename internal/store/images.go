@@ -162,23 +162,7 @@ func (s *Store) GetImage(ctx context.Context, ref string) (Image, error) {
 
 // ListImages returns every image, oldest first (ties by name).
 func (s *Store) ListImages(ctx context.Context) ([]Image, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT `+imageColumns+` FROM images ORDER BY created_at, name`)
-	if err != nil {
-		return nil, fmt.Errorf("list images: %w", err)
-	}
-	defer rows.Close()
-	imgs := []Image{}
-	for rows.Next() {
-		img, err := scanImage(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list images: %w", err)
-		}
-		imgs = append(imgs, img)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list images: %w", err)
-	}
-	return imgs, nil
+	return queryAll(ctx, s.q, "list images", scanImage, `SELECT `+imageColumns+` FROM images ORDER BY created_at, name`)
 }
 
 // DeleteImage removes the image with the given id. It fails with

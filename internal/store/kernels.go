@@ -165,23 +165,7 @@ func (s *Store) KernelHZ(ctx context.Context, vmlinux string) (int, error) {
 
 // ListKernels returns every kernel, oldest first (ties by name).
 func (s *Store) ListKernels(ctx context.Context) ([]Kernel, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT `+kernelColumns+` FROM kernels ORDER BY created_at, name`)
-	if err != nil {
-		return nil, fmt.Errorf("list kernels: %w", err)
-	}
-	defer rows.Close()
-	out := []Kernel{}
-	for rows.Next() {
-		k, err := scanKernel(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list kernels: %w", err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list kernels: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.q, "list kernels", scanKernel, `SELECT `+kernelColumns+` FROM kernels ORDER BY created_at, name`)
 }
 
 // DeleteKernel removes the kernel with the given id. It fails with

@@ -143,23 +143,7 @@ func (s *Store) RunningOperations(ctx context.Context) ([]Operation, error) {
 }
 
 func (s *Store) queryOperations(ctx context.Context, query string, args ...any) ([]Operation, error) {
-	rows, err := s.q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list operations: %w", err)
-	}
-	defer rows.Close()
-	ops := []Operation{}
-	for rows.Next() {
-		op, err := scanOperation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list operations: %w", err)
-		}
-		ops = append(ops, op)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list operations: %w", err)
-	}
-	return ops, nil
+	return queryAll(ctx, s.q, "list operations", scanOperation, query, args...)
 }
 
 // PruneOperations deletes finished (not "running") operations, with their

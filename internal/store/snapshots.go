@@ -129,23 +129,7 @@ func (s *Store) GetSnapshot(ctx context.Context, ref string) (Snapshot, error) {
 
 // ListSnapshots returns every snapshot, oldest first.
 func (s *Store) ListSnapshots(ctx context.Context) ([]Snapshot, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+snapshotColumns+` FROM snapshots ORDER BY created_at, name`)
-	if err != nil {
-		return nil, fmt.Errorf("list snapshots: %w", err)
-	}
-	defer rows.Close()
-	out := []Snapshot{}
-	for rows.Next() {
-		sn, err := scanSnapshot(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list snapshots: %w", err)
-		}
-		out = append(out, sn)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list snapshots: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "list snapshots", scanSnapshot, `SELECT `+snapshotColumns+` FROM snapshots ORDER BY created_at, name`)
 }
 
 // DeleteSnapshot removes the snapshot record id.

@@ -135,23 +135,7 @@ func (s *Store) GetVM(ctx context.Context, ref string) (VM, error) {
 
 // ListVMs returns every VM, oldest first (ties by name).
 func (s *Store) ListVMs(ctx context.Context) ([]VM, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT `+vmColumns+` FROM vms ORDER BY created_at, name`)
-	if err != nil {
-		return nil, fmt.Errorf("list VMs: %w", err)
-	}
-	defer rows.Close()
-	vms := []VM{}
-	for rows.Next() {
-		vm, err := scanVM(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list VMs: %w", err)
-		}
-		vms = append(vms, vm)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list VMs: %w", err)
-	}
-	return vms, nil
+	return queryAll(ctx, s.q, "list VMs", scanVM, `SELECT `+vmColumns+` FROM vms ORDER BY created_at, name`)
 }
 
 // UpdateVM replaces the record with vm.ID by vm, except CreatedAt, which
