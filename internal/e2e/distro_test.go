@@ -73,11 +73,19 @@ func TestGuestDistroKernel(t *testing.T) {
 	}
 	out = w.mustGuestBanger("vm", "exec", "d", "--", "sh", "-c",
 		"uname -r; for i in /sys/class/net/*; do [ ${i##*/} = lo ] || echo link ${i##*/} $(cat $i/operstate); done; "+
-			"awk '$2 == \"00000000\" {print \"default route via \" $1}' /proc/net/route")
-	for _, want := range []string{k.Version + "\n", " up\n", "default route via "} {
+			"awk '$2 == \"00000000\" {print \"default route via \" $1}' /proc/net/route; "+
+			"echo serial $(ls /sys/class/tty | grep -c '^ttyS'); "+
+			"echo lsm $(cat /sys/kernel/security/lsm)")
+	// The distribution kernel's extra boot words (internal/vm distroBootArgs)
+	// took effect: one serial port, and only the security modules that cost
+	// nothing unconfigured (the kernel lists them in its own order).
+	for _, want := range []string{k.Version + "\n", " up\n", "default route via ", "serial 1\n", "landlock"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("guest on the distro kernel: output %q lacks %q", out, want)
 		}
+	}
+	if _, lsm, _ := strings.Cut(out, "\nlsm "); strings.Contains(lsm, "apparmor") || strings.Contains(lsm, "tomoyo") || strings.Contains(lsm, "bpf") {
+		t.Errorf("guest on the distro kernel: security modules %q, want none of apparmor, tomoyo, bpf", strings.TrimSpace(lsm))
 	}
 	w.mustGuestBanger("vm", "delete", "d")
 

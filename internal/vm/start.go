@@ -27,24 +27,40 @@ const bootArgs = "console=ttyS0 reboot=k panic=1 pci=off cryptomgr.notests"
 
 // distroBootArgs are added to bootArgs for a kernel fetched from the
 // distribution (source "distro"), to boot it as banger's built kernel is
-// configured: init_on_alloc=0 stops it zeroing every page and object it
-// allocates (Debian turns INIT_ON_ALLOC_DEFAULT_ON on; the built kernel
-// has it off), which under software emulation was most of the extra
-// instructions that kernel ran between its root mount and a mounted /root
-// (counted with qemu -icount).
+// configured (docs/kernels.md, "Boot time of the distribution kernel",
+// has the measurements):
 //
-// The systemd.mask= words keep systemd from mounting the file systems the
-// built kernel does not have (no debugfs, tracefs or hugetlbfs in its
-// config, so on it these units' conditions fail and they never run):
-// /sys/kernel/debug, /sys/kernel/tracing and /dev/hugepages. On the
-// distribution kernel they were the units systemd-analyze blame showed
-// that the built kernel's boot has not, each most of a second of CPU
-// under emulation while the rest of the boot runs. A guest on the
-// distribution kernel then has what one on the built kernel has; a
-// developer who wants them mounts them by hand (mount -t debugfs none
-// /sys/kernel/debug). systemd reads the words (systemd-debug-generator,
-// Debian 12's systemd 252 has it); the kernel ignores them.
-const distroBootArgs = "init_on_alloc=0 systemd.mask=sys-kernel-debug.mount systemd.mask=sys-kernel-tracing.mount systemd.mask=dev-hugepages.mount"
+//   - init_on_alloc=0 stops it zeroing every page and object it allocates
+//     (Debian turns INIT_ON_ALLOC_DEFAULT_ON on; the built kernel has it
+//     off), which under software emulation was most of the extra
+//     instructions that kernel ran between its root mount and a mounted
+//     /root (counted with qemu -icount).
+//   - The systemd.mask= words keep systemd from mounting the file systems
+//     the built kernel does not have (no debugfs, tracefs or hugetlbfs in
+//     its config, so on it these units' conditions fail and they never
+//     run): /sys/kernel/debug, /sys/kernel/tracing and /dev/hugepages. A
+//     developer who wants them mounts them by hand (mount -t debugfs none
+//     /sys/kernel/debug). systemd reads the words (systemd-debug-generator,
+//     Debian 12's systemd 252 has it); the kernel ignores them.
+//   - 8250.nr_uarts=1: a banger VM has one serial port (ttyS0, the
+//     console); Debian registers four, so the kernel probes and udev
+//     handles three ports that are not there. The built kernel has one.
+//   - initcall_blacklist=crypto_kdf108_init,init_kprobe_trace skips two
+//     boot steps that only cost time here: the first is the self-test of
+//     the SP800-108 key derivation (cryptomgr.notests does not cover it;
+//     the functions stay), the second creates tracefs's kprobe_events
+//     files (tracefs is not mounted, above; perf and bpftrace attach
+//     kprobes through the perf kprobe PMU, which stays).
+//   - lsm=landlock,lockdown,yama,integrity: the security modules the
+//     built kernel has (none beyond capabilities) plus the ones that cost
+//     nothing until configured. AppArmor, TOMOYO and the BPF LSM, which
+//     Debian turns on, each add an indirect call to every security hook
+//     (every open, exec, mmap...): with no profile or policy loaded in a
+//     banger image they check nothing, and under software emulation they
+//     made every process start measurably slower. A sandbox is a
+//     single-user machine; the VM boundary is what isolates it.
+const distroBootArgs = "init_on_alloc=0 systemd.mask=sys-kernel-debug.mount systemd.mask=sys-kernel-tracing.mount systemd.mask=dev-hugepages.mount " +
+	"8250.nr_uarts=1 initcall_blacklist=crypto_kdf108_init,init_kprobe_trace lsm=landlock,lockdown,yama,integrity"
 
 // bootForSource adds to spec what a kernel from source (a store kernel
 // record's, "" for none) with timer frequency hz (0 if unknown) boots
