@@ -23,7 +23,16 @@ import (
 // seconds of CPU under software emulation. A kernel
 // without the crypto manager ignores the word, and one booted with fips=1
 // runs the tests anyway.
-const bootArgs = "console=ttyS0 reboot=k panic=1 pci=off cryptomgr.notests"
+//
+// loglevel=6 keeps the kernel's informational messages (most of its boot
+// chatter: a hundred lines on banger's kernel, twice that on a
+// distribution's) off the serial console, where every byte is an emulated
+// device access the booting CPU waits on; notices, warnings and errors
+// still print, the banner among them ("Linux version", which initError
+// looks for), and the guest's dmesg keeps everything. Under software
+// emulation it took 0.3 s off the built kernel's boot and 0.7 s off the
+// distribution kernel's (kernels.md).
+const bootArgs = "console=ttyS0 loglevel=6 reboot=k panic=1 pci=off cryptomgr.notests"
 
 // distroBootArgs are added to bootArgs for a kernel fetched from the
 // distribution (source "distro"), to boot it as banger's built kernel is
