@@ -75,6 +75,7 @@ func TestGuestDistroKernel(t *testing.T) {
 		"uname -r; for i in /sys/class/net/*; do [ ${i##*/} = lo ] || echo link ${i##*/} $(cat $i/operstate); done; "+
 			"awk '$2 == \"00000000\" {print \"default route via \" $1}' /proc/net/route; "+
 			"echo serial $(ls /sys/class/tty | grep -c '^ttyS'); "+
+			"echo clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource); "+
 			"echo lsm $(cat /sys/kernel/security/lsm)")
 	// The distribution kernel's extra boot words (internal/vm distroBootArgs)
 	// took effect: one serial port, and only the security modules that cost
@@ -83,6 +84,11 @@ func TestGuestDistroKernel(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("guest on the distro kernel: output %q lacks %q", out, want)
 		}
+	}
+	// Under TCG the qemu driver's tsc=reliable keeps the TSC as the
+	// clocksource (kvm-clock under KVM), not the 4 ms jiffies.
+	if _, cs, _ := strings.Cut(out, "\nclocksource "); strings.Contains(strings.SplitN(cs, "\n", 2)[0], "jiffies") || cs == "" {
+		t.Errorf("guest on the distro kernel: clocksource %q, want the TSC (or kvm-clock)", strings.SplitN(cs, "\n", 2)[0])
 	}
 	if _, lsm, _ := strings.Cut(out, "\nlsm "); strings.Contains(lsm, "apparmor") || strings.Contains(lsm, "tomoyo") || strings.Contains(lsm, "bpf") {
 		t.Errorf("guest on the distro kernel: security modules %q, want none of apparmor, tomoyo, bpf", strings.TrimSpace(lsm))

@@ -47,7 +47,8 @@ func QMPSocketPath(runtimeDir string) string { return filepath.Join(runtimeDir, 
 // them as "LNRO0005" devices; under TCG that kernel also gets its TSC
 // frequency on the command line (tscKHz), since a hardware-reduced ACPI
 // machine has no PIT to calibrate against and its boot would wait forever,
-// and, when spec.KernelHZ is known, the lpj= that follows from both. Block devices are attached root first, so the guest sees the
+// with tsc=reliable (see tscReliable), and, when spec.KernelHZ is known,
+// the lpj= that follows from both. Block devices are attached root first, so the guest sees the
 // root filesystem as /dev/vda and the work disk as /dev/vdb; the identity disk, read-only, comes last. The serial
 // console is qemu's stdout; an i8042 keyboard controller carries
 // Ctrl-Alt-Delete to the guest; the guest agent's channel is a
@@ -58,7 +59,7 @@ func Args(spec vmm.Spec, accel string) []string {
 	if spec.ACPI {
 		machine = "microvm,acpi=on,x-option-roms=off,rtc=on"
 		if khz := tscKHz(); accel == "tcg" && khz > 0 {
-			appendArgs += " tsc_early_khz=" + strconv.Itoa(khz)
+			appendArgs += " tsc_early_khz=" + strconv.Itoa(khz) + " " + tscReliable
 			if spec.KernelHZ > 0 {
 				appendArgs += " lpj=" + strconv.Itoa(lpj(khz, spec.KernelHZ))
 			}
@@ -128,6 +129,18 @@ func drive(id, path, format string, readOnly bool) []string {
 	}
 	return []string{"-drive", opts, "-device", "virtio-blk-device,drive=" + id}
 }
+
+// tscReliable is why a TCG guest that is given its TSC frequency also gets
+// tsc=reliable. TCG's TSC is one counter for every vCPU (qemu reads the
+// host's constant-rate TSC under a lock, so it never goes back between
+// CPUs), but it does not advertise constant_tsc, and Linux assumes that a
+// non-Intel machine with more than one CPU and no constant_tsc has
+// unsynchronized TSCs (arch/x86/kernel/tsc.c, unsynchronized_tsc). It then
+// runs on the jiffies clocksource: 4 ms clock resolution in the guest, and
+// every clock_gettime a system call instead of a vDSO read. tsc=reliable
+// keeps the TSC as the clocksource. Under KVM the guest has kvm-clock and
+// gets neither word.
+const tscReliable = "tsc=reliable"
 
 // lpj is the loops_per_jiffy a kernel of timer frequency hz computes from
 // a TSC of khz kHz (arch/x86/kernel/tsc.c: tsc_khz * 1000 / HZ, the

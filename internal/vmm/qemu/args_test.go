@@ -83,7 +83,8 @@ func TestArgsRootDiskFirst(t *testing.T) {
 // TestArgsLPJ: a distribution kernel (KernelHZ known) under TCG gets the
 // lpj= its boot CPU computes from the TSC frequency it is given (tsc_khz *
 // 1000 / HZ), so its other CPUs skip calibrating; not without the TSC
-// frequency (KVM, or unknown) or the HZ.
+// frequency (KVM, or unknown) or the HZ. tsc=reliable comes with the TSC
+// frequency, under TCG only.
 func TestArgsLPJ(t *testing.T) {
 	orig := tscKHz
 	t.Cleanup(func() { tscKHz = orig })
@@ -92,8 +93,8 @@ func TestArgsLPJ(t *testing.T) {
 		accel   string
 		want    string
 	}{
-		{2600000, 250, AccelTCG, " tsc_early_khz=2600000 lpj=10400000 "},
-		{2095076, 250, AccelTCG, " tsc_early_khz=2095076 lpj=8380304 "},
+		{2600000, 250, AccelTCG, " tsc_early_khz=2600000 tsc=reliable lpj=10400000 "},
+		{2095076, 250, AccelTCG, " tsc_early_khz=2095076 tsc=reliable lpj=8380304 "},
 		{2600000, 1000, AccelTCG, " lpj=2600000 "},
 		{2600000, 250, AccelKVM, ""},
 		{2600000, 0, AccelTCG, ""},
@@ -107,7 +108,8 @@ func TestArgsLPJ(t *testing.T) {
 				cmdline = " " + args[i+1] + " "
 			}
 		}
-		if tc.want == "" && strings.Contains(cmdline, " lpj=") || tc.want != "" && !strings.Contains(cmdline, tc.want) {
+		if tc.want == "" && strings.Contains(cmdline, " lpj=") || tc.want != "" && !strings.Contains(cmdline, tc.want) ||
+			strings.Contains(cmdline, " tsc=reliable ") != (tc.accel == AccelTCG && tc.khz > 0) {
 			t.Errorf("tsc %d kHz, HZ %d, %s: command line %q, want %q", tc.khz, tc.hz, tc.accel, cmdline, tc.want)
 		}
 	}
