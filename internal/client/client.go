@@ -116,6 +116,24 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 // Progress receives the progress events of a long operation.
 type Progress func(api.Event)
 
+// streamResult runs the long operation at path (stream) and decodes its
+// result event into a T; what names the operation in the errors ("kernel
+// build", "prune").
+func streamResult[T any](ctx context.Context, c *Client, method, path string, body any, progress Progress, what string) (T, error) {
+	var out T
+	ev, err := c.stream(ctx, method, path, body, progress)
+	if err != nil {
+		return out, err
+	}
+	if len(ev.Result) == 0 {
+		return out, errdefs.Internalf("bangerd finished the %s without a result (op %s)", what, ev.OpID)
+	}
+	if err := json.Unmarshal(ev.Result, &out); err != nil {
+		return out, fmt.Errorf("bad %s result from bangerd: %w", what, err)
+	}
+	return out, nil
+}
+
 // stream sends a long operation asking for NDJSON progress, passes every
 // step event to progress and returns the final result event.
 func (c *Client) stream(ctx context.Context, method, path string, body any, progress Progress) (api.Event, error) {

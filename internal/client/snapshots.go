@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 
 	"banger/internal/api"
@@ -12,29 +10,13 @@ import (
 // SnapshotVM saves the running or paused VM ref as a snapshot named name
 // (empty: generated).
 func (c *Client) SnapshotVM(ctx context.Context, ref, name string, progress Progress) (api.Snapshot, error) {
-	ev, err := c.stream(ctx, http.MethodPost, "/vms/"+esc(ref)+"/snapshot", api.SnapshotVMRequest{Name: name}, progress)
-	if err != nil {
-		return api.Snapshot{}, err
-	}
-	var sn api.Snapshot
-	if err := json.Unmarshal(ev.Result, &sn); err != nil {
-		return api.Snapshot{}, fmt.Errorf("bad snapshot result from bangerd: %w", err)
-	}
-	return sn, nil
+	return streamResult[api.Snapshot](ctx, c, http.MethodPost, "/vms/"+esc(ref)+"/snapshot", api.SnapshotVMRequest{Name: name}, progress, "snapshot")
 }
 
 // ForkVM makes copies of the running or paused VM ref (see
 // api.ForkVMRequest), reporting progress.
 func (c *Client) ForkVM(ctx context.Context, ref string, req api.ForkVMRequest, progress Progress) ([]api.VM, error) {
-	ev, err := c.stream(ctx, http.MethodPost, "/vms/"+esc(ref)+"/fork", req, progress)
-	if err != nil {
-		return nil, err
-	}
-	var out []api.VM
-	if err := json.Unmarshal(ev.Result, &out); err != nil {
-		return nil, fmt.Errorf("bad fork result from bangerd: %w", err)
-	}
-	return out, nil
+	return streamResult[[]api.VM](ctx, c, http.MethodPost, "/vms/"+esc(ref)+"/fork", req, progress, "fork")
 }
 
 // ListSnapshots returns every snapshot.
@@ -58,13 +40,5 @@ func (c *Client) DeleteSnapshot(ctx context.Context, ref string, progress Progre
 // WarmImage makes the warm snapshot of image ref for the shape in req
 // unless a matching one exists, reporting the builder VM's progress.
 func (c *Client) WarmImage(ctx context.Context, ref string, req api.WarmImageRequest, progress Progress) (api.WarmImageReply, error) {
-	ev, err := c.stream(ctx, http.MethodPost, "/images/"+esc(ref)+"/warm", req, progress)
-	if err != nil {
-		return api.WarmImageReply{}, err
-	}
-	var out api.WarmImageReply
-	if err := json.Unmarshal(ev.Result, &out); err != nil {
-		return api.WarmImageReply{}, fmt.Errorf("bad warm result from bangerd: %w", err)
-	}
-	return out, nil
+	return streamResult[api.WarmImageReply](ctx, c, http.MethodPost, "/images/"+esc(ref)+"/warm", req, progress, "warm")
 }

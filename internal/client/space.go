@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 
 	"banger/internal/api"
@@ -25,15 +23,7 @@ func (c *Client) PruneImages(ctx context.Context, dryRun bool) (api.PruneReply, 
 // PruneVMs deletes the stopped VMs, reporting their deletions' progress;
 // with dryRun it only lists them.
 func (c *Client) PruneVMs(ctx context.Context, dryRun bool, progress Progress) (api.PruneReply, error) {
-	ev, err := c.stream(ctx, http.MethodPost, "/vms/prune", api.PruneRequest{DryRun: dryRun}, progress)
-	if err != nil {
-		return api.PruneReply{}, err
-	}
-	var out api.PruneReply
-	if err := json.Unmarshal(ev.Result, &out); err != nil {
-		return api.PruneReply{}, fmt.Errorf("bad prune result from bangerd: %w", err)
-	}
-	return out, nil
+	return streamResult[api.PruneReply](ctx, c, http.MethodPost, "/vms/prune", api.PruneRequest{DryRun: dryRun}, progress, "prune")
 }
 
 // PruneLayers removes the cached image layers no image needs; with dryRun
@@ -46,13 +36,5 @@ func (c *Client) PruneLayers(ctx context.Context, dryRun bool) (api.PruneReply, 
 // PruneSnapshots deletes the snapshots no VM uses, reporting their
 // deletions' progress; with dryRun it only lists them.
 func (c *Client) PruneSnapshots(ctx context.Context, dryRun bool, progress Progress) (api.PruneReply, error) {
-	ev, err := c.stream(ctx, http.MethodPost, "/snapshots/prune", api.PruneRequest{DryRun: dryRun}, progress)
-	if err != nil {
-		return api.PruneReply{}, err
-	}
-	var out api.PruneReply
-	if err := json.Unmarshal(ev.Result, &out); err != nil {
-		return api.PruneReply{}, fmt.Errorf("bad prune result from bangerd: %w", err)
-	}
-	return out, nil
+	return streamResult[api.PruneReply](ctx, c, http.MethodPost, "/snapshots/prune", api.PruneRequest{DryRun: dryRun}, progress, "prune")
 }
