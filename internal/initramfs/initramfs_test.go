@@ -261,6 +261,32 @@ func TestCPIOWriter(t *testing.T) {
 	}
 }
 
+// TestWriteDiskOrder: virtio_blk is listed to load after the virtio-mmio
+// transport, so that the disks are named in device order (loadAfter).
+func TestWriteDiskOrder(t *testing.T) {
+	mods := []Module{
+		{Info: Modinfo{Name: "virtio", Vermagic: release + " SMP"}, Data: []byte("virtio.ko")},
+		{Info: Modinfo{Name: "virtio_mmio", Depends: []string{"virtio"}, Vermagic: release + " SMP"}, Data: []byte("mmio.ko")},
+		{Info: Modinfo{Name: "virtio_blk", Depends: []string{"virtio"}, Vermagic: release + " SMP"}, Data: []byte("blk.ko")},
+		{Info: Modinfo{Name: "virtio_net", Depends: []string{"virtio"}, Vermagic: release + " SMP"}, Data: []byte("net.ko")},
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, Spec{Release: release, Init: []byte("ELF init"), Modules: mods}); err != nil {
+		t.Fatal(err)
+	}
+	var list string
+	for _, e := range readCPIO(t, buf.Bytes()) {
+		if e.Name == initlayout.ModuleList {
+			list = e.Data
+		}
+	}
+	want := []initlayout.ListEntry{{File: "virtio.ko"}, {File: "virtio_mmio.ko", Depends: []string{"virtio"}},
+		{File: "virtio_blk.ko", Depends: []string{"virtio", "virtio_mmio"}}, {File: "virtio_net.ko", Depends: []string{"virtio"}}}
+	if diff := cmp.Diff(want, initlayout.ParseList(list), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("module list (-want +got):\n%s", diff)
+	}
+}
+
 func TestWrite(t *testing.T) {
 	mods := []Module{
 		{Info: Modinfo{Name: "virtio", Vermagic: release + " SMP"}, Data: []byte("virtio.ko")},
