@@ -34,17 +34,17 @@ type Spec struct {
 
 // Format names the layout Write produces, for caches of its output: an
 // uncompressed archive whose module list names each module's
-// dependencies, and the orderings of loadAfter.
+// dependencies, and the orderings of LoadAfter.
 const Format = "newc-3"
 
-// loadAfter orders modules that do not depend on each other but must not
+// LoadAfter orders modules that do not depend on each other but must not
 // load at the same time. virtio_blk waits for the virtio-mmio transport to
 // have registered every device: loaded while virtio_mmio is still adding
 // them, it can bind the second disk before the first, and the disks are
 // named in the order they bind, so the root disk (the VMM's first) would
 // be /dev/vdb and root=/dev/vda the wrong disk. Loaded after, it binds
 // them in device order, as the built kernel does.
-var loadAfter = map[string][]string{"virtio_blk": {"virtio_mmio"}}
+var LoadAfter = map[string][]string{"virtio_blk": {"virtio_mmio"}}
 
 // Write writes the newc cpio archive of s to w, uncompressed: the kernel
 // unpacks the initramfs while it boots, and under software emulation
@@ -78,7 +78,7 @@ func Write(w io.Writer, s Spec) error {
 				return fmt.Errorf("initramfs: module %s comes before %s, which it depends on: order the modules with Resolve", m.Info.Name, d)
 			}
 		}
-		for _, d := range loadAfter[m.Info.Name] {
+		for _, d := range LoadAfter[m.Info.Name] {
 			if inList[d] && !slices.Contains(deps, d) {
 				deps = append(deps, d)
 			}

@@ -262,7 +262,7 @@ func TestCPIOWriter(t *testing.T) {
 }
 
 // TestWriteDiskOrder: virtio_blk is listed to load after the virtio-mmio
-// transport, so that the disks are named in device order (loadAfter).
+// transport, so that the disks are named in device order (LoadAfter).
 func TestWriteDiskOrder(t *testing.T) {
 	mods := []Module{
 		{Info: Modinfo{Name: "virtio", Vermagic: release + " SMP"}, Data: []byte("virtio.ko")},

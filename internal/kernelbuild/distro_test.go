@@ -290,9 +290,15 @@ func checkInitramfs(t *testing.T, initrd, release string, init []byte) []string 
 			}
 			listed = append(listed, d)
 		}
+		// Plus the orderings the builder adds (initramfs.LoadAfter).
+		for _, d := range initramfs.LoadAfter[info.Name] {
+			if loaded[d] && !slices.Contains(listed, d) {
+				listed = append(listed, d)
+			}
+		}
 		slices.Sort(listed)
 		if diff := cmp.Diff(listed, e.Depends, cmpopts.EquateEmpty()); diff != "" {
-			t.Errorf("the list's dependencies of %s (-modinfo +list):\n%s", info.Name, diff)
+			t.Errorf("the list's dependencies of %s (-modinfo and LoadAfter +list):\n%s", info.Name, diff)
 		}
 		loaded[info.Name] = true
 		names = append(names, info.Name)
