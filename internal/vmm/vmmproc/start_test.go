@@ -128,13 +128,15 @@ func TestStartEarlyExitQuotesLog(t *testing.T) {
 
 func TestStartDeadlineKills(t *testing.T) {
 	r := newFakeRun(t)
-	// The fake ignores SIGTERM and never listens.
-	c := r.command(t, 200*time.Millisecond, "hang")
+	// The fake ignores SIGTERM and never listens. The deadline leaves the
+	// fake (this test binary run again) time to start and write its pid
+	// on a loaded machine: with 200 ms a CI run killed it before that.
+	c := r.command(t, 2*time.Second, "hang")
 	_, err := Start(context.Background(), c)
 	if err == nil {
 		t.Fatal("Start succeeded with a VMM that never answers")
 	}
-	for _, want := range []string{"fakevmm api socket " + r.socket + " did not answer within 200ms", "check " + c.Stderr} {
+	for _, want := range []string{"fakevmm api socket " + r.socket + " did not answer within 2s", "check " + c.Stderr} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Start error does not contain %q:\n%v", want, err)
 		}
