@@ -76,7 +76,9 @@ func TestGuestDistroKernel(t *testing.T) {
 			"awk '$2 == \"00000000\" {print \"default route via \" $1}' /proc/net/route; "+
 			"echo serial $(ls /sys/class/tty | grep -c '^ttyS'); "+
 			"echo clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource); "+
-			"echo lsm $(cat /sys/kernel/security/lsm)")
+			"echo lsm $(cat /sys/kernel/security/lsm); "+
+			"echo spectre_v2 $(cat /sys/devices/system/cpu/vulnerabilities/spectre_v2); "+
+			"echo pressure $(ls /proc/pressure 2>/dev/null | wc -l)")
 	// The distribution kernel's extra boot words (internal/vm distroBootArgs)
 	// took effect: one serial port, and only the security modules that cost
 	// nothing unconfigured (the kernel lists them in its own order).
@@ -101,6 +103,15 @@ func TestGuestDistroKernel(t *testing.T) {
 	}
 	if lsm := value("lsm"); strings.Contains(lsm, "apparmor") || strings.Contains(lsm, "tomoyo") || strings.Contains(lsm, "bpf") {
 		t.Errorf("guest on the distro kernel: security modules %q, want none of apparmor, tomoyo, bpf", lsm)
+	}
+	// mitigations=off and psi=0, as the built kernel is configured: no
+	// speculation mitigation reported (Vulnerable under TCG, Not affected
+	// on a CPU that is not), no /proc/pressure.
+	if v := value("spectre_v2"); v == "" || strings.HasPrefix(v, "Mitigation") {
+		t.Errorf("guest on the distro kernel: spectre_v2 %q, want no mitigation (mitigations=off)", v)
+	}
+	if p := value("pressure"); p != "0" {
+		t.Errorf("guest on the distro kernel: %s files in /proc/pressure, want none (psi=0)", p)
 	}
 	w.mustGuestBanger("vm", "delete", "d")
 

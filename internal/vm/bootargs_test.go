@@ -43,7 +43,7 @@ func TestBootArgs(t *testing.T) {
 	e.create("built")
 	e.start("built")
 	got := " " + cmdline("built") + " "
-	if !strings.Contains(got, " cryptomgr.notests ") || !strings.Contains(got, " loglevel=6 ") || strings.Contains(got, "init_on_alloc") || strings.Contains(got, "systemd.mask") || strings.Contains(got, " lsm=") {
+	if !strings.Contains(got, " cryptomgr.notests ") || !strings.Contains(got, " loglevel=6 ") || strings.Contains(got, "init_on_alloc") || strings.Contains(got, "systemd.mask") || strings.Contains(got, " lsm=") || strings.Contains(got, "mitigations=") {
 		t.Errorf("built kernel's command line %q: want cryptomgr.notests, loglevel=6 and none of the distribution kernel's words", got)
 	}
 
@@ -66,7 +66,8 @@ func TestBootArgs(t *testing.T) {
 	for _, w := range []string{" cryptomgr.notests ", " loglevel=6 ", " init_on_alloc=0 ", " console=ttyS0 ",
 		" systemd.mask=sys-kernel-debug.mount ", " systemd.mask=sys-kernel-tracing.mount ", " systemd.mask=dev-hugepages.mount ",
 		" 8250.nr_uarts=1 ", " initcall_blacklist=crypto_kdf108_init,init_kprobe_trace ",
-		" lsm=landlock,lockdown,yama,integrity "} {
+		" lsm=landlock,lockdown,yama,integrity ", " mitigations=off ", " randomize_kstack_offset=off ",
+		" hardened_usercopy=off ", " psi=0 "} {
 		if !strings.Contains(got, w) {
 			t.Errorf("distro kernel's command line %q lacks %q", got, strings.TrimSpace(w))
 		}
