@@ -120,6 +120,9 @@ func (t tree) installUnits() error {
 			return err
 		}
 	}
+	if err := t.write(udevTriggerDropInPath, []byte(udevTriggerDropIn), 0o644); err != nil {
+		return err
+	}
 	for _, name := range maskedUnits {
 		if err := t.symlink("/dev/null", "etc/systemd/system/"+name); err != nil {
 			return err

@@ -37,6 +37,8 @@ func TestConfigure(t *testing.T) {
 		{"etc/systemd/system/banger-identity.service", 0o644, identityUnit},
 		{"etc/banger/identity-disk", 0o644, identityMarkerText},
 		{"etc/systemd/system/banger-root-seed.service", 0o644, rootSeedUnit},
+		{"etc/systemd/system/banger-udev-subsystems.service", 0o644, udevSubsystemsUnit},
+		{"etc/systemd/system/systemd-udev-trigger.service.d/banger.conf", 0o644, udevTriggerDropIn},
 		{"etc/fstab", 0o644, fstab},
 		{"etc/machine-id", 0o444, ""},
 		{"etc/hostname", 0o644, "banger\n"},
@@ -70,13 +72,14 @@ func TestConfigure(t *testing.T) {
 	}
 
 	links := map[string]string{
-		"etc/systemd/system/multi-user.target.wants/banger-agent.service":     "/etc/systemd/system/banger-agent.service",
-		"etc/systemd/system/multi-user.target.wants/banger-hostkeys.service":  "/etc/systemd/system/banger-hostkeys.service",
-		"etc/systemd/system/multi-user.target.wants/banger-identity.service":  "/etc/systemd/system/banger-identity.service",
-		"etc/systemd/system/multi-user.target.wants/banger-root-seed.service": "/etc/systemd/system/banger-root-seed.service",
-		"etc/systemd/system/multi-user.target.wants/ssh.service":              "/lib/systemd/system/ssh.service",
-		"etc/systemd/system/systemd-firstboot.service":                        "/dev/null",
-		"etc/systemd/system/timers.target.wants/fstrim.timer":                 "/lib/systemd/system/fstrim.timer",
+		"etc/systemd/system/multi-user.target.wants/banger-agent.service":           "/etc/systemd/system/banger-agent.service",
+		"etc/systemd/system/multi-user.target.wants/banger-hostkeys.service":        "/etc/systemd/system/banger-hostkeys.service",
+		"etc/systemd/system/multi-user.target.wants/banger-identity.service":        "/etc/systemd/system/banger-identity.service",
+		"etc/systemd/system/multi-user.target.wants/banger-root-seed.service":       "/etc/systemd/system/banger-root-seed.service",
+		"etc/systemd/system/multi-user.target.wants/banger-udev-subsystems.service": "/etc/systemd/system/banger-udev-subsystems.service",
+		"etc/systemd/system/multi-user.target.wants/ssh.service":                    "/lib/systemd/system/ssh.service",
+		"etc/systemd/system/systemd-firstboot.service":                              "/dev/null",
+		"etc/systemd/system/timers.target.wants/fstrim.timer":                       "/lib/systemd/system/fstrim.timer",
 	}
 	for name, want := range links {
 		got, err := os.Readlink(filepath.Join(dir, name))

@@ -105,7 +105,7 @@ func (o Options) Recipe() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", recipeVersion, o.Suite, o.Mirror, strings.Join(o.packages(), ","))
 	// What configure writes is part of the recipe too.
-	for _, f := range []string{agentUnit, hostKeysUnit, rootSeedUnit, identityUnit, identityMarkerText, fstab, sshdConfig, hostsFile, resolvConf} {
+	for _, f := range []string{agentUnit, hostKeysUnit, rootSeedUnit, identityUnit, udevSubsystemsUnit, udevTriggerDropIn, identityMarkerText, fstab, sshdConfig, hostsFile, resolvConf} {
 		fmt.Fprintf(h, "%d\n%s", len(f), f)
 	}
 	return hex.EncodeToString(h.Sum(nil))
