@@ -262,7 +262,9 @@ func TestCPIOWriter(t *testing.T) {
 }
 
 // TestWriteDiskOrder: virtio_blk is listed to load after the virtio-mmio
-// transport, so that the disks are named in device order (LoadAfter).
+// transport, so that the disks are named in device order, and the other
+// drivers after virtio_blk, so that the root disk does not wait for them
+// (LoadAfter).
 func TestWriteDiskOrder(t *testing.T) {
 	mods := []Module{
 		{Info: Modinfo{Name: "virtio", Vermagic: release + " SMP"}, Data: []byte("virtio.ko")},
@@ -281,7 +283,7 @@ func TestWriteDiskOrder(t *testing.T) {
 		}
 	}
 	want := []initlayout.ListEntry{{File: "virtio.ko"}, {File: "virtio_mmio.ko", Depends: []string{"virtio"}},
-		{File: "virtio_blk.ko", Depends: []string{"virtio", "virtio_mmio"}}, {File: "virtio_net.ko", Depends: []string{"virtio"}}}
+		{File: "virtio_blk.ko", Depends: []string{"virtio", "virtio_mmio"}}, {File: "virtio_net.ko", Depends: []string{"virtio", "virtio_blk"}}}
 	if diff := cmp.Diff(want, initlayout.ParseList(list), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("module list (-want +got):\n%s", diff)
 	}
