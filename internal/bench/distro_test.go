@@ -18,7 +18,7 @@ import (
 
 // Distro kernel benchmark parameters.
 const (
-	distroSamples   = 5   // boots on each kernel, alternating
+	distroSamples   = 7   // boots on each kernel, alternating
 	goalDistroRatio = 1.2 // distro kernel's median time to ready over the built kernel's
 	// goalFirstRun is the goal for a first vm run on the distro path.
 	goalFirstRun = 2 * time.Minute

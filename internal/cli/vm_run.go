@@ -110,7 +110,7 @@ func (a *app) vmRunCommand() *cobra.Command {
 			if v.Snapshot != "" {
 				where += ", resumed from snapshot " + v.Snapshot
 			}
-			fmt.Fprintf(a.env.Stderr, "banger: %s ready in %.1fs (%d vCPU, %s memory, %s work disk, image %s, %s%s)\n",
+			fmt.Fprintf(a.env.Stderr, "banger: %s ready in %.2fs (%d vCPU, %s memory, %s work disk, image %s, %s%s)\n",
 				v.Name, time.Since(start).Seconds(), v.VCPUs, bytesize.Format(int64(v.MemoryMiB)<<20),
 				bytesize.Format(v.DiskBytes), v.Image, info.Hostname, where)
 			if co != nil {
