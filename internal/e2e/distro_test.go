@@ -78,7 +78,9 @@ func TestGuestDistroKernel(t *testing.T) {
 			"echo clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource); "+
 			"echo lsm $(cat /sys/kernel/security/lsm); "+
 			"echo spectre_v2 $(cat /sys/devices/system/cpu/vulnerabilities/spectre_v2); "+
-			"echo pressure $(ls /proc/pressure 2>/dev/null | wc -l)")
+			"echo pressure $(ls /proc/pressure 2>/dev/null | wc -l); "+
+			"systemctl start banger-udev-subsystems.service && udevadm settle; "+
+			"echo poll $(cat /sys/module/block/parameters/events_dfl_poll_msecs)")
 	// The distribution kernel's extra boot words (internal/vm distroBootArgs)
 	// took effect: one serial port, and only the security modules that cost
 	// nothing unconfigured (the kernel lists them in its own order).
@@ -112,6 +114,12 @@ func TestGuestDistroKernel(t *testing.T) {
 	}
 	if p := value("pressure"); p != "0" {
 		t.Errorf("guest on the distro kernel: %s files in /proc/pressure, want none (psi=0)", p)
+	}
+	// The boot's coldplug leaves out the subsystems' add events and
+	// banger-udev-subsystems.service replays them after: Debian's rule for
+	// the block module's add event set its media polling default.
+	if p := value("poll"); p != "2000" {
+		t.Errorf("guest on the distro kernel: block events_dfl_poll_msecs %q after banger-udev-subsystems, want 2000 (the module's add event replayed)", p)
 	}
 	w.mustGuestBanger("vm", "delete", "d")
 

@@ -67,7 +67,7 @@ func TestBootArgs(t *testing.T) {
 		" systemd.mask=sys-kernel-debug.mount ", " systemd.mask=sys-kernel-tracing.mount ", " systemd.mask=dev-hugepages.mount ",
 		" 8250.nr_uarts=1 ", " initcall_blacklist=crypto_kdf108_init,init_kprobe_trace ",
 		" lsm=landlock,lockdown,yama,integrity ", " mitigations=off ", " randomize_kstack_offset=off ",
-		" hardened_usercopy=off ", " psi=0 "} {
+		" hardened_usercopy=off ", " psi=0 ", " noautogroup "} {
 		if !strings.Contains(got, w) {
 			t.Errorf("distro kernel's command line %q lacks %q", got, strings.TrimSpace(w))
 		}

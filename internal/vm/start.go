@@ -69,19 +69,20 @@ const bootArgs = "console=ttyS0 loglevel=6 reboot=k panic=1 pci=off cryptomgr.no
 //     made every process start measurably slower. A sandbox is a
 //     single-user machine; the VM boundary is what isolates it.
 //   - mitigations=off randomize_kstack_offset=off hardened_usercopy=off
-//     psi=0: the guest kernel's defences of itself and its processes
-//     against its own users (CPU speculation mitigations, a random kernel
-//     stack offset per system call, bounds checks on copies to and from
-//     user memory) and pressure stall accounting on every task switch,
-//     none of which the built kernel has (allnoconfig leaves
-//     CPU_MITIGATIONS, RANDOMIZE_KSTACK_OFFSET, HARDENED_USERCOPY and PSI
+//     psi=0 noautogroup: the guest kernel's defences of itself and its
+//     processes against its own users (CPU speculation mitigations, a
+//     random kernel stack offset per system call, bounds checks on copies
+//     to and from user memory), pressure stall accounting on every task
+//     switch and a scheduler group per session, none of which the built
+//     kernel has (allnoconfig leaves CPU_MITIGATIONS,
+//     RANDOMIZE_KSTACK_OFFSET, HARDENED_USERCOPY, PSI and SCHED_AUTOGROUP
 //     off). A banger guest's user is root, who can read and change the
 //     guest kernel anyway; what isolates the guest is the VM boundary,
 //     which the host kernel's and the VMM's own mitigations defend and
 //     these words do not touch.
 const distroBootArgs = "init_on_alloc=0 systemd.mask=sys-kernel-debug.mount systemd.mask=sys-kernel-tracing.mount systemd.mask=dev-hugepages.mount " +
 	"8250.nr_uarts=1 initcall_blacklist=crypto_kdf108_init,init_kprobe_trace lsm=landlock,lockdown,yama,integrity " +
-	"mitigations=off randomize_kstack_offset=off hardened_usercopy=off psi=0"
+	"mitigations=off randomize_kstack_offset=off hardened_usercopy=off psi=0 noautogroup"
 
 // bootForSource adds to spec what a kernel from source (a store kernel
 // record's, "" for none) with timer frequency hz (0 if unknown) boots
