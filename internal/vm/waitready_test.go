@@ -60,7 +60,6 @@ func TestWaitReadyKeepsItsConnection(t *testing.T) {
 	if _, err := e.svc.Start(context.Background(), "", "late", nil); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	info, err := e.svc.WaitReady(context.Background(), "late", 30*time.Second)
 	if err != nil {
 		t.Fatalf("WaitReady: %v", err)
@@ -70,8 +69,5 @@ func TestWaitReadyKeepsItsConnection(t *testing.T) {
 	}
 	if n := drv.dialCount(); n != 1 {
 		t.Errorf("WaitReady dialled the agent %d times, want once", n)
-	}
-	if took := time.Since(start); took > drv.delay+2*time.Second {
-		t.Errorf("WaitReady took %v for an agent up after %v", took, drv.delay)
 	}
 }
