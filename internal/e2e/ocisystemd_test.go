@@ -59,8 +59,8 @@ func (l *fileLayer) MediaType() (types.MediaType, error)  { return types.OCIUnco
 
 // debianLayers cuts the cached Debian test image's root filesystem into
 // two plain tar layers (usr/, then everything else) without banger's own
-// additions (the agent, its units, /etc/banger, the work disk's fstab
-// line and the sshd drop-in; checked), so that the pull has to inject
+// additions (the agent, its units and udev drop-in, /etc/banger, the
+// work disk's fstab line and the sshd drop-in; checked), so that the pull has to inject
 // them as into any systemd image.
 // The image is mounted read-only in a mount namespace of its own; the
 // tars keep owners, modes, set-id bits and xattrs (file capabilities).
@@ -78,7 +78,8 @@ mount -o ro,loop "$1" "$2"
 cd "$2"
 tar=(tar --create --format=pax --xattrs --xattrs-include='*' --numeric-owner
 	--exclude=usr/local/bin/banger-agent --exclude='etc/systemd/system/banger-*'
-	--exclude='etc/systemd/system/*/banger-*' --exclude=etc/banger --exclude=etc/ssh/sshd_config.d/banger.conf
+	--exclude='etc/systemd/system/*/banger-*' --exclude=etc/systemd/system/systemd-udev-trigger.service.d
+	--exclude=etc/banger --exclude=etc/ssh/sshd_config.d/banger.conf
 	--exclude=etc/fstab)
 "${tar[@]}" --file "$3" usr
 "${tar[@]}" --file "$4" $(ls -A | grep -vx usr)

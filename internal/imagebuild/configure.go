@@ -120,6 +120,11 @@ func (t tree) installUnits() error {
 			return err
 		}
 	}
+	// The drop-in's directory is new: made 0755 whatever the umask (a
+	// rootless build's is 077).
+	if err := t.mkdir(path.Dir(udevTriggerDropInPath), 0o755); err != nil {
+		return err
+	}
 	if err := t.write(udevTriggerDropInPath, []byte(udevTriggerDropIn), 0o644); err != nil {
 		return err
 	}

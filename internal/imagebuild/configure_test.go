@@ -4,8 +4,10 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -22,7 +24,12 @@ func TestConfigure(t *testing.T) {
 	writeTree(t, dir, map[string]string{"etc/resolv.conf": "->" + outside})
 	agent := []byte("\x7fELF fake agent")
 
-	if err := configure(dir, agent); err != nil {
+	// A rootless build runs with umask 077: directories configure makes
+	// must still be 0755.
+	umask := syscall.Umask(0o077)
+	err := configure(dir, agent)
+	syscall.Umask(umask)
+	if err != nil {
 		t.Fatalf("configure: %v", err)
 	}
 
@@ -109,6 +116,10 @@ func TestConfigure(t *testing.T) {
 	st, err := os.Stat(filepath.Join(dir, "etc/banger"))
 	if err != nil || st.Mode() != fs.ModeDir|0o700 {
 		t.Errorf("etc/banger: %v %v, want a 0700 directory", st.Mode(), err)
+	}
+	st, err = os.Stat(filepath.Join(dir, path.Dir(udevTriggerDropInPath)))
+	if err != nil || st.Mode() != fs.ModeDir|0o755 {
+		t.Errorf("%s: %v %v, want a 0755 directory", path.Dir(udevTriggerDropInPath), st.Mode(), err)
 	}
 }
 
