@@ -204,7 +204,8 @@ func (s *Service) WaitReady(ctx context.Context, ref string, timeout time.Durati
 			return AgentInfo{}, errdefs.FailedPreconditionf("VM %s is %s, not running: see banger vm logs %s", rec.Name, rec.State, rec.Name)
 		}
 		if State(rec.State) == StateRunning && pending == nil && !time.Now().Before(next) {
-			actx, stop := context.WithTimeout(ctx, bootAttempt)
+			// agentWithin bounds the attempt; stop ends it when the wait does.
+			actx, stop := context.WithCancel(ctx)
 			ch := make(chan answer, 1)
 			go func() {
 				_, r, err := s.agentWithin(actx, rec, bootAttempt)
@@ -222,8 +223,7 @@ func (s *Service) WaitReady(ctx context.Context, ref string, timeout time.Durati
 			cancel()
 			pending, cancel = nil, func() {}
 			if a.err == nil {
-				r := a.r
-				return AgentInfo{Version: r.Version, Hostname: r.Hostname, BootTime: r.BootTime, Systemd: r.Systemd}, nil
+				return AgentInfo{Version: a.r.Version, Hostname: a.r.Hostname, BootTime: a.r.BootTime, Systemd: a.r.Systemd}, nil
 			}
 			if errdefs.Is(a.err, errdefs.FailedPrecondition) {
 				return AgentInfo{}, a.err
