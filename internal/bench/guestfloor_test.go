@@ -247,10 +247,10 @@ func (f guestFloor) run(ctx context.Context, i int, argv []string) (s floorSampl
 // instead of paused until QMP's cont, and has no QMP socket.
 var floorDropped = map[string]bool{"-S": false, "-qmp": true}
 
-// floorArgs is the floor's qemu command line for spec: qemu.Args, less
-// floorDropped.
+// floorArgs is the floor's qemu command line for spec: qemu.Args with the
+// benchmark daemons' vmm.tcg_aslr (the default, false), less floorDropped.
 func floorArgs(spec vmm.Spec, accel string) []string {
-	args, _ := dropArgs(qemu.Args(spec, accel), floorDropped)
+	args, _ := dropArgs(qemu.Args(spec, accel, false), floorDropped)
 	return args
 }
 

@@ -28,6 +28,11 @@ type VMM struct {
 	FirecrackerBin string   `toml:"firecracker_bin"` // a command looked up in PATH, or an absolute path
 	QemuBin        string   `toml:"qemu_bin"`        // a command looked up in PATH, or an absolute path
 	StopTimeout    Duration `toml:"stop_timeout"`    // graceful stop wait before SIGKILL
+	// TCGASLR keeps address space layout randomization in guests that
+	// qemu runs under software emulation (TCG). Off by default: such a
+	// guest boots with norandmaps, since TCG translates a program's code
+	// again for every address it is mapped at (see docs/qemu.md).
+	TCGASLR bool `toml:"tcg_aslr"`
 }
 
 // VMDefaults are the settings a new VM gets unless it asks for others.

@@ -31,6 +31,7 @@ var fields = []field{
 	{"vmm.firecracker_bin", wantString, func(c *Config) any { return &c.VMM.FirecrackerBin }},
 	{"vmm.qemu_bin", wantString, func(c *Config) any { return &c.VMM.QemuBin }},
 	{"vmm.stop_timeout", wantDuration, func(c *Config) any { return &c.VMM.StopTimeout }},
+	{"vmm.tcg_aslr", wantBool, func(c *Config) any { return &c.VMM.TCGASLR }},
 	{"vm.vcpus", wantInteger, func(c *Config) any { return &c.VM.VCPUs }},
 	{"vm.memory", wantSize, func(c *Config) any { return &c.VM.Memory }},
 	{"vm.disk_size", wantSize, func(c *Config) any { return &c.VM.DiskSize }},

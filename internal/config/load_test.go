@@ -50,6 +50,7 @@ driver = "qemu"
 firecracker_bin = "/usr/local/bin/firecracker"
 qemu_bin = "/usr/bin/qemu-system-x86_64"
 stop_timeout = "30s"
+tcg_aslr = true
 
 [vm]
 vcpus = 1
@@ -59,7 +60,7 @@ image = "golden"
 warm_start = false
 `, func(c *Config) {
 			c.LogLevel = "debug"
-			c.VMM = VMM{Driver: "qemu", FirecrackerBin: "/usr/local/bin/firecracker", QemuBin: "/usr/bin/qemu-system-x86_64", StopTimeout: Duration(30 * time.Second)}
+			c.VMM = VMM{Driver: "qemu", FirecrackerBin: "/usr/local/bin/firecracker", QemuBin: "/usr/bin/qemu-system-x86_64", StopTimeout: Duration(30 * time.Second), TCGASLR: true}
 			c.VM = VMDefaults{VCPUs: 1, Memory: bytesize.Size(512 * MiB), DiskSize: bytesize.Size(20 * GiB), Image: "golden", DiskStrategy: "auto", WarmStart: false}
 		}},
 		{"partial file keeps other defaults", "[vm]\nmemory = \"2G\"\n", func(c *Config) {

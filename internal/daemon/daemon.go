@@ -248,7 +248,7 @@ func (d vmDirs) MakeDir(dir string) error { return d.MakePrivateDir(dir, d.uid) 
 // choice was made, for the log and doctor.
 func newDrivers(ctx context.Context, cfg config.Config) (chosen vmm.Driver, others []vmm.Driver, why string, err error) {
 	fc := firecracker.New(firecracker.Config{Binary: cfg.VMM.FirecrackerBin})
-	qm := qemu.New(qemu.Config{Binary: cfg.VMM.QemuBin})
+	qm := qemu.New(qemu.Config{Binary: cfg.VMM.QemuBin, TCGASLR: cfg.VMM.TCGASLR})
 	switch cfg.VMM.Driver {
 	case "firecracker":
 		return fc, []vmm.Driver{qm}, "vmm.driver = \"firecracker\" in the config", nil

@@ -89,9 +89,20 @@ func (w *world) guestBanger(stdin string, args ...string) (stdout, stderr string
 // nothing behind, and without --rm vm run says the VM is still running.
 func TestGuestRun(t *testing.T) {
 	w := newGuestWorld(t)
-	out, errs, code := w.guestBanger("", "vm", "run", "--rm", "--name", "r1", "--", "uname", "-a")
+	out, errs, code := w.guestBanger("", "vm", "run", "--rm", "--name", "r1", "--", "sh", "-c",
+		"uname -a; grep -m1 '^model name' /proc/cpuinfo; echo aslr $(cat /proc/sys/kernel/randomize_va_space)")
 	if code != 0 || !strings.Contains(out, "Linux r1 ") || !strings.Contains(out, "-banger") {
 		t.Fatalf("vm run -- uname -a: exit %d\nstdout: %s\nstderr: %s\ndaemon log:\n%s", code, out, errs, w.daemonLog())
+	}
+	// Under software emulation (qemu names the CPU "QEMU TCG CPU") the
+	// guest boots with norandmaps (vmm.tcg_aslr is false by default);
+	// under KVM it keeps full randomization.
+	wantASLR := "aslr 2\n"
+	if strings.Contains(out, "TCG") {
+		wantASLR = "aslr 0\n"
+	}
+	if !strings.Contains(out, wantASLR) {
+		t.Errorf("vm run: guest output %q lacks %q", out, wantASLR)
 	}
 	if !strings.Contains(errs, "r1 ready in") {
 		t.Errorf("vm run did not print the time to ready: %s", errs)

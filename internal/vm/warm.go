@@ -12,6 +12,7 @@ import (
 
 	"banger/internal/errdefs"
 	"banger/internal/store"
+	"banger/internal/vmm"
 )
 
 // A warm snapshot is a snapshot of a freshly booted, ready VM that never
@@ -44,13 +45,17 @@ func (s *Service) warmRequest(ctx context.Context, req CreateRequest) (CreateReq
 // warmKey is the digest of everything a VM resumed from a warm snapshot
 // must agree on with one booted cold: the image (its id, digest and
 // identity capability, and its root filesystem's file), the kernel and
-// initrd files, the driver and the VM's shape. A file is identified by
+// initrd files, the driver and its boot settings (vmm.BootSettings), and
+// the VM's shape. A file is identified by
 // its device, inode, size and modification time, so a rebuilt, re-pulled
 // or replaced image or kernel changes the key even at the same path.
 func (s *Service) warmKey(img store.Image, driver string, vcpus, memoryMiB int, diskBytes int64) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "banger warm 1\nimage %s %s %s\ndriver %s\nshape %d %d %d\n",
 		img.ID, img.Digest, img.Identity, driver, vcpus, memoryMiB, diskBytes)
+	if d, ok := s.drivers[driver].(vmm.BootSettings); ok {
+		fmt.Fprintf(h, "boot %s\n", d.BootSettings())
+	}
 	for _, f := range []string{img.RootFS, img.Kernel, img.Initrd} {
 		st, err := fileStamp(f)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"banger/internal/errdefs"
 	"banger/internal/store"
+	"banger/internal/vmm"
 	"banger/internal/vmm/firecracker/fctest"
 )
 
@@ -69,6 +70,39 @@ func TestWarmKey(t *testing.T) {
 	gone.Kernel = filepath.Join(t.TempDir(), "missing")
 	if _, err := e.svc.warmKey(gone, "firecracker", 1, 128, 64<<20); err == nil {
 		t.Error("a missing kernel gave a key")
+	}
+}
+
+// settingsDriver is a driver with boot settings (vmm.BootSettings); only
+// its BootSettings is called.
+type settingsDriver struct {
+	vmm.Driver
+	settings string
+}
+
+func (d settingsDriver) BootSettings() string { return d.settings }
+
+// TestWarmKeyBootSettings: a driver's boot settings (the qemu driver's
+// vmm.tcg_aslr) are part of the key, so a warm snapshot made under other
+// settings is not resumed.
+func TestWarmKeyBootSettings(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	key := func() string {
+		t.Helper()
+		k, err := e.svc.warmKey(e.img, "qemu", 1, 128, 64<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	e.svc.drivers["qemu"] = settingsDriver{settings: "tcg_aslr=false"}
+	off := key()
+	if key() != off {
+		t.Fatal("the key is not stable")
+	}
+	e.svc.drivers["qemu"] = settingsDriver{settings: "tcg_aslr=true"}
+	if key() == off {
+		t.Error("other boot settings give the same key")
 	}
 }
 

@@ -79,6 +79,14 @@ type Process struct {
 	APISocket string `json:"api_socket,omitempty"`
 }
 
+// BootSettings is implemented by a Driver whose configuration changes how
+// its guests boot (the qemu driver's vmm.tcg_aslr). BootSettings returns them
+// as one line; a warm snapshot records it in its key, so one made under
+// other settings is not resumed.
+type BootSettings interface {
+	BootSettings() string
+}
+
 // Driver launches, boots and stops VMM processes. Implementations must make
 // each method safe to retry and must never leave a process behind when
 // Launch or Boot return an error.

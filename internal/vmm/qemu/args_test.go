@@ -38,21 +38,23 @@ func TestArgsGolden(t *testing.T) {
 	tscKHz = func() int { return 2600000 }
 	t.Cleanup(func() { tscKHz = orig })
 	tests := []struct {
-		name  string
-		spec  vmm.Spec
-		accel string
+		name    string
+		spec    vmm.Spec
+		accel   string
+		tcgASLR bool
 	}{
-		{"full-tcg", full, AccelTCG},
-		{"minimal-kvm", minimal, AccelKVM},
-		{"acpi-tcg", acpi, AccelTCG},
-		{"acpi-kvm", acpi, AccelKVM},
-		{"distro-tcg", distro, AccelTCG},
-		{"distro-kvm", distro, AccelKVM},
-		{"qcow2-tcg", overlay, AccelTCG},
+		{"full-tcg", full, AccelTCG, false},
+		{"minimal-kvm", minimal, AccelKVM, false},
+		{"acpi-tcg", acpi, AccelTCG, false},
+		{"acpi-kvm", acpi, AccelKVM, false},
+		{"distro-tcg", distro, AccelTCG, false},
+		{"distro-tcg-aslr", distro, AccelTCG, true},
+		{"distro-kvm", distro, AccelKVM, false},
+		{"qcow2-tcg", overlay, AccelTCG, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := strings.Join(Args(tc.spec, tc.accel), "\n") + "\n"
+			got := strings.Join(Args(tc.spec, tc.accel, tc.tcgASLR), "\n") + "\n"
 			path := filepath.Join("testdata", "args-"+tc.name+".golden")
 			if *update {
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -73,7 +75,7 @@ func TestArgsGolden(t *testing.T) {
 // The root disk must come before the work disk: the guest names virtio
 // block devices in that order (vda, vdb), and the kernel mounts /dev/vda.
 func TestArgsRootDiskFirst(t *testing.T) {
-	args := strings.Join(Args(vmm.Spec{RootDisk: "/r", WorkDisk: "/w", RuntimeDir: "/run"}, AccelTCG), " ")
+	args := strings.Join(Args(vmm.Spec{RootDisk: "/r", WorkDisk: "/w", RuntimeDir: "/run"}, AccelTCG, false), " ")
 	root, work := strings.Index(args, "drive="+RootDriveID), strings.Index(args, "drive="+WorkDriveID)
 	if root < 0 || work < 0 || root > work {
 		t.Errorf("root device at %d, work device at %d in %q; want root first", root, work, args)
@@ -101,7 +103,7 @@ func TestArgsLPJ(t *testing.T) {
 		{0, 250, AccelTCG, ""},
 	} {
 		tscKHz = func() int { return tc.khz }
-		args := Args(vmm.Spec{ACPI: true, KernelHZ: tc.hz, BootArgs: "console=ttyS0", RootDisk: "/r", RuntimeDir: "/run"}, tc.accel)
+		args := Args(vmm.Spec{ACPI: true, KernelHZ: tc.hz, BootArgs: "console=ttyS0", RootDisk: "/r", RuntimeDir: "/run"}, tc.accel, false)
 		cmdline := ""
 		for i, a := range args {
 			if a == "-append" {
@@ -111,6 +113,32 @@ func TestArgsLPJ(t *testing.T) {
 		if tc.want == "" && strings.Contains(cmdline, " lpj=") || tc.want != "" && !strings.Contains(cmdline, tc.want) ||
 			strings.Contains(cmdline, " tsc=reliable ") != (tc.accel == AccelTCG && tc.khz > 0) {
 			t.Errorf("tsc %d kHz, HZ %d, %s: command line %q, want %q", tc.khz, tc.hz, tc.accel, cmdline, tc.want)
+		}
+	}
+}
+
+// TestArgsNoRandMaps: a guest under TCG boots with norandmaps unless
+// vmm.tcg_aslr keeps ASLR; one under KVM never gets the word.
+func TestArgsNoRandMaps(t *testing.T) {
+	for _, tc := range []struct {
+		accel   string
+		tcgASLR bool
+		want    bool
+	}{
+		{AccelTCG, false, true},
+		{AccelTCG, true, false},
+		{AccelKVM, false, false},
+		{AccelKVM, true, false},
+	} {
+		args := Args(vmm.Spec{BootArgs: "console=ttyS0", RootDisk: "/r", RuntimeDir: "/run"}, tc.accel, tc.tcgASLR)
+		cmdline := ""
+		for i, a := range args {
+			if a == "-append" {
+				cmdline = " " + args[i+1] + " "
+			}
+		}
+		if got := strings.Contains(cmdline, " norandmaps "); got != tc.want {
+			t.Errorf("%s, tcg_aslr %v: command line %q has norandmaps: %v, want %v", tc.accel, tc.tcgASLR, cmdline, got, tc.want)
 		}
 	}
 }
@@ -143,5 +171,15 @@ func TestOptValue(t *testing.T) {
 		if got := optValue(tc.in); got != tc.want {
 			t.Errorf("optValue(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestBootSettings: the driver's boot settings name vmm.tcg_aslr, so warm
+// snapshots made with and without it have different keys.
+func TestBootSettings(t *testing.T) {
+	var _ vmm.BootSettings = (*Driver)(nil)
+	off, on := New(Config{}).BootSettings(), New(Config{TCGASLR: true}).BootSettings()
+	if off != "tcg_aslr=false" || on != "tcg_aslr=true" {
+		t.Errorf("BootSettings = %q and %q, want tcg_aslr=false and tcg_aslr=true", off, on)
 	}
 }

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
@@ -38,6 +39,9 @@ type Config struct {
 	// runs guests (Accel "auto"). Empty means Check does not probe and
 	// the first Launch probes with its own kernel.
 	ProbeKernel string
+	// TCGASLR keeps address space layout randomization in guests run
+	// under TCG; without it they boot with norandmaps (see tcgNoRandMaps).
+	TCGASLR bool
 }
 
 // Driver is the qemu vmm.Driver. It is safe for concurrent use.
@@ -60,6 +64,13 @@ type Driver struct {
 }
 
 var _ vmm.Driver = (*Driver)(nil)
+
+// BootSettings names the settings of the driver that change how its guests
+// boot, so a warm snapshot made under other settings is not resumed
+// (see vmm.BootSettings).
+func (d *Driver) BootSettings() string {
+	return "tcg_aslr=" + strconv.FormatBool(d.cfg.TCGASLR)
+}
 
 // New returns a driver for cfg.
 func New(cfg Config) *Driver {

@@ -38,7 +38,7 @@ func (d *Driver) Launch(ctx context.Context, spec vmm.Spec) (vmm.Process, error)
 		Name:        "qemu",
 		VM:          spec.ID,
 		Path:        bin,
-		Args:        Args(spec, accel.name),
+		Args:        Args(spec, accel.name, d.cfg.TCGASLR),
 		RuntimeDir:  spec.RuntimeDir,
 		Stdout:      spec.ConsoleLog,
 		Stderr:      spec.VMMLog,

@@ -55,7 +55,7 @@ func TestLaunchProcessExits(t *testing.T) {
 	for _, want := range []string{
 		"qemu for vm " + spec.ID + " exited during start-up (exit status 1)",
 		"the last lines of " + spec.VMMLog,
-		"args: " + strings.Join(Args(spec, AccelTCG), " "),
+		"args: " + strings.Join(Args(spec, AccelTCG, false), " "),
 		"qemu: could not open /dev/kvm",
 	} {
 		if !strings.Contains(err.Error(), want) {
