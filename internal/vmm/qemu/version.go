@@ -14,8 +14,9 @@ const MinVersion = "6.0.0"
 // Check resolves the qemu binary, runs `<binary> --version`, refuses
 // versions older than MinVersion and decides the accelerator. Info.Version
 // says which accelerator VMs get and why, e.g. "7.2.22 (tcg: /dev/kvm
-// cannot run a guest here: ...)" or "7.2.22 (kvm)". The returned Info is
-// filled in as far as it got, also on error, so doctor can show it.
+// cannot run a guest here: ...; guests boot with norandmaps, see
+// vmm.tcg_aslr)" or "7.2.22 (kvm)". The returned Info is filled in as far
+// as it got, also on error, so doctor can show it.
 func (d *Driver) Check(ctx context.Context) (vmm.Info, error) {
 	info, err := d.program().Check(ctx)
 	if err != nil {
@@ -25,6 +26,10 @@ func (d *Driver) Check(ctx context.Context) (vmm.Info, error) {
 	if err != nil {
 		return info, err
 	}
-	info.Version += " (" + accel.String() + ")"
+	note := ""
+	if accel.name == AccelTCG && !d.cfg.TCGASLR {
+		note = "; guests boot with " + tcgNoRandMaps + ", see vmm.tcg_aslr"
+	}
+	info.Version += " (" + accel.String() + note + ")"
 	return info, nil
 }

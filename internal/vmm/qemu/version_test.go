@@ -28,7 +28,7 @@ func TestCheck(t *testing.T) {
 		wantVersion string
 		wantErr     string
 	}{
-		{"current", "QEMU emulator version 7.2.22 (Debian)", "7.2.22 (tcg: set in the config)", ""},
+		{"current", "QEMU emulator version 7.2.22 (Debian)", "7.2.22 (tcg: set in the config; guests boot with norandmaps, see vmm.tcg_aslr)", ""},
 		{"too old", "QEMU emulator version 5.2.0", "5.2.0", "older than 6.0.0"},
 		{"not qemu", "hello", "", "is vmm.qemu_bin really qemu-system-x86_64?"},
 	}
@@ -49,6 +49,16 @@ func TestCheck(t *testing.T) {
 				t.Errorf("Check error = %v (kind %q), want a failed precondition containing %q", err, errdefs.KindOf(err), tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestCheckTCGASLR: with vmm.tcg_aslr the version says nothing about
+// norandmaps.
+func TestCheckTCGASLR(t *testing.T) {
+	bin := fakeBinary(t, "QEMU emulator version 7.2.22 (Debian)")
+	info, err := New(Config{Binary: bin, Accel: AccelTCG, TCGASLR: true}).Check(context.Background())
+	if err != nil || info.Version != "7.2.22 (tcg: set in the config)" {
+		t.Errorf("Check = %+v, %v; want version 7.2.22 (tcg: set in the config)", info, err)
 	}
 }
 
