@@ -52,15 +52,36 @@ func StartTime(pid int) (start uint64, zombie bool, err error) {
 
 // Alive reports whether the process pid with the given start time is running
 // (and not a zombie). A startTime of 0 matches any start time.
+//
+// A process is gone once all its threads are: a thread-group leader that
+// exits while other threads run (or before they finish exiting, as after
+// SIGKILL) is a zombie that still holds the process's files, such as the
+// disk images and their locks a killed qemu's vCPU threads keep for a
+// moment, so it counts as running until its last thread has exited.
 func Alive(pid int, startTime uint64) bool {
 	if pid <= 0 {
 		return false
 	}
 	st, zombie, err := StartTime(pid)
-	if err != nil || zombie {
+	if err != nil || zombie && !otherThreads(pid) {
 		return false
 	}
 	return startTime == 0 || st == startTime
+}
+
+// otherThreads reports whether process pid has a thread other than its
+// leader (/proc/<pid>/task lists the threads that have not exited).
+func otherThreads(pid int) bool {
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		if t.Name() != strconv.Itoa(pid) {
+			return true
+		}
+	}
+	return false
 }
 
 // Signal sends sig to pid if it is still the process that started at
@@ -141,7 +162,8 @@ func waitPidfd(ctx context.Context, pid int, startTime uint64) error {
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			return errNoPidfd
 		}
-		// A zombie child makes the pidfd readable too; Alive treats it as gone.
+		// The pidfd turns readable once every thread has exited, and so
+		// does a zombie child; Alive treats both as gone.
 		if n > 0 || !Alive(pid, startTime) {
 			return nil
 		}

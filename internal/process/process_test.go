@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // sleeperEnv makes the test binary, run as a child, sleep instead of
@@ -14,12 +17,74 @@ import (
 // one process carries the marker.
 const sleeperEnv = "BANGER_PROCESS_TEST_SLEEPER"
 
+// leaderExitsEnv makes the test binary, run as a child, end its main
+// thread alone (exit, not exit_group) while the runtime's other threads
+// live on: its leader is a zombie and the process still runs.
+const leaderExitsEnv = "BANGER_PROCESS_TEST_LEADER_EXITS"
+
+// The main goroutine stays on the main thread, the thread-group leader,
+// so that leaderExitsEnv's exit ends the leader.
+func init() { runtime.LockOSThread() }
+
 func TestMain(m *testing.M) {
 	if os.Getenv(sleeperEnv) == "1" {
 		time.Sleep(30 * time.Second)
 		os.Exit(0)
 	}
+	if os.Getenv(leaderExitsEnv) == "1" {
+		go func() {
+			time.Sleep(30 * time.Second)
+			os.Exit(0)
+		}()
+		_, _, _ = unix.RawSyscall(unix.SYS_EXIT, 0, 0, 0)
+	}
 	os.Exit(m.Run())
+}
+
+// TestZombieLeaderWithThreads: a process whose leader thread exited while
+// others run (as a killed qemu is for a moment, its vCPU threads still
+// holding the disk images' locks) is alive until the last thread is gone:
+// WaitExit waits for it, and Kill ends it.
+func TestZombieLeaderWithThreads(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), leaderExitsEnv+"=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	pid := cmd.Process.Pid
+	var start uint64
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		st, zombie, err := StartTime(pid)
+		if err != nil {
+			t.Fatalf("StartTime(%d): %v", pid, err)
+		}
+		if zombie {
+			start = st
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child's leader thread did not exit")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !otherThreads(pid) {
+		t.Fatal("the child has no thread left besides its zombie leader")
+	}
+	if !Alive(pid, start) {
+		t.Fatal("Alive = false for a process whose leader exited but whose other threads run")
+	}
+	if err := WaitExit(context.Background(), pid, start, 200*time.Millisecond); err != ErrTimeout {
+		t.Fatalf("WaitExit = %v, want ErrTimeout while threads run", err)
+	}
+	if err := Kill(context.Background(), pid, start, 5*time.Second); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	if Alive(pid, start) {
+		t.Fatal("Alive after Kill")
+	}
 }
 
 func TestLifecycle(t *testing.T) {
