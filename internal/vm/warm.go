@@ -46,9 +46,9 @@ func (s *Service) warmRequest(ctx context.Context, req CreateRequest) (CreateReq
 // must agree on with one booted cold: the image (its id, digest and
 // identity capability, and its root filesystem's file), the kernel and
 // initrd files, the driver and its boot settings (vmm.BootSettings), and
-// the VM's shape. A file is identified by
-// its device, inode, size and modification time, so a rebuilt, re-pulled
-// or replaced image or kernel changes the key even at the same path.
+// the VM's shape. A file is identified by its device, inode, size and
+// modification time, so a rebuilt, re-pulled or replaced image or kernel
+// changes the key even at the same path.
 func (s *Service) warmKey(img store.Image, driver string, vcpus, memoryMiB int, diskBytes int64) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "banger warm 1\nimage %s %s %s\ndriver %s\nshape %d %d %d\n",

@@ -135,10 +135,10 @@ func drive(id, path, format string, readOnly bool) []string {
 }
 
 // tcgNoRandMaps turns off address space layout randomization in a guest
-// under TCG. TCG translates guest code into host code and keys each
-// translation by the virtual address the code runs at (QEMU 7.2, Debian
-// 12's, does), so with ASLR every new process maps the dynamic loader and
-// libc at fresh addresses and has them translated again: /bin/true took
+// under TCG. TCG translates guest code into host code and, in QEMU 7.2
+// (Debian 12's), reuses a translation only where the code runs at the same
+// virtual address, so with ASLR every new process maps the dynamic loader
+// and libc at fresh addresses and has them translated again: /bin/true took
 // about 20 ms to fork and exec on the build machine, and 2.7-4 ms with
 // norandmaps, the QEMU project's own advice for TCG guests. Boots run
 // dozens of programs (systemd's generators, udev's helpers, fsck), so the
