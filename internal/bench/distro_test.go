@@ -143,10 +143,5 @@ func (w *world) readyTime(ctx context.Context, image string) (time.Duration, err
 	if err := cmd.Run(); err != nil {
 		return 0, fmt.Errorf("banger vm run: %w\nstderr: %s\ndaemon log:\n%s", err, stderr.String(), lastLines(w.daemonLog(), 15))
 	}
-	s := strings.TrimSuffix(readyTime(stderr.String()), "s")
-	d, err := time.ParseDuration(s + "s")
-	if err != nil {
-		return 0, fmt.Errorf("no time to ready in %q", stderr.String())
-	}
-	return d, nil
+	return readyDuration(stderr.String())
 }

@@ -118,9 +118,9 @@ func (w *world) execLoopRun(ctx context.Context, name string) (ready, exec time.
 	if err := cmd.Run(); err != nil {
 		return 0, 0, fmt.Errorf("banger vm run: %w\nstderr: %s\ndaemon log:\n%s", err, stderr.String(), lastLines(w.daemonLog(), 15))
 	}
-	ready, err = time.ParseDuration(strings.TrimSuffix(readyTime(stderr.String()), "s") + "s")
+	ready, err = readyDuration(stderr.String())
 	if err != nil {
-		return 0, 0, fmt.Errorf("no time to ready in %q", stderr.String())
+		return 0, 0, err
 	}
 	us, err := strconv.Atoi(strings.TrimSpace(stdout.String()))
 	if err != nil {

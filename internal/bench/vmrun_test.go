@@ -156,6 +156,15 @@ func readyTime(stderr string) string {
 	return "?"
 }
 
+// readyDuration is the time to ready banger printed on stderr.
+func readyDuration(stderr string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSuffix(readyTime(stderr), "s") + "s")
+	if err != nil {
+		return 0, fmt.Errorf("no time to ready in %q", stderr)
+	}
+	return d, nil
+}
+
 // lastLines returns the last n lines of s.
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")

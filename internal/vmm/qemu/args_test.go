@@ -104,12 +104,7 @@ func TestArgsLPJ(t *testing.T) {
 	} {
 		tscKHz = func() int { return tc.khz }
 		args := Args(vmm.Spec{ACPI: true, KernelHZ: tc.hz, BootArgs: "console=ttyS0", RootDisk: "/r", RuntimeDir: "/run"}, tc.accel, false)
-		cmdline := ""
-		for i, a := range args {
-			if a == "-append" {
-				cmdline = " " + args[i+1] + " "
-			}
-		}
+		cmdline := " " + appendArg(args) + " "
 		if tc.want == "" && strings.Contains(cmdline, " lpj=") || tc.want != "" && !strings.Contains(cmdline, tc.want) ||
 			strings.Contains(cmdline, " tsc=reliable ") != (tc.accel == AccelTCG && tc.khz > 0) {
 			t.Errorf("tsc %d kHz, HZ %d, %s: command line %q, want %q", tc.khz, tc.hz, tc.accel, cmdline, tc.want)
@@ -131,16 +126,21 @@ func TestArgsNoRandMaps(t *testing.T) {
 		{AccelKVM, true, false},
 	} {
 		args := Args(vmm.Spec{BootArgs: "console=ttyS0", RootDisk: "/r", RuntimeDir: "/run"}, tc.accel, tc.tcgASLR)
-		cmdline := ""
-		for i, a := range args {
-			if a == "-append" {
-				cmdline = " " + args[i+1] + " "
-			}
-		}
+		cmdline := " " + appendArg(args) + " "
 		if got := strings.Contains(cmdline, " norandmaps "); got != tc.want {
 			t.Errorf("%s, tcg_aslr %v: command line %q has norandmaps: %v, want %v", tc.accel, tc.tcgASLR, cmdline, got, tc.want)
 		}
 	}
+}
+
+// appendArg is the kernel command line in qemu args (-append's value).
+func appendArg(args []string) string {
+	for i, a := range args {
+		if a == "-append" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }
 
 func TestCPUInfoTSCKHz(t *testing.T) {
